@@ -1,0 +1,80 @@
+"""The Python API: one function per CLI subcommand, same arguments, same behaviour.
+
+from l1ad import api
+api.run("configs/default.yaml", "runs/default")
+report = api.report(run_dir="runs/default")   # the report.json contract as a dict
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from l1ad.config import Config, load_config
+from l1ad.pipeline import STAGES, run_stage
+
+DEFAULT_CONFIG = Path("configs/default.yaml")
+DEFAULT_RUN_DIR = Path("runs/default")
+
+
+def _config(config: str | Path | Config | None) -> Config:
+    if isinstance(config, Config):
+        return config
+    if config is None:
+        return load_config(DEFAULT_CONFIG) if DEFAULT_CONFIG.is_file() else Config()
+    return load_config(config)
+
+
+def data(
+    config: str | Path | Config | None = None, run_dir: str | Path = DEFAULT_RUN_DIR, force: bool = False
+) -> dict[str, Any]:
+    """Generate (or read) the three data families and write model-ready splits."""
+    return run_stage(_config(config), run_dir, "data", force)
+
+
+def train(
+    config: str | Path | Config | None = None, run_dir: str | Path = DEFAULT_RUN_DIR, force: bool = False
+) -> dict[str, Any]:
+    """Train the float scorers (runs ``data`` first if needed)."""
+    return run_stage(_config(config), run_dir, "train", force)
+
+
+def quantize(
+    config: str | Path | Config | None = None, run_dir: str | Path = DEFAULT_RUN_DIR, force: bool = False
+) -> dict[str, Any]:
+    """Quantization-aware retraining in QKeras and the bit-width scan."""
+    return run_stage(_config(config), run_dir, "quantize", force)
+
+
+def firmware(
+    config: str | Path | Config | None = None, run_dir: str | Path = DEFAULT_RUN_DIR, force: bool = False
+) -> dict[str, Any]:
+    """hls4ml HLS projects, C simulation and csim validation."""
+    return run_stage(_config(config), run_dir, "firmware", force)
+
+
+def report(
+    config: str | Path | Config | None = None, run_dir: str | Path = DEFAULT_RUN_DIR, force: bool = False
+) -> dict[str, Any]:
+    """Write report.md / report.json and plots; returns the report.json content."""
+    from l1ad.io import read_json
+
+    run_stage(_config(config), run_dir, "report", force)
+    return read_json(Path(run_dir) / "report" / "report.json")
+
+
+def check(config: str | Path | Config | None = None, run_dir: str | Path = DEFAULT_RUN_DIR) -> list[str]:
+    """Apply the CI gate to the run's report.json; raise ``GateError`` listing every failure."""
+    from reports.check import check_report
+
+    return check_report(_config(config), Path(run_dir))
+
+
+def run(
+    config: str | Path | Config | None = None, run_dir: str | Path = DEFAULT_RUN_DIR, force: bool = False
+) -> list[str]:
+    """All stages (data -> train -> quantize -> firmware -> report), then the gate."""
+    cfg = _config(config)
+    for stage in STAGES:
+        run_stage(cfg, run_dir, stage, force)
+    return check(cfg, run_dir)

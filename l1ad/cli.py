@@ -1,0 +1,103 @@
+"""The ``l1ad`` command line: a thin layer over ``l1ad.api``.
+
+Expected failures (bad files, bad config, a failed gate) print one line and exit
+non-zero (2 for bad input, 1 for a failed gate); bugs keep their traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from l1ad.errors import L1adError
+
+DESCRIPTION = """\
+l1ad turns anomaly-detection models into bit-accurate FPGA firmware for the LHC
+Level-1 trigger: float training -> QKeras quantization-aware retraining -> hls4ml
+HLS projects checked by C simulation -> a report and a CI gate.
+
+Stages talk through files in a run directory (default runs/default):
+  data      generate (or read) the data families, write model-ready splits
+  train     float scorers on background only (OCDN on dijet features, L1 autoencoder)
+  quantize  QKeras QAT from the float weights, bit-width scan
+  firmware  hls4ml HLS projects, g++ C simulation, csim-vs-QKeras validation
+  report    report.md, report.json (the CI contract) and plots
+  check     the CI gate: quantized AUC vs float, csim vs QKeras
+  run       all of the above in one go
+
+A stage runs the upstream stages it needs and skips the ones already done for the
+same config (resume); --force redoes it.
+
+examples:
+  l1ad run                                   # the embedded default: synthetic data, all stages
+  l1ad run --config configs/paper.yaml --run-dir runs/paper
+  l1ad firmware --run-dir runs/default       # after changing the firmware section
+  l1ad check --run-dir runs/default && echo gate passed
+"""
+
+SHORT_HELP = {
+    "data": "generate or read the data families, write splits",
+    "train": "train the float scorers on background",
+    "quantize": "QKeras QAT and the bit-width scan",
+    "firmware": "hls4ml projects, C simulation, csim validation",
+    "report": "write report.md, report.json and plots",
+    "check": "the CI gate on report.json",
+    "run": "all stages, then check",
+}
+
+STAGE_HELP = {
+    "data": "Generate the synthetic families in their real file layouts (or read real files named in "
+    "the config) and write model-ready splits and the preprocessing JSON to RUN_DIR/data.",
+    "train": "Train the deployable float scorers on background only, run.n_seeds seeds each; "
+    "checkpoints and test-set scores go to RUN_DIR/train.",
+    "quantize": "Rebuild each deployable graph in QKeras from the float weights, retrain "
+    "(quantization-aware), and scan weight/activation bit widths; outputs in RUN_DIR/quantize.",
+    "firmware": "Convert each QKeras graph with hls4ml (deliberate, profiled precisions), write the "
+    "complete HLS project, compile the C simulation with g++, score the full test set and "
+    "validate it against QKeras; outputs in RUN_DIR/firmware.",
+    "report": "Read every stage's artifacts and write RUN_DIR/report/report.md, report.json and plots.",
+    "check": "Read RUN_DIR/report/report.json and fail (exit 1), naming the model and the figure, when "
+    "the quantized AUC drops more than check.auc_drop_tolerance below float or the C simulation "
+    "disagrees with QKeras beyond check.* tolerances.",
+    "run": "Run data -> train -> quantize -> firmware -> report, then check.",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="l1ad", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, text in STAGE_HELP.items():
+        p = sub.add_parser(name, help=SHORT_HELP[name], description=text)
+        p.add_argument("--config", default="configs/default.yaml", help="YAML config (default: %(default)s)")
+        p.add_argument("--run-dir", default="runs/default", help="run directory (default: %(default)s)")
+        if name != "check":
+            p.add_argument("--force", action="store_true", help="redo the stage even if it is up to date")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        from l1ad import api
+
+        function = getattr(api, args.command)
+        if args.command == "check":
+            failures = function(args.config, args.run_dir)
+        else:
+            result = function(args.config, args.run_dir, force=args.force)
+            failures = result if args.command == "run" else []
+        if args.command in ("check", "run") and not failures:
+            print("[check] passed")
+    except L1adError as exc:
+        print(f"l1ad {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"l1ad {args.command}: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

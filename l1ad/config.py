@@ -1,0 +1,279 @@
+"""The run configuration: typed dataclasses loaded from one YAML file.
+
+Every field has a documented default (``configs/default.yaml`` repeats them with
+comments). Unknown keys are an error that names the key, so a typo never silently
+falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from l1ad.errors import InputError
+
+
+@dataclass
+class RunConfig:
+    name: str = "default"  # label written into the manifest and the report
+    seed: int = 1  # master seed: data generation and the first training seed
+    n_seeds: int = 1  # independent trainings per float model (seed, seed+1, ...)
+
+
+@dataclass
+class DijetData:
+    """LHC Olympics R&D dijet features (REFERENCE.md section 1)."""
+
+    source: str = "synthetic"  # "synthetic" or a path: features .h5 or prepared .npy/.h5 arrays
+    n_background: int = 400_000  # generated QCD dijet events (all mjj); about 15% land in the SR
+    n_signal: int = 20_000  # generated W' -> X Y events
+    signal_region: tuple[float, float] = (3.3, 3.7)  # mjj window in TeV
+    sidebands: tuple[tuple[float, float], ...] = ((2.4, 3.3), (3.7, 4.6))
+    test_background_fraction: float = 0.2  # share of SR background held out for testing
+    n_test_signal: int = 10_000  # SR signal events in the test set (all of them if fewer)
+
+
+@dataclass
+class L1Data:
+    """CMS ADC2021 L1 objects (REFERENCE.md section 2)."""
+
+    source: str = "synthetic"  # "synthetic" or a directory holding the ADC2021 .h5 files
+    n_background: int = 300_000
+    n_signal: int = 20_000  # per signal sample
+    test_background_fraction: float = 0.4
+    validation_fraction: float = 0.1  # of the background training share
+
+
+@dataclass
+class JetImageData:
+    """Jet images in the hls4ml LHC jet-dataset layout (REFERENCE.md section 3)."""
+
+    source: str = "synthetic"  # "synthetic" or a path to a jetImage_*.h5 file
+    image_size: int = 20  # pixels per side for the model (real 100x100 images are rebinned)
+    n_qcd: int = 30_000
+    n_wz: int = 30_000
+    n_top: int = 10_000
+    test_fraction: float = 0.3
+
+
+@dataclass
+class DataConfig:
+    dijet: DijetData = field(default_factory=DijetData)
+    l1: L1Data = field(default_factory=L1Data)
+    jet_images: JetImageData = field(default_factory=JetImageData)
+    chunk_events: int = 100_000  # events per read chunk: bounds loader memory
+
+
+@dataclass
+class OCDNConfig:
+    """One-class dense network on the 5 dijet features (OCDN study)."""
+
+    hidden: tuple[int, ...] = (128, 128, 128)
+    epochs: int = 5  # finite on purpose: all labels are 0, the score comes from stopping early
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+
+
+@dataclass
+class AEConfig:
+    """Small L1 autoencoder on the 57 L1-object inputs (AE-on-FPGA family)."""
+
+    encoder: tuple[int, ...] = (32, 16)
+    latent: int = 3
+    epochs: int = 10
+    batch_size: int = 1024
+    learning_rate: float = 1e-3
+
+
+@dataclass
+class TrainConfig:
+    device: str = "auto"  # "auto" (GPU when present), "cpu" or "gpu"
+    ocdn: OCDNConfig = field(default_factory=OCDNConfig)
+    ae: AEConfig = field(default_factory=AEConfig)
+
+
+@dataclass
+class QuantBits:
+    """Fixed-point formats of one QKeras graph: quantized_bits(bits, integer) per role."""
+
+    input_bits: int = 16  # input format the trigger must deliver: quantized_bits(input_bits, input_integer)
+    input_integer: int = 6
+    weight_bits: int = 8
+    weight_integer: int = 0
+    bias_bits: int = 8
+    bias_integer: int = 3
+    activation_bits: int = 8  # quantized_relu(activation_bits, activation_integer)
+    activation_integer: int = 4
+    output_bits: int = 16  # linear outputs (AE reconstruction): quantized_bits(output_bits, output_integer)
+    output_integer: int = 6
+
+
+@dataclass
+class QATModelConfig:
+    bits: QuantBits = field(default_factory=QuantBits)
+    epochs: int = 5
+    learning_rate: float = 3e-4
+
+
+@dataclass
+class BitScanConfig:
+    bits: tuple[int, ...] = (2, 4, 6, 8, 10, 12, 14, 16)  # weight = activation bits at each point
+    epochs: int = 2  # QAT epochs per scan point
+    enabled: bool = True
+
+
+@dataclass
+class QuantizeConfig:
+    ocdn: QATModelConfig = field(default_factory=QATModelConfig)
+    ae: QATModelConfig = field(default_factory=QATModelConfig)
+    scan: BitScanConfig = field(default_factory=BitScanConfig)
+
+
+@dataclass
+class FirmwareConfig:
+    backend: str = "Vitis"  # "Vitis" or "Vivado"
+    part: str = "xcvu9p-flga2104-2L-e"
+    clock_period_ns: float = 5.0
+    io_type: str = "io_parallel"
+    strategy: str = "Latency"
+    reuse_factor: int = 1
+    headroom_bits: int = 1  # extra integer bits above the profiled maximum of each accumulator
+    n_testbench_events: int = 1000  # events written as HLS testbench data
+
+
+@dataclass
+class CheckConfig:
+    """Tolerances of the CI gate ``l1ad check``."""
+
+    auc_drop_tolerance: float = 0.01  # AUC_qkeras >= AUC_float - this
+    csim_auc_tolerance: float = 0.001  # |AUC_csim - AUC_qkeras| <= this
+    csim_within_1lsb_min: float = 0.999  # fraction of events within 1 output LSB of QKeras
+
+
+@dataclass
+class MetricsConfig:
+    bunch_crossing_rate_hz: float = 40.0e6  # LHC bunch-crossing rate: rate = FPR x this
+    trigger_fpr_l1: float = 1.0e-5  # about 400 Hz: the AE-on-FPGA figure of merit
+    trigger_fpr_dijet: float = 1.0e-3  # offline dijet study: test sets hold ~1e4 background events
+    min_background_for_sic: int = 10  # background events that must pass a cut for its SIC to count
+
+
+@dataclass
+class Config:
+    run: RunConfig = field(default_factory=RunConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    quantize: QuantizeConfig = field(default_factory=QuantizeConfig)
+    firmware: FirmwareConfig = field(default_factory=FirmwareConfig)
+    check: CheckConfig = field(default_factory=CheckConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def fingerprint(self, *keys: str) -> str:
+        """A short hash of the named config entries ("data", "run.seed"): a stage reruns when it changes."""
+        d = self.to_dict()
+        picked = {}
+        for key in keys:
+            value: Any = d
+            for part in key.split("."):
+                value = value[part]
+            picked[key] = value
+        blob = json.dumps(picked, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _coerce(value: Any, annotation: Any, where: str, path: Path) -> Any:
+    """Convert a YAML value to the annotated field type, or raise naming the key."""
+    origin = typing.get_origin(annotation)
+    if dataclasses.is_dataclass(annotation):
+        if not isinstance(value, dict):
+            raise InputError(path, f"'{where}' must be a mapping")
+        return _build(annotation, value, where, path)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise InputError(path, f"'{where}' must be a list")
+        args = typing.get_args(annotation)
+        inner = args[0]
+        return tuple(_coerce(v, inner, f"{where}[{i}]", path) for i, v in enumerate(value))
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InputError(path, f"'{where}' must be a number, got {value!r}")
+        return float(value)
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InputError(path, f"'{where}' must be an integer, got {value!r}")
+        return value
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise InputError(path, f"'{where}' must be true or false, got {value!r}")
+        return value
+    if annotation is str:
+        if not isinstance(value, str):
+            raise InputError(path, f"'{where}' must be a string, got {value!r}")
+        return value
+    return value
+
+
+def _build(cls: type, values: dict[str, Any], prefix: str, path: Path) -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    for key in values:
+        if key not in known:
+            where = f"{prefix}.{key}" if prefix else key
+            raise InputError(path, f"unknown config key '{where}' (known: {', '.join(sorted(known))})")
+    kwargs = {}
+    for key, value in values.items():
+        where = f"{prefix}.{key}" if prefix else key
+        kwargs[key] = _coerce(value, hints[key], where, path)
+    return cls(**kwargs)
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Load a YAML config; ``None`` gives the embedded defaults."""
+    if path is None:
+        return Config()
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "config file not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else "parse error"
+        raise InputError(path, f"not valid YAML ({first})") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise InputError(path, "the top level must be a mapping of sections")
+    config = _build(Config, raw, "", path)
+    _validate(config, path)
+    return config
+
+
+def _validate(config: Config, path: Path) -> None:
+    """Range checks that the types cannot express."""
+    problems = []
+    if config.run.n_seeds < 1:
+        problems.append("run.n_seeds must be >= 1")
+    for name in ("n_background", "n_signal"):
+        if getattr(config.data.dijet, name) < 1 or getattr(config.data.l1, name) < 1:
+            problems.append(f"data.*.{name} must be >= 1")
+    if config.data.jet_images.image_size < 4:
+        problems.append("data.jet_images.image_size must be >= 4")
+    if config.firmware.backend not in ("Vitis", "Vivado"):
+        problems.append(f"firmware.backend must be Vitis or Vivado, got {config.firmware.backend!r}")
+    if config.train.device not in ("auto", "cpu", "gpu"):
+        problems.append(f"train.device must be auto, cpu or gpu, got {config.train.device!r}")
+    for frac in (config.data.dijet.test_background_fraction, config.data.l1.test_background_fraction):
+        if not 0.0 < frac < 1.0:
+            problems.append("test fractions must lie strictly between 0 and 1")
+    if problems:
+        raise InputError(path, problems[0])

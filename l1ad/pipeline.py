@@ -1,0 +1,104 @@
+"""The stages of an l1ad run and the make-like driver that runs them.
+
+data -> train -> quantize -> firmware -> report. Each stage reads its upstream
+stages' folders in the run directory and writes only its own folder. Asking for a
+stage runs the upstream stages that are missing or stale for the config, and skips
+those already done (resume); ``force`` redoes the asked-for stage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from l1ad.config import Config
+from l1ad.io import atomic_dir
+from l1ad.rundir import RunDir
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    function: str  # "module:function" with signature (config, out_dir, run_dir) -> summary dict
+    config_keys: tuple[str, ...]  # config entries that define the stage's outputs
+    upstream: tuple[str, ...]
+    help: str
+
+    def load(self) -> Callable[[Config, Path, Path], dict[str, Any]]:
+        module, function = self.function.split(":")
+        return getattr(importlib.import_module(module), function)
+
+
+STAGES: dict[str, Stage] = {
+    s.name: s
+    for s in (
+        Stage(
+            "data",
+            "training.stage:run_data",
+            ("data", "run.seed"),
+            (),
+            "generate (or read) the three data families and write model-ready splits",
+        ),
+        Stage(
+            "train",
+            "training.stage:run_train",
+            ("train", "run.seed", "run.n_seeds", "metrics"),
+            ("data",),
+            "train the float scorers (OCDN, L1 autoencoder) on background, N seeds",
+        ),
+        Stage(
+            "quantize",
+            "quantize.stage:run_quantize",
+            ("quantize", "train.device", "run.seed", "metrics"),
+            ("train",),
+            "QKeras quantization-aware retraining from the float weights, and the bit-width scan",
+        ),
+        Stage(
+            "firmware",
+            "firmware.stage:run_firmware",
+            ("firmware", "metrics"),
+            ("quantize",),
+            "hls4ml HLS projects, g++ C simulation on the test set, csim-vs-QKeras validation",
+        ),
+        Stage(
+            "report",
+            "reports.stage:run_report",
+            ("metrics", "check"),
+            ("firmware",),
+            "report.md / report.json and plots from the run's artifacts",
+        ),
+    )
+}
+
+
+def fingerprint(config: Config, stage: str) -> str:
+    """Hash of the stage's config entries chained with its upstream stages' fingerprints."""
+    s = STAGES[stage]
+    own = config.fingerprint(*s.config_keys)
+    chain = "".join(fingerprint(config, u) for u in s.upstream)
+    return hashlib.sha256((own + chain).encode()).hexdigest()[:16]
+
+
+def run_stage(config: Config, run_dir: str | Path, stage: str, force: bool = False) -> dict[str, Any]:
+    """Run ``stage`` (and the upstream stages it needs) in ``run_dir``; return its summary."""
+    rd = RunDir(run_dir, config)
+    for upstream in STAGES[stage].upstream:
+        run_stage(config, run_dir, upstream, force=False)
+    fp = fingerprint(config, stage)
+    if not force and rd.is_done(stage, fp):
+        print(f"[{stage}] up to date in {rd.stage_dir(stage)}, skipped (use --force to redo)", flush=True)
+        return rd.stage_record(stage)["summary"]
+    print(f"[{stage}] {STAGES[stage].help}", flush=True)
+    start = time.perf_counter()
+    function = STAGES[stage].load()
+    with atomic_dir(rd.stage_dir(stage)) as out:
+        summary = function(config, out, rd.path)
+    seconds = time.perf_counter() - start
+    rd.record_stage(stage, fp, seconds, summary)
+    print(f"[{stage}] done in {seconds:.1f} s -> {rd.stage_dir(stage)}", flush=True)
+    return summary

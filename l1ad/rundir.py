@@ -1,0 +1,87 @@
+"""The run directory: one sub-folder per stage plus ``manifest.json``.
+
+The manifest records the config, seeds, package versions, git commit and, per
+stage, a fingerprint of the config entries the stage depends on (and of its
+upstream stages) with its timing. A stage whose folder exists and whose
+fingerprint matches is skipped on rerun (resume); each stage writes into a
+temporary folder that replaces its real folder only when the stage succeeds, so
+the manifest never points at half-written outputs.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from l1ad.config import Config
+from l1ad.envcheck import installed_versions
+from l1ad.errors import InputError
+from l1ad.io import read_json, write_json
+
+MANIFEST = "manifest.json"
+
+
+def git_commit() -> str | None:
+    """The commit of the l1ad checkout, or None outside a git checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+class RunDir:
+    """A run directory and its manifest."""
+
+    def __init__(self, path: str | Path, config: Config) -> None:
+        self.path = Path(path)
+        self.config = config
+
+    def stage_dir(self, stage: str) -> Path:
+        return self.path / stage
+
+    def read_manifest(self) -> dict[str, Any]:
+        path = self.path / MANIFEST
+        if not path.exists():
+            return {}
+        manifest = read_json(path)
+        if not isinstance(manifest, dict):
+            raise InputError(path, "manifest is not a JSON object")
+        return manifest
+
+    def stage_record(self, stage: str) -> dict[str, Any] | None:
+        return self.read_manifest().get("stages", {}).get(stage)
+
+    def is_done(self, stage: str, fingerprint: str) -> bool:
+        """True when ``stage`` finished with this fingerprint and its folder is present."""
+        record = self.stage_record(stage)
+        return bool(record and record.get("fingerprint") == fingerprint and self.stage_dir(stage).is_dir())
+
+    def record_stage(self, stage: str, fingerprint: str, seconds: float, summary: dict[str, Any]) -> None:
+        """Write the stage's record into the manifest (atomically, after its outputs are in place)."""
+        manifest = self.read_manifest()
+        manifest.update(
+            {
+                "name": self.config.run.name,
+                "config": self.config.to_dict(),
+                "seeds": [self.config.run.seed + k for k in range(self.config.run.n_seeds)],
+                "versions": installed_versions(),
+                "git_commit": git_commit(),
+            }
+        )
+        stages = manifest.setdefault("stages", {})
+        stages[stage] = {
+            "fingerprint": fingerprint,
+            "seconds": round(seconds, 2),
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "summary": summary,
+        }
+        write_json(self.path / MANIFEST, manifest)

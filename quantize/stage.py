@@ -1,0 +1,148 @@
+"""The ``quantize`` stage: QKeras quantization-aware retraining and the bit-width scan.
+
+For each deployable float scorer the QKeras twin of its graph is initialised from
+the float weights and retrained with the scorer's own recipe on inputs already in
+the declared input format (what the trigger delivers). The scan repeats this at
+uniform internal bit widths and records AUC / AUC_float and TPR / TPR_float at the
+trigger FPR, as in the AE-on-FPGA study.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from quantize.qmodels import input_format, quantize_inputs, save_qmodel, to_qkeras
+
+from l1ad.config import Config, QuantBits
+from l1ad.io import read_json, write_json
+from training import metrics
+from training.data.splits import read_splits
+from training.scorer import load_scorer
+from training.stage import DEPLOYABLE, read_scores, write_scores
+
+
+def trigger_fpr(config: Config, family: str) -> float:
+    """The FPR that defines "the trigger rate" for a data family."""
+    return config.metrics.trigger_fpr_l1 if family == "l1" else config.metrics.trigger_fpr_dijet
+
+
+def score_summary(scores: np.ndarray, y: np.ndarray, classes: list[str], fpr: float, min_bkg: int) -> dict:
+    """Per signal: AUC, max SIC and TPR at ``fpr`` against the background (class 0)."""
+    out = {}
+    for k, name in enumerate(classes[1:], start=1):
+        sel = (y == 0) | (y == k)
+        out[name] = metrics.summarise((y[sel] == k).astype(int), scores[sel], fpr, min_bkg)
+    return out
+
+
+def scan_bits(default: QuantBits, b: int) -> QuantBits:
+    """Uniform internal width ``b`` for weights, biases and activations; the input and
+    output formats stay as configured (they are the interface to the trigger system)."""
+    return dataclasses.replace(
+        default,
+        weight_bits=b,
+        weight_integer=min(default.weight_integer, b - 1),
+        bias_bits=b,
+        bias_integer=min(default.bias_integer, b - 1),
+        activation_bits=b,
+        activation_integer=min(default.activation_integer, b),
+    )
+
+
+def quantize_one(scorer, bits: QuantBits, X: np.ndarray, X_val: np.ndarray, epochs: int, lr: float):
+    """QKeras twin of ``scorer.model`` retrained from the float weights on input-quantized data."""
+    qmodel = to_qkeras(scorer.model, bits)
+    Xq = quantize_inputs(X, bits.input_bits, bits.input_integer)
+    Xq_val = quantize_inputs(X_val, bits.input_bits, bits.input_integer)
+    history = scorer.train_graph(qmodel, Xq, Xq_val, epochs, lr) if epochs > 0 else {}
+    return qmodel, history
+
+
+def qkeras_scores(qmodel, X: np.ndarray, bits: QuantBits) -> np.ndarray:
+    Xq = quantize_inputs(X, bits.input_bits, bits.input_integer)
+    return qmodel.predict(Xq, batch_size=8192, verbose=0).reshape(-1).astype(np.float64)
+
+
+def run_quantize(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
+    from training.device import configure_tensorflow
+
+    configure_tensorflow(config.train.device)
+    summary: dict[str, Any] = {}
+    for name in DEPLOYABLE:
+        info = read_json(run_dir / "train" / name / "info.json")
+        family = info["family"]
+        splits = read_splits(run_dir / info["splits"])
+        scorer = load_scorer(run_dir / info["deployed"])
+        float_all, y, classes, _ = read_scores(run_dir / "train" / name / "scores.h5")
+        float_scores = float_all[0]  # the deployed (first) seed
+        qcfg = getattr(config.quantize, name)
+        fpr, min_bkg = trigger_fpr(config, family), config.metrics.min_background_for_sic
+
+        print(f"  {name}: QAT at {qcfg.bits.weight_bits}-bit weights, {qcfg.epochs} epochs")
+        qmodel, history = quantize_one(
+            scorer, qcfg.bits, splits.train.X, splits.val.X, qcfg.epochs, qcfg.learning_rate
+        )
+        save_qmodel(qmodel, out / name / "qmodel.h5")
+        q_scores = qkeras_scores(qmodel, splits.test.X, qcfg.bits)
+        write_scores(out / name / "scores.h5", q_scores, y, classes, 1)
+        float_summary = score_summary(float_scores, y, classes, fpr, min_bkg)
+        q_summary = score_summary(q_scores, y, classes, fpr, min_bkg)
+
+        scan = []
+        if config.quantize.scan.enabled:
+            for b in config.quantize.scan.bits:
+                bits = scan_bits(qcfg.bits, b)
+                print(f"  {name}: scan point {b} bits ({config.quantize.scan.epochs} QAT epochs)")
+                qm, _ = quantize_one(
+                    scorer,
+                    bits,
+                    splits.train.X,
+                    splits.val.X,
+                    config.quantize.scan.epochs,
+                    qcfg.learning_rate,
+                )
+                point = score_summary(qkeras_scores(qm, splits.test.X, bits), y, classes, fpr, min_bkg)
+                scan.append(
+                    {
+                        "bits": b,
+                        "auc_ratio": {s: point[s]["auc"] / float_summary[s]["auc"] for s in point},
+                        "tpr_ratio": {
+                            s: _ratio(point[s]["tpr_at_fpr"]["tpr"], float_summary[s]["tpr_at_fpr"]["tpr"])
+                            for s in point
+                        },
+                        "auc": {s: point[s]["auc"] for s in point},
+                    }
+                )
+        write_json(out / name / "scan.json", {"model": name, "trigger_fpr": fpr, "points": scan})
+        write_json(
+            out / name / "info.json",
+            {
+                "model": name,
+                "family": family,
+                "splits": info["splits"],
+                "qmodel": f"quantize/{name}/qmodel.h5",
+                "bits": dataclasses.asdict(qcfg.bits),
+                "input_format": input_format(qcfg.bits),
+                "epochs": qcfg.epochs,
+                "history": history,
+                "trigger_fpr": fpr,
+                "float": float_summary,
+                "qkeras": q_summary,
+            },
+        )
+        summary[name] = {
+            s: {"float": round(float_summary[s]["auc"], 4), "qkeras": round(q_summary[s]["auc"], 4)}
+            for s in q_summary
+        }
+        print(
+            f"  {name}: AUC float -> QKeras "
+            + ", ".join(f"{s} {v['float']:.3f} -> {v['qkeras']:.3f}" for s, v in summary[name].items())
+        )
+    return summary
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b > 0 else float("nan")

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Create (or reuse) the project environment in .venv/ at the repository root.
+# Reused as-is when complete: the stamp file records the hash of pyproject.toml.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+find_python() {
+    for candidate in "${L1AD_PYTHON:-}" python3.11 python3.10 python3; do
+        [ -n "$candidate" ] || continue
+        command -v "$candidate" >/dev/null 2>&1 || continue
+        if "$candidate" -c 'import sys; sys.exit(0 if sys.version_info[:2] in ((3, 10), (3, 11)) else 1)' 2>/dev/null; then
+            echo "$candidate"
+            return 0
+        fi
+    done
+    return 1
+}
+
+stamp=.venv/.l1ad-installed
+want=$(sha256sum pyproject.toml | cut -c1-16)
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x .venv/bin/python ]; then
+    exit 0
+fi
+
+if ! python=$(find_python); then
+    echo "l1ad setup: error: needs Python 3.10 or 3.11 (TensorFlow 2.14 has no wheels for other versions); install python3.11 or set L1AD_PYTHON" >&2
+    exit 2
+fi
+echo "l1ad setup: creating .venv with $($python --version) (about 2 GB, a few minutes the first time)"
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+# torch first and pinned: an unpinned torch pulls a multi-GB CUDA build (see STACK notes in README)
+.venv/bin/python -m pip install --quiet torch==2.13.0
+.venv/bin/python -m pip install --quiet -e ".[dev]"
+echo "$want" > "$stamp"
+echo "l1ad setup: environment ready in .venv"

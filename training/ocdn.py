@@ -1,0 +1,53 @@
+"""One-class dense network (OCDN) on the five dijet features.
+
+Three Dense(128, ReLU) layers and one output trained with binary cross-entropy on
+background only (every label 0). With a finite number of epochs the output ranks
+events by how far they lie from the bulk of the background: the score comes from
+stopping early. The model outputs the logit; the sigmoid lives only in the loss
+(``from_logits``), so the on-chip score needs no sigmoid table and AUC and
+thresholds are unchanged (the logit is monotonic in the sigmoid).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from l1ad.config import OCDNConfig
+from training.keras_scorer import KerasScorer, keras_fit
+
+
+class OCDN(KerasScorer):
+    kind = "ocdn"
+    config_class = OCDNConfig
+
+    def build(self):
+        import tensorflow as tf
+
+        tf.keras.utils.set_random_seed(self.seed)
+        inputs = tf.keras.Input(shape=(self.n_inputs,), name="inputs")
+        x = inputs
+        for i, width in enumerate(self.config.hidden, start=1):
+            x = tf.keras.layers.Dense(width, name=f"dense_{i}")(x)
+            x = tf.keras.layers.Activation("relu", name=f"relu_{i}")(x)
+        logit = tf.keras.layers.Dense(1, name="logit")(x)
+        return tf.keras.Model(inputs, logit, name="ocdn")
+
+    def train_graph(
+        self, model, X: np.ndarray, X_val: np.ndarray | None, epochs: int, learning_rate: float
+    ) -> dict:
+        import tensorflow as tf
+
+        zeros = np.zeros((len(X), 1), dtype=np.float32)
+        val_zeros = None if X_val is None else np.zeros((len(X_val), 1), dtype=np.float32)
+        return keras_fit(
+            model,
+            X,
+            zeros,
+            X_val,
+            val_zeros,
+            epochs=epochs,
+            batch_size=self.config.batch_size,
+            lr=learning_rate,
+            loss=tf.keras.losses.BinaryCrossentropy(from_logits=True),
+            seed=self.seed,
+        )

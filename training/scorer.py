@@ -1,0 +1,60 @@
+"""The one protocol every anomaly scorer answers: fit on background, score, save, load.
+
+Metrics, reports and scans only ever call these four methods, so no method is
+special-cased downstream (the PyOD / scikit-learn estimator idea). Higher scores
+mean more anomalous.
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib
+from pathlib import Path
+
+import numpy as np
+
+from l1ad.errors import InputError
+from l1ad.io import read_json
+
+
+# kind -> "module:Class"; imported only when a scorer of that kind is loaded, so
+# loading an OC-SVM never imports TensorFlow.
+SCORER_CLASSES = {
+    "ocdn": "training.ocdn:OCDN",
+    "ae": "training.autoencoder:L1Autoencoder",
+}
+
+
+class Scorer(abc.ABC):
+    """Base class of all scorers; ``kind`` is the key in ``SCORER_CLASSES``."""
+
+    kind: str = ""
+
+    @abc.abstractmethod
+    def fit(self, X: np.ndarray, X_val: np.ndarray | None = None) -> Scorer:
+        """Train on background-only events ``X`` (``X_val`` for monitoring)."""
+
+    @abc.abstractmethod
+    def score(self, X: np.ndarray) -> np.ndarray:
+        """Anomaly score per event, shape (N,), higher = more anomalous."""
+
+    @abc.abstractmethod
+    def save(self, directory: str | Path) -> None:
+        """Write everything needed to ``load`` into ``directory`` (no pickle)."""
+
+    @classmethod
+    @abc.abstractmethod
+    def load(cls, directory: str | Path) -> Scorer:
+        """Rebuild a scorer written by ``save``."""
+
+
+def load_scorer(directory: str | Path) -> Scorer:
+    """Load any saved scorer: ``scorer.json`` in ``directory`` names its kind."""
+    directory = Path(directory)
+    meta = read_json(directory / "scorer.json")
+    kind = meta.get("kind") if isinstance(meta, dict) else None
+    if kind not in SCORER_CLASSES:
+        raise InputError(directory / "scorer.json", f"unknown scorer kind {kind!r}")
+    module_name, class_name = SCORER_CLASSES[kind].split(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    return cls.load(directory)

@@ -1,0 +1,180 @@
+"""The ``data`` and ``train`` stages.
+
+``data`` generates the three synthetic families in their real layouts (or reads the
+user's real files) and writes model-ready splits plus the preprocessing JSON.
+``train`` fits the deployable float scorers on background, N seeds each, and
+writes their checkpoints and test-set scores.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from l1ad.config import Config
+from l1ad.io import atomic_path, write_json
+from training import metrics
+from training.data import dijet, jetimages, l1objects
+from training.data.splits import read_splits
+
+# Deployable float scorers: name -> (data family, scorer class path, config attribute)
+DEPLOYABLE = {
+    "ocdn": ("dijet", "training.ocdn:OCDN"),
+    "ae": ("l1", "training.autoencoder:L1Autoencoder"),
+}
+
+SPLIT_FILES = {"dijet": "dijet_splits.h5", "l1": "l1_splits.h5", "jet_images": "jet_images_splits.h5"}
+
+
+def split_path(run_dir: Path, family: str) -> Path:
+    """Where the data stage leaves the model-ready splits of ``family``."""
+    return Path(run_dir) / "data" / SPLIT_FILES[family]
+
+
+def run_data(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
+    """Generate or read each family and write its splits and preprocessing into ``out``."""
+    seed, chunk = config.run.seed, config.data.chunk_events
+    summary: dict[str, Any] = {}
+
+    dj = config.data.dijet
+    if dj.source == "synthetic":
+        source = out / "dijet" / "events_anomalydetection_v2.features.h5"
+        dijet.generate_dijet_features(source, dj.n_background, dj.n_signal, seed=seed)
+    else:
+        source = Path(dj.source)
+    summary["dijet"] = dijet.prepare_dijet(
+        dj,
+        source,
+        out / SPLIT_FILES["dijet"],
+        out / "dijet_preprocessing.json",
+        seed=seed,
+        chunk_events=chunk,
+    )
+    summary["dijet"]["source"] = dj.source
+
+    l1 = config.data.l1
+    if l1.source == "synthetic":
+        files = l1objects.generate_l1_dataset(out / "l1", l1.n_background, l1.n_signal, seed=seed + 1)
+    else:
+        files = l1objects.find_l1_files(Path(l1.source))
+    summary["l1"] = l1objects.prepare_l1(
+        l1, files, out / SPLIT_FILES["l1"], out / "l1_preprocessing.json", seed=seed, chunk_events=chunk
+    )
+    summary["l1"]["source"] = l1.source
+
+    ji = config.data.jet_images
+    if ji.source == "synthetic":
+        image_file = out / "jet_images" / "jetImage_synthetic.h5"
+        jetimages.generate_jet_images(image_file, ji.n_qcd, ji.n_wz, ji.n_top, ji.image_size, seed=seed + 2)
+    else:
+        image_file = Path(ji.source)
+    summary["jet_images"] = jetimages.prepare_jet_images(
+        ji,
+        image_file,
+        out / SPLIT_FILES["jet_images"],
+        out / "jet_images_preprocessing.json",
+        seed=seed,
+        chunk_events=chunk,
+    )
+    summary["jet_images"]["source"] = ji.source
+    write_json(out / "summary.json", summary)
+    print_data_summary(summary)
+    return summary
+
+
+def print_data_summary(summary: dict[str, Any]) -> None:
+    """Print the per-family counts a user checks before training."""
+    for family, info in summary.items():
+        counts = info.get("counts", {})
+        print(
+            f"  {family:<11} source={info.get('source')}  " + "  ".join(f"{k}={v}" for k, v in counts.items())
+        )
+
+
+def _load_class(path: str):
+    import importlib
+
+    module, name = path.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def write_scores(
+    path: Path, scores: np.ndarray, y: np.ndarray, classes: list[str], n_background_classes: int
+) -> None:
+    """Scores on the test split (rows aligned with the split file's ``test`` group), atomically."""
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.create_dataset("scores", data=np.asarray(scores, dtype=np.float64))
+            f.create_dataset("y", data=y.astype(np.int8))
+            f.attrs["classes"] = np.array(classes, dtype="S")
+            f.attrs["n_background_classes"] = n_background_classes
+
+
+def read_scores(path: Path) -> tuple[np.ndarray, np.ndarray, list[str], int]:
+    """Read a file written by ``write_scores``: (scores, y, classes, n_background_classes)."""
+    from training.data.h5read import open_h5
+
+    with open_h5(path) as f:
+        return (
+            f["scores"][...],
+            f["y"][...].astype(np.int64),
+            [c.decode() for c in f.attrs["classes"]],
+            int(f.attrs["n_background_classes"]),
+        )
+
+
+def auc_per_signal(scores: np.ndarray, y: np.ndarray, classes: list[str], n_bkg: int) -> dict[str, float]:
+    """ROC AUC of each signal class against the background classes."""
+    background = y < n_bkg
+    out = {}
+    for k, name in enumerate(classes):
+        if k < n_bkg:
+            continue
+        sel = background | (y == k)
+        out[name] = metrics.auc((y[sel] == k).astype(int), scores[sel])
+    return out
+
+
+def run_train(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
+    """Fit each deployable float scorer on background for every seed; score the test split."""
+    from training.device import configure_tensorflow
+
+    device = configure_tensorflow(config.train.device)
+    summary: dict[str, Any] = {"device": device}
+    for name, (family, class_path) in DEPLOYABLE.items():
+        splits = read_splits(split_path(run_dir, family))
+        cls = _load_class(class_path)
+        model_config = getattr(config.train, name)
+        all_scores, per_seed = [], []
+        for k in range(config.run.n_seeds):
+            seed = config.run.seed + k
+            print(
+                f"  {name}: seed {seed} ({k + 1}/{config.run.n_seeds}), "
+                f"{len(splits.train.X)} events, {device}"
+            )
+            scorer = cls(model_config, n_inputs=splits.train.X.shape[1], seed=seed).fit(
+                splits.train.X, splits.val.X
+            )
+            scorer.save(out / name / f"seed{seed}")
+            scores = scorer.score(splits.test.X)
+            all_scores.append(scores)
+            per_seed.append({"seed": seed, "auc": auc_per_signal(scores, splits.test.y, splits.classes, 1)})
+        write_scores(out / name / "scores.h5", np.stack(all_scores), splits.test.y, splits.classes, 1)
+        info = {
+            "family": family,
+            "kind": name,
+            "splits": str(split_path(Path("."), family)),
+            "deployed_seed": config.run.seed,
+            "deployed": f"train/{name}/seed{config.run.seed}",
+            "per_seed": per_seed,
+        }
+        write_json(out / name / "info.json", info)
+        summary[name] = {s: round(v, 4) for s, v in per_seed[0]["auc"].items()}
+        print(
+            f"  {name}: AUC (seed {config.run.seed}) "
+            + ", ".join(f"{s} {v:.3f}" for s, v in summary[name].items())
+        )
+    return summary
