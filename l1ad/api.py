@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from l1ad.config import Config, load_config
-from l1ad.pipeline import STAGES, run_stage
+from l1ad.pipeline import run_stage
 
 DEFAULT_CONFIG = Path("configs/default.yaml")
 DEFAULT_RUN_DIR = Path("runs/default")

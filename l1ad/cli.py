@@ -23,7 +23,12 @@ Stages talk through files in a run directory (default runs/default):
   firmware  hls4ml HLS projects, g++ C simulation, csim-vs-QKeras validation
   report    report.md, report.json (the CI contract) and plots
   check     the CI gate: quantized AUC vs float, csim vs QKeras
-  run       all of the above in one go
+  study     one full-precision study into RUN_DIR/studies/NAME:
+              oneclass    OC-SVM, Deep SVDD, bottleneck AE, OCDN on dijet features
+              gaussian    the 1-D Gaussian toy of the OCDN study
+              anomalyclr  contrastive transformer + AE on L1 objects
+              nae         normalized autoencoder on L1 objects
+  run       data -> train -> quantize -> firmware -> studies in run.studies -> report -> check
 
 A stage runs the upstream stages it needs and skips the ones already done for the
 same config (resume); --force redoes it.
@@ -42,6 +47,7 @@ SHORT_HELP = {
     "firmware": "hls4ml projects, C simulation, csim validation",
     "report": "write report.md, report.json and plots",
     "check": "the CI gate on report.json",
+    "study": "one full-precision study (oneclass, gaussian, anomalyclr, nae)",
     "run": "all stages, then check",
 }
 
@@ -59,7 +65,10 @@ STAGE_HELP = {
     "check": "Read RUN_DIR/report/report.json and fail (exit 1), naming the model and the figure, when "
     "the quantized AUC drops more than check.auc_drop_tolerance below float or the C simulation "
     "disagrees with QKeras beyond check.* tolerances.",
-    "run": "Run data -> train -> quantize -> firmware -> report, then check.",
+    "study": "Run one full-precision study into RUN_DIR/studies/NAME (it runs the data stage first if "
+    "needed); the report includes every study present in the run directory.",
+    "run": "Run data -> train -> quantize -> firmware -> the studies listed in run.studies -> report, "
+    "then check.",
 }
 
 
@@ -70,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, text in STAGE_HELP.items():
         p = sub.add_parser(name, help=SHORT_HELP[name], description=text)
+        if name == "study":
+            p.add_argument("name", choices=["oneclass", "gaussian", "anomalyclr", "nae"], help="which study")
         p.add_argument("--config", default="configs/default.yaml", help="YAML config (default: %(default)s)")
         p.add_argument("--run-dir", default="runs/default", help="run directory (default: %(default)s)")
         if name != "check":
@@ -85,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         function = getattr(api, args.command)
         if args.command == "check":
             failures = function(args.config, args.run_dir)
+        elif args.command == "study":
+            function(args.name, args.config, args.run_dir, force=args.force)
+            failures = []
         else:
             result = function(args.config, args.run_dir, force=args.force)
             failures = result if args.command == "run" else []

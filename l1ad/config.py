@@ -25,6 +25,7 @@ class RunConfig:
     name: str = "default"  # label written into the manifest and the report
     seed: int = 1  # master seed: data generation and the first training seed
     n_seeds: int = 1  # independent trainings per float model (seed, seed+1, ...)
+    studies: tuple[str, ...] = ("gaussian", "oneclass", "anomalyclr", "nae")  # run by `l1ad run`
 
 
 @dataclass
@@ -166,6 +167,89 @@ class MetricsConfig:
 
 
 @dataclass
+class OneClassStudyConfig:
+    """The one-class comparison on dijet features (OCDN study): every method, N initialisations."""
+
+    n_seeds: int = 3  # random initialisations per method (the paper config uses 10)
+    max_train_events: int = 50_000  # background training events for the neural methods
+    ocsvm_n_train: int = 10_000  # kernel SVMs scale badly: fit on this subsample
+    ocsvm_gamma: str = "scale"  # RBF width, scikit-learn convention
+    ocsvm_nu_inner: float = 0.9  # inner anomaly detector (nu close to 1)
+    ocsvm_nu_outer: float = 0.1  # outer anomaly detector (nu close to 0)
+    svdd_rep_dim: int = 128
+    svdd_hidden: tuple[int, ...] = (128,)
+    svdd_nu: float = 0.1  # soft-boundary objective
+    svdd_weight_decay: float = 1e-6
+    svdd_epochs: int = 10
+    bae_hidden: int = 512
+    bae_latent: int = 2
+    bae_epochs: int = 10
+    epochs_ocdn: int = 5
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+
+
+@dataclass
+class GaussianStudyConfig:
+    """1-D Gaussian toy: background N(-2,1), signals N(0,1) and N(-4,1)."""
+
+    n_events: int = 20_000  # per class
+    epochs: tuple[int, ...] = (1, 5, 20, 50)  # snapshots of score function and ROC
+    learning_rate: float = 1e-2
+
+
+@dataclass
+class AnomalyCLRConfig:
+    """Contrastive transformer on L1 objects, then an AE on its representations (full precision)."""
+
+    embed_dim: int = 32
+    n_heads: int = 4
+    n_layers: int = 2
+    head_dims: tuple[int, ...] = (32, 16)
+    temperature: float = 0.1
+    losses: tuple[str, ...] = ("clr", "anomclr", "anomclr_plus")
+    epochs: int = 3
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    max_train_events: int = 50_000
+    ae_hidden: tuple[int, ...] = (256, 128, 64, 32, 16)
+    ae_latent: int = 5
+    ae_epochs: int = 5
+    n_ae_seeds: int = 2  # AEs per representation (mean +- std)
+    representation_dims: tuple[int, ...] = ()  # scan of embed_dim; empty = no scan
+
+
+@dataclass
+class NAEConfig:
+    """Normalized autoencoder: energy = reconstruction error, trained by Langevin MCMC."""
+
+    hidden: tuple[int, ...] = (64, 32)
+    latent: int = 8
+    pretrain_epochs: int = 3
+    epochs: int = 2
+    batch_size: int = 256
+    learning_rate: float = 1e-4
+    latent_steps: int = 20
+    latent_step_size: float = 0.1
+    latent_noise: float = 0.1
+    visible_steps: int = 20
+    visible_step_size: float = 0.01
+    visible_noise: float = 0.005
+    temperature: float = 1.0
+    max_train_events: int = 50_000
+
+
+@dataclass
+class StudiesConfig:
+    """Studies run by ``l1ad study NAME`` into RUN_DIR/studies/NAME (full precision)."""
+
+    oneclass: OneClassStudyConfig = field(default_factory=OneClassStudyConfig)
+    gaussian: GaussianStudyConfig = field(default_factory=GaussianStudyConfig)
+    anomalyclr: AnomalyCLRConfig = field(default_factory=AnomalyCLRConfig)
+    nae: NAEConfig = field(default_factory=NAEConfig)
+
+
+@dataclass
 class Config:
     run: RunConfig = field(default_factory=RunConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -174,6 +258,7 @@ class Config:
     firmware: FirmwareConfig = field(default_factory=FirmwareConfig)
     check: CheckConfig = field(default_factory=CheckConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    studies: StudiesConfig = field(default_factory=StudiesConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -266,8 +351,13 @@ def _validate(config: Config, path: Path) -> None:
     for name in ("n_background", "n_signal"):
         if getattr(config.data.dijet, name) < 1 or getattr(config.data.l1, name) < 1:
             problems.append(f"data.*.{name} must be >= 1")
-    if config.data.jet_images.image_size < 4:
+    ji = config.data.jet_images
+    if ji.image_size < 4:
         problems.append("data.jet_images.image_size must be >= 4")
+    if min(ji.n_qcd, ji.n_wz, ji.n_top) < 1:
+        problems.append("data.jet_images.n_qcd, n_wz and n_top must be >= 1")
+    if not 0.0 < ji.test_fraction < 1.0:
+        problems.append("data.jet_images.test_fraction must lie strictly between 0 and 1")
     if config.firmware.backend not in ("Vitis", "Vivado"):
         problems.append(f"firmware.backend must be Vitis or Vivado, got {config.firmware.backend!r}")
     if config.train.device not in ("auto", "cpu", "gpu"):

@@ -108,7 +108,8 @@ def test_fpr_at_float_rounding_boundary():
     ],
 )
 def test_allowed_count_settled_on_exact_comparison(n, target_fpr, k):
-    r = metrics.threshold_for_rate(np.arange(n, dtype=float), rate_hz=target_fpr * 40e6)
+    y = np.r_[np.zeros(n), np.ones(1)]
+    r = metrics.tpr_at_fpr(y, np.r_[np.arange(n, dtype=float), n], target_fpr=target_fpr)
     assert r["n_background_pass"] == k and r["threshold"] == n - 1 - k
 
 

@@ -1,0 +1,148 @@
+"""C simulation of the hls4ml project and its validation against the QKeras graph.
+
+csim (g++ on hls4ml's generated C++) is compared with the exact QKeras score in units of
+the score's LSB; ``hls_model.trace`` shows where a tensor leaves its type's range
+(saturation or wrap) and where firmware and QKeras part. One ``validate`` call gives the JSON.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from firmware.hls import FixedFormat, layer_precisions, output_lsb, require_on_grid
+from quantize.qmodels import exact_outputs, predict_exact
+
+
+def _format_of(precision: Any) -> FixedFormat:
+    integer = precision.integer if hasattr(precision, "integer") else precision.width
+    return FixedFormat(bool(precision.signed), int(precision.width), int(integer))
+
+
+def _check_inputs(hls_model: Any, X: np.ndarray) -> np.ndarray:
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    require_on_grid(X, _format_of(hls_model.get_input_variables()[0].type.precision), "csim inputs")
+    return X
+
+
+def _predict(hls_model: Any, X: np.ndarray, batch_size: int) -> np.ndarray:
+    # float64 in and out: the score type can be wider than a float's 24-bit mantissa.
+    out = [np.asarray(hls_model.predict(X[s : s + batch_size]), dtype=np.float64).reshape(-1)
+           for s in range(0, len(X), batch_size)]
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def compile_and_predict(hls_model: Any, X: np.ndarray, batch_size: int = 10_000) -> np.ndarray:
+    """Compile the project with g++ and return the csim score per event, shape (N,), float64."""
+    X = _check_inputs(hls_model, X)
+    hls_model.compile()
+    return _predict(hls_model, X, batch_size)
+
+
+def csim_agreement(csim: np.ndarray, qkeras: np.ndarray, lsb: float) -> dict[str, float]:
+    """How far csim lies from QKeras, in units of the score LSB."""
+    csim, qkeras = np.asarray(csim, dtype=np.float64), np.asarray(qkeras, dtype=np.float64)
+    if csim.shape != qkeras.shape or csim.size == 0:
+        raise ValueError(f"csim {csim.shape} and QKeras {qkeras.shape} scores must be non-empty and alike")
+    diff = np.abs(csim - qkeras) / lsb
+    return {
+        "exact_fraction": float(np.mean(diff == 0)),
+        "within_1lsb_fraction": float(np.mean(diff <= 1)),
+        "max_diff_lsb": float(diff.max()),
+        "p999_diff_lsb": float(np.quantile(diff, 0.999)),
+        "n_events": int(csim.size),
+    }
+
+
+def _keras_tensor_of(qmodel: Any, hls_names: set[str], name: str) -> str:
+    """The Keras layer whose output an hls4ml layer holds: hls4ml folds linear QActivations into their parent."""
+    layer = qmodel.get_layer(name)
+    while True:
+        users = [n.outbound_layer for n in layer.outbound_nodes]
+        if len(users) == 1 and users[0].name not in hls_names and type(users[0]).__name__ == "QActivation":
+            layer = users[0]
+        else:
+            return layer.name
+
+
+def saturation_events(hls_model: Any, qmodel: Any, X: np.ndarray, max_events: int = 2000) -> dict[str, Any]:
+    """Events in which some layer's value leaves its fixed-point type (saturates or wraps), from a trace.
+
+    Per traced layer: ``out_of_range`` counts events whose exact QKeras value lies outside the
+    layer's type (so the firmware must saturate or wrap there: quantizer clips QKeras also does
+    are not counted, since QKeras' value is already clipped); ``deviating`` counts events where
+    the traced firmware value differs from QKeras by more than one LSB of the type (the visible
+    damage, including a wrapped accumulator). Traces the first ``max_events`` events: tracing
+    recompiles the project and copies every layer per event.
+    """
+    X = _check_inputs(hls_model, X)[:max_events]
+    _, trace = hls_model.trace(X)
+    hls_layers = {layer.name: layer for layer in hls_model.get_layers()}
+    keras_names = {name: _keras_tensor_of(qmodel, set(hls_layers), name) for name in trace}
+    reference = exact_outputs(qmodel, X, sorted(set(keras_names.values())))
+    any_out = np.zeros(len(X), dtype=bool)
+    any_dev = np.zeros(len(X), dtype=bool)
+    per_layer = {}
+    for name, traced in trace.items():
+        fmt = _format_of(hls_layers[name].get_output_variable().type.precision)
+        ref = reference[keras_names[name]].reshape(len(X), -1)
+        got = np.asarray(traced, dtype=np.float64).reshape(len(X), -1)
+        out = np.any((ref < fmt.lo) | (ref > fmt.hi), axis=1)
+        dev = np.any(np.abs(got - ref) > fmt.lsb, axis=1)
+        any_out |= out
+        any_dev |= dev
+        per_layer[name] = {"type": str(layer_precisions(hls_model)[name]), "out_of_range": int(out.sum()),
+                           "deviating": int(dev.sum())}
+    return {
+        "n_traced": int(len(X)),
+        "n_events": int(any_out.sum()),
+        "fraction": float(any_out.mean()) if len(X) else 0.0,
+        "n_deviating_events": int(any_dev.sum()),
+        "per_layer": per_layer,
+    }
+
+
+def _auc(y: np.ndarray, scores: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    labels = np.asarray(y) > 0
+    if labels.all() or not labels.any():
+        return float("nan")  # undefined without both classes; written as null
+    return float(roc_auc_score(labels, scores))
+
+
+def validate(
+    hls_model: Any,
+    qmodel: Any,
+    X: np.ndarray,
+    y: np.ndarray,
+    float_scores: np.ndarray,
+    max_trace_events: int = 2000,
+    batch_size: int = 10_000,
+) -> dict[str, Any]:
+    """The csim validation of one model: agreement with QKeras, AUCs, saturation, types, timings.
+
+    ``X`` must be in the declared input format (``quantize_inputs``); ``y`` > 0 marks signal;
+    ``float_scores`` are the float model's scores of the same events.
+    """
+    X = _check_inputs(hls_model, X)
+    if not len(X) == len(y) == len(float_scores):
+        raise ValueError(f"X ({len(X)}), y ({len(y)}) and float_scores ({len(float_scores)}) differ in length")
+    qkeras = predict_exact(qmodel, X)
+    t0 = time.perf_counter()
+    hls_model.compile()
+    t1 = time.perf_counter()
+    csim = _predict(hls_model, X, batch_size)
+    t2 = time.perf_counter()
+    lsb = output_lsb(hls_model)
+    return {
+        "agreement": csim_agreement(csim, qkeras, lsb),
+        "auc": {"float": _auc(y, float_scores), "qkeras": _auc(y, qkeras), "csim": _auc(y, csim)},
+        "saturation": saturation_events(hls_model, qmodel, X, max_trace_events),
+        "output_lsb": lsb,
+        "output_type": layer_precisions(hls_model)[list(hls_model.get_layers())[-1].name],
+        "layer_precisions": layer_precisions(hls_model),
+        "timing": {"compile_s": t1 - t0, "csim_events_per_s": len(X) / max(t2 - t1, 1e-9)},
+    }

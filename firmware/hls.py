@@ -1,0 +1,294 @@
+"""QKeras graph -> hls4ml project with every fixed-point type chosen on purpose.
+
+Quantized tensors take their QKeras quantizer's type. Every other tensor (Dense sums,
+residuals, squares, the score) gets exactly the fractional bits its inputs produce, so
+nothing is rounded that QKeras does not round, and integer bits from the profiled range
+plus headroom, saturating beyond it (an extreme anomaly must clip high, never wrap low).
+Accumulators take the worst-case range of their inputs' types, so they can never wrap.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from l1ad.config import FirmwareConfig
+from quantize.qmodels import exact_outputs
+
+# Only the fallback for a tensor this module does not type; convert() refuses to leave one.
+DEFAULT_PRECISION = "ap_fixed<32,16>"
+
+
+@dataclass(frozen=True)
+class FixedFormat:
+    """A two's-complement (or unsigned) fixed-point format: ap_[u]fixed<width, integer, rounding, saturation>."""
+
+    signed: bool
+    width: int
+    integer: int  # includes the sign bit, as in ap_fixed
+    rounding: str = ""  # "" = AP_TRN (exact tensors never need rounding)
+    saturation: str = ""  # "" = AP_WRAP
+
+    @property
+    def frac(self) -> int:
+        return self.width - self.integer
+
+    @property
+    def lsb(self) -> float:
+        return 2.0**-self.frac
+
+    @property
+    def lo(self) -> float:
+        return -(2.0 ** (self.integer - 1)) if self.signed else 0.0
+
+    @property
+    def hi(self) -> float:
+        return 2.0 ** (self.integer - 1 if self.signed else self.integer) - self.lsb
+
+    def __str__(self) -> str:
+        modes = [m for m in (self.rounding or ("AP_TRN" if self.saturation else ""), self.saturation) if m]
+        inner = ",".join([str(self.width), str(self.integer), *modes])
+        return f"ap_{'' if self.signed else 'u'}fixed<{inner}>"
+
+
+def require_on_grid(X: np.ndarray, fmt: FixedFormat, what: str) -> None:
+    """Refuse inputs that are not values of ``fmt``: csim would round them a second time (STACK.md)."""
+    x = np.asarray(X, dtype=np.float64)
+    scaled = x / fmt.lsb
+    if not (np.all(scaled == np.rint(scaled)) and x.min() >= fmt.lo and x.max() <= fmt.hi):
+        raise ValueError(f"{what} are not in the declared input format {fmt}: apply quantize_inputs first")
+
+
+def _integer_bits(lo: float, hi: float, frac: int) -> int:
+    """Fewest integer bits (sign included, at least 1) of a signed format holding [lo, hi] at 2^-frac."""
+    integer = 1
+    while lo < -(2.0 ** (integer - 1)) or hi > 2.0 ** (integer - 1) - 2.0**-frac:
+        integer += 1
+    return integer
+
+
+def _sized(lo: float, hi: float, frac: int, saturation: str = "") -> FixedFormat:
+    integer = _integer_bits(lo, hi, frac)
+    return FixedFormat(True, integer + frac, integer, saturation=saturation)
+
+
+def quantizer_format(quantizer: Any, where: str) -> FixedFormat:
+    """The ap type that reproduces a QKeras quantizer: rounding half to even (tf.round) and clipping.
+
+    ``quantized_bits(b, i)`` -> ap_fixed<b, i+1, AP_RND_CONV, AP_SAT>;
+    ``quantized_relu(b, i)`` -> ap_ufixed<b, i, AP_RND_CONV, AP_SAT>.
+    """
+    kind = type(quantizer).__name__
+    if kind == "quantized_bits":
+        plain = (
+            quantizer.keep_negative
+            and not quantizer.symmetric
+            and quantizer.alpha in (None, 1, 1.0)
+            and not quantizer.use_stochastic_rounding
+        )
+        if plain:
+            return FixedFormat(True, int(quantizer.bits), int(quantizer.integer) + 1, "AP_RND_CONV", "AP_SAT")
+    elif kind == "quantized_relu":
+        plain = not quantizer.use_sigmoid and quantizer.negative_slope == 0 and not quantizer.use_stochastic_rounding
+        if plain:
+            return FixedFormat(False, int(quantizer.bits), int(quantizer.integer), "AP_RND_CONV", "AP_SAT")
+    raise ValueError(f"layer '{where}': quantizer {quantizer} has no exact fixed-point type here")
+
+
+def _is_bits(quantizer: Any) -> bool:
+    return type(quantizer).__name__ == "quantized_bits"
+
+
+def _inbound(layer: Any) -> list[str]:
+    import tensorflow as tf
+
+    return [p.name for p in tf.nest.flatten(layer.inbound_nodes[0].inbound_layers)]
+
+
+def _consumers(qmodel: Any) -> dict[str, list[Any]]:
+    import tensorflow as tf
+
+    users: dict[str, list[Any]] = {layer.name: [] for layer in qmodel.layers}
+    for layer in qmodel.layers:
+        if not isinstance(layer, tf.keras.layers.InputLayer):
+            for parent in _inbound(layer):
+                users[parent].append(layer)
+    return users
+
+
+def plan_precisions(qmodel: Any, profile_inputs: np.ndarray, headroom_bits: int) -> dict[str, dict[str, str]]:
+    """Precision entries per Keras layer name (hls4ml ``LayerName`` config keys), derived as the module says.
+
+    ``profile_inputs`` must already be in the declared input format (background and signal).
+    """
+    import tensorflow as tf
+    from qkeras import QActivation, QDense
+
+    users = _consumers(qmodel)
+    names = [layer.name for layer in qmodel.layers if not isinstance(layer, tf.keras.layers.InputLayer)]
+    values = exact_outputs(qmodel, profile_inputs, names)
+    fmt: dict[str, FixedFormat] = {}
+    plan: dict[str, dict[str, str]] = {}
+
+    def profiled(name: str, frac: int, worst: FixedFormat) -> FixedFormat:
+        v = values[name]
+        integer = _integer_bits(float(v.min()), float(v.max()), frac) + headroom_bits
+        integer = min(max(integer, 1), worst.integer)  # never wider than the worst case needs
+        return FixedFormat(True, integer + frac, integer, saturation="AP_SAT")
+
+    for layer in qmodel.layers:
+        name = layer.name
+        if isinstance(layer, tf.keras.layers.InputLayer):
+            declared = [u for u in users[name] if isinstance(u, QActivation)]
+            if len(users[name]) != 1 or not declared:
+                raise ValueError(f"input '{name}' must feed exactly one quantized_bits QActivation (its format)")
+            fmt[name] = quantizer_format(declared[0].quantizer, declared[0].name)
+            require_on_grid(profile_inputs, fmt[name], "profile_inputs")
+            plan[name] = {"result": str(fmt[name])}
+        elif isinstance(layer, QActivation):
+            fmt[name] = quantizer_format(layer.quantizer, name)
+            plan[name] = {"result": str(fmt[name])}
+        elif isinstance(layer, tf.keras.layers.Dense):
+            fin = fmt[_inbound(layer)[0]]
+            if isinstance(layer, QDense):
+                wq, bq = layer.get_quantizers()[:2]
+                wfmt = quantizer_format(wq, name)
+                bfmt = quantizer_format(bq, name) if layer.use_bias else wfmt
+                kernel = np.asarray(wq(layer.kernel), dtype=np.float64)
+                bias = np.asarray(bq(layer.bias), dtype=np.float64) if layer.use_bias else np.zeros(layer.units)
+            elif not layer.trainable and not layer.use_bias and np.all(layer.get_weights()[0] == 1.0):
+                wfmt = bfmt = FixedFormat(False, 1, 1)  # the frozen sum: weights are exactly 1
+                kernel, bias = layer.get_weights()[0].astype(np.float64), np.zeros(layer.units)
+            else:
+                raise ValueError(f"Dense '{name}' is neither a QDense nor a frozen all-ones sum")
+            frac = max(fin.frac + wfmt.frac, bfmt.frac)
+            lo = bias + np.minimum(kernel * fin.lo, kernel * fin.hi).sum(axis=0)
+            hi = bias + np.maximum(kernel * fin.lo, kernel * fin.hi).sum(axis=0)
+            accum = _sized(float(lo.min()), float(hi.max()), frac)
+            after = users[name]
+            if len(after) == 1 and isinstance(after[0], QActivation) and _is_bits(after[0].quantizer):
+                # The STACK.md trap: hls4ml drops this QActivation, so the Dense itself must round to it.
+                result = quantizer_format(after[0].quantizer, after[0].name)
+            else:
+                result = profiled(name, frac, accum)
+                for relu in (u for u in after if isinstance(u, QActivation) and not _is_bits(u.quantizer)):  # cover the ReLU's range: a saturated sum still gives QKeras' ReLU value
+                    need = quantizer_format(relu.quantizer, relu.name).integer + 1
+                    if result.integer < need:
+                        result = FixedFormat(True, need + frac, need, saturation="AP_SAT")
+            fmt[name] = result
+            plan[name] = {"weight": _plain(wfmt), "bias": _plain(bfmt), "accum": str(accum), "result": str(result)}
+            plan[f"{name}_linear"] = {"result": str(result)}  # hls4ml's split-off linear activation
+        elif isinstance(layer, (tf.keras.layers.Subtract, tf.keras.layers.Multiply)):
+            a, b = (fmt[p] for p in _inbound(layer))
+            if isinstance(layer, tf.keras.layers.Subtract):
+                frac, lo, hi = max(a.frac, b.frac), a.lo - b.hi, a.hi - b.lo
+            else:
+                corners = [a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi]
+                frac, lo, hi = a.frac + b.frac, min(corners), max(corners)
+            fmt[name] = profiled(name, frac, _sized(lo, hi, frac))
+            plan[name] = {"result": str(fmt[name])}
+        else:
+            raise ValueError(f"layer '{name}' ({type(layer).__name__}) has no firmware mapping")
+    return plan
+
+
+def _plain(f: FixedFormat) -> str:
+    # Weights are stored already quantized: their type needs no rounding or saturation mode.
+    return str(FixedFormat(f.signed, f.width, f.integer))
+
+
+def convert(
+    qmodel: Any,
+    output_dir: str | Path,
+    fw: FirmwareConfig,
+    profile_inputs: np.ndarray,
+    project_name: str,
+    testbench: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Any:
+    """Convert ``qmodel`` to an hls4ml model and write the complete HLS project to ``output_dir``.
+
+    ``profile_inputs`` (input-quantized background and signal) fix the integer bits of the
+    unquantized tensors; ``testbench`` (inputs, expected scores) is written as the project's
+    ``tb_data`` so Vitis csim/cosim can run on another machine.
+    """
+    import hls4ml
+
+    output_dir = Path(output_dir)
+    config = hls4ml.utils.config_from_keras_model(
+        qmodel,
+        granularity="name",
+        backend=fw.backend,
+        default_precision=DEFAULT_PRECISION,
+        default_reuse_factor=fw.reuse_factor,
+    )
+    config["Model"]["Strategy"] = fw.strategy
+    plan = plan_precisions(qmodel, profile_inputs, fw.headroom_bits)
+    for name, layer_config in config["LayerName"].items():
+        if name not in plan:
+            raise ValueError(f"hls4ml layer '{name}' has no planned precision")
+        layer_config["Precision"].update(plan[name])
+        layer_config["Precision"].pop("table", None)  # no lookup tables: ReLU and linear need none
+        layer_config["Trace"] = True  # lets csim.saturation_events read every layer (no cost in synthesis)
+        layer_config["ReuseFactor"] = fw.reuse_factor
+        unset = [k for k, v in layer_config["Precision"].items() if v == "auto"]
+        if unset:
+            raise ValueError(f"hls4ml layer '{name}' left with automatic precision for {unset}")
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    tb_paths: dict[str, str | None] = {"input_data_tb": None, "output_data_tb": None}
+    if testbench is not None:
+        tb_inputs, tb_outputs = (np.asarray(a, dtype=np.float64) for a in testbench)
+        if len(tb_inputs) != len(tb_outputs):
+            raise ValueError(f"testbench has {len(tb_inputs)} inputs but {len(tb_outputs)} outputs")
+        source = output_dir / "tb_source"
+        source.mkdir(exist_ok=True)
+        tb_paths["input_data_tb"] = str(_write_dat(source / "tb_input_features.dat", tb_inputs))
+        tb_paths["output_data_tb"] = str(_write_dat(source / "tb_output_predictions.dat", tb_outputs))
+
+    hls_model = hls4ml.converters.convert_from_keras_model(
+        qmodel,
+        output_dir=str(output_dir),
+        project_name=project_name,
+        backend=fw.backend,
+        hls_config=config,
+        part=fw.part,
+        clock_period=fw.clock_period_ns,
+        io_type=fw.io_type,
+        **tb_paths,
+    )
+    hls_model.write()
+    return hls_model
+
+
+def _write_dat(path: Path, data: np.ndarray) -> Path:
+    """hls4ml's testbench text format: one event per line, space-separated, full float64 precision."""
+    rows = data.reshape(len(data), -1)
+    lines = (" ".join(f"{v:.17g}" for v in row) + " \n" for row in rows)
+    from l1ad.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(lines))
+    return path
+
+
+def _precision_cpp(precision: Any) -> str:
+    from hls4ml.backends.fpga.fpga_types import APTypeConverter
+
+    return APTypeConverter().convert(precision).definition_cpp()
+
+
+def layer_precisions(hls_model: Any) -> dict[str, str]:
+    """Output type of every layer of the converted graph, as C++ (e.g. ``ap_fixed<16,7,AP_RND_CONV,AP_SAT>``)."""
+    return {
+        layer.name: _precision_cpp(layer.get_output_variable().type.precision) for layer in hls_model.get_layers()
+    }
+
+
+def output_lsb(hls_model: Any) -> float:
+    """The LSB of the score's fixed-point type (the unit of csim-vs-QKeras agreement)."""
+    precision = hls_model.get_output_variables()[0].type.precision
+    return math.ldexp(1.0, -(precision.width - precision.integer))

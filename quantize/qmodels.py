@@ -1,0 +1,223 @@
+"""Float deployable graphs rebuilt as QKeras graphs with the same layer names, and their formats.
+
+The QKeras graph is the bit-level definition of what goes on chip: every tensor that hls4ml
+must reproduce carries a quantizer whose fixed-point type is known exactly, so firmware
+precisions can be derived from it (``firmware.hls``) and csim compared with it bit by bit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from l1ad.config import QuantBits
+from l1ad.errors import InputError
+from l1ad.io import atomic_path
+
+INPUT_QUANTIZER = "input_quantizer"  # name of the QActivation that declares the input format
+OUTPUT_QUANTIZER_SUFFIX = "_quantizer"  # "<dense>_quantizer": the bounded format of a linear Dense
+
+
+def _check_signed(role: str, bits: int, integer: int) -> None:
+    # hls4ml maps quantized_bits(b, i) to ap_fixed<b, i+1>; with i > b-1 it would build a
+    # plain integer type instead, which silently changes the value grid.
+    if not 2 <= bits <= 32 or not 0 <= integer <= bits - 1:
+        raise ValueError(f"{role}: quantized_bits({bits},{integer}) needs 2 <= bits <= 32 and 0 <= integer <= bits-1")
+
+
+def quantizer_strings(bits: QuantBits) -> dict[str, str]:
+    """QKeras quantizer strings per role: input, kernel, bias, activation (relu), output (linear Dense)."""
+    _check_signed("input", bits.input_bits, bits.input_integer)
+    _check_signed("weight", bits.weight_bits, bits.weight_integer)
+    _check_signed("bias", bits.bias_bits, bits.bias_integer)
+    _check_signed("output", bits.output_bits, bits.output_integer)
+    if not 1 <= bits.activation_bits <= 32 or not 0 <= bits.activation_integer <= bits.activation_bits:
+        raise ValueError(
+            f"activation: quantized_relu({bits.activation_bits},{bits.activation_integer}) needs "
+            "1 <= bits <= 32 and 0 <= integer <= bits"
+        )
+    return {
+        "input": f"quantized_bits({bits.input_bits},{bits.input_integer},alpha=1)",
+        "kernel": f"quantized_bits({bits.weight_bits},{bits.weight_integer},alpha=1)",
+        "bias": f"quantized_bits({bits.bias_bits},{bits.bias_integer},alpha=1)",
+        "activation": f"quantized_relu({bits.activation_bits},{bits.activation_integer})",
+        "output": f"quantized_bits({bits.output_bits},{bits.output_integer},alpha=1)",
+    }
+
+
+def input_format(bits: QuantBits) -> str:
+    """The HLS type the trigger must deliver, e.g. ``ap_fixed<16,7>`` (ap_fixed's I counts the sign bit)."""
+    _check_signed("input", bits.input_bits, bits.input_integer)
+    return f"ap_fixed<{bits.input_bits},{bits.input_integer + 1}>"
+
+
+def quantize_inputs(X: np.ndarray, bits: int, integer: int) -> np.ndarray:
+    """What ``quantized_bits(bits, integer, alpha=1)`` does to ``X``, in numpy (float32 values).
+
+    QKeras first casts to float32, scales by a power of two (exact), rounds half to even
+    (``tf.round``) and clips to the two's-complement range; the same steps here.
+    """
+    _check_signed("input", bits, integer)
+    x = np.asarray(X, dtype=np.float32).astype(np.float64)
+    m = 2.0 ** (bits - 1)
+    scale = 2.0**integer / m  # the LSB
+    q = np.clip(np.rint(x / scale), -m, m - 1)
+    return (q * scale).astype(np.float32)
+
+
+def _inbound_layers(layer: Any) -> list[Any]:
+    nodes = layer.inbound_nodes
+    if len(nodes) != 1:
+        raise ValueError(f"layer '{layer.name}' is used {len(nodes)} times; shared layers are not supported")
+    import tensorflow as tf
+
+    return tf.nest.flatten(nodes[0].inbound_layers)
+
+
+def to_qkeras(float_model: Any, bits: QuantBits, copy_weights: bool = True) -> Any:
+    """Rebuild a float deployable graph as a QKeras functional model with the same layer names.
+
+    Mapping: Input -> Input + ``input_quantizer``; Dense -> QDense (plus ``<name>_quantizer``
+    with the output format when a non-ReLU layer consumes it); ReLU -> quantized_relu;
+    Subtract/Multiply kept; a frozen all-ones Dense without bias (the on-chip sum) kept as is.
+    The model output (the OCDN logit, the AE sum) gets no rounding quantizer: the firmware keeps
+    the exact accumulator there, so the on-chip score loses nothing and cannot round differently.
+    """
+    import tensorflow as tf
+    from qkeras import QActivation, QDense
+
+    q = quantizer_strings(bits)
+    if len(float_model.inputs) != 1 or len(float_model.outputs) != 1:
+        raise ValueError(f"model '{float_model.name}' must have one input and one output (the score)")
+
+    consumers: dict[str, list[Any]] = {layer.name: [] for layer in float_model.layers}
+    for layer in float_model.layers:
+        if not isinstance(layer, tf.keras.layers.InputLayer):
+            for parent in _inbound_layers(layer):
+                consumers[parent.name].append(layer)
+
+    def is_relu(layer: Any) -> bool:
+        return isinstance(layer, tf.keras.layers.Activation) and layer.get_config()["activation"] == "relu"
+
+    tensors: dict[str, Any] = {}
+    new_input = None
+    for layer in float_model.layers:
+        name = layer.name
+        if isinstance(layer, tf.keras.layers.InputLayer):
+            shape = tuple(layer.get_config()["batch_input_shape"][1:])
+            if len(shape) != 1:
+                raise ValueError(f"input '{name}' has shape {shape}; only flat feature vectors are supported")
+            new_input = tf.keras.Input(shape=shape, name=name)
+            tensors[name] = QActivation(q["input"], name=INPUT_QUANTIZER)(new_input)
+            continue
+        args = [tensors[p.name] for p in _inbound_layers(layer)]
+        if isinstance(layer, tf.keras.layers.Dense):
+            if layer.get_config()["activation"] != "linear":
+                raise ValueError(f"Dense '{name}' has a fused activation; use a separate Activation layer")
+            if not layer.trainable:
+                kernel = layer.get_weights()[0]
+                if layer.use_bias or not np.all(kernel == 1.0):
+                    raise ValueError(f"frozen Dense '{name}' is not an all-ones sum without bias; no mapping")
+                new = tf.keras.layers.Dense(layer.units, use_bias=False, trainable=False, name=name)
+                out = new(args[0])
+                new.set_weights([kernel])
+            else:
+                new = QDense(
+                    layer.units, kernel_quantizer=q["kernel"], bias_quantizer=q["bias"], use_bias=layer.use_bias, name=name
+                )
+                out = new(args[0])
+                if copy_weights:
+                    new.set_weights(layer.get_weights())
+                users = consumers[name]
+                if users and not all(is_relu(u) for u in users):
+                    out = QActivation(q["output"], name=name + OUTPUT_QUANTIZER_SUFFIX)(out)
+            tensors[name] = out
+        elif is_relu(layer):
+            tensors[name] = QActivation(q["activation"], name=name)(args[0])
+        elif isinstance(layer, (tf.keras.layers.Subtract, tf.keras.layers.Multiply)):
+            tensors[name] = type(layer)(name=name)(args)
+        else:
+            raise ValueError(f"layer '{name}' ({type(layer).__name__}) has no QKeras mapping")
+    output_name = float_model.outputs[0].node.layer.name
+    return tf.keras.Model(new_input, tensors[output_name], name=f"q{float_model.name}")
+
+
+def qkeras_custom_objects() -> dict[str, Any]:
+    """The QKeras layers and quantizers Keras needs to deserialize a QKeras model."""
+    from qkeras.utils import _add_supported_quantized_objects
+
+    objects: dict[str, Any] = {}
+    _add_supported_quantized_objects(objects)
+    return objects
+
+
+def save_qmodel(model: Any, path: str | Path) -> None:
+    """Save a QKeras model as HDF5 (atomically: a crash leaves no half-written file)."""
+    with atomic_path(path) as tmp:
+        model.save(tmp, save_format="h5", include_optimizer=False)
+
+
+def load_qmodel(path: str | Path) -> Any:
+    """Load a QKeras model saved by ``save_qmodel``."""
+    import tensorflow as tf
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "QKeras model file not found")
+    try:
+        return tf.keras.models.load_model(path, custom_objects=qkeras_custom_objects(), compile=False)
+    except (OSError, ValueError) as exc:
+        raise InputError(path, f"not a loadable QKeras model ({exc})") from None
+
+
+@contextlib.contextmanager
+def _floatx(dtype: str) -> Iterator[None]:
+    import tensorflow as tf
+
+    old = tf.keras.backend.floatx()
+    tf.keras.backend.set_floatx(dtype)
+    try:
+        yield
+    finally:
+        tf.keras.backend.set_floatx(old)
+
+
+def exact_outputs(qmodel: Any, X: np.ndarray, layer_names: list[str] | None = None,
+                  batch_size: int = 8192) -> dict[str, np.ndarray]:
+    """Outputs of ``layer_names`` (default: the model output, key ``"output"``) evaluated in float64.
+
+    In float32, QKeras rounds wide sums: an AE square of a 16-bit residual has up to 34
+    significant bits, the float32 mantissa 24, so the reference itself would be off by
+    several score LSBs. The same graph in float64 holds every fixed-point value of these
+    models exactly, which makes it the bit-level reference for csim.
+    """
+    import tensorflow as tf
+
+    config = qmodel.get_config()
+    for layer in config["layers"]:
+        layer["config"]["dtype"] = "float64"
+    with _floatx("float64"):
+        twin = tf.keras.Model.from_config(config, custom_objects=qkeras_custom_objects())
+        twin.set_weights(qmodel.get_weights())
+        if layer_names is None:
+            names, outputs = ["output"], [twin.output]
+        else:
+            names, outputs = list(layer_names), [twin.get_layer(n).output for n in layer_names]
+        probe = tf.keras.Model(twin.input, outputs)
+        X = np.asarray(X, dtype=np.float64)
+        chunks: list[list[np.ndarray]] = [[] for _ in names]
+        for start in range(0, len(X), batch_size):
+            result = probe(X[start : start + batch_size], training=False)
+            result = result if isinstance(result, (list, tuple)) else [result]
+            for chunk, r in zip(chunks, result):
+                chunk.append(np.asarray(r, dtype=np.float64))
+    return {n: np.concatenate(c) for n, c in zip(names, chunks)}
+
+
+def predict_exact(qmodel: Any, X: np.ndarray) -> np.ndarray:
+    """The QKeras score per event, shape (N,), evaluated exactly (float64; see ``exact_outputs``)."""
+    return exact_outputs(qmodel, X)["output"].reshape(len(X), -1)[:, 0]

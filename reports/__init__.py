@@ -1,0 +1,1 @@
+"""Stage 5: reports and the CI gate, read from run artifacts only."""

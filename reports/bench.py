@@ -1,0 +1,130 @@
+"""Benchmarks (not tests): data generation rate and memory, and the end-to-end run time.
+
+    python -m reports.bench data [--events 1000000]   # events/s and peak RSS per family
+    python -m reports.bench run  [--config configs/default.yaml]
+
+Each measurement runs in a fresh subprocess so its peak resident memory is its own.
+Results are printed as a Markdown table and written to ``benchmarks/<name>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+GENERATE = {
+    "dijet": "from training.data.dijet import generate_dijet_features as g; g(P / 'd.h5', N, N // 10, seed=1)",
+    "l1": "from training.data.l1objects import generate_l1_sample as g; g(P / 'l.h5', 'background', N, seed=1)",
+    "jet_images": (
+        "from training.data.jetimages import generate_jet_images as g; "
+        "g(P / 'j.h5', N * 2 // 5, N * 2 // 5, N // 5, 20, seed=1)"
+    ),
+}
+
+CHILD = """
+import json, resource, sys, time
+from pathlib import Path
+P, N = Path(sys.argv[1]), int(sys.argv[2])
+t = time.perf_counter()
+{code}
+dt = time.perf_counter() - t
+print(json.dumps({{"seconds": dt, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+
+
+def bench_data(n_events: int) -> dict:
+    results = {}
+    for family, code in GENERATE.items():
+        with tempfile.TemporaryDirectory() as tmp:
+            out = subprocess.run(
+                [sys.executable, "-c", CHILD.format(code=code), tmp, str(n_events)],
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+                check=True,
+            )
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            size = sum(p.stat().st_size for p in Path(tmp).iterdir()) / 2**20
+        r.update({"events": n_events, "events_per_second": n_events / r["seconds"], "file_mb": size})
+        results[family] = r
+        print(
+            f"| {family} | {n_events} | {r['seconds']:.1f} | {r['events_per_second']:.3g} | "
+            f"{r['peak_rss_mb']:.0f} | {size:.0f} |",
+            flush=True,
+        )
+    return results
+
+
+def bench_run(config: str) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "l1ad.cli", "run", "--config", config, "--run-dir", tmp],
+            cwd=ROOT,
+            check=True,
+        )
+        seconds = time.perf_counter() - t
+        manifest = json.loads((Path(tmp) / "manifest.json").read_text())
+        report = json.loads((Path(tmp) / "report" / "report.json").read_text())
+    stages = {s: r["seconds"] for s, r in manifest["stages"].items()}
+    firmware = {name: m["firmware"] for name, m in report["models"].items()}
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"total {seconds:.0f} s; stages {stages}; peak RSS {peak:.0f} MB")
+    for name, fw in firmware.items():
+        print(
+            f"  {name}: convert+compile {fw['convert_compile_seconds']:.1f} s, "
+            f"csim {fw['csim_events_per_second']:.0f} events/s"
+        )
+    return {
+        "config": config,
+        "seconds": seconds,
+        "stage_seconds": stages,
+        "peak_rss_mb": peak,
+        "firmware": firmware,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m reports.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="what", required=True)
+    d = sub.add_parser("data", help="generation rate and peak memory per family")
+    d.add_argument("--events", type=int, default=1_000_000)
+    r = sub.add_parser("run", help="wall time of `l1ad run` in a fresh run directory")
+    r.add_argument("--config", default="configs/default.yaml")
+    args = parser.parse_args()
+    if args.what == "data":
+        print(
+            "| family | events | seconds | events/s | peak RSS (MB) | file (MB) |\n|---|---|---|---|---|---|"
+        )
+        result = bench_data(args.events)
+    else:
+        result = bench_run(args.config)
+    result = {
+        "machine": {
+            "cpus": __import__("os").cpu_count(),
+            "python": platform.python_version(),
+            "processor": platform.processor() or platform.machine(),
+        },
+        "results": result,
+    }
+    out = ROOT / "benchmarks" / f"{args.what}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"written {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,241 @@
+"""The ``report`` stage: report.json (the CI contract), report.md and plots.
+
+Reads only the artifacts of the other stages. For each deployed model the figures
+are computed per signal from the float, QKeras and csim scores of the same test
+events; ``auc.*`` and ``tpr_at_trigger.*`` at model level are the means over the
+model's signals (each signal weighted equally), the per-signal figures sit under
+``per_signal``. Keys listed in README "report.json contract" are stable.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from l1ad.config import Config
+from l1ad.io import atomic_path, read_json, write_json
+from reports import plots
+from training import metrics
+from training.stage import DEPLOYABLE, read_scores
+
+VERSIONS = ("float", "qkeras", "csim")
+
+DATA_DESCRIPTION = {
+    "dijet": "LHC Olympics R&D dijet features (5 features, signal region)",
+    "l1": "CMS ADC2021 L1 objects (57 inputs)",
+    "jet_images": "jet images (QCD, W/Z backgrounds; top anomaly)",
+}
+
+
+def data_label(source: str) -> str:
+    return "l1ad · synthetic data" if source == "synthetic" else f"l1ad · {Path(source).name}"
+
+
+def model_figures(config: Config, run_dir: Path, name: str, plot_dir: Path) -> dict[str, Any]:
+    """All report figures of one deployed model, and its plots written under ``plot_dir``."""
+    qinfo = read_json(run_dir / "quantize" / name / "info.json")
+    tinfo = read_json(run_dir / "train" / name / "info.json")
+    validation = read_json(run_dir / "firmware" / name / "csim_validation.json")
+    family = qinfo["family"]
+    source = read_json(run_dir / "data" / "summary.json")[family]["source"]
+    label = data_label(source)
+    float_all, y, classes, n_bkg = read_scores(run_dir / "train" / name / "scores.h5")
+    scores = {
+        "float": float_all[0],
+        "qkeras": read_scores(run_dir / "quantize" / name / "scores.h5")[0],
+        "csim": read_scores(run_dir / "firmware" / name / "csim_scores.h5")[0],
+    }
+    fpr = qinfo["trigger_fpr"]
+    rate_hz = fpr * config.metrics.bunch_crossing_rate_hz
+    min_bkg = config.metrics.min_background_for_sic
+
+    per_signal: dict[str, Any] = {}
+    plot_files: list[str] = []
+    for k, signal in enumerate(classes[n_bkg:], start=n_bkg):
+        sel = (y < n_bkg) | (y == k)
+        yb = (y[sel] == k).astype(int)
+        figs = {v: metrics.summarise(yb, scores[v][sel], fpr, min_bkg) for v in VERSIONS}
+        per_signal[signal] = {
+            "auc": {v: figs[v]["auc"] for v in VERSIONS},
+            "max_sic": {v: figs[v]["max_sic"] for v in VERSIONS},
+            "tpr_at_trigger": {v: figs[v]["tpr_at_fpr"]["tpr"] for v in VERSIONS},
+            "tpr_at_trigger_detail": {v: figs[v]["tpr_at_fpr"] for v in VERSIONS},
+            "n_test": {"background": int((y < n_bkg).sum()), "signal": int((y == k).sum())},
+        }
+        curves = {f"{v} (AUC {figs[v]['auc']:.3f})": (yb, scores[v][sel]) for v in VERSIONS}
+        title = f"{name}: {signal} vs background"
+        plot_files.append(
+            plots.roc_plot(curves, plot_dir / f"{name}_roc_{signal}.png", title, label, fpr).name
+        )
+        plot_files.append(
+            plots.sic_plot(curves, plot_dir / f"{name}_sic_{signal}.png", title, label, min_bkg).name
+        )
+    plot_files.append(
+        plots.score_histograms(
+            scores["csim"], y, classes, plot_dir / f"{name}_scores.png", f"{name}: csim score", label, n_bkg
+        ).name
+    )
+    plot_files.append(
+        plots.csim_scatter(
+            scores["qkeras"],
+            scores["csim"],
+            plot_dir / f"{name}_csim_vs_qkeras.png",
+            f"{name}: C simulation vs QKeras",
+            label,
+            validation["output_lsb"],
+        ).name
+    )
+    scan = read_json(run_dir / "quantize" / name / "scan.json")
+    if scan["points"]:
+        for metric in ("auc_ratio", "tpr_ratio"):
+            plot_files.append(
+                plots.bit_scan_plot(
+                    scan["points"],
+                    plot_dir / f"{name}_scan_{metric}.png",
+                    f"{name}: bit-width scan",
+                    label,
+                    metric,
+                ).name
+            )
+
+    per_seed_auc = {
+        signal: metrics.aggregate([s["auc"][signal] for s in tinfo["per_seed"]]) for signal in per_signal
+    }
+    return {
+        "family": family,
+        "data": {"description": DATA_DESCRIPTION[family], "source": source},
+        "auc": {v: float(np.mean([p["auc"][v] for p in per_signal.values()])) for v in VERSIONS},
+        "tpr_at_trigger": {
+            v: float(np.mean([p["tpr_at_trigger"][v] for p in per_signal.values()])) for v in VERSIONS
+        },
+        "trigger": {"fpr": fpr, "rate_hz": rate_hz},
+        "per_signal": per_signal,
+        "float_seeds": per_seed_auc,
+        "csim": {
+            key: validation[key]
+            for key in (
+                "exact_fraction",
+                "within_1lsb_fraction",
+                "max_diff_lsb",
+                "p999_diff_lsb",
+                "saturated_events",
+                "n_events",
+                "output_lsb",
+            )
+        },
+        "bits": qinfo["bits"],
+        "input_format": qinfo["input_format"],
+        "output_format": validation.get("output_format"),
+        "layer_precisions": validation.get("layer_precisions", {}),
+        "hls_project": validation["hls_project"],
+        "firmware": {
+            "backend": config.firmware.backend,
+            "part": config.firmware.part,
+            "clock_period_ns": config.firmware.clock_period_ns,
+            "io_type": config.firmware.io_type,
+            "strategy": config.firmware.strategy,
+            "reuse_factor": config.firmware.reuse_factor,
+            "convert_compile_seconds": validation.get("convert_compile_seconds"),
+            "csim_events_per_second": validation.get("csim_events_per_second"),
+        },
+        "scan": scan["points"],
+        "plots": [f"report/plots/{p}" for p in plot_files],
+    }
+
+
+def run_report(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
+    manifest = read_json(run_dir / "manifest.json")
+    models = {name: model_figures(config, run_dir, name, out / "plots") for name in DEPLOYABLE}
+    report = {
+        "schema": 1,
+        "run": {
+            "name": config.run.name,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "git_commit": manifest.get("git_commit"),
+            "versions": manifest.get("versions"),
+            "stage_seconds": {s: r["seconds"] for s, r in manifest.get("stages", {}).items()},
+        },
+        "models": models,
+    }
+    write_json(out / "report.json", report)
+    with atomic_path(out / "report.md") as tmp:
+        tmp.write_text(render_markdown(report, config))
+    return {name: {"auc": m["auc"], "csim_exact": m["csim"]["exact_fraction"]} for name, m in models.items()}
+
+
+def _f(x: Any, digits: int = 3) -> str:
+    return "n/a" if x is None else f"{x:.{digits}f}"
+
+
+def render_markdown(report: dict[str, Any], config: Config) -> str:
+    """The human-readable report: one section per deployed model."""
+    from reports.check import gate_failures
+
+    lines = [f"# l1ad report: run `{report['run']['name']}`", ""]
+    lines += [
+        f"git commit `{report['run']['git_commit']}`, created {report['run']['created']}. "
+        "Stage times (s): " + ", ".join(f"{s} {t}" for s, t in report["run"]["stage_seconds"].items()) + ".",
+        "",
+    ]
+    failures = gate_failures(report, config)
+    lines += ["**Gate: passed**" if not failures else "**Gate: FAILED** - " + "; ".join(failures), ""]
+    for name, m in report["models"].items():
+        src = m["data"]["source"]
+        lines += [
+            f"## {name}",
+            "",
+            f"Data: {m['data']['description']}, "
+            + (
+                "**synthetic** (l1ad generator, not real collision data)."
+                if src == "synthetic"
+                else f"file `{src}`."
+            ),
+            f"Input format the trigger must deliver: `{m['input_format']}`; score format `{m['output_format']}`; "
+            f"weights {m['bits']['weight_bits']} bits, activations {m['bits']['activation_bits']} bits.",
+            f"HLS project: `{m['hls_project']}` ({m['firmware']['backend']}, {m['firmware']['part']}, "
+            f"{m['firmware']['clock_period_ns']} ns, {m['firmware']['io_type']}, {m['firmware']['strategy']}, "
+            f"RF {m['firmware']['reuse_factor']}); convert + compile {_f(m['firmware']['convert_compile_seconds'], 1)} s, "
+            f"csim {_f(m['firmware']['csim_events_per_second'], 0)} events/s.",
+            f"Trigger working point: FPR {m['trigger']['fpr']:g} = {m['trigger']['rate_hz']:.0f} Hz "
+            "of the 40 MHz bunch-crossing rate.",
+            "",
+            "| signal | AUC float | AUC QKeras | AUC csim | max SIC float / QKeras / csim | TPR@trigger float / QKeras / csim |",
+            "|---|---|---|---|---|---|",
+        ]
+        for signal, p in m["per_signal"].items():
+            reach = (
+                ""
+                if p["tpr_at_trigger_detail"]["csim"]["reachable"]
+                else " (test set too small for this FPR)"
+            )
+            lines.append(
+                f"| {signal} | {_f(p['auc']['float'])} | {_f(p['auc']['qkeras'])} | {_f(p['auc']['csim'])} | "
+                + " / ".join(_f(p["max_sic"][v], 2) for v in VERSIONS)
+                + " | "
+                + " / ".join(_f(p["tpr_at_trigger"][v], 4) for v in VERSIONS)
+                + reach
+                + " |"
+            )
+        c = m["csim"]
+        lines += [
+            "",
+            f"C simulation vs QKeras on {c['n_events']} test events: {c['exact_fraction']:.4%} bit-identical, "
+            f"{c['within_1lsb_fraction']:.4%} within 1 LSB ({c['output_lsb']:g}), max difference "
+            f"{_f(c['max_diff_lsb'], 1)} LSB; events with a saturating layer: {c['saturated_events']}.",
+            "",
+        ]
+        if len(m["float_seeds"]) and next(iter(m["float_seeds"].values()))["n"] > 1:
+            lines += [
+                "Float AUC over seeds (best / mean +- std): "
+                + ", ".join(
+                    f"{s} {a['best']:.3f} / {a['mean']:.3f} +- {a['std']:.3f}"
+                    for s, a in m["float_seeds"].items()
+                ),
+                "",
+            ]
+        lines += [f"![{Path(p).stem}]({Path(p).relative_to('report')})" for p in m["plots"]]
+        lines.append("")
+    return "\n".join(lines) + "\n"

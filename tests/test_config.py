@@ -1,0 +1,102 @@
+"""Config loading: documented defaults, unknown keys, type errors, and the environment pin."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from l1ad.config import Config, load_config
+from l1ad.envcheck import EnvironmentDriftError, check_versions
+from l1ad.errors import InputError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_default_yaml_documents_the_builtin_defaults():
+    assert load_config(ROOT / "configs" / "default.yaml") == Config()
+
+
+def test_paper_yaml_loads_and_differs_in_sizes():
+    paper = load_config(ROOT / "configs" / "paper.yaml")
+    assert paper.data.l1.n_background > Config().data.l1.n_background
+    assert paper.run.n_seeds == 10
+
+
+def test_unknown_key_is_named(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  ocdn:\n    epocs: 3\n")
+    with pytest.raises(InputError, match=r"c.yaml: unknown config key 'train.ocdn.epocs'"):
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("run:\n  seed: one\n", "'run.seed' must be an integer"),
+        ("train: [1, 2]\n", "'train' must be a mapping"),
+        ("firmware:\n  backend: Quartus\n", "firmware.backend must be Vitis or Vivado"),
+        ("run: {seed: 1\n", "not valid YAML"),
+        ("- a\n- b\n", "top level must be a mapping"),
+    ],
+)
+def test_bad_configs_give_one_line(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(InputError, match=message) as err:
+        load_config(path)
+    assert "\n" not in str(err.value)
+    assert str(path) in str(err.value)
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(InputError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_fingerprint_follows_only_named_entries():
+    a, b = Config(), Config()
+    b.train.ocdn.epochs = 99
+    assert a.fingerprint("data", "run.seed") == b.fingerprint("data", "run.seed")
+    assert a.fingerprint("train") != b.fingerprint("train")
+
+
+@pytest.mark.parametrize(
+    "versions, word",
+    [
+        ({"tensorflow": "2.16.1", "keras": "3.3.3", "numpy": "1.26.4"}, "Keras 3"),
+        ({"tensorflow": "2.17.0", "keras": None, "numpy": "1.26.4"}, "tensorflow 2.17.0"),
+        ({"tensorflow": "2.14.1", "keras": "2.14.0", "numpy": "2.0.1"}, "numpy 2.0.1"),
+    ],
+)
+def test_environment_drift_is_explained(versions, word):
+    with pytest.raises(EnvironmentDriftError, match=word):
+        check_versions(versions)
+
+
+def test_pinned_stack_passes():
+    check_versions({"tensorflow": "2.14.1", "keras": "2.14.0", "numpy": "1.26.4"})
+
+
+def test_cli_reports_bad_config_in_one_line_exit_2(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("data:\n  dijet:\n    n_signall: 5\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "l1ad.cli", "data", "--config", str(path), "--run-dir", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert out.returncode == 2
+    assert out.stderr.strip().count("\n") == 0
+    assert "unknown config key 'data.dijet.n_signall'" in out.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_help_teaches():
+    out = subprocess.run([sys.executable, "-m", "l1ad.cli", "--help"], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0
+    for word in ("data", "train", "quantize", "firmware", "report", "check", "run", "--force"):
+        assert word in out.stdout
