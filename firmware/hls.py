@@ -1,10 +1,7 @@
-"""QKeras graph -> hls4ml project with every fixed-point type chosen on purpose.
+"""QKeras graph -> written hls4ml project, with every fixed-point type chosen on purpose.
 
-Quantized tensors take their QKeras quantizer's type. Every other tensor (Dense sums,
-residuals, squares, the score) gets exactly the fractional bits its inputs produce, so
-nothing is rounded that QKeras does not round, and integer bits from the profiled range
-plus headroom, saturating beyond it (an extreme anomaly must clip high, never wrap low).
-Accumulators take the worst-case range of their inputs' types, so they can never wrap.
+Types follow the QKeras quantizers exactly and the profiled ranges deliberately, so csim can be
+bit-identical to QKeras and an out-of-range value saturates instead of wrapping.
 """
 
 from __future__ import annotations
@@ -17,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from l1ad.config import FirmwareConfig
+from l1ad.io import atomic_path
 from quantize.qmodels import exact_outputs
 
 # Only the fallback for a tensor this module does not type; convert() refuses to leave one.
@@ -53,6 +51,19 @@ class FixedFormat:
         modes = [m for m in (self.rounding or ("AP_TRN" if self.saturation else ""), self.saturation) if m]
         inner = ",".join([str(self.width), str(self.integer), *modes])
         return f"ap_{'' if self.signed else 'u'}fixed<{inner}>"
+
+
+def format_of(precision: Any) -> FixedFormat:
+    """The ``FixedFormat`` of an hls4ml precision (fixed or integer type)."""
+    rounding = str(getattr(precision, "rounding_mode", None) or "TRN")
+    saturation = str(getattr(precision, "saturation_mode", None) or "WRAP")
+    return FixedFormat(
+        bool(precision.signed),
+        int(precision.width),
+        int(precision.integer),
+        "" if rounding == "TRN" else f"AP_{rounding}",
+        "" if saturation == "WRAP" else f"AP_{saturation}",
+    )
 
 
 def require_on_grid(X: np.ndarray, fmt: FixedFormat, what: str) -> None:
@@ -93,7 +104,11 @@ def quantizer_format(quantizer: Any, where: str) -> FixedFormat:
         if plain:
             return FixedFormat(True, int(quantizer.bits), int(quantizer.integer) + 1, "AP_RND_CONV", "AP_SAT")
     elif kind == "quantized_relu":
-        plain = not quantizer.use_sigmoid and quantizer.negative_slope == 0 and not quantizer.use_stochastic_rounding
+        plain = (
+            not quantizer.use_sigmoid
+            and quantizer.negative_slope == 0
+            and not quantizer.use_stochastic_rounding
+        )
         if plain:
             return FixedFormat(False, int(quantizer.bits), int(quantizer.integer), "AP_RND_CONV", "AP_SAT")
     raise ValueError(f"layer '{where}': quantizer {quantizer} has no exact fixed-point type here")
@@ -121,9 +136,14 @@ def _consumers(qmodel: Any) -> dict[str, list[Any]]:
 
 
 def plan_precisions(qmodel: Any, profile_inputs: np.ndarray, headroom_bits: int) -> dict[str, dict[str, str]]:
-    """Precision entries per Keras layer name (hls4ml ``LayerName`` config keys), derived as the module says.
+    """Precision entries per Keras layer name (hls4ml ``LayerName`` config keys).
 
-    ``profile_inputs`` must already be in the declared input format (background and signal).
+    Quantized tensors take their quantizer's type. Every other tensor (Dense sums, residuals,
+    squares, the score) keeps all the fractional bits its inputs produce, so nothing is rounded
+    that QKeras does not round, and gets integer bits for its profiled range plus
+    ``headroom_bits``, saturating beyond (an extreme anomaly must clip high, never wrap low).
+    Accumulators take the worst-case range of their inputs' types and weights: they never wrap.
+    ``profile_inputs`` must be in the declared input format (background and signal events).
     """
     import tensorflow as tf
     from qkeras import QActivation, QDense
@@ -145,7 +165,9 @@ def plan_precisions(qmodel: Any, profile_inputs: np.ndarray, headroom_bits: int)
         if isinstance(layer, tf.keras.layers.InputLayer):
             declared = [u for u in users[name] if isinstance(u, QActivation)]
             if len(users[name]) != 1 or not declared:
-                raise ValueError(f"input '{name}' must feed exactly one quantized_bits QActivation (its format)")
+                raise ValueError(
+                    f"input '{name}' must feed exactly one quantized_bits QActivation (its format)"
+                )
             fmt[name] = quantizer_format(declared[0].quantizer, declared[0].name)
             require_on_grid(profile_inputs, fmt[name], "profile_inputs")
             plan[name] = {"result": str(fmt[name])}
@@ -159,7 +181,9 @@ def plan_precisions(qmodel: Any, profile_inputs: np.ndarray, headroom_bits: int)
                 wfmt = quantizer_format(wq, name)
                 bfmt = quantizer_format(bq, name) if layer.use_bias else wfmt
                 kernel = np.asarray(wq(layer.kernel), dtype=np.float64)
-                bias = np.asarray(bq(layer.bias), dtype=np.float64) if layer.use_bias else np.zeros(layer.units)
+                bias = (
+                    np.asarray(bq(layer.bias), dtype=np.float64) if layer.use_bias else np.zeros(layer.units)
+                )
             elif not layer.trainable and not layer.use_bias and np.all(layer.get_weights()[0] == 1.0):
                 wfmt = bfmt = FixedFormat(False, 1, 1)  # the frozen sum: weights are exactly 1
                 kernel, bias = layer.get_weights()[0].astype(np.float64), np.zeros(layer.units)
@@ -175,12 +199,19 @@ def plan_precisions(qmodel: Any, profile_inputs: np.ndarray, headroom_bits: int)
                 result = quantizer_format(after[0].quantizer, after[0].name)
             else:
                 result = profiled(name, frac, accum)
-                for relu in (u for u in after if isinstance(u, QActivation) and not _is_bits(u.quantizer)):  # cover the ReLU's range: a saturated sum still gives QKeras' ReLU value
+                for relu in (
+                    u for u in after if isinstance(u, QActivation) and not _is_bits(u.quantizer)
+                ):  # cover the ReLU's range: a saturated sum still gives QKeras' ReLU value
                     need = quantizer_format(relu.quantizer, relu.name).integer + 1
                     if result.integer < need:
                         result = FixedFormat(True, need + frac, need, saturation="AP_SAT")
             fmt[name] = result
-            plan[name] = {"weight": _plain(wfmt), "bias": _plain(bfmt), "accum": str(accum), "result": str(result)}
+            plan[name] = {
+                "weight": _plain(wfmt),
+                "bias": _plain(bfmt),
+                "accum": str(accum),
+                "result": str(result),
+            }
             plan[f"{name}_linear"] = {"result": str(result)}  # hls4ml's split-off linear activation
         elif isinstance(layer, (tf.keras.layers.Subtract, tf.keras.layers.Multiply)):
             a, b = (fmt[p] for p in _inbound(layer))
@@ -231,7 +262,6 @@ def convert(
         if name not in plan:
             raise ValueError(f"hls4ml layer '{name}' has no planned precision")
         layer_config["Precision"].update(plan[name])
-        layer_config["Precision"].pop("table", None)  # no lookup tables: ReLU and linear need none
         layer_config["Trace"] = True  # lets csim.saturation_events read every layer (no cost in synthesis)
         layer_config["ReuseFactor"] = fw.reuse_factor
         unset = [k for k, v in layer_config["Precision"].items() if v == "auto"]
@@ -244,11 +274,11 @@ def convert(
         tb_inputs, tb_outputs = (np.asarray(a, dtype=np.float64) for a in testbench)
         if len(tb_inputs) != len(tb_outputs):
             raise ValueError(f"testbench has {len(tb_inputs)} inputs but {len(tb_outputs)} outputs")
-        source = output_dir / "tb_source"
+        # hls4ml copies these into tb_data/ on every write (compile rewrites the project too)
+        source = output_dir / "testbench"
         source.mkdir(exist_ok=True)
-        tb_paths["input_data_tb"] = str(_write_dat(source / "tb_input_features.dat", tb_inputs))
-        tb_paths["output_data_tb"] = str(_write_dat(source / "tb_output_predictions.dat", tb_outputs))
-
+        tb_paths["input_data_tb"] = _write_dat(source / "tb_input_features.dat", tb_inputs)
+        tb_paths["output_data_tb"] = _write_dat(source / "tb_output_predictions.dat", tb_outputs)
     hls_model = hls4ml.converters.convert_from_keras_model(
         qmodel,
         output_dir=str(output_dir),
@@ -264,18 +294,16 @@ def convert(
     return hls_model
 
 
-def _write_dat(path: Path, data: np.ndarray) -> Path:
+def _write_dat(path: Path, data: np.ndarray) -> str:
     """hls4ml's testbench text format: one event per line, space-separated, full float64 precision."""
     rows = data.reshape(len(data), -1)
-    lines = (" ".join(f"{v:.17g}" for v in row) + " \n" for row in rows)
-    from l1ad.io import atomic_path
-
     with atomic_path(path) as tmp:
-        tmp.write_text("".join(lines))
-    return path
+        tmp.write_text("".join(" ".join(f"{v:.17g}" for v in row) + " \n" for row in rows))
+    return str(path)
 
 
-def _precision_cpp(precision: Any) -> str:
+def precision_cpp(precision: Any) -> str:
+    """An hls4ml precision as its C++ type, e.g. ``ap_fixed<16,7,AP_RND_CONV,AP_SAT,0>``."""
     from hls4ml.backends.fpga.fpga_types import APTypeConverter
 
     return APTypeConverter().convert(precision).definition_cpp()
@@ -284,7 +312,8 @@ def _precision_cpp(precision: Any) -> str:
 def layer_precisions(hls_model: Any) -> dict[str, str]:
     """Output type of every layer of the converted graph, as C++ (e.g. ``ap_fixed<16,7,AP_RND_CONV,AP_SAT>``)."""
     return {
-        layer.name: _precision_cpp(layer.get_output_variable().type.precision) for layer in hls_model.get_layers()
+        layer.name: precision_cpp(layer.get_output_variable().type.precision)
+        for layer in hls_model.get_layers()
     }
 
 

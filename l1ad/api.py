@@ -70,11 +70,18 @@ def check(config: str | Path | Config | None = None, run_dir: str | Path = DEFAU
     return check_report(_config(config), Path(run_dir))
 
 
+def study(
+    name: str, config: str | Path | Config | None = None, run_dir: str | Path = DEFAULT_RUN_DIR, force: bool = False
+) -> dict[str, Any]:
+    """Run one full-precision study (oneclass, gaussian, anomalyclr, nae) into RUN_DIR/studies/NAME."""
+    return run_stage(_config(config), run_dir, name, force)
+
+
 def run(
     config: str | Path | Config | None = None, run_dir: str | Path = DEFAULT_RUN_DIR, force: bool = False
 ) -> list[str]:
-    """All stages (data -> train -> quantize -> firmware -> report), then the gate."""
+    """All stages (data -> train -> quantize -> firmware), the studies in ``run.studies``, the report, then the gate."""
     cfg = _config(config)
-    for stage in STAGES:
+    for stage in ("data", "train", "quantize", "firmware", *cfg.run.studies, "report"):
         run_stage(cfg, run_dir, stage, force)
     return check(cfg, run_dir)

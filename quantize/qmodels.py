@@ -1,8 +1,7 @@
-"""Float deployable graphs rebuilt as QKeras graphs with the same layer names, and their formats.
+"""Float deployable graphs rebuilt as QKeras graphs with the same layer names, plus the input format.
 
-The QKeras graph is the bit-level definition of what goes on chip: every tensor that hls4ml
-must reproduce carries a quantizer whose fixed-point type is known exactly, so firmware
-precisions can be derived from it (``firmware.hls``) and csim compared with it bit by bit.
+The QKeras graph is the bit-level definition of what goes on chip: firmware types derive from its
+quantizers (``firmware.hls``) and csim is compared with its exact (float64) evaluation bit by bit.
 """
 
 from __future__ import annotations
@@ -26,7 +25,9 @@ def _check_signed(role: str, bits: int, integer: int) -> None:
     # hls4ml maps quantized_bits(b, i) to ap_fixed<b, i+1>; with i > b-1 it would build a
     # plain integer type instead, which silently changes the value grid.
     if not 2 <= bits <= 32 or not 0 <= integer <= bits - 1:
-        raise ValueError(f"{role}: quantized_bits({bits},{integer}) needs 2 <= bits <= 32 and 0 <= integer <= bits-1")
+        raise ValueError(
+            f"{role}: quantized_bits({bits},{integer}) needs 2 <= bits <= 32 and 0 <= integer <= bits-1"
+        )
 
 
 def quantizer_strings(bits: QuantBits) -> dict[str, str]:
@@ -70,11 +71,11 @@ def quantize_inputs(X: np.ndarray, bits: int, integer: int) -> np.ndarray:
 
 
 def _inbound_layers(layer: Any) -> list[Any]:
+    import tensorflow as tf
+
     nodes = layer.inbound_nodes
     if len(nodes) != 1:
         raise ValueError(f"layer '{layer.name}' is used {len(nodes)} times; shared layers are not supported")
-    import tensorflow as tf
-
     return tf.nest.flatten(nodes[0].inbound_layers)
 
 
@@ -127,7 +128,11 @@ def to_qkeras(float_model: Any, bits: QuantBits, copy_weights: bool = True) -> A
                 new.set_weights([kernel])
             else:
                 new = QDense(
-                    layer.units, kernel_quantizer=q["kernel"], bias_quantizer=q["bias"], use_bias=layer.use_bias, name=name
+                    layer.units,
+                    kernel_quantizer=q["kernel"],
+                    bias_quantizer=q["bias"],
+                    use_bias=layer.use_bias,
+                    name=name,
                 )
                 out = new(args[0])
                 if copy_weights:
@@ -186,16 +191,21 @@ def _floatx(dtype: str) -> Iterator[None]:
         tf.keras.backend.set_floatx(old)
 
 
-def exact_outputs(qmodel: Any, X: np.ndarray, layer_names: list[str] | None = None,
-                  batch_size: int = 8192) -> dict[str, np.ndarray]:
+def exact_outputs(
+    qmodel: Any, X: np.ndarray, layer_names: list[str] | None = None, batch_size: int = 8192
+) -> dict[str, np.ndarray]:
     """Outputs of ``layer_names`` (default: the model output, key ``"output"``) evaluated in float64.
 
     In float32, QKeras rounds wide sums: an AE square of a 16-bit residual has up to 34
     significant bits, the float32 mantissa 24, so the reference itself would be off by
     several score LSBs. The same graph in float64 holds every fixed-point value of these
-    models exactly, which makes it the bit-level reference for csim.
+    models exactly, which makes it the bit-level reference for csim. (QKeras' quantized_relu
+    still casts its own input to float32: see ``firmware.csim.relu_inputs_beyond_float32``.)
     """
     import tensorflow as tf
+
+    if len(X) == 0:
+        raise ValueError("no events to evaluate")
 
     config = qmodel.get_config()
     for layer in config["layers"]:
@@ -213,9 +223,9 @@ def exact_outputs(qmodel: Any, X: np.ndarray, layer_names: list[str] | None = No
         for start in range(0, len(X), batch_size):
             result = probe(X[start : start + batch_size], training=False)
             result = result if isinstance(result, (list, tuple)) else [result]
-            for chunk, r in zip(chunks, result):
+            for chunk, r in zip(chunks, result, strict=True):
                 chunk.append(np.asarray(r, dtype=np.float64))
-    return {n: np.concatenate(c) for n, c in zip(names, chunks)}
+    return {n: np.concatenate(c) for n, c in zip(names, chunks, strict=True)}
 
 
 def predict_exact(qmodel: Any, X: np.ndarray) -> np.ndarray:

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from quantize.qmodels import input_format, quantize_inputs, save_qmodel, to_qkeras
 
 from l1ad.config import Config, QuantBits
 from l1ad.io import read_json, write_json
+from quantize.qmodels import input_format, predict_exact, quantize_inputs, save_qmodel, to_qkeras
 from training import metrics
 from training.data.splits import read_splits
 from training.scorer import load_scorer
@@ -62,8 +62,8 @@ def quantize_one(scorer, bits: QuantBits, X: np.ndarray, X_val: np.ndarray, epoc
 
 
 def qkeras_scores(qmodel, X: np.ndarray, bits: QuantBits) -> np.ndarray:
-    Xq = quantize_inputs(X, bits.input_bits, bits.input_integer)
-    return qmodel.predict(Xq, batch_size=8192, verbose=0).reshape(-1).astype(np.float64)
+    """Exact QKeras scores (float64 twin: the bit-level reference csim is compared with)."""
+    return predict_exact(qmodel, quantize_inputs(X, bits.input_bits, bits.input_integer))
 
 
 def run_quantize(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:

@@ -500,17 +500,20 @@ def pareto_plot(
         )
         for i in order:
             if label_key in points[i]:
+                # Labels go right of their point, except the last one, which would run off the frame.
+                last = i == order[-1]
                 ax.annotate(
                     str(points[i][label_key]),
                     (xs[i], ys[i]),
-                    xytext=(8, -16),
+                    xytext=(-10 if last else 10, -18),
                     textcoords="offset points",
+                    ha="right" if last else "left",
                     fontsize=12,
                 )
         if xs.min() > 0 and xs.max() / xs.min() > 100:
             ax.set_xscale("log")
-        # Room for the annotations of the outermost points.
-        ax.margins(x=0.08, y=0.08)
+        # Room for the annotation below the lowest point.
+        ax.margins(y=0.08)
         ax.set_xlabel(x)
         ax.set_ylabel(y)
         ax.grid(True, alpha=0.3)

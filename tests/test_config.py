@@ -96,7 +96,9 @@ def test_cli_reports_bad_config_in_one_line_exit_2(tmp_path):
 
 
 def test_cli_help_teaches():
-    out = subprocess.run([sys.executable, "-m", "l1ad.cli", "--help"], capture_output=True, text=True, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-m", "l1ad.cli", "--help"], capture_output=True, text=True, cwd=ROOT
+    )
     assert out.returncode == 0
     for word in ("data", "train", "quantize", "firmware", "report", "check", "run", "--force"):
         assert word in out.stdout

@@ -16,12 +16,17 @@ import numpy as np
 from l1ad.errors import InputError
 from l1ad.io import read_json
 
-
 # kind -> "module:Class"; imported only when a scorer of that kind is loaded, so
 # loading an OC-SVM never imports TensorFlow.
 SCORER_CLASSES = {
     "ocdn": "training.ocdn:OCDN",
     "ae": "training.autoencoder:L1Autoencoder",
+    "ocsvm": "training.ocsvm:OneClassSVMScorer",
+    "deep_svdd": "training.deep_svdd:DeepSVDD",
+    "bottleneck_ae": "training.bottleneck_ae:BottleneckAE",
+    "torch_ae": "training.nae:TorchAutoencoder",
+    "nae": "training.nae:NormalizedAutoencoder",
+    "anomalyclr": "training.anomalyclr:AnomalyCLR",
 }
 
 

@@ -54,6 +54,14 @@ def run_data(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
         chunk_events=chunk,
     )
     summary["dijet"]["source"] = dj.source
+    summary["dijet"]["counts"] = {
+        "train": {"background": summary["dijet"]["n_train"]},
+        "val": {"background": summary["dijet"]["n_val"]},
+        "test": {
+            "background": summary["dijet"]["n_test_background"],
+            "signal": summary["dijet"]["n_test_signal"],
+        },
+    }
 
     l1 = config.data.l1
     if l1.source == "synthetic":

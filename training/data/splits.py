@@ -83,7 +83,11 @@ def read_splits(path: str | Path) -> Splits:
             classes = [c.decode() for c in f.attrs["classes"]]
             n_bkg = int(f.attrs.get("n_background_classes", 1))
             reserved = ("classes", "n_background_classes")
-            attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items() if k not in reserved}
+            attrs = {
+                k: (v.decode() if isinstance(v, bytes) else v)
+                for k, v in f.attrs.items()
+                if k not in reserved
+            }
     except OSError as exc:
         raise InputError(path, f"cannot read HDF5 ({exc})") from None
     return Splits(

@@ -1,0 +1,91 @@
+"""The ``firmware`` stage: hls4ml HLS projects, C simulation and csim validation per model.
+
+For each QKeras graph from ``quantize``: profile its activations on background
+and signal, convert with deliberate per-layer precisions, write the complete HLS
+project (with testbench data from the test set), compile the C simulation with g++,
+score the full test set, and compare with the exact QKeras score event by event.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from firmware.csim import validate
+from firmware.hls import convert
+from l1ad.config import Config, QuantBits
+from l1ad.io import read_json, write_json
+from quantize.qmodels import load_qmodel, quantize_inputs
+from training.data.splits import read_splits
+from training.stage import DEPLOYABLE, read_scores, write_scores
+
+
+def run_firmware(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
+    fw = config.firmware
+    summary: dict[str, Any] = {}
+    for name in DEPLOYABLE:
+        qinfo = read_json(run_dir / "quantize" / name / "info.json")
+        splits = read_splits(run_dir / qinfo["splits"])
+        bits = QuantBits(**qinfo["bits"])
+        qmodel = load_qmodel(run_dir / qinfo["qmodel"])
+        X_test = quantize_inputs(splits.test.X, bits.input_bits, bits.input_integer)
+        X_train = quantize_inputs(splits.train.X, bits.input_bits, bits.input_integer)
+        qkeras, y, classes, n_bkg = read_scores(run_dir / "quantize" / name / "scores.h5")
+        float_scores = read_scores(run_dir / "train" / name / "scores.h5")[0][0]
+
+        tb_rows = np.random.default_rng(config.run.seed).choice(
+            len(X_test), min(fw.n_testbench_events, len(X_test)), replace=False
+        )
+        tb_rows.sort()
+        print(
+            f"  {name}: converting with hls4ml ({fw.backend}, {fw.io_type}, {fw.strategy}, RF {fw.reuse_factor})"
+        )
+        t0 = time.perf_counter()
+        # Precisions are profiled on every event the firmware is asked to score here:
+        # background training events plus the test set (background and each signal).
+        hls_model = convert(
+            qmodel,
+            out / name / "hls_project",
+            fw,
+            profile_inputs=np.concatenate([X_train, X_test]),
+            project_name=f"l1ad_{name}",
+            testbench=(X_test[tb_rows], qkeras[tb_rows]),
+        )
+        convert_seconds = time.perf_counter() - t0
+        print(f"  {name}: compiling the C simulation (g++) and scoring {len(X_test)} test events")
+        result, csim = validate(hls_model, qmodel, X_test, y, float_scores, qkeras, n_bkg)
+        write_scores(out / name / "csim_scores.h5", csim, y, classes, n_bkg)
+        agreement, saturation = result["agreement"], result["saturation"]
+        validation = {
+            "model": name,
+            "hls_project": f"firmware/{name}/hls_project",
+            **agreement,
+            "saturated_events": saturation["n_events"],
+            "saturation": saturation,
+            "output_lsb": result["output_lsb"],
+            "output_format": result["output_type"],
+            "input_format": qinfo["input_format"],
+            "layer_precisions": result["layer_precisions"],
+            "relu_inputs_beyond_float32": result["relu_inputs_beyond_float32"],
+            "auc_all_signals": result["auc"],
+            "convert_seconds": convert_seconds,
+            "compile_seconds": result["timing"]["compile_s"],
+            "convert_compile_seconds": convert_seconds + result["timing"]["compile_s"],
+            "csim_events_per_second": result["timing"]["csim_events_per_s"],
+            "testbench_events": len(tb_rows),
+        }
+        # Written last: its presence marks the model's firmware as complete.
+        write_json(out / name / "csim_validation.json", validation)
+        summary[name] = {
+            "exact_fraction": agreement["exact_fraction"],
+            "within_1lsb_fraction": agreement["within_1lsb_fraction"],
+            "saturated_events": saturation["n_events"],
+        }
+        print(
+            f"  {name}: csim == QKeras on {agreement['exact_fraction']:.4%} of events, within 1 LSB on "
+            f"{agreement['within_1lsb_fraction']:.4%}; {validation['csim_events_per_second']:.0f} events/s"
+        )
+    return summary

@@ -1,0 +1,254 @@
+"""Deep SVDD (Ruff et al., ICML 2018) behind the Scorer protocol, in PyTorch.
+
+A bias-free network maps events into a feature space where the background is pulled towards a fixed centre
+c; the anomaly score is the squared distance to c (minus R^2 for the soft-boundary objective).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from l1ad.errors import InputError
+from l1ad.io import atomic_path, read_json, write_json
+from training.scorer import Scorer
+
+OBJECTIVES = ("one-class", "soft-boundary")
+# A centre coordinate this close to 0 is pushed out to +-eps: a zero coordinate is matched trivially by
+# zero weights, one road to the collapsed solution phi(x) = c for every x (Ruff et al., section 3.3).
+CENTRE_EPS = 0.1
+SCORE_BATCH = 65_536
+
+
+def build_network(n_inputs: int, hidden: tuple[int, ...], rep_dim: int):
+    """The feature map phi: Linear layers without bias, leaky ReLU between them, linear output of ``rep_dim``.
+
+    No bias terms and no bounded activations: either would let the network reach the trivial solution of
+    mapping every input onto c (Ruff et al., propositions 2 and 3).
+    """
+    from torch import nn
+
+    layers: list = []
+    width = n_inputs
+    for h in hidden:
+        layers += [nn.Linear(width, h, bias=False), nn.LeakyReLU(0.01)]
+        width = h
+    layers.append(nn.Linear(width, rep_dim, bias=False))
+    return nn.Sequential(*layers)
+
+
+def initial_centre(features: np.ndarray, eps: float = CENTRE_EPS) -> np.ndarray:
+    """Centre c = mean of the initial features (n, d), each coordinate moved to at least ``eps`` from 0."""
+    c = np.asarray(features, dtype=np.float64).mean(axis=0)
+    small = np.abs(c) < eps
+    c[small & (c < 0)] = -eps
+    c[small & (c >= 0)] = eps
+    return c.astype(np.float32)
+
+
+def soft_boundary_radius(dist: np.ndarray, nu: float) -> float:
+    """The R minimising R^2 + mean(max(0, d - R^2)) / nu for fixed squared distances: their (1 - nu) quantile."""
+    return float(np.quantile(np.sqrt(np.asarray(dist, dtype=np.float64)), 1.0 - nu))
+
+
+class DeepSVDD(Scorer):
+    """Deep SVDD with the one-class or the soft-boundary objective; weight decay through Adam.
+
+    Soft boundary: the loss is R^2 + mean(max(0, |phi(x) - c|^2 - R^2)) / nu. For a fixed network its
+    optimal R is the (1 - nu) quantile of the distances, so, as in the reference implementation, R is not a
+    gradient parameter but solved for: after each epoch from that epoch's distances, and once more on the
+    whole training set at the end, so that a fraction of about nu of the training events scores above 0.
+    """
+
+    kind = "deep_svdd"
+
+    def __init__(
+        self,
+        n_inputs: int,
+        hidden: tuple[int, ...] = (128,),
+        rep_dim: int = 128,
+        objective: str = "one-class",
+        nu: float = 0.1,
+        weight_decay: float = 1e-6,
+        epochs: int = 10,
+        batch_size: int = 256,
+        learning_rate: float = 1e-3,
+        seed: int = 1,
+        device: str = "auto",
+    ) -> None:
+        if objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+        if not 0.0 < nu <= 1.0:
+            raise ValueError(f"nu must lie in (0, 1], got {nu}")
+        self.n_inputs = int(n_inputs)
+        self.hidden = tuple(int(h) for h in hidden)
+        self.rep_dim = int(rep_dim)
+        self.objective = objective
+        self.nu = float(nu)
+        self.weight_decay = float(weight_decay)
+        self.epochs = int(epochs)
+        self.batch_size = int(batch_size)
+        self.learning_rate = float(learning_rate)
+        self.seed = int(seed)
+        self.device_setting = device
+        self.network = None
+        self.centre: np.ndarray | None = None
+        self.radius = 0.0
+        self.history: dict[str, list[float]] = {}
+
+    def _features(self, X: np.ndarray):
+        """phi(X) as a tensor on the network's device, computed in batches without gradients."""
+        import torch
+
+        device = next(self.network.parameters()).device
+        self.network.eval()
+        with torch.no_grad():
+            parts = [
+                self.network(torch.as_tensor(X[i : i + SCORE_BATCH], dtype=torch.float32, device=device))
+                for i in range(0, len(X), SCORE_BATCH)
+            ]
+        return torch.cat(parts)
+
+    def _distances(self, X: np.ndarray) -> np.ndarray:
+        import torch
+
+        phi = self._features(X)
+        c = torch.as_tensor(self.centre, device=phi.device)
+        return torch.sum((phi - c) ** 2, dim=1).double().cpu().numpy()
+
+    def _loss(self, dist):
+        """The objective on a batch of squared distances (R held fixed)."""
+        import torch
+
+        if self.objective == "one-class":
+            return dist.mean()
+        r2 = self.radius**2
+        return r2 + torch.clamp(dist - r2, min=0.0).mean() / self.nu
+
+    def fit(self, X: np.ndarray, X_val: np.ndarray | None = None) -> DeepSVDD:
+        import torch
+
+        from training.device import torch_device
+
+        device = torch_device(self.device_setting)
+        torch.manual_seed(self.seed)
+        X = np.asarray(X, dtype=np.float32)
+        self.network = build_network(self.n_inputs, self.hidden, self.rep_dim).to(device)
+        self.centre = initial_centre(self._features(X).cpu().numpy())
+        self.radius = 0.0
+        c = torch.as_tensor(self.centre, device=device)
+        data = torch.as_tensor(X, device=device)
+        optimiser = torch.optim.Adam(
+            self.network.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
+        )
+        generator = torch.Generator().manual_seed(self.seed)
+        self.history = {"loss": [], "val_loss": [], "radius": []}
+        for epoch in range(1, self.epochs + 1):
+            start = time.perf_counter()
+            self.network.train()
+            order = torch.randperm(len(data), generator=generator).to(device)
+            total, seen, epoch_dist = 0.0, 0, []
+            for i in range(0, len(data), self.batch_size):
+                batch = data[order[i : i + self.batch_size]]
+                dist = torch.sum((self.network(batch) - c) ** 2, dim=1)
+                loss = self._loss(dist)
+                optimiser.zero_grad()
+                loss.backward()
+                optimiser.step()
+                total += loss.item() * len(batch)
+                seen += len(batch)
+                epoch_dist.append(dist.detach())
+            if self.objective == "soft-boundary":
+                self.radius = soft_boundary_radius(torch.cat(epoch_dist).double().cpu().numpy(), self.nu)
+            self.history["loss"].append(total / seen)
+            self.history["radius"].append(self.radius)
+            line = f"  deep_svdd[{self.objective}] epoch {epoch}/{self.epochs}: loss {total / seen:.4g}"
+            if X_val is not None:
+                val = float(self._loss(torch.as_tensor(self._distances(np.asarray(X_val, np.float32)))))
+                self.history["val_loss"].append(val)
+                line += f", val loss {val:.4g}"
+            print(f"{line} ({time.perf_counter() - start:.1f} s)", flush=True)
+        if self.objective == "soft-boundary":
+            self.radius = soft_boundary_radius(self._distances(X), self.nu)
+        return self
+
+    def score(self, X: np.ndarray) -> np.ndarray:
+        if self.network is None:
+            raise RuntimeError("deep_svdd scorer used before fit or load")
+        dist = self._distances(np.asarray(X, dtype=np.float32))
+        return dist - self.radius**2 if self.objective == "soft-boundary" else dist
+
+    def _settings(self) -> dict:
+        return {
+            "n_inputs": self.n_inputs,
+            "hidden": list(self.hidden),
+            "rep_dim": self.rep_dim,
+            "objective": self.objective,
+            "nu": self.nu,
+            "weight_decay": self.weight_decay,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "learning_rate": self.learning_rate,
+            "seed": self.seed,
+        }
+
+    def save(self, directory: str | Path) -> None:
+        import torch
+
+        if self.network is None:
+            raise RuntimeError("deep_svdd scorer saved before fit")
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {
+            "network": {k: v.detach().cpu() for k, v in self.network.state_dict().items()},
+            "centre": torch.as_tensor(self.centre),
+        }
+        with atomic_path(directory / "network.pt") as tmp:
+            torch.save(state, tmp)
+        write_json(
+            directory / "scorer.json",
+            {"kind": self.kind, **self._settings(), "radius": self.radius, "history": self.history},
+        )
+
+    @classmethod
+    def load(cls, directory: str | Path) -> DeepSVDD:
+        import torch
+
+        from training.device import torch_device
+
+        directory = Path(directory)
+        meta_path = directory / "scorer.json"
+        meta = read_json(meta_path)
+        if meta.get("kind") != cls.kind:
+            raise InputError(meta_path, f"holds a {meta.get('kind')!r} scorer, not {cls.kind!r}")
+        try:
+            scorer = cls(
+                meta["n_inputs"],
+                tuple(meta["hidden"]),
+                meta["rep_dim"],
+                meta["objective"],
+                meta["nu"],
+                meta["weight_decay"],
+                meta["epochs"],
+                meta["batch_size"],
+                meta["learning_rate"],
+                meta["seed"],
+            )
+            scorer.radius = float(meta["radius"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(meta_path, f"incomplete Deep SVDD metadata ({exc!r})") from None
+        weights = directory / "network.pt"
+        if not weights.is_file():
+            raise InputError(weights, "file not found")
+        try:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+            network = build_network(scorer.n_inputs, scorer.hidden, scorer.rep_dim)
+            network.load_state_dict(state["network"])
+        except (RuntimeError, KeyError, OSError, EOFError) as exc:
+            raise InputError(weights, f"not a matching Deep SVDD weight file ({exc})") from None
+        scorer.network = network.to(torch_device("auto"))
+        scorer.centre = state["centre"].numpy()
+        scorer.history = meta.get("history", {})
+        return scorer

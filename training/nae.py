@@ -1,0 +1,602 @@
+"""Autoencoders in PyTorch for the full-precision L1 studies: a plain dense AE (also AnomalyCLR's downstream
+AE) and the normalized autoencoder (NAE), whose energy E(x) = ||x - x_hat||^2 is trained by maximum
+likelihood with negatives drawn by Langevin Monte Carlo (Yoon, Noh, Park, ICML 2021). Both use a GPU when
+present and resume an interrupted training from their per-epoch checkpoints.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from l1ad.config import NAEConfig
+from l1ad.errors import InputError
+from l1ad.io import atomic_path, read_json, write_json
+from training.device import torch_device
+from training.scorer import Scorer
+
+SCORE_BATCH = 8192  # events per forward pass when scoring: bounds memory, not a training choice
+
+# ---------------------------------------------------------------------------------------------
+# Shared training machinery: per-epoch random streams and checkpoints, so that a training stopped
+# after epoch k and resumed is the same training as one that never stopped.
+# ---------------------------------------------------------------------------------------------
+
+
+def epoch_seed(seed: int, epoch: int, stream: int = 0) -> int:
+    """A seed for one (training seed, epoch, stream) triple: epochs draw independent random numbers."""
+    return int(np.random.SeedSequence([seed, epoch, stream]).generate_state(1)[0])
+
+
+def epoch_generator(seed: int, epoch: int, device: str, stream: int = 0) -> torch.Generator:
+    """A torch generator on ``device`` seeded for one epoch of one training."""
+    gen = torch.Generator(device=device)
+    gen.manual_seed(epoch_seed(seed, epoch, stream))
+    return gen
+
+
+def minibatches(n: int, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
+    """Shuffled index batches of one epoch; the last, smaller batch is kept."""
+    order = np.random.default_rng(epoch_seed(seed, epoch, stream=1)).permutation(n)
+    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
+
+
+def data_fingerprint(*parts: Any) -> str:
+    """Short hash of JSON-able settings and numpy arrays: a checkpoint belongs to exactly these."""
+    h = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, np.ndarray):
+            h.update(str((part.shape, part.dtype.str)).encode())
+            h.update(np.ascontiguousarray(part).tobytes())
+        else:
+            h.update(json.dumps(part, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:16]
+
+
+class EpochCheckpoint:
+    """Model and optimizer states, epoch count and history after the last finished epoch, in one file.
+
+    The fingerprint names the settings and data the training belongs to (not its epoch count, so a
+    finished training can also be extended); a checkpoint with another fingerprint is ignored.
+    """
+
+    def __init__(self, path: str | Path | None, fingerprint: str) -> None:
+        self.path = None if path is None else Path(path)
+        self.fingerprint = fingerprint
+
+    def restore(self, states: dict[str, Any]) -> tuple[int, list[dict]]:
+        """Load the saved states into ``states`` (name -> module or optimizer); return (epochs done, history)."""
+        if self.path is None or not self.path.is_file():
+            return 0, []
+        try:
+            data = torch.load(self.path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # a torn or foreign file: refuse it by name rather than crash inside torch
+            raise InputError(self.path, f"not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+        if not isinstance(data, dict) or data.get("fingerprint") != self.fingerprint:
+            print(
+                f"  {self.path.name}: written for other settings or data, training from scratch", flush=True
+            )
+            return 0, []
+        for name, obj in states.items():
+            obj.load_state_dict(data["states"][name])
+        return int(data["epoch"]), list(data["history"])
+
+    def save(self, epoch: int, states: dict[str, Any], history: list[dict]) -> None:
+        """Write the states after ``epoch`` finished epochs, atomically."""
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "fingerprint": self.fingerprint,
+            "epoch": epoch,
+            "history": history,
+            "states": {name: obj.state_dict() for name, obj in states.items()},
+        }
+        with atomic_path(self.path) as tmp:
+            torch.save(payload, tmp)
+
+
+def train_epochs(
+    n_epochs: int,
+    n_batches: int,
+    run_epoch: Callable[[int, tqdm], dict[str, float]],
+    states: dict[str, Any],
+    checkpoint: EpochCheckpoint,
+    desc: str,
+) -> list[dict]:
+    """Run epochs ``done .. n_epochs - 1`` after restoring ``checkpoint``; save after each one.
+
+    ``run_epoch(epoch, bar)`` trains one epoch, advancing ``bar`` once per batch, and returns its figures.
+    Returns the history, one dict per epoch (``epoch`` and ``seconds`` added).
+    """
+    done, history = checkpoint.restore(states)
+    if done:
+        print(f"  {desc}: resumed after epoch {done} from {checkpoint.path}", flush=True)
+    for epoch in range(done, n_epochs):
+        with tqdm(total=n_batches, desc=f"  {desc} epoch {epoch + 1}/{n_epochs}", disable=None) as bar:
+            start = time.perf_counter()
+            figures = run_epoch(epoch, bar)
+            seconds = time.perf_counter() - start
+            bar.set_postfix({k: f"{v:.4g}" for k, v in figures.items()})
+        history.append({"epoch": epoch + 1, "seconds": seconds, **figures})
+        checkpoint.save(epoch + 1, states, history)
+    return history
+
+
+def _activation(name: str) -> nn.Module:
+    if name == "leaky_relu":
+        return nn.LeakyReLU()
+    if name == "relu":
+        return nn.ReLU()
+    raise ValueError(f"unknown activation {name!r} (leaky_relu or relu)")
+
+
+class DenseAE(nn.Module):
+    """Dense autoencoder: encoder ``hidden``, a ``latent`` bottleneck, mirrored decoder, linear output.
+
+    ``spherical`` projects the latent vector onto the unit sphere (the NAE's bounded latent space, where
+    a latent Langevin chain cannot run away).
+    """
+
+    def __init__(
+        self,
+        n_inputs: int,
+        hidden: Sequence[int],
+        latent: int,
+        activation: str = "leaky_relu",
+        spherical: bool = False,
+    ) -> None:
+        super().__init__()
+        widths = [n_inputs, *hidden]
+        enc: list[nn.Module] = []
+        for a, b in zip(widths[:-1], widths[1:], strict=True):
+            enc += [nn.Linear(a, b), _activation(activation)]
+        self.encoder = nn.Sequential(*enc, nn.Linear(widths[-1], latent))
+        dec: list[nn.Module] = []
+        back = [latent, *reversed(hidden)]
+        for a, b in zip(back[:-1], back[1:], strict=True):
+            dec += [nn.Linear(a, b), _activation(activation)]
+        self.decoder = nn.Sequential(*dec, nn.Linear(back[-1], n_inputs))
+        self.spherical = spherical
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.encoder(x)
+        return nn.functional.normalize(z, dim=1) if self.spherical else z
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encode(x))
+
+    def energy(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-event sum of squared residuals ||x - x_hat||^2, shape (B,)."""
+        return ((x - self(x)) ** 2).sum(dim=1)
+
+
+def score_batches(
+    fn: Callable[[torch.Tensor], torch.Tensor], X: np.ndarray, device: str, batch: int = SCORE_BATCH
+) -> np.ndarray:
+    """Apply ``fn`` to ``X`` in batches without gradients; returns a numpy array (rows concatenated)."""
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(X), batch):
+            xb = torch.as_tensor(np.asarray(X[i : i + batch], dtype=np.float32), device=device)
+            out.append(fn(xb).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+
+
+def iterate_batches(
+    X: torch.Tensor, batch_size: int, seed: int, epoch: int, bar: tqdm
+) -> Iterator[torch.Tensor]:
+    """The shuffled training batches of one epoch, advancing ``bar`` after each."""
+    for idx in minibatches(len(X), batch_size, seed, epoch):
+        yield X[torch.as_tensor(idx, device=X.device)]
+        bar.update(1)
+
+
+def _save_weights(path: Path, module: nn.Module) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(module.state_dict(), tmp)
+
+
+def _load_weights(path: Path, module: nn.Module, device: str) -> None:
+    if not path.is_file():
+        raise InputError(path, "weights file not found")
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+        module.load_state_dict(state)
+    except (RuntimeError, KeyError, ValueError) as exc:
+        raise InputError(path, f"weights do not fit the saved architecture ({exc})") from None
+
+
+def _read_meta(directory: Path, kind: str) -> dict:
+    meta = read_json(directory / "scorer.json")
+    if not isinstance(meta, dict) or meta.get("kind") != kind:
+        got = meta.get("kind") if isinstance(meta, dict) else None
+        raise InputError(directory / "scorer.json", f"holds a {got!r} scorer, not {kind!r}")
+    return meta
+
+
+# ---------------------------------------------------------------------------------------------
+# Plain autoencoder
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class AEParams:
+    """Architecture and recipe of a plain dense AE (MSE, Adam)."""
+
+    hidden: tuple[int, ...] = (256, 128, 64, 32, 16)
+    latent: int = 5
+    epochs: int = 5
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    activation: str = "leaky_relu"
+    standardize: bool = False  # scale each input by the training mean and std first (representations)
+
+
+class TorchAutoencoder(Scorer):
+    """Plain dense AE scorer: score = ||x - x_hat||^2 (on standardised inputs when ``standardize``)."""
+
+    kind = "torch_ae"
+
+    def __init__(
+        self,
+        params: AEParams,
+        n_inputs: int,
+        seed: int = 1,
+        device: str = "auto",
+        checkpoint_dir: str | Path | None = None,
+    ) -> None:
+        self.params = params
+        self.n_inputs = n_inputs
+        self.seed = seed
+        self.device = torch_device(device)
+        self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
+        self.mean = np.zeros(n_inputs)
+        self.scale = np.ones(n_inputs)
+        self.net: DenseAE | None = None
+        self.history: list[dict] = []
+
+    def _build(self) -> DenseAE:
+        torch.manual_seed(self.seed)
+        p = self.params
+        return DenseAE(self.n_inputs, p.hidden, p.latent, p.activation).to(self.device)
+
+    def _scaled(self, X: np.ndarray) -> np.ndarray:
+        return ((np.asarray(X, dtype=np.float64) - self.mean) / self.scale).astype(np.float32)
+
+    def fit(self, X: np.ndarray, X_val: np.ndarray | None = None) -> TorchAutoencoder:
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim != 2 or X.shape[1] != self.n_inputs:
+            raise ValueError(f"expected ({len(X)}, {self.n_inputs}) inputs, got shape {X.shape}")
+        if self.params.standardize:
+            self.mean = X.mean(axis=0).astype(np.float64)
+            std = X.std(axis=0).astype(np.float64)
+            self.scale = np.where(std > 0, std, 1.0)
+        self.net = self._build()
+        net = self.net
+        opt = torch.optim.Adam(net.parameters(), lr=self.params.learning_rate)
+        xt = torch.as_tensor(self._scaled(X), device=self.device)
+        xv = None if X_val is None else self._scaled(X_val)
+
+        def run_epoch(epoch: int, bar: tqdm) -> dict[str, float]:
+            total = 0.0
+            for xb in iterate_batches(xt, self.params.batch_size, self.seed, epoch, bar):
+                loss = net.energy(xb).mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                total += loss.item() * len(xb)
+            figures = {"loss": total / len(xt)}
+            if xv is not None:
+                figures["val_loss"] = float(score_batches(net.energy, xv, self.device).mean())
+            return figures
+
+        fp = data_fingerprint(self.kind, dataclasses.replace(self.params, epochs=0).__dict__, self.seed, X)
+        ckpt = EpochCheckpoint(self._checkpoint_path(), fp)
+        n_batches = -(-len(X) // self.params.batch_size)
+        self.history = train_epochs(
+            self.params.epochs, n_batches, run_epoch, {"model": net, "optimizer": opt}, ckpt, "AE"
+        )
+        return self
+
+    def _checkpoint_path(self) -> Path | None:
+        return None if self.checkpoint_dir is None else self.checkpoint_dir / "ae_checkpoint.pt"
+
+    def score(self, X: np.ndarray) -> np.ndarray:
+        if self.net is None:
+            raise RuntimeError("torch_ae scorer used before fit or load")
+        return score_batches(self.net.energy, self._scaled(X), self.device).astype(np.float64)
+
+    def save(self, directory: str | Path) -> None:
+        if self.net is None:
+            raise RuntimeError("torch_ae scorer saved before fit")
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        _save_weights(directory / "model.pt", self.net)
+        write_json(
+            directory / "scorer.json",
+            {
+                "kind": self.kind,
+                "n_inputs": self.n_inputs,
+                "seed": self.seed,
+                "params": dataclasses.asdict(self.params),
+                "mean": self.mean,
+                "scale": self.scale,
+                "history": self.history,
+            },
+        )
+
+    @classmethod
+    def load(cls, directory: str | Path, device: str = "auto") -> TorchAutoencoder:
+        directory = Path(directory)
+        meta = _read_meta(directory, cls.kind)
+        try:
+            raw = dict(meta["params"])
+            raw["hidden"] = tuple(raw["hidden"])
+            params = AEParams(**raw)
+            scorer = cls(params, int(meta["n_inputs"]), int(meta["seed"]), device)
+            scorer.mean = np.asarray(meta["mean"], dtype=np.float64)
+            scorer.scale = np.asarray(meta["scale"], dtype=np.float64)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(directory / "scorer.json", f"malformed torch_ae metadata ({exc})") from None
+        scorer.history = list(meta.get("history", []))
+        scorer.net = scorer._build()
+        _load_weights(directory / "model.pt", scorer.net, scorer.device)
+        return scorer
+
+
+# ---------------------------------------------------------------------------------------------
+# Normalized autoencoder
+# ---------------------------------------------------------------------------------------------
+
+
+def langevin(
+    x0: torch.Tensor,
+    energy: Callable[[torch.Tensor], torch.Tensor],
+    n_steps: int,
+    step_size: float,
+    noise: float,
+    temperature: float,
+    gen: torch.Generator,
+    project: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """Langevin chain x <- project(x - step_size * grad E(x) / T + noise * N(0, 1)); returns detached x.
+
+    Only x receives gradients: the model's parameter gradients are left untouched.
+    """
+    x = x0.detach()
+    for _ in range(n_steps):
+        x.requires_grad_(True)
+        (grad,) = torch.autograd.grad(energy(x).sum() / temperature, x)
+        eps = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
+        x = x.detach() - step_size * grad + noise * eps
+        if project is not None:
+            x = project(x)
+    return x.detach()
+
+
+# Settings the NAE recipe needs beyond NAEConfig's fields, with the values used until NAEConfig carries them:
+# pretraining converges at 1e-3 while the maximum-likelihood phase needs the config's smaller rate, and the
+# negative-energy regulariser (Yoon et al.'s gamma) keeps that phase from running away.
+NAE_DEFAULTS: dict[str, float] = {"pretrain_learning_rate": 1e-3, "negative_energy_reg": 1e-2}
+
+
+def nae_setting(config: NAEConfig, name: str) -> float:
+    """``config.<name>`` when NAEConfig has that field, else ``NAE_DEFAULTS[name]``."""
+    return float(getattr(config, name, NAE_DEFAULTS[name]))
+
+
+class NormalizedAutoencoder(Scorer):
+    """NAE on the 57 L1 inputs: score = E(x) = ||x - x_hat||^2; ``config.epochs == 0`` is the plain AE.
+
+    Training: ``pretrain_epochs`` of plain reconstruction, then ``epochs`` of maximum likelihood for
+    p(x) ~ exp(-E(x) / T): loss = (mean E(data) - mean E(negatives)) / T. Negatives come from on-manifold
+    initialisation: a Langevin chain on the unit-sphere latent space with energy E(decode(z)), decode, then
+    a Langevin chain in input space, kept inside the box spanned by the training data.
+    """
+
+    kind = "nae"
+
+    def __init__(
+        self,
+        config: NAEConfig,
+        n_inputs: int,
+        seed: int = 1,
+        device: str = "auto",
+        checkpoint_dir: str | Path | None = None,
+    ) -> None:
+        self.config = config
+        self.n_inputs = n_inputs
+        self.seed = seed
+        self.device = torch_device(device)
+        self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
+        self.lower = np.zeros(n_inputs)
+        self.upper = np.zeros(n_inputs)
+        self.net: DenseAE | None = None
+        self.pretrained_state: dict[str, torch.Tensor] | None = None
+        self.history: dict[str, list[dict]] = {"pretrain": [], "nae": []}
+
+    def _build(self) -> DenseAE:
+        torch.manual_seed(self.seed)
+        c = self.config
+        return DenseAE(self.n_inputs, c.hidden, c.latent, "leaky_relu", spherical=True).to(self.device)
+
+    def _fingerprint(self, X: np.ndarray, without: tuple[str, ...]) -> str:
+        settings = {k: v for k, v in dataclasses.asdict(self.config).items() if k not in without}
+        settings.update({name: nae_setting(self.config, name) for name in NAE_DEFAULTS})
+        return data_fingerprint(self.kind, settings, self.seed, X)
+
+    def _ckpt(self, name: str) -> Path | None:
+        return None if self.checkpoint_dir is None else self.checkpoint_dir / name
+
+    def sample_negatives(self, n: int, gen: torch.Generator) -> torch.Tensor:
+        """Negative samples (n, n_inputs) by on-manifold initialisation and two Langevin chains."""
+        if self.net is None:
+            raise RuntimeError("nae: sample_negatives before fit or load")
+        c, net = self.config, self.net
+        lower = torch.as_tensor(self.lower, dtype=torch.float32, device=self.device)
+        upper = torch.as_tensor(self.upper, dtype=torch.float32, device=self.device)
+        z0 = torch.randn((n, c.latent), generator=gen, device=self.device)
+        z0 = nn.functional.normalize(z0, dim=1)  # uniform on the latent sphere
+        z = langevin(
+            z0,
+            lambda z: net.energy(net.decoder(z)),
+            c.latent_steps,
+            c.latent_step_size,
+            c.latent_noise,
+            c.temperature,
+            gen,
+            project=lambda z: nn.functional.normalize(z, dim=1),
+        )
+        with torch.no_grad():
+            x0 = torch.clamp(net.decoder(z), lower, upper)
+        return langevin(
+            x0,
+            net.energy,
+            c.visible_steps,
+            c.visible_step_size,
+            c.visible_noise,
+            c.temperature,
+            gen,
+            project=lambda x: torch.clamp(x, lower, upper),
+        )
+
+    def fit(self, X: np.ndarray, X_val: np.ndarray | None = None) -> NormalizedAutoencoder:
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim != 2 or X.shape[1] != self.n_inputs:
+            raise ValueError(f"expected ({len(X)}, {self.n_inputs}) inputs, got shape {X.shape}")
+        c = self.config
+        self.lower = X.min(axis=0).astype(np.float64)
+        self.upper = X.max(axis=0).astype(np.float64)
+        self.net = self._build()
+        net = self.net
+        xt = torch.as_tensor(X, device=self.device)
+        xv = None if X_val is None else np.asarray(X_val, dtype=np.float32)
+        n_batches = -(-len(X) // c.batch_size)
+
+        def val_energy() -> dict[str, float]:
+            return (
+                {} if xv is None else {"val_energy": float(score_batches(net.energy, xv, self.device).mean())}
+            )
+
+        opt = torch.optim.Adam(net.parameters(), lr=nae_setting(c, "pretrain_learning_rate"))
+
+        def pretrain_epoch(epoch: int, bar: tqdm) -> dict[str, float]:
+            total = 0.0
+            for xb in iterate_batches(xt, c.batch_size, self.seed, epoch, bar):
+                loss = net.energy(xb).mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                total += loss.item() * len(xb)
+            return {"energy": total / len(xt), **val_energy()}
+
+        self.history["pretrain"] = train_epochs(
+            c.pretrain_epochs,
+            n_batches,
+            pretrain_epoch,
+            {"model": net, "optimizer": opt},
+            EpochCheckpoint(self._ckpt("pretrain.pt"), self._fingerprint(X, ("pretrain_epochs", "epochs"))),
+            "NAE pretrain (plain AE)",
+        )
+        self.pretrained_state = copy.deepcopy(net.state_dict())
+
+        # A fresh optimizer: the maximum-likelihood phase has its own loss scale.
+        nae_opt = torch.optim.Adam(net.parameters(), lr=c.learning_rate)
+
+        gamma = nae_setting(c, "negative_energy_reg")
+
+        def nae_epoch(epoch: int, bar: tqdm) -> dict[str, float]:
+            gen = epoch_generator(self.seed, epoch, self.device, stream=2)
+            sums = {"energy": 0.0, "negative_energy": 0.0, "loss": 0.0}
+            for xb in iterate_batches(xt, c.batch_size, self.seed + 1, epoch, bar):
+                x_neg = self.sample_negatives(len(xb), gen)
+                e_pos = net.energy(xb).mean()
+                neg = net.energy(x_neg)
+                e_neg = neg.mean()
+                # gamma * E(negatives)^2 bounds the otherwise unbounded push on the negatives' energy.
+                loss = (e_pos - e_neg) / c.temperature + gamma * (neg**2).mean()
+                nae_opt.zero_grad()
+                loss.backward()
+                nae_opt.step()
+                for key, value in zip(sums, (e_pos, e_neg, loss), strict=True):
+                    sums[key] += value.item() * len(xb)
+            return {**{k: v / len(xt) for k, v in sums.items()}, **val_energy()}
+
+        self.history["nae"] = train_epochs(
+            c.epochs,
+            n_batches,
+            nae_epoch,
+            {"model": net, "optimizer": nae_opt},
+            EpochCheckpoint(self._ckpt("nae.pt"), self._fingerprint(X, ("epochs",))),
+            "NAE",
+        )
+        return self
+
+    def plain_autoencoder(self) -> NormalizedAutoencoder:
+        """The pretrained AE this NAE started from (same architecture), as a scorer of its own."""
+        if self.pretrained_state is None:
+            raise RuntimeError("nae: plain_autoencoder needs a fitted NAE")
+        plain = NormalizedAutoencoder(
+            dataclasses.replace(self.config, epochs=0), self.n_inputs, self.seed, self.device
+        )
+        plain.lower, plain.upper = self.lower.copy(), self.upper.copy()
+        plain.net = plain._build()
+        plain.net.load_state_dict(self.pretrained_state)
+        plain.pretrained_state = copy.deepcopy(self.pretrained_state)
+        plain.history = {"pretrain": list(self.history["pretrain"]), "nae": []}
+        return plain
+
+    def score(self, X: np.ndarray) -> np.ndarray:
+        if self.net is None:
+            raise RuntimeError("nae scorer used before fit or load")
+        return score_batches(self.net.energy, np.asarray(X, dtype=np.float32), self.device).astype(np.float64)
+
+    def save(self, directory: str | Path) -> None:
+        if self.net is None:
+            raise RuntimeError("nae scorer saved before fit")
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        _save_weights(directory / "model.pt", self.net)
+        write_json(
+            directory / "scorer.json",
+            {
+                "kind": self.kind,
+                "n_inputs": self.n_inputs,
+                "seed": self.seed,
+                "config": dataclasses.asdict(self.config),
+                "recipe": {name: nae_setting(self.config, name) for name in NAE_DEFAULTS},
+                "lower": self.lower,
+                "upper": self.upper,
+                "history": self.history,
+            },
+        )
+
+    @classmethod
+    def load(cls, directory: str | Path, device: str = "auto") -> NormalizedAutoencoder:
+        directory = Path(directory)
+        meta = _read_meta(directory, cls.kind)
+        try:
+            fields = {f.name: f for f in dataclasses.fields(NAEConfig)}
+            raw = {k: v for k, v in meta["config"].items() if k in fields}
+            raw["hidden"] = tuple(raw["hidden"])
+            scorer = cls(NAEConfig(**raw), int(meta["n_inputs"]), int(meta["seed"]), device)
+            scorer.lower = np.asarray(meta["lower"], dtype=np.float64)
+            scorer.upper = np.asarray(meta["upper"], dtype=np.float64)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(directory / "scorer.json", f"malformed nae metadata ({exc})") from None
+        scorer.history = dict(meta.get("history", {"pretrain": [], "nae": []}))
+        scorer.net = scorer._build()
+        _load_weights(directory / "model.pt", scorer.net, scorer.device)
+        return scorer

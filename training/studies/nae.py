@@ -1,0 +1,324 @@
+"""The normalized-autoencoder study on L1 objects: the NAE against the plain AE it starts from, a plain AE
+trained for the same number of epochs, and the compact L1 AE architecture, per signal.
+
+The NAE's claim is that maximum-likelihood training raises the energy (reconstruction error) of
+off-distribution inputs that a plain AE reconstructs too well; the study measures whether it does here
+(AUC and the signal-to-background ratio of median energies). Writes study.json, study.md and plots.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from l1ad.config import Config
+from l1ad.io import atomic_path, write_json
+from training import metrics
+from training.data.splits import read_splits
+from training.device import torch_device
+from training.nae import NAE_DEFAULTS, NormalizedAutoencoder, TorchAutoencoder, nae_setting
+from training.stage import split_path, write_scores
+from training.studies.anomalyclr import (
+    aggregate_runs,
+    compact_ae_params,
+    dense_ae_size,
+    mean_epoch_seconds,
+    per_signal,
+    pm,
+    signal_figures,
+    subsample,
+)
+
+TITLE = "Normalized autoencoder (NAE) on L1 objects"
+PRETRAINED, SAME_EPOCHS, NAE, COMPACT = "ae_pretrained", "ae_same_epochs", "nae", "ae_compact"
+VAL_FRACTION = 0.1  # validation events (monitoring only) per training event
+
+
+def energy_ratios(scores: np.ndarray, signals: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
+    """Per signal: median energy of the signal over the median energy of the background test events."""
+    out = {}
+    for signal, (sel, labels) in signals.items():
+        s = scores[sel]
+        out[signal] = float(np.median(s[labels == 1]) / np.median(s[labels == 0]))
+    return out
+
+
+def _record(model_scores: np.ndarray, signals: dict, config: Config, seed: int) -> dict:
+    return {
+        "seed": seed,
+        "signals": signal_figures(model_scores, signals, config),
+        "energy_ratio": energy_ratios(model_scores, signals),
+    }
+
+
+def _verdict(study: dict, signal: str) -> str:
+    """One measured sentence per signal: does the NAE raise this signal's energy relative to background?"""
+    nae, ae = study["methods"][NAE], study["methods"][PRETRAINED]
+    d_auc = nae["aggregate"][signal]["auc"]["mean"] - ae["aggregate"][signal]["auc"]["mean"]
+    noise = float(np.hypot(nae["aggregate"][signal]["auc"]["std"], ae["aggregate"][signal]["auc"]["std"]))
+    r_nae = float(np.mean([r["energy_ratio"][signal] for r in nae["per_run"]]))
+    r_ae = float(np.mean([r["energy_ratio"][signal] for r in ae["per_run"]]))
+    if d_auc > max(noise, 0.002) and r_nae > r_ae:
+        verdict = "yes: the NAE raises this signal's energy relative to background"
+    elif d_auc < -max(noise, 0.002):
+        verdict = "no: the NAE separates this signal worse than the AE it started from"
+    else:
+        verdict = "no measurable change"
+    return (
+        f"- {signal}: AUC {ae['aggregate'][signal]['auc']['mean']:.3f} (AE) -> "
+        f"{nae['aggregate'][signal]['auc']['mean']:.3f} (NAE), change {d_auc:+.3f} (run-to-run spread "
+        f"{noise:.3f}); median energy signal / background {r_ae:.2f} -> {r_nae:.2f}. Suppressed outlier "
+        f"reconstruction: {verdict}."
+    )
+
+
+def _markdown(study: dict, plot_files: list[str]) -> str:
+    data, methods, cfg = study["data"], study["methods"], study["settings"]
+    signals = list(data["n_test_signal"])
+    source = (
+        "synthetic ADC2021-like L1 objects (the seeded generator writing the real file layout)"
+        if data["source"] == "synthetic"
+        else f"real ADC2021 files from `{data['source']}`"
+    )
+    recipe = study["recipe"]
+    last = study["nae_last_epoch"]
+    lines = [
+        f"## {TITLE}",
+        "",
+        f"Data: {source}. Training: {data['n_train_events']} background events (of {data['n_train_available']}), "
+        f"{data['n_val_events']} for the monitored validation energy. Test: {data['n_test_background']} background "
+        "events and "
+        + ", ".join(f"{n} {s}" for s, n in data["n_test_signal"].items())
+        + f" events. Device: {study['device']}; {study['n_seeds']} seed(s), mean ± std over seeds.",
+        "",
+        f"Model: {study['architecture']} (LeakyReLU, latent vector on the unit sphere), energy "
+        "E(x) = ||x - x̂||² summed over the 57 inputs, which is also the score. The plain AE is pretrained for "
+        f"{cfg['pretrain_epochs']} epochs (learning rate {recipe['pretrain_learning_rate']:g}); the NAE then "
+        f"trains {cfg['epochs']} epochs (learning rate {cfg['learning_rate']:g}) on "
+        "(mean E(data) - mean E(negatives)) / T + γ mean E(negatives)², "
+        f"T = {cfg['temperature']:g}, γ = {recipe['negative_energy_reg']:g}. Negatives per batch: a Langevin chain "
+        f"of {cfg['latent_steps']} steps on the latent sphere (step {cfg['latent_step_size']:g}, noise "
+        f"{cfg['latent_noise']:g}) from uniform starting points, decoded, then {cfg['visible_steps']} steps in input "
+        f"space (step {cfg['visible_step_size']:g}, noise {cfg['visible_noise']:g}) inside the box spanned by the "
+        "training data. AE (same epochs) trains the plain AE for the pretraining plus the NAE epochs, separating "
+        "the effect of the NAE objective from that of longer training.",
+        "",
+        f"Last NAE epoch: mean energy of data {last['energy']:.3g}, of negatives {last['negative_energy']:.3g} "
+        f"(validation {last.get('val_energy', float('nan')):.3g}).",
+        "",
+        "### AUC per signal (mean ± std over seeds)",
+        "",
+        "| method | " + " | ".join(signals) + " |",
+        "| --- | " + " | ".join("---:" for _ in signals) + " |",
+    ]
+    for info in methods.values():
+        lines.append(
+            f"| {info['label']} | " + " | ".join(pm(info["aggregate"][s]["auc"], 3) for s in signals) + " |"
+        )
+    lines += [
+        "",
+        f"### TPR at FPR {study['trigger_fpr']:g} and median energy signal / background",
+        "",
+        "| method | "
+        + " | ".join(f"TPR {s}" for s in signals)
+        + " | "
+        + " | ".join(f"ratio {s}" for s in signals)
+        + " |",
+        "| --- | " + " | ".join("---:" for _ in range(2 * len(signals))) + " |",
+    ]
+    for info in methods.values():
+        agg = info["aggregate"]
+        ratios = {s: np.mean([r["energy_ratio"][s] for r in info["per_run"]]) for s in signals}
+        lines.append(
+            f"| {info['label']} | "
+            + " | ".join(pm(agg[s]["tpr_at_fpr"], 4) if agg[s]["tpr_reachable"] else "n/a" for s in signals)
+            + " | "
+            + " | ".join(f"{ratios[s]:.2f}" for s in signals)
+            + " |"
+        )
+    lines += ["", "Does the NAE suppress the reconstruction of outliers here? Measured per signal:"]
+    lines += [_verdict(study, s) for s in signals]
+    nae_size, compact_size = methods[NAE]["size"], methods[COMPACT]["size"]
+    gap = {
+        s: methods[NAE]["aggregate"][s]["auc"]["mean"] - methods[COMPACT]["aggregate"][s]["auc"]["mean"]
+        for s in signals
+    }
+    nae_t, pre_t = study["timing"].get("nae_epoch_seconds"), study["timing"].get("pretrain_epoch_seconds")
+    lines += [
+        "",
+        "### Why it stays full precision",
+        "",
+        f"At inference the NAE is a dense AE: {nae_size['parameters']:,} parameters and {nae_size['macs']:,} "
+        f"multiply-accumulates per event, against {compact_size['parameters']:,} and {compact_size['macs']:,} "
+        f"for the compact L1 AE ({study['compact_architecture']}). Its latent vector is divided by its norm (a "
+        "square root and a division per event), and its training needs gradients with respect to the inputs "
+        f"for every Langevin step: {pm(nae_t, 2)} s per NAE epoch against {pm(pre_t, 2)} s per plain-AE epoch on "
+        "this device. AUC of the NAE minus the compact AE: "
+        + ", ".join(f"{s} {g:+.3f}" for s, g in gap.items())
+        + " (positive = the compact AE gives that much up).",
+        "",
+    ]
+    lines += [f"![{f}](../studies/nae/plots/{f})" for f in plot_files]
+    return "\n".join(lines) + "\n"
+
+
+def run_nae_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
+    """Train NAE, its pretrained AE, an equally long plain AE and the compact AE; write study.json/.md, plots."""
+    from reports import plots
+    from reports.stage import data_label
+
+    cfg = config.studies.nae
+    out = Path(out)
+    seed0 = config.run.seed
+    splits = read_splits(split_path(run_dir, "l1"))
+    X = subsample(splits.train.X, cfg.max_train_events, seed0)
+    X_val = subsample(splits.val.X, max(1, int(VAL_FRACTION * cfg.max_train_events)), seed0 + 1)
+    signals = per_signal(splits)
+    device = torch_device(config.train.device)
+    n_inputs = X.shape[1]
+    same_epochs = dataclasses.replace(cfg, pretrain_epochs=cfg.pretrain_epochs + cfg.epochs, epochs=0)
+    for name in NAE_DEFAULTS:  # settings NAEConfig may not carry yet travel with the copy
+        setattr(same_epochs, name, nae_setting(cfg, name))
+
+    records: dict[str, list[dict]] = {PRETRAINED: [], SAME_EPOCHS: [], NAE: [], COMPACT: []}
+    scores: dict[str, list[np.ndarray]] = {k: [] for k in records}
+    timing: dict[str, list[float]] = {"pretrain_epoch_seconds": [], "nae_epoch_seconds": []}
+    nae_history: list[dict] = []
+    for run in range(config.run.n_seeds):
+        seed = seed0 + run
+        print(f"  [nae] seed {seed}: {len(X)} training events, {device}", flush=True)
+        nae = NormalizedAutoencoder(cfg, n_inputs, seed, device, out / "checkpoints" / f"nae_seed{seed}").fit(
+            X, X_val
+        )
+        timing["pretrain_epoch_seconds"].append(mean_epoch_seconds(nae.history["pretrain"]))
+        timing["nae_epoch_seconds"].append(mean_epoch_seconds(nae.history["nae"]))
+        if run == 0:
+            nae_history = nae.history["nae"]
+        print(f"  [nae] seed {seed}: plain AE for {same_epochs.pretrain_epochs} epochs", flush=True)
+        longer = NormalizedAutoencoder(
+            same_epochs, n_inputs, seed, device, out / "checkpoints" / f"ae_seed{seed}"
+        ).fit(X, X_val)
+        compact = TorchAutoencoder(compact_ae_params(config), n_inputs, seed, device).fit(X, X_val)
+        models = {PRETRAINED: nae.plain_autoencoder(), SAME_EPOCHS: longer, NAE: nae, COMPACT: compact}
+        for key, model in models.items():
+            s = model.score(splits.test.X)
+            scores[key].append(s)
+            records[key].append(_record(s, signals, config, seed))
+            if run == 0:
+                model.save(out / "models" / key)
+        first = next(iter(signals))
+        print(
+            f"  [nae] seed {seed}: AUC {first} "
+            + ", ".join(f"{k} {r[-1]['signals'][first]['auc']:.3f}" for k, r in records.items()),
+            flush=True,
+        )
+
+    labels = {
+        PRETRAINED: f"AE (pretrained, {cfg.pretrain_epochs} epochs)",
+        SAME_EPOCHS: f"AE (same epochs, {same_epochs.pretrain_epochs})",
+        NAE: "NAE",
+        COMPACT: "compact AE (L1 architecture)",
+    }
+    compact_params = compact_ae_params(config)
+    sizes = {
+        key: dense_ae_size(n_inputs, tuple(cfg.hidden), cfg.latent) for key in (PRETRAINED, SAME_EPOCHS, NAE)
+    }
+    sizes[COMPACT] = dense_ae_size(n_inputs, compact_params.hidden, compact_params.latent)
+    methods = {
+        key: {
+            "label": labels[key],
+            "n_runs": len(recs),
+            "per_run": recs,
+            "aggregate": aggregate_runs(recs),
+            "size": sizes[key],
+        }
+        for key, recs in records.items()
+    }
+    for key, s in scores.items():
+        write_scores(out / "scores" / f"{key}.h5", np.stack(s), splits.test.y, splits.classes, 1)
+
+    label = data_label(config.data.l1.source)
+    plot_files = []
+    for key in (PRETRAINED, NAE):
+        path = plots.score_histograms(
+            scores[key][0],
+            splits.test.y,
+            splits.classes,
+            out / "plots" / f"energy_{key}.png",
+            f"{labels[key]}: energy per class",
+            label,
+            xlabel="energy ||x - x̂||²",
+        )
+        plot_files.append(path.name)
+    for signal, (sel, lab) in signals.items():
+        curves = {
+            f"{methods[k]['label']} (AUC {records[k][0]['signals'][signal]['auc']:.3f})": (
+                lab,
+                scores[k][0][sel],
+            )
+            for k in records
+        }
+        path = plots.roc_plot(
+            curves,
+            out / "plots" / f"roc_{signal}.png",
+            f"{signal} vs background, first seed",
+            label,
+            config.metrics.trigger_fpr_l1,
+        )
+        plot_files.append(path.name)
+
+    compact_arch = "-".join(
+        str(w)
+        for w in (
+            n_inputs,
+            *compact_params.hidden,
+            compact_params.latent,
+            *reversed(compact_params.hidden),
+            n_inputs,
+        )
+    )
+    nae_arch = "-".join(str(w) for w in (n_inputs, *cfg.hidden, cfg.latent, *reversed(cfg.hidden), n_inputs))
+    study = {
+        "title": TITLE,
+        "data": {
+            "source": config.data.l1.source,
+            "splits": str(split_path(Path("."), "l1")),
+            "n_train_available": len(splits.train.X),
+            "n_train_events": len(X),
+            "n_val_events": len(X_val),
+            "n_test_background": int(splits.is_background(splits.test.y).sum()),
+            "n_test_signal": {s: int(lab.sum()) for s, (_, lab) in signals.items()},
+        },
+        "device": device,
+        "n_seeds": config.run.n_seeds,
+        "settings": dataclasses.asdict(cfg),
+        "recipe": {name: nae_setting(cfg, name) for name in NAE_DEFAULTS},
+        "architecture": nae_arch,
+        "compact_architecture": compact_arch,
+        "trigger_fpr": config.metrics.trigger_fpr_l1,
+        "timing": {
+            k: metrics.aggregate(v, higher_is_better=False) for k, v in timing.items() if np.isfinite(v).all()
+        },
+        "nae_history": nae_history,
+        "nae_last_epoch": nae_history[-1]
+        if nae_history
+        else {"energy": float("nan"), "negative_energy": float("nan")},
+        "methods": methods,
+        "plots": plot_files,
+    }
+    write_json(out / "study.json", study)
+    with atomic_path(out / "study.md") as tmp:
+        tmp.write_text(_markdown(study, plot_files))
+    return {
+        "source": config.data.l1.source,
+        "device": device,
+        "n_train_events": len(X),
+        "auc_mean": {
+            key: {s: round(a["auc"]["mean"], 4) for s, a in info["aggregate"].items()}
+            for key, info in methods.items()
+        },
+        "nae_epoch_seconds": study["timing"].get("nae_epoch_seconds", {}).get("mean"),
+    }
