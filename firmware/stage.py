@@ -57,6 +57,7 @@ def run_firmware(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
         convert_seconds = time.perf_counter() - t0
         print(f"  {name}: compiling the C simulation (g++) and scoring {len(X_test)} test events")
         result, csim = validate(hls_model, qmodel, X_test, y, float_scores, qkeras, n_bkg)
+        clipped = input_clipping(splits.test.X, y, classes, bits)
         write_scores(out / name / "csim_scores.h5", csim, y, classes, n_bkg)
         agreement, saturation = result["agreement"], result["saturation"]
         validation = {
@@ -65,6 +66,7 @@ def run_firmware(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
             **agreement,
             "saturated_events": saturation["n_events"],
             "saturation": saturation,
+            "input_clipped": clipped,
             "output_lsb": result["output_lsb"],
             "output_format": result["output_type"],
             "input_format": qinfo["input_format"],
@@ -89,3 +91,21 @@ def run_firmware(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
             f"{agreement['within_1lsb_fraction']:.4%}; {validation['csim_events_per_second']:.0f} events/s"
         )
     return summary
+
+
+def input_clipping(X: np.ndarray, y: np.ndarray, classes: list[str], bits: QuantBits) -> dict[str, Any]:
+    """Per class, the events with at least one input outside the declared input format.
+
+    The input quantizer saturates such values in QKeras and in firmware alike (so csim
+    agreement cannot show it); the fraction tells whether the format fits the data.
+    """
+    hi = 2.0**bits.input_integer  # quantized_bits(bits, integer): range [-2^I, 2^I - LSB]
+    lsb = 2.0 ** -(bits.input_bits - bits.input_integer - 1)
+    outside = ((X < -hi) | (X > hi - lsb)).any(axis=1)
+    return {
+        "range": [-hi, hi - lsb],
+        "events": {c: int(outside[y == k].sum()) for k, c in enumerate(classes)},
+        "fraction": {
+            c: float(outside[y == k].mean()) if (y == k).any() else 0.0 for k, c in enumerate(classes)
+        },
+    }

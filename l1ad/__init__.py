@@ -5,7 +5,11 @@ stops with an explanation when it drifts. The stage API lives in ``l1ad.api``; t
 command line in ``l1ad.cli``.
 """
 
+import os
+
 from l1ad.envcheck import check_environment
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF's CUDA chatter on GPU-less machines is harmless
 
 __version__ = "0.1.0"
 

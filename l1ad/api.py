@@ -71,7 +71,10 @@ def check(config: str | Path | Config | None = None, run_dir: str | Path = DEFAU
 
 
 def study(
-    name: str, config: str | Path | Config | None = None, run_dir: str | Path = DEFAULT_RUN_DIR, force: bool = False
+    name: str,
+    config: str | Path | Config | None = None,
+    run_dir: str | Path = DEFAULT_RUN_DIR,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Run one full-precision study (oneclass, gaussian, anomalyclr, nae) into RUN_DIR/studies/NAME."""
     return run_stage(_config(config), run_dir, name, force)
@@ -83,5 +86,5 @@ def run(
     """All stages (data -> train -> quantize -> firmware), the studies in ``run.studies``, the report, then the gate."""
     cfg = _config(config)
     for stage in ("data", "train", "quantize", "firmware", *cfg.run.studies, "report"):
-        run_stage(cfg, run_dir, stage, force)
+        run_stage(cfg, run_dir, stage, force, quiet_if_done=not force)
     return check(cfg, run_dir)

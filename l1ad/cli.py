@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from l1ad.errors import L1adError
 
@@ -88,8 +89,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_known_warnings() -> None:
+    """Keras 2 warns about two things l1ad does on purpose: HDF5 model files (hls4ml and
+    QKeras read them) and QKeras quantizers passed where Keras expects constraints."""
+    warnings.filterwarnings("ignore", message="You are saving your model as an HDF5 file")
+    warnings.filterwarnings("ignore", message=r"The `keras.constraints.serialize\(\)` API")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _quiet_known_warnings()
     try:
         from l1ad import api
 

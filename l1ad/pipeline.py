@@ -135,16 +135,19 @@ def fingerprint(config: Config, stage: str) -> str:
     return hashlib.sha256((own + chain).encode()).hexdigest()[:16]
 
 
-def run_stage(config: Config, run_dir: str | Path, stage: str, force: bool = False) -> dict[str, Any]:
+def run_stage(
+    config: Config, run_dir: str | Path, stage: str, force: bool = False, quiet_if_done: bool = False
+) -> dict[str, Any]:
     """Run ``stage`` (and the upstream stages it needs) in ``run_dir``; return its summary."""
     s = lookup(stage)
     stage = s.name
     rd = RunDir(run_dir, config)
     for upstream in s.upstream:
-        run_stage(config, run_dir, upstream, force=False)
+        run_stage(config, run_dir, upstream, force=False, quiet_if_done=True)
     fp = fingerprint(config, stage)
     if not force and not s.always and rd.is_done(stage, fp):
-        print(f"[{stage}] up to date in {rd.stage_dir(stage)}, skipped (use --force to redo)", flush=True)
+        if not quiet_if_done:
+            print(f"[{stage}] up to date in {rd.stage_dir(stage)}, skipped (use --force to redo)", flush=True)
         return rd.stage_record(stage)["summary"]
     print(f"[{stage}] {s.help}", flush=True)
     start = time.perf_counter()

@@ -125,6 +125,10 @@ def model_figures(config: Config, run_dir: Path, name: str, plot_dir: Path) -> d
                 "n_events",
                 "output_lsb",
             )
+        }
+        | {
+            "saturation_traced_events": validation["saturation"]["n_traced"],
+            "input_clipped": validation["input_clipped"],
         },
         "bits": qinfo["bits"],
         "input_format": qinfo["input_format"],
@@ -149,6 +153,9 @@ def model_figures(config: Config, run_dir: Path, name: str, plot_dir: Path) -> d
 def run_report(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
     manifest = read_json(run_dir / "manifest.json")
     models = {name: model_figures(config, run_dir, name, out / "plots") for name in DEPLOYABLE}
+    studies = {
+        path.parent.name: read_json(path) for path in sorted((run_dir / "studies").glob("*/study.json"))
+    }
     report = {
         "schema": 1,
         "run": {
@@ -159,10 +166,11 @@ def run_report(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
             "stage_seconds": {s: r["seconds"] for s, r in manifest.get("stages", {}).items()},
         },
         "models": models,
+        "studies": studies,
     }
     write_json(out / "report.json", report)
     with atomic_path(out / "report.md") as tmp:
-        tmp.write_text(render_markdown(report, config))
+        tmp.write_text(render_markdown(report, config, run_dir))
     return {name: {"auc": m["auc"], "csim_exact": m["csim"]["exact_fraction"]} for name, m in models.items()}
 
 
@@ -170,7 +178,7 @@ def _f(x: Any, digits: int = 3) -> str:
     return "n/a" if x is None else f"{x:.{digits}f}"
 
 
-def render_markdown(report: dict[str, Any], config: Config) -> str:
+def render_markdown(report: dict[str, Any], config: Config, run_dir: Path) -> str:
     """The human-readable report: one section per deployed model."""
     from reports.check import gate_failures
 
@@ -224,7 +232,12 @@ def render_markdown(report: dict[str, Any], config: Config) -> str:
             "",
             f"C simulation vs QKeras on {c['n_events']} test events: {c['exact_fraction']:.4%} bit-identical, "
             f"{c['within_1lsb_fraction']:.4%} within 1 LSB ({c['output_lsb']:g}), max difference "
-            f"{_f(c['max_diff_lsb'], 1)} LSB; events with a saturating layer: {c['saturated_events']}.",
+            f"{_f(c['max_diff_lsb'], 1)} LSB; events with a layer out of its range: {c['saturated_events']} "
+            f"of {c['saturation_traced_events']} traced.",
+            "Events with an input outside the input format (saturated by the input quantizer, in QKeras "
+            "and firmware alike): "
+            + ", ".join(f"{k} {v:.2%}" for k, v in c["input_clipped"]["fraction"].items())
+            + ".",
             "",
         ]
         if len(m["float_seeds"]) and next(iter(m["float_seeds"].values()))["n"] > 1:
@@ -238,4 +251,7 @@ def render_markdown(report: dict[str, Any], config: Config) -> str:
             ]
         lines += [f"![{Path(p).stem}]({Path(p).relative_to('report')})" for p in m["plots"]]
         lines.append("")
+    for name in report["studies"]:
+        # Each study writes its own Markdown section (image links relative to report/).
+        lines += [(run_dir / "studies" / name / "study.md").read_text().rstrip(), ""]
     return "\n".join(lines) + "\n"

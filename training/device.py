@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
-
 from l1ad.errors import L1adError
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF's CUDA chatter on GPU-less machines is harmless
 
 
 def configure_tensorflow(device: str) -> str:
