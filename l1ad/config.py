@@ -96,6 +96,7 @@ class AEConfig:
 @dataclass
 class TrainConfig:
     device: str = "auto"  # "auto" (GPU when present), "cpu" or "gpu"
+    threads: int = 0  # torch CPU threads; 0 = torch's default (one per core)
     ocdn: OCDNConfig = field(default_factory=OCDNConfig)
     ae: AEConfig = field(default_factory=AEConfig)
 
@@ -196,6 +197,8 @@ class GaussianStudyConfig:
     n_events: int = 20_000  # per class
     epochs: tuple[int, ...] = (1, 5, 20, 50)  # snapshots of score function and ROC
     learning_rate: float = 1e-2
+    batch_size: int = 256
+    mlp_hidden: tuple[int, ...] = (16, 16)  # the small multi-layer network beside logistic regression
 
 
 @dataclass
@@ -211,12 +214,13 @@ class AnomalyCLRConfig:
     epochs: int = 3
     batch_size: int = 256
     learning_rate: float = 1e-3
-    max_train_events: int = 50_000
+    max_train_events: int = 30_000
     ae_hidden: tuple[int, ...] = (256, 128, 64, 32, 16)
     ae_latent: int = 5
     ae_epochs: int = 5
     n_ae_seeds: int = 2  # AEs per representation (mean +- std)
     representation_dims: tuple[int, ...] = ()  # scan of embed_dim; empty = no scan
+    augmentation_subsets: tuple[str, ...] = ()  # ablation, e.g. ("add", "split+scale"); empty = none
 
 
 @dataclass
@@ -225,10 +229,12 @@ class NAEConfig:
 
     hidden: tuple[int, ...] = (64, 32)
     latent: int = 8
-    pretrain_epochs: int = 3
-    epochs: int = 2
+    pretrain_epochs: int = 20  # plain-AE pretraining (an undertrained AE makes the comparison moot)
+    pretrain_learning_rate: float = 1e-3
+    epochs: int = 4  # maximum-likelihood epochs with Langevin negatives
     batch_size: int = 256
-    learning_rate: float = 1e-4
+    learning_rate: float = 1e-5  # the maximum-likelihood phase needs a much smaller rate than pretraining
+    negative_energy_reg: float = 1e-2  # gamma * mean(E(negatives)^2): keeps that phase from running away
     latent_steps: int = 20
     latent_step_size: float = 0.1
     latent_noise: float = 0.1
@@ -365,5 +371,14 @@ def _validate(config: Config, path: Path) -> None:
     for frac in (config.data.dijet.test_background_fraction, config.data.l1.test_background_fraction):
         if not 0.0 < frac < 1.0:
             problems.append("test fractions must lie strictly between 0 and 1")
+    oc, gs = config.studies.oneclass, config.studies.gaussian
+    if oc.n_seeds < 1:
+        problems.append("studies.oneclass.n_seeds must be >= 1")
+    if not (0.0 < oc.ocsvm_nu_inner <= 1.0 and 0.0 < oc.ocsvm_nu_outer <= 1.0):
+        problems.append("studies.oneclass.ocsvm_nu_inner and ocsvm_nu_outer must lie in (0, 1]")
+    if not gs.epochs or min(gs.epochs) < 1:
+        problems.append("studies.gaussian.epochs must be a non-empty list of positive epoch counts")
+    if config.train.threads < 0:
+        problems.append("train.threads must be >= 0 (0 = torch's default)")
     if problems:
         raise InputError(path, problems[0])

@@ -150,6 +150,10 @@ def run_stage(
             print(f"[{stage}] up to date in {rd.stage_dir(stage)}, skipped (use --force to redo)", flush=True)
         return rd.stage_record(stage)["summary"]
     print(f"[{stage}] {s.help}", flush=True)
+    if config.train.threads > 0:
+        import torch
+
+        torch.set_num_threads(config.train.threads)
     start = time.perf_counter()
     function = s.load()
     with atomic_dir(rd.stage_dir(stage)) as out:

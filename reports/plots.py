@@ -64,7 +64,7 @@ def _line_style(i: int) -> dict:
 
 
 @contextlib.contextmanager
-def _figure(path: str | Path, title: str, data_label: str, **subplots) -> Iterator[tuple[Figure, list]]:
+def styled_figure(path: str | Path, title: str, data_label: str, **subplots) -> Iterator[tuple[Figure, list]]:
     """A styled figure, title on top, ``data_label`` at the top left of the first panel.
 
     On a clean exit the figure is written as PNG atomically; it is closed in any case, since pyplot keeps
@@ -150,7 +150,7 @@ def roc_plot(
         keep = fpr > 0
         drawn[label] = (fpr[keep], tpr[keep])
     lowest = min(float(fpr[0]) for fpr, _ in drawn.values())
-    with _figure(path, title, data_label) as (_, (ax,)):
+    with styled_figure(path, title, data_label) as (_, (ax,)):
         for i, (label, (fpr, tpr)) in enumerate(drawn.items()):
             ax.plot(fpr, tpr, label=label, **_line_style(i))
         grid = np.geomspace(lowest, 1.0, 200)
@@ -172,7 +172,7 @@ def roc_plot(
         ax.grid(True, which="major", alpha=0.3)
         # Curves rise from bottom left to top right: a good curve fills the top left, the lower right
         # stays empty for any curve above the random line.
-        ax.legend(loc="lower right")
+        ax.legend(loc="best")
     return Path(path)
 
 
@@ -192,7 +192,7 @@ def sic_plot(
         raise ValueError("no curves to plot")
     drawn = {label: metrics.sic_curve(y, scores, min_background) for label, (y, scores) in curves.items()}
     top = max(float(sic.max()) for _, sic in drawn.values())
-    with _figure(path, title, data_label) as (_, (ax,)):
+    with styled_figure(path, title, data_label) as (_, (ax,)):
         for i, (label, (tpr, sic)) in enumerate(drawn.items()):
             ax.plot(tpr, sic, label=label, **_line_style(i))
         ax.axhline(1.0, color="grey", linestyle=":", linewidth=1.2, label="no gain (SIC = 1)", zorder=1)
@@ -249,7 +249,7 @@ def score_histograms(
             fractions[k] = (f"{name} ({sel.size:,})", np.histogram(sel, bins=edges)[0] / sel.size)
     smallest = min(float(f[f > 0].min()) for _, f in fractions.values())
     largest = max(float(f.max()) for _, f in fractions.values())
-    with _figure(path, title, data_label) as (_, (ax,)):
+    with styled_figure(path, title, data_label) as (_, (ax,)):
         for k, (label, frac) in fractions.items():
             if k < n_background_classes:
                 ax.stairs(frac, edges, fill=True, color=BACKGROUND_GREYS[k % 3], alpha=0.6, label=label)
@@ -303,7 +303,7 @@ def csim_scatter(
     else:
         diff_bins = np.linspace(float(diff.min()), float(diff.max()), HIST_BINS + 1)
 
-    with _figure(path, title, data_label, ncols=2, figsize=(16.0, 7.5)) as (fig, (ax, ax_diff)):
+    with styled_figure(path, title, data_label, ncols=2, figsize=(16.0, 7.5)) as (fig, (ax, ax_diff)):
         if n <= SCATTER_MAX_POINTS:
             ax.scatter(q, c, s=10, alpha=0.5, color=COLOURS[0], edgecolors="none", label=f"events ({n:,})")
         else:
@@ -315,7 +315,7 @@ def csim_scatter(
         ax.set_ylim(lo, hi)
         ax.set_xlabel("QKeras score")
         ax.set_ylabel("C-simulation score")
-        ax.legend(loc="lower right")
+        ax.legend(loc="best")
         ax.text(
             0.04,
             0.96,
@@ -378,7 +378,7 @@ def bit_scan_plot(
         for signal in signals
     }
 
-    with _figure(path, title, data_label) as (_, (ax,)):
+    with styled_figure(path, title, data_label) as (_, (ax,)):
         ax.axhline(1.0, color="grey", linestyle=":", linewidth=1.5, label="float model", zorder=1)
         for i, (signal, values) in enumerate(lines.items()):
             style = _line_style(i)
@@ -389,7 +389,7 @@ def bit_scan_plot(
         ax.set_ylabel(METRIC_LABELS.get(metric, metric))
         ax.grid(True, alpha=0.3)
         # Ratios climb towards 1 with more bits: the lower right is where the curves are not.
-        ax.legend(loc="lower right")
+        ax.legend(loc="best")
     return Path(path)
 
 
@@ -427,7 +427,7 @@ def mass_sculpting_plot(
         after[label] = np.histogram(kept, bins=edges)[0] / kept.size
 
     grid = {"nrows": 2, "sharex": True, "height_ratios": (3, 1), "figsize": (10.0, 9.0)}
-    with _figure(path, title, data_label, **grid) as (_, (ax, ax_ratio)):
+    with styled_figure(path, title, data_label, **grid) as (_, (ax, ax_ratio)):
         ax.stairs(before, edges, color="black", linewidth=3.0, label=f"no cut ({m.size:,})", zorder=10)
         ax_ratio.axhline(1.0, color="black", linewidth=1.5)
         for i, (label, frac) in enumerate(after.items()):
@@ -485,7 +485,7 @@ def pareto_plot(
     front = pareto_front(xs, ys)
     order = np.flatnonzero(front)[np.argsort(xs[front], kind="stable")]
 
-    with _figure(path, title, data_label) as (_, (ax,)):
+    with styled_figure(path, title, data_label) as (_, (ax,)):
         ax.scatter(xs[~front], ys[~front], s=60, color=COLOURS[0], alpha=0.6, label="scan point", zorder=3)
         ax.plot(
             xs[order],

@@ -50,6 +50,15 @@ TINY = AnomalyCLRConfig(
 )
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors gain nothing from threads; on a shared CPU extra threads only wait on each other."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A run directory whose data stage holds small real-layout L1 splits and their preprocessing."""
@@ -326,3 +335,53 @@ def test_resume_reaches_the_uninterrupted_state(run_dir: Path, splits, tmp_path:
     other = AnomalyCLR(two, pre, "anomclr", seed=5, device="cpu", checkpoint_dir=tmp_path).fit_encoder(X)
     assert [h["epoch"] for h in other.history] == [1, 2]
     assert not torch.equal(other.encoder.embedding.weight, straight.encoder.embedding.weight)
+
+
+def test_study_writes_tables_plots_and_optional_sections(run_dir: Path, tmp_path: Path) -> None:
+    from l1ad.config import AEConfig, Config
+    from training.studies.anomalyclr import run_anomalyclr_study
+
+    config = Config()
+    config.train.device = "cpu"
+    config.train.ae = AEConfig(epochs=1)
+    config.studies.anomalyclr = dataclasses.replace(
+        TINY,
+        losses=("clr", "anomclr"),
+        max_train_events=300,
+        ae_epochs=1,
+        n_ae_seeds=2,
+        representation_dims=(4,),
+    )
+    # The ablation runs when the config names augmentation subsets.
+    config.studies.anomalyclr.augmentation_subsets = ("split", "add+scale")
+    out = tmp_path / "out"
+    summary = run_anomalyclr_study(config, out, run_dir)
+    study = __import__("json").loads((out / "study.json").read_text())
+    assert list(study["methods"]) == ["ae_raw", "ae_compact", "clr", "anomclr"]
+    assert all(m["n_runs"] == 2 for m in study["methods"].values())
+    assert set(study["ablation"]) == {"split", "add+scale"} and set(study["scan"]) == {"dim 4"}
+    auc = study["methods"]["anomclr"]["aggregate"]["Ato4l"]["auc"]
+    assert 0 <= auc["mean"] <= 1 and auc["n"] == 2
+    assert summary["auc_mean"]["clr"]["Ato4l"] == pytest.approx(
+        study["methods"]["clr"]["aggregate"]["Ato4l"]["auc"]["mean"], abs=1e-4
+    )
+    md = (out / "study.md").read_text()
+    assert (
+        md.startswith("## AnomalyCLR") and "synthetic" in md and "Ablation" in md and "dimension scan" in md
+    )
+    for name in study["plots"]:
+        assert (out / "plots" / name).stat().st_size > 0
+        assert f"../studies/anomalyclr/plots/{name}" in md
+    assert load_scorer(out / "models" / "anomclr_seed1").loss == "anomclr"
+
+
+def test_study_rejects_unknown_augmentation_subset(run_dir: Path, tmp_path: Path) -> None:
+    from l1ad.config import Config
+    from training.studies.anomalyclr import run_anomalyclr_study
+
+    config = Config()
+    config.studies.anomalyclr = dataclasses.replace(TINY)
+    config.studies.anomalyclr.augmentation_subsets = ("add+rotate",)
+    with pytest.raises(ValueError, match="rotate"):
+        run_anomalyclr_study(config, tmp_path / "out", run_dir)
+    assert not (tmp_path / "out").exists()

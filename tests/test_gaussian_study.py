@@ -15,6 +15,7 @@ import pytest
 from scipy.stats import norm
 
 from l1ad.config import Config
+from l1ad.errors import L1adError
 from training import metrics
 from training.studies.gaussian import (
     BACKGROUND_MEAN,
@@ -131,3 +132,10 @@ def test_run_gaussian_study_writes_json_markdown_and_figures(tmp_path: Path) -> 
         png = tmp_path / "plots" / Path(link).name
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
     assert not list(tmp_path.rglob("*.partial"))
+
+
+def test_bad_study_settings_fail_with_one_line(tmp_path: Path) -> None:
+    config = Config()
+    config.studies.gaussian.epochs = (0, 5)
+    with pytest.raises(L1adError, match="studies.gaussian"):
+        run_gaussian_study(config, tmp_path, tmp_path)

@@ -34,6 +34,15 @@ TINY = NAEConfig(
 )
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors gain nothing from threads; on a shared CPU extra threads only wait on each other."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="module")
 def splits(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("l1")
@@ -151,3 +160,33 @@ def test_checkpoint_for_other_settings_is_ignored_and_torn_file_is_named(splits,
     (tmp_path / "torn.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(InputError, match="torn.pt"):
         EpochCheckpoint(tmp_path / "torn.pt", "x").restore({})
+
+
+def test_study_writes_tables_and_plots(splits, tmp_path: Path) -> None:
+    import json
+
+    from l1ad.config import AEConfig, Config
+    from training.data.splits import write_splits
+    from training.studies.nae import run_nae_study
+
+    run_dir = tmp_path / "run"
+    write_splits(run_dir / "data" / "l1_splits.h5", splits)
+    config = Config()
+    config.train.device = "cpu"
+    config.train.ae = AEConfig(epochs=1)
+    config.studies.nae = dataclasses.replace(TINY, max_train_events=300)
+    out = tmp_path / "out"
+    summary = run_nae_study(config, out, run_dir)
+    study = json.loads((out / "study.json").read_text())
+    assert set(study["methods"]) == {"ae_pretrained", "ae_same_epochs", "nae", "ae_compact"}
+    assert study["data"]["n_train_events"] == 300
+    ratios = study["methods"]["nae"]["per_run"][0]["energy_ratio"]
+    assert set(ratios) == set(splits.signal_names()) and all(r > 0 for r in ratios.values())
+    assert summary["auc_mean"]["nae"] == {
+        s: round(a["auc"]["mean"], 4) for s, a in study["methods"]["nae"]["aggregate"].items()
+    }
+    md = (out / "study.md").read_text()
+    assert md.startswith("## Normalized autoencoder") and "Suppressed outlier reconstruction" in md
+    for name in study["plots"]:
+        assert (out / "plots" / name).stat().st_size > 0 and f"../studies/nae/plots/{name}" in md
+    assert isinstance(load_scorer(out / "models" / "nae"), NormalizedAutoencoder)

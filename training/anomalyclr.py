@@ -45,10 +45,10 @@ from training.nae import (
     AEParams,
     EpochCheckpoint,
     TorchAutoencoder,
-    _read_meta,
     data_fingerprint,
     epoch_generator,
     iterate_batches,
+    read_scorer_meta,
     score_batches,
     train_epochs,
 )
@@ -388,7 +388,9 @@ def anomclr_plus_loss(h_i: torch.Tensor, h_j: torch.Tensor, h_k: torch.Tensor, t
 LOSSES = ("clr", "anomclr", "anomclr_plus")
 
 
-def contrastive_loss(name: str, h_i: torch.Tensor, h_j: torch.Tensor, h_k: torch.Tensor | None, tau: float):
+def contrastive_loss(
+    name: str, h_i: torch.Tensor, h_j: torch.Tensor, h_k: torch.Tensor | None, tau: float
+) -> torch.Tensor:
     """The loss called ``name`` (one of ``LOSSES``); ``h_k`` is unused by "clr"."""
     if name == "clr":
         return clr_loss(h_i, h_j, tau)
@@ -647,7 +649,7 @@ class AnomalyCLR(Scorer):
     @classmethod
     def load(cls, directory: str | Path, device: str = "auto") -> AnomalyCLR:
         directory = Path(directory)
-        meta = _read_meta(directory, cls.kind)
+        meta = read_scorer_meta(directory, cls.kind)
         try:
             known = {f.name for f in dataclasses.fields(AnomalyCLRConfig)}
             raw = {k: v for k, v in meta["config"].items() if k in known}

@@ -218,7 +218,8 @@ def _load_weights(path: Path, module: nn.Module, device: str) -> None:
         raise InputError(path, f"weights do not fit the saved architecture ({exc})") from None
 
 
-def _read_meta(directory: Path, kind: str) -> dict:
+def read_scorer_meta(directory: Path, kind: str) -> dict:
+    """``scorer.json`` of ``directory``, checked to hold a scorer of ``kind``."""
     meta = read_json(directory / "scorer.json")
     if not isinstance(meta, dict) or meta.get("kind") != kind:
         got = meta.get("kind") if isinstance(meta, dict) else None
@@ -340,7 +341,7 @@ class TorchAutoencoder(Scorer):
     @classmethod
     def load(cls, directory: str | Path, device: str = "auto") -> TorchAutoencoder:
         directory = Path(directory)
-        meta = _read_meta(directory, cls.kind)
+        meta = read_scorer_meta(directory, cls.kind)
         try:
             raw = dict(meta["params"])
             raw["hidden"] = tuple(raw["hidden"])
@@ -386,17 +387,6 @@ def langevin(
     return x.detach()
 
 
-# Settings the NAE recipe needs beyond NAEConfig's fields, with the values used until NAEConfig carries them:
-# pretraining converges at 1e-3 while the maximum-likelihood phase needs the config's smaller rate, and the
-# negative-energy regulariser (Yoon et al.'s gamma) keeps that phase from running away.
-NAE_DEFAULTS: dict[str, float] = {"pretrain_learning_rate": 1e-3, "negative_energy_reg": 1e-2}
-
-
-def nae_setting(config: NAEConfig, name: str) -> float:
-    """``config.<name>`` when NAEConfig has that field, else ``NAE_DEFAULTS[name]``."""
-    return float(getattr(config, name, NAE_DEFAULTS[name]))
-
-
 class NormalizedAutoencoder(Scorer):
     """NAE on the 57 L1 inputs: score = E(x) = ||x - x_hat||^2; ``config.epochs == 0`` is the plain AE.
 
@@ -434,7 +424,6 @@ class NormalizedAutoencoder(Scorer):
 
     def _fingerprint(self, X: np.ndarray, without: tuple[str, ...]) -> str:
         settings = {k: v for k, v in dataclasses.asdict(self.config).items() if k not in without}
-        settings.update({name: nae_setting(self.config, name) for name in NAE_DEFAULTS})
         return data_fingerprint(self.kind, settings, self.seed, X)
 
     def _ckpt(self, name: str) -> Path | None:
@@ -490,7 +479,7 @@ class NormalizedAutoencoder(Scorer):
                 {} if xv is None else {"val_energy": float(score_batches(net.energy, xv, self.device).mean())}
             )
 
-        opt = torch.optim.Adam(net.parameters(), lr=nae_setting(c, "pretrain_learning_rate"))
+        opt = torch.optim.Adam(net.parameters(), lr=c.pretrain_learning_rate)
 
         def pretrain_epoch(epoch: int, bar: tqdm) -> dict[str, float]:
             total = 0.0
@@ -515,7 +504,7 @@ class NormalizedAutoencoder(Scorer):
         # A fresh optimizer: the maximum-likelihood phase has its own loss scale.
         nae_opt = torch.optim.Adam(net.parameters(), lr=c.learning_rate)
 
-        gamma = nae_setting(c, "negative_energy_reg")
+        gamma = c.negative_energy_reg
 
         def nae_epoch(epoch: int, bar: tqdm) -> dict[str, float]:
             gen = epoch_generator(self.seed, epoch, self.device, stream=2)
@@ -576,7 +565,6 @@ class NormalizedAutoencoder(Scorer):
                 "n_inputs": self.n_inputs,
                 "seed": self.seed,
                 "config": dataclasses.asdict(self.config),
-                "recipe": {name: nae_setting(self.config, name) for name in NAE_DEFAULTS},
                 "lower": self.lower,
                 "upper": self.upper,
                 "history": self.history,
@@ -586,7 +574,7 @@ class NormalizedAutoencoder(Scorer):
     @classmethod
     def load(cls, directory: str | Path, device: str = "auto") -> NormalizedAutoencoder:
         directory = Path(directory)
-        meta = _read_meta(directory, cls.kind)
+        meta = read_scorer_meta(directory, cls.kind)
         try:
             fields = {f.name: f for f in dataclasses.fields(NAEConfig)}
             raw = {k: v for k, v in meta["config"].items() if k in fields}

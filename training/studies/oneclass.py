@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from l1ad.config import Config, OCDNConfig
+from l1ad.errors import L1adError
 from l1ad.io import atomic_path, write_json
 from training import metrics
 from training.data.splits import Splits, read_splits
@@ -238,48 +239,24 @@ def _aggregate(records: list[dict]) -> dict[str, dict]:
 
 def _scaling_plot(scaling: dict[str, dict], path: Path, data_label: str) -> Path:
     """OC-SVM fit time against training events (log-log) with the fitted power laws."""
-    import matplotlib
+    from reports.plots import COLOURS, MARKERS, styled_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from reports.plots import COLOURS, DPI, MARKERS, STYLE
-
-    with plt.style.context(STYLE):
-        fig, ax = plt.subplots(layout="constrained")
-        try:
-            for i, (regime, info) in enumerate(scaling.items()):
-                n = np.asarray(info["n_events"], dtype=np.float64)
-                t = np.asarray(info["seconds"], dtype=np.float64)
-                label = f"{regime} (ν = {info['nu']:g})"
-                if np.isfinite(info["exponent"]):
-                    label += f": t ~ n^{info['exponent']:.2f}"
-                    fit = np.exp(np.polyval(np.polyfit(np.log(n), np.log(t), 1), np.log(n)))
-                    ax.plot(n, fit, color=COLOURS[i], linestyle="--", linewidth=1.5)
-                ax.plot(
-                    n, t, marker=MARKERS[i], markersize=10, linestyle="none", color=COLOURS[i], label=label
-                )
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.set_xlabel("training events")
-            ax.set_ylabel(f"fit time [s] (fastest of {TIMING_REPEATS})")
-            ax.grid(True, which="both", alpha=0.3)
-            ax.legend(loc="upper left")
-            fig.suptitle("OC-SVM fit time against training events", fontsize=STYLE["axes.titlesize"] + 2)
-            ax.text(
-                0.0,
-                1.01,
-                data_label,
-                transform=ax.transAxes,
-                ha="left",
-                va="bottom",
-                fontsize=14,
-                style="italic",
-            )
-            with atomic_path(path) as tmp:
-                fig.savefig(tmp, format="png", dpi=DPI)
-        finally:
-            plt.close(fig)
+    with styled_figure(path, "OC-SVM fit time against training events", data_label) as (_, (ax,)):
+        for i, (regime, info) in enumerate(scaling.items()):
+            n = np.asarray(info["n_events"], dtype=np.float64)
+            t = np.asarray(info["seconds"], dtype=np.float64)
+            label = f"{regime} (ν = {info['nu']:g})"
+            if np.isfinite(info["exponent"]):
+                label += f": t ~ n^{info['exponent']:.2f}"
+                fit = np.exp(np.polyval(np.polyfit(np.log(n), np.log(t), 1), np.log(n)))
+                ax.plot(n, fit, color=COLOURS[i], linestyle="--", linewidth=1.5)
+            ax.plot(n, t, marker=MARKERS[i], markersize=10, linestyle="none", color=COLOURS[i], label=label)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("training events")
+        ax.set_ylabel(f"fit time [s] (fastest of {TIMING_REPEATS})")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(loc="upper left")
     return path
 
 
@@ -381,7 +358,7 @@ def run_oneclass_study(config: Config, out: Path, run_dir: Path) -> dict[str, An
 
     oc = config.studies.oneclass
     if oc.n_seeds < 1:
-        raise ValueError(f"studies.oneclass.n_seeds must be at least 1, got {oc.n_seeds}")
+        raise L1adError(f"studies.oneclass.n_seeds must be at least 1, got {oc.n_seeds}")
     out = Path(out)
     splits = read_splits(split_path(run_dir, "dijet"))
     X = _train_events(splits, oc.max_train_events, config.run.seed)
