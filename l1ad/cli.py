@@ -7,6 +7,7 @@ non-zero (2 for bad input, 1 for a failed gate); bugs keep their traceback.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import warnings
 
@@ -96,9 +97,15 @@ def _quiet_known_warnings() -> None:
     warnings.filterwarnings("ignore", message=r"The `keras.constraints.serialize\(\)` API")
 
 
+def _terminate(signum: int, frame: object) -> None:
+    # A batch system's kill (SIGTERM) unwinds like Ctrl-C, so temporary stage folders are removed.
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _quiet_known_warnings()
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         from l1ad import api
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -127,6 +128,12 @@ def lookup(stage: str) -> Stage:
     raise L1adError(f"unknown stage or study {stage!r} (known: {known})")
 
 
+def checkpoint_dir(run_dir: str | Path, stage: str) -> Path:
+    """Where a stage keeps training checkpoints: outside its temporary folder, so an
+    interrupted stage resumes from them on rerun; removed once the stage succeeds."""
+    return Path(run_dir) / ".checkpoints" / lookup(stage).name
+
+
 def fingerprint(config: Config, stage: str) -> str:
     """Hash of the stage's config entries chained with its upstream stages' fingerprints."""
     s = lookup(stage)
@@ -160,5 +167,6 @@ def run_stage(
         summary = function(config, out, rd.path)
     seconds = time.perf_counter() - start
     rd.record_stage(stage, fp, seconds, summary)
+    shutil.rmtree(checkpoint_dir(run_dir, stage), ignore_errors=True)
     print(f"[{stage}] done in {seconds:.1f} s -> {rd.stage_dir(stage)}", flush=True)
     return summary

@@ -17,6 +17,7 @@ import numpy as np
 
 from l1ad.config import AnomalyCLRConfig, Config
 from l1ad.io import atomic_path, write_json
+from l1ad.pipeline import checkpoint_dir
 from training import metrics
 from training.anomalyclr import (
     ANOMALY_AUGMENTATIONS,
@@ -178,6 +179,7 @@ def _clr_runs(
     loss: str,
     runs: range,
     out: Path,
+    checkpoints: Path,
     tag: str,
     embed_dim: int | None = None,
     augmentations: tuple[str, ...] = tuple(ANOMALY_AUGMENTATIONS),
@@ -202,7 +204,7 @@ def _clr_runs(
             device,
             embed_dim,
             augmentations,
-            out / "checkpoints" / f"{tag}_seed{seed}",
+            checkpoints / f"{tag}_seed{seed}",
         )
         model.fit_encoder(data.train, data.val)
         timing["encoder_epoch_seconds"].append(mean_epoch_seconds(model.history))
@@ -441,13 +443,14 @@ def run_anomalyclr_study(config: Config, out: Path, run_dir: Path) -> dict[str, 
     from reports.stage import data_label
 
     cfg = config.studies.anomalyclr
+    checkpoints = checkpoint_dir(run_dir, "anomalyclr")  # survives an interruption: a rerun resumes
     if cfg.n_ae_seeds < 1:
         raise ValueError(f"studies.anomalyclr.n_ae_seeds must be at least 1, got {cfg.n_ae_seeds}")
     unknown = [loss for loss in cfg.losses if loss not in LOSS_LABELS]
     if unknown:
         raise ValueError(f"studies.anomalyclr.losses: unknown {unknown} (known: {', '.join(LOSS_LABELS)})")
-    # The ablation runs when the config names subsets (e.g. "add", "split+scale"); the field is optional.
-    subsets = tuple(getattr(cfg, "augmentation_subsets", ()))
+    # The ablation runs when the config names subsets (e.g. "add", "split+scale").
+    subsets = cfg.augmentation_subsets
     for subset in subsets:
         bad = [name for name in subset.split("+") if name not in ANOMALY_AUGMENTATIONS]
         if bad:
@@ -483,7 +486,7 @@ def run_anomalyclr_study(config: Config, out: Path, run_dir: Path) -> dict[str, 
         test_scores[key] = scores
     for loss in cfg.losses:
         records, scores, timing = _clr_runs(
-            config, data, preprocessor, loss, range(config.run.n_seeds), out, loss
+            config, data, preprocessor, loss, range(config.run.n_seeds), out, checkpoints, loss
         )
         methods[loss] = _method_entry(LOSS_LABELS[loss], records, timing, _clr_size(cfg, cfg.embed_dim))
         test_scores[loss] = scores
@@ -492,13 +495,21 @@ def run_anomalyclr_study(config: Config, out: Path, run_dir: Path) -> dict[str, 
     for subset in subsets:
         names = tuple(subset.split("+"))
         records, _, timing = _clr_runs(
-            config, data, preprocessor, SCAN_LOSS, range(1), out, f"ablation_{subset}", augmentations=names
+            config,
+            data,
+            preprocessor,
+            SCAN_LOSS,
+            range(1),
+            out,
+            checkpoints,
+            f"ablation_{subset}",
+            augmentations=names,
         )
         ablation[subset] = _method_entry(subset, records, timing, _clr_size(cfg, cfg.embed_dim))
     scan = {}
     for dim in cfg.representation_dims:
         records, _, timing = _clr_runs(
-            config, data, preprocessor, SCAN_LOSS, range(1), out, f"scan_dim{dim}", embed_dim=dim
+            config, data, preprocessor, SCAN_LOSS, range(1), out, checkpoints, f"scan_dim{dim}", embed_dim=dim
         )
         scan[f"dim {dim}"] = _method_entry(f"dim {dim}", records, timing, _clr_size(cfg, dim))
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from l1ad.config import Config
 from l1ad.io import atomic_path, write_json
+from l1ad.pipeline import checkpoint_dir
 from training import metrics
 from training.data.splits import read_splits
 from training.device import torch_device
@@ -175,6 +176,7 @@ def run_nae_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
     from reports.stage import data_label
 
     cfg = config.studies.nae
+    checkpoints = checkpoint_dir(run_dir, "nae")  # survives an interruption: a rerun resumes
     out = Path(out)
     seed0 = config.run.seed
     splits = read_splits(split_path(run_dir, "l1"))
@@ -192,7 +194,7 @@ def run_nae_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
     for run in range(config.run.n_seeds):
         seed = seed0 + run
         print(f"  [nae] seed {seed}: {len(X)} training events, {device}", flush=True)
-        nae = NormalizedAutoencoder(cfg, n_inputs, seed, device, out / "checkpoints" / f"nae_seed{seed}").fit(
+        nae = NormalizedAutoencoder(cfg, n_inputs, seed, device, checkpoints / f"nae_seed{seed}").fit(
             X, X_val
         )
         timing["pretrain_epoch_seconds"].append(mean_epoch_seconds(nae.history["pretrain"]))
@@ -201,7 +203,7 @@ def run_nae_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
             nae_history = nae.history["nae"]
         print(f"  [nae] seed {seed}: plain AE for {same_epochs.pretrain_epochs} epochs", flush=True)
         longer = NormalizedAutoencoder(
-            same_epochs, n_inputs, seed, device, out / "checkpoints" / f"ae_seed{seed}"
+            same_epochs, n_inputs, seed, device, checkpoints / f"ae_seed{seed}"
         ).fit(X, X_val)
         compact = TorchAutoencoder(compact_ae_params(config), n_inputs, seed, device).fit(X, X_val)
         models = {PRETRAINED: nae.plain_autoencoder(), SAME_EPOCHS: longer, NAE: nae, COMPACT: compact}
