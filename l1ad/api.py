@@ -47,10 +47,52 @@ def quantize(
 
 
 def firmware(
-    config: str | Path | Config | None = None, run_dir: str | Path = DEFAULT_RUN_DIR, force: bool = False
+    config: str | Path | Config | None = None,
+    run_dir: str | Path = DEFAULT_RUN_DIR,
+    force: bool = False,
+    synth: bool = False,
 ) -> dict[str, Any]:
-    """hls4ml HLS projects, C simulation and csim validation."""
-    return run_stage(_config(config), run_dir, "firmware", force)
+    """hls4ml HLS projects, C simulation and csim validation; ``synth`` adds vendor C synthesis
+    where the tool is installed (an estimate otherwise)."""
+    cfg = _config(config)
+    if synth:
+        cfg.firmware.synth = True
+    return run_stage(cfg, run_dir, "firmware", force)
+
+
+def byo(
+    model: str | Path,
+    config: str | Path | Config | None = None,
+    run_dir: str | Path = DEFAULT_RUN_DIR,
+    weights: str | Path | None = None,
+    data: str | Path | None = None,
+    data_key: str | None = None,
+    input_range: tuple[float, float] | None = None,
+    hls_config: str | Path | None = None,
+) -> dict[str, Any]:
+    """Bring your own QKeras / Keras-2 model: convert, compile, validate csim against Keras on
+    ``data`` (or on inputs drawn in ``input_range``) and estimate resources, into
+    RUN_DIR/byo/<model name>; returns the report row."""
+    from firmware.byo import byo_firmware
+    from l1ad.errors import InputError
+    from l1ad.io import atomic_dir
+
+    if data is None and input_range is None:
+        raise InputError(model, "give --data FILE (inputs to validate on) or --input-range LO HI")
+    cfg = _config(config)
+    name = Path(model).stem
+    with atomic_dir(Path(run_dir) / "byo" / name) as out:
+        return byo_firmware(
+            model,
+            out,
+            cfg.firmware,
+            data=data,
+            input_range=input_range,
+            hls_config_yaml=hls_config,
+            weights=weights,
+            data_key=data_key,
+            project_name=f"l1ad_{name}",
+        )
 
 
 def report(

@@ -10,6 +10,7 @@ import argparse
 import signal
 import sys
 import warnings
+from pathlib import Path
 
 from l1ad.errors import L1adError
 
@@ -87,6 +88,33 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--run-dir", default="runs/default", help="run directory (default: %(default)s)")
         if name != "check":
             p.add_argument("--force", action="store_true", help="redo the stage even if it is up to date")
+        if name == "firmware":
+            p.add_argument(
+                "--synth",
+                action="store_true",
+                help="also run vendor C synthesis (vitis-run for Vitis, vivado_hls for Vivado) where installed; "
+                "without the tool, resources are estimated from the converted model",
+            )
+            byo = p.add_argument_group(
+                "bring your own model",
+                "convert a QKeras or Keras-2 model trained elsewhere instead of the run's models; results in "
+                "RUN_DIR/byo/<model name>. Models with Lambda layers or custom objects are refused (loading them "
+                "runs code).",
+            )
+            byo.add_argument("--model", metavar="PATH", help="model file: .h5, or .json with --weights")
+            byo.add_argument("--weights", metavar="H5", help="weights file for a .json model")
+            byo.add_argument("--data", metavar="FILE", help="inputs to validate csim on: .npy or HDF5")
+            byo.add_argument("--data-key", metavar="KEY", help="dataset name inside an HDF5 --data file")
+            byo.add_argument(
+                "--input-range",
+                nargs=2,
+                type=float,
+                metavar=("LO", "HI"),
+                help="validate on inputs drawn in [LO, HI]",
+            )
+            byo.add_argument(
+                "--hls-config", metavar="YAML", help="hls4ml-style per-layer config to apply on top"
+            )
     return parser
 
 
@@ -114,6 +142,26 @@ def main(argv: list[str] | None = None) -> int:
             failures = function(args.config, args.run_dir)
         elif args.command == "study":
             function(args.name, args.config, args.run_dir, force=args.force)
+            failures = []
+        elif args.command == "firmware" and args.model:
+            row = api.byo(
+                args.model,
+                args.config,
+                args.run_dir,
+                weights=args.weights,
+                data=args.data,
+                data_key=args.data_key,
+                input_range=tuple(args.input_range) if args.input_range else None,
+                hls_config=args.hls_config,
+            )
+            project = Path(args.run_dir) / "byo" / Path(args.model).stem / row["hls_project"]
+            print(
+                f"[byo] {args.model}: csim equals Keras on {row['exact_fraction']:.4%} and is within 1 LSB on "
+                f"{row['within_1lsb_fraction']:.4%} of {row['n_events']} events; HLS project {project}"
+            )
+            failures = []
+        elif args.command == "firmware":
+            function(args.config, args.run_dir, force=args.force, synth=args.synth)
             failures = []
         else:
             result = function(args.config, args.run_dir, force=args.force)

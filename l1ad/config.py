@@ -148,6 +148,10 @@ class FirmwareConfig:
     reuse_factor: int = 1
     headroom_bits: int = 1  # extra integer bits above the profiled maximum of each accumulator
     n_testbench_events: int = 1000  # events written as HLS testbench data
+    trigger_rate_hz: float = 1000.0  # L1 rate the firmware threshold is set for (of the bunch-crossing rate)
+    synth: bool = False  # run vendor C synthesis when the tool is on PATH (`l1ad firmware --synth`)
+    cosim: bool = False  # with synth: also C/RTL co-simulation
+    logic_synthesis: bool = False  # with synth: also logic synthesis (vendor resource figures after it)
 
 
 @dataclass

@@ -1,0 +1,238 @@
+"""Tests of bring-your-own models: a third-party QKeras model round trip (.h5 and JSON + weights), a plain
+Keras model through the explicit-precision config, and the refusals (Lambda, custom objects, unsupported
+layers) made before Keras deserialises anything.
+"""
+
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+from firmware import byo
+from l1ad.config import FirmwareConfig
+from l1ad.errors import InputError
+
+FW = FirmwareConfig()
+
+
+def third_party_qkeras_model():
+    """What a user builds elsewhere with qkeras only: an 8-input MLP with a declared 10-bit input format."""
+    import tensorflow as tf
+    from qkeras import QActivation, QDense
+
+    tf.keras.utils.set_random_seed(5)
+    inp = tf.keras.Input((8,), name="l1_inputs")
+    x = QActivation("quantized_bits(10,3,alpha=1)", name="in_q")(inp)
+    x = QDense(
+        12,
+        kernel_quantizer="quantized_bits(8,1,alpha=1)",
+        bias_quantizer="quantized_bits(8,1,alpha=1)",
+        name="h1",
+    )(x)
+    x = QActivation("quantized_relu(8,3)", name="h1_relu")(x)
+    x = QDense(
+        1,
+        kernel_quantizer="quantized_bits(8,1,alpha=1)",
+        bias_quantizer="quantized_bits(8,1,alpha=1)",
+        name="score",
+    )(x)
+    model = tf.keras.Model(inp, x, name="thirdparty_mlp")
+    model.layers[2].set_weights([w + 0.05 for w in model.layers[2].get_weights()])  # non-zero biases too
+    return model
+
+
+@pytest.fixture(scope="module")
+def saved_qkeras(tmp_path_factory):
+    d = tmp_path_factory.mktemp("third_party")
+    model = third_party_qkeras_model()
+    model.save(d / "model.h5", save_format="h5")
+    (d / "model.json").write_text(model.to_json())
+    model.save_weights(d / "weights.h5")
+    return d
+
+
+def test_qkeras_h5_round_trip_is_bit_exact(saved_qkeras, tmp_path):
+    row = byo.byo_firmware(
+        saved_qkeras / "model.h5", tmp_path / "out", FW, input_range=(-6.0, 6.0), n_events=1500
+    )
+    assert row["precision_route"] == "quantizers"
+    assert row["exact_fraction"] == 1.0 and row["n_events"] == 1500
+    assert row["input_format"] == "ap_fixed<10,4,AP_RND_CONV,AP_SAT>"
+    assert (tmp_path / "out" / "hls_project" / "firmware" / "l1ad_byo.cpp").is_file()
+    res = row["resources"]
+    assert res["source"] == "estimate" and res["parameters"] == 8 * 12 + 12 + 12 + 1
+    assert res["latency_cycles"] >= 1 and res["ii"] == 1
+    assert json.loads((tmp_path / "out" / "csim_validation.json").read_text())["exact_fraction"] == 1.0
+
+
+def test_qkeras_json_and_weights_with_user_data(saved_qkeras, tmp_path):
+    rng = np.random.default_rng(7)
+    X = rng.normal(0, 2.0, (800, 8)).astype(np.float32)
+    with h5py.File(tmp_path / "events.h5", "w") as f:
+        f["inputs"] = X
+    row = byo.byo_firmware(
+        saved_qkeras / "model.json", tmp_path / "out", FW, data=tmp_path / "events.h5",
+        weights=saved_qkeras / "weights.h5",
+    )  # fmt: skip
+    assert row["exact_fraction"] == 1.0 and row["n_events"] == 800
+    assert "events.h5" in row["inputs"]
+    with pytest.raises(InputError, match="needs its weights"):
+        byo.load_user_model(saved_qkeras / "model.json")
+    with pytest.raises(InputError, match="no model_config"):
+        byo.load_user_model(saved_qkeras / "weights.h5")
+    np.save(tmp_path / "wrong.npy", X[:, :5])
+    with pytest.raises(InputError, match="the model takes"):
+        byo.byo_firmware(saved_qkeras / "model.h5", tmp_path / "o2", FW, data=tmp_path / "wrong.npy")
+    with pytest.raises(InputError, match="input range"):
+        byo.byo_firmware(saved_qkeras / "model.h5", tmp_path / "o3", FW)
+
+
+def test_plain_keras_model_gets_explicit_precisions(tmp_path):
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(6)
+    model = tf.keras.Sequential(
+        [
+            tf.keras.layers.Dense(10, activation="relu", input_shape=(6,), name="d1"),
+            tf.keras.layers.Dense(1, name="d2"),
+        ],
+        name="plain",
+    )
+    model.save(tmp_path / "plain.h5", save_format="h5")
+    row = byo.byo_firmware(
+        tmp_path / "plain.h5", tmp_path / "out", FW, input_range=(-3.0, 3.0), n_events=1000
+    )
+    assert row["precision_route"] == "explicit"
+    assert all("auto" not in t for t in row["layer_precisions"].values())
+    # float weights rounded to 16 fractional bits: csim within a few 1e-4 of Keras float64, never wrapped
+    max_diff = row["max_diff_lsb"] * row["output_lsb"]
+    assert max_diff < 1e-3
+    assert any("quantization-aware" in n for n in row["notes"]) or row["exact_fraction"] == 1.0
+
+
+def _save_lambda_model(path, marker):
+    import tensorflow as tf
+
+    def touch(t):
+        with open(marker, "w") as f:  # runs whenever Keras calls the layer: at build and at load
+            f.write("executed")
+        return t
+
+    inp = tf.keras.Input((4,), name="x")
+    out = tf.keras.layers.Lambda(touch, name="sneaky")(tf.keras.layers.Dense(2, name="d")(inp))
+    tf.keras.Model(inp, out).save(path, save_format="h5")
+
+
+def test_lambda_is_refused_without_running_its_code(tmp_path):
+    import tensorflow as tf
+
+    marker = tmp_path / "lambda_ran.txt"
+    _save_lambda_model(tmp_path / "lam.h5", str(marker))
+    marker.unlink()  # building the model ran it once; from here on only loading could
+    with pytest.raises(InputError, match="layer 'sneaky' is a Lambda layer") as err:
+        byo.load_user_model(tmp_path / "lam.h5")
+    assert "\n" not in str(err.value)
+    assert not marker.exists()
+    with h5py.File(tmp_path / "lam.h5") as f:
+        (tmp_path / "lam.json").write_text(f.attrs["model_config"])
+    with pytest.raises(InputError, match="Lambda"):
+        byo.load_user_model(tmp_path / "lam.json", weights=tmp_path / "lam.h5")
+    assert not marker.exists()
+    # the control: plain Keras loading does execute the stored code (what the refusal prevents)
+    tf.keras.models.load_model(tmp_path / "lam.h5", compile=False, safe_mode=False)
+    assert marker.read_text() == "executed"
+
+
+def test_custom_object_is_refused_before_deserialisation(tmp_path):
+    import tensorflow as tf
+
+    constructed = []
+
+    @tf.keras.utils.register_keras_serializable(package="thirdparty")
+    class Scale(tf.keras.layers.Layer):
+        def __init__(self, factor=2.0, **kwargs):
+            super().__init__(**kwargs)
+            constructed.append(factor)
+            self.factor = factor
+
+        def call(self, x):
+            return x * self.factor
+
+        def get_config(self):
+            return {**super().get_config(), "factor": self.factor}
+
+    inp = tf.keras.Input((3,), name="x")
+    tf.keras.Model(inp, Scale(name="scale")(inp)).save(tmp_path / "custom.h5", save_format="h5")
+    constructed.clear()
+    with pytest.raises(
+        InputError, match="layer 'scale' uses 'thirdparty>Scale'.*custom object outside Keras and QKeras"
+    ):
+        byo.load_user_model(tmp_path / "custom.h5")
+    assert constructed == []
+
+
+def test_unsupported_layer_gets_one_line(tmp_path):
+    import tensorflow as tf
+
+    inp = tf.keras.Input((5,), name="x")
+    x = tf.keras.layers.GaussianNoise(0.1, name="noise")(inp)
+    tf.keras.Model(inp, tf.keras.layers.Dense(1, name="d")(x)).save(tmp_path / "noisy.h5", save_format="h5")
+    with pytest.raises(InputError) as err:
+        byo.byo_firmware(tmp_path / "noisy.h5", tmp_path / "out", FW, input_range=(-1.0, 1.0))
+    message = str(err.value)
+    assert "layer 'noise' (GaussianNoise) is not supported by hls4ml" in message
+    assert "remove it before exporting" in message and "\n" not in message
+
+
+def test_explicit_config_sets_every_type_and_yaml_wins(tmp_path):
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(8)
+    inp = tf.keras.Input((4,), name="x")
+    x = tf.keras.layers.Dense(6, name="d")(inp)
+    x = tf.keras.layers.BatchNormalization(name="bn")(x)
+    x = tf.keras.layers.Activation("relu", name="act")(x)
+    model = tf.keras.Model(inp, tf.keras.layers.Dense(1, name="out")(x))
+    bn = model.get_layer("bn")
+    bn.set_weights([np.full(6, 3.0), np.zeros(6), np.zeros(6), np.full(6, 0.25)])  # scale 3 / sqrt(.25) = 6
+    X = np.random.default_rng(0).uniform(-2, 2, (300, 4))
+    (tmp_path / "hls.yml").write_text("LayerName:\n  act:\n    Precision:\n      result: ap_ufixed<10,4>\n")
+    config = byo.explicit_config(model, X, FW, 12, byo._read_yaml(tmp_path / "hls.yml"))
+    types = {name: c["Precision"] for name, c in config["LayerName"].items()}
+    assert all(v != "auto" for p in types.values() for v in p.values())
+    assert types["bn"]["scale"] == "ap_fixed<16,4>"  # 6.0 needs 4 integer bits (sign included), 12 fractional
+    assert types["act"]["result"] == "ap_ufixed<10,4>"  # the user's YAML wins
+    # |x| < 2 needs 2 integer bits (sign included), plus FirmwareConfig's 1 headroom bit; 12 fractional
+    assert types["x"]["result"] == "ap_fixed<15,3,AP_TRN,AP_SAT>"
+    (tmp_path / "bad.yml").write_text("Layers: {}\n")
+    with pytest.raises(InputError, match="unknown top-level keys"):
+        byo._read_yaml(tmp_path / "bad.yml")
+
+
+def test_cli_bring_your_own_model(saved_qkeras, tmp_path):
+    """`l1ad firmware --model` as a user runs it: one line of result, the project in RUN_DIR/byo/<name>."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    X = np.random.default_rng(3).uniform(-6, 6, size=(400, 8)).astype(np.float32)
+    np.save(tmp_path / "inputs.npy", X)
+    run_dir = tmp_path / "run"
+    out = subprocess.run(
+        [sys.executable, "-m", "l1ad.cli", "firmware", "--model", str(saved_qkeras / "model.h5"),
+         "--data", str(tmp_path / "inputs.npy"), "--run-dir", str(run_dir)],
+        capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1],
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "csim equals Keras on 100.0000%" in out.stdout
+    assert (run_dir / "byo" / "model" / "hls_project" / "firmware" / "l1ad_model.cpp").is_file()
+    assert not list((run_dir / "byo").glob(".*partial"))
+    missing = subprocess.run(
+        [sys.executable, "-m", "l1ad.cli", "firmware", "--model", str(saved_qkeras / "model.h5"),
+         "--run-dir", str(run_dir)],
+        capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1],
+    )  # fmt: skip
+    assert missing.returncode == 2 and "--input-range" in missing.stderr
