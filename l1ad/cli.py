@@ -31,6 +31,7 @@ Stages talk through files in a run directory (default runs/default):
               gaussian    the 1-D Gaussian toy of the OCDN study
               anomalyclr  contrastive transformer + AE on L1 objects
               nae         normalized autoencoder on L1 objects
+              mpdr        manifold projection-diffusion recovery on L1 objects
   run       data -> train -> quantize -> firmware -> studies in run.studies -> report -> check
 
 A stage runs the upstream stages it needs and skips the ones already done for the
@@ -50,7 +51,7 @@ SHORT_HELP = {
     "firmware": "hls4ml projects, C simulation, csim validation",
     "report": "write report.md, report.json and plots",
     "check": "the CI gate on report.json",
-    "study": "one full-precision study (oneclass, gaussian, anomalyclr, nae)",
+    "study": "one full-precision study (oneclass, gaussian, anomalyclr, nae, mpdr)",
     "run": "all stages, then check",
 }
 
@@ -83,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in STAGE_HELP.items():
         p = sub.add_parser(name, help=SHORT_HELP[name], description=text)
         if name == "study":
-            p.add_argument("name", choices=["oneclass", "gaussian", "anomalyclr", "nae"], help="which study")
+            p.add_argument("name", choices=["oneclass", "gaussian", "anomalyclr", "nae", "mpdr"], help="which study")
         p.add_argument("--config", default="configs/default.yaml", help="YAML config (default: %(default)s)")
         p.add_argument("--run-dir", default="runs/default", help="run directory (default: %(default)s)")
         if name != "check":

@@ -250,6 +250,29 @@ class NAEConfig:
 
 
 @dataclass
+class MPDRConfig:
+    """Manifold projection-diffusion recovery: energy trained by recovery likelihood (L1 objects)."""
+
+    ae_hidden: tuple[int, ...] = (64, 32)  # the projection autoencoder (f_e, f_d), pretrained on background
+    ae_latent: int = 8
+    ae_epochs: int = 10
+    energy_hidden: tuple[int, ...] = (64, 64)  # MPDR-S: scalar energy network E(x)
+    energies: tuple[str, ...] = ("scalar", "reconstruction")  # MPDR-S and MPDR-R
+    sigma: float = 0.1  # latent diffusion noise z~ = f_e(x) + sigma * eps
+    epochs: int = 3
+    batch_size: int = 256
+    learning_rate: float = 1e-4
+    latent_steps: int = 10
+    latent_step_size: float = 0.05
+    latent_noise: float = 0.05
+    visible_steps: int = 10
+    visible_step_size: float = 0.01
+    visible_noise: float = 0.005
+    temperature: float = 1.0
+    max_train_events: int = 30_000
+
+
+@dataclass
 class StudiesConfig:
     """Studies run by ``l1ad study NAME`` into RUN_DIR/studies/NAME (full precision)."""
 
@@ -257,6 +280,7 @@ class StudiesConfig:
     gaussian: GaussianStudyConfig = field(default_factory=GaussianStudyConfig)
     anomalyclr: AnomalyCLRConfig = field(default_factory=AnomalyCLRConfig)
     nae: NAEConfig = field(default_factory=NAEConfig)
+    mpdr: MPDRConfig = field(default_factory=MPDRConfig)
 
 
 @dataclass

@@ -113,6 +113,13 @@ STUDIES: dict[str, Stage] = {
             ("data",),
             "normalized autoencoder against the plain AE on L1 objects",
         ),
+        Stage(
+            "studies/mpdr",
+            "training.studies.mpdr:run_mpdr_study",
+            ("studies.mpdr", "metrics", "run.seed", "train.device"),
+            ("data",),
+            "manifold projection-diffusion recovery (MPDR-S, MPDR-R) against AE and NAE on L1 objects",
+        ),
     )
 }
 
