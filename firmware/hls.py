@@ -15,7 +15,7 @@ import numpy as np
 
 from l1ad.config import FirmwareConfig
 from l1ad.io import atomic_path
-from quantize.qmodels import exact_outputs
+from quantize.qmodels import exact_ranges, is_ones_sum
 
 # Only the fallback for a tensor this module does not type; convert() refuses to leave one.
 DEFAULT_PRECISION = "ap_fixed<32,16>"
@@ -146,17 +146,16 @@ def plan_precisions(qmodel: Any, profile_inputs: np.ndarray, headroom_bits: int)
     ``profile_inputs`` must be in the declared input format (background and signal events).
     """
     import tensorflow as tf
-    from qkeras import QActivation, QDense
+    from qkeras import QActivation, QConv2D, QDense
 
     users = _consumers(qmodel)
     names = [layer.name for layer in qmodel.layers if not isinstance(layer, tf.keras.layers.InputLayer)]
-    values = exact_outputs(qmodel, profile_inputs, names)
+    ranges = exact_ranges(qmodel, profile_inputs, names)
     fmt: dict[str, FixedFormat] = {}
     plan: dict[str, dict[str, str]] = {}
 
     def profiled(name: str, frac: int, worst: FixedFormat) -> FixedFormat:
-        v = values[name]
-        integer = _integer_bits(float(v.min()), float(v.max()), frac) + headroom_bits
+        integer = _integer_bits(*ranges[name], frac) + headroom_bits
         integer = min(max(integer, 1), worst.integer)  # never wider than the worst case needs
         return FixedFormat(True, integer + frac, integer, saturation="AP_SAT")
 
@@ -174,28 +173,34 @@ def plan_precisions(qmodel: Any, profile_inputs: np.ndarray, headroom_bits: int)
         elif isinstance(layer, QActivation):
             fmt[name] = quantizer_format(layer.quantizer, name)
             plan[name] = {"result": str(fmt[name])}
-        elif isinstance(layer, tf.keras.layers.Dense):
+        elif isinstance(layer, (tf.keras.layers.Dense, tf.keras.layers.Conv2D)):
             fin = fmt[_inbound(layer)[0]]
-            if isinstance(layer, QDense):
+            if isinstance(layer, (QDense, QConv2D)):
                 wq, bq = layer.get_quantizers()[:2]
                 wfmt = quantizer_format(wq, name)
                 bfmt = quantizer_format(bq, name) if layer.use_bias else wfmt
                 kernel = np.asarray(wq(layer.kernel), dtype=np.float64)
                 bias = (
-                    np.asarray(bq(layer.bias), dtype=np.float64) if layer.use_bias else np.zeros(layer.units)
+                    np.asarray(bq(layer.bias), dtype=np.float64)
+                    if layer.use_bias
+                    else np.zeros(kernel.shape[-1])
                 )
-            elif not layer.trainable and not layer.use_bias and np.all(layer.get_weights()[0] == 1.0):
+            elif isinstance(layer, tf.keras.layers.Dense) and is_ones_sum(layer):
                 wfmt = bfmt = FixedFormat(False, 1, 1)  # the frozen sum: weights are exactly 1
                 kernel, bias = layer.get_weights()[0].astype(np.float64), np.zeros(layer.units)
             else:
-                raise ValueError(f"Dense '{name}' is neither a QDense nor a frozen all-ones sum")
+                raise ValueError(
+                    f"{type(layer).__name__} '{name}' is neither quantized nor a frozen all-ones sum"
+                )
+            # Each output sums kernel x input over every axis but the last (Dense: inputs; Conv2D: the window).
+            kernel = kernel.reshape(-1, kernel.shape[-1])
             frac = max(fin.frac + wfmt.frac, bfmt.frac)
             lo = bias + np.minimum(kernel * fin.lo, kernel * fin.hi).sum(axis=0)
             hi = bias + np.maximum(kernel * fin.lo, kernel * fin.hi).sum(axis=0)
             accum = _sized(float(lo.min()), float(hi.max()), frac)
             after = users[name]
             if len(after) == 1 and isinstance(after[0], QActivation) and _is_bits(after[0].quantizer):
-                # The STACK.md trap: hls4ml drops this QActivation, so the Dense itself must round to it.
+                # The STACK.md trap: hls4ml drops this QActivation, so the layer itself must round to it.
                 result = quantizer_format(after[0].quantizer, after[0].name)
             else:
                 result = profiled(name, frac, accum)
@@ -213,10 +218,25 @@ def plan_precisions(qmodel: Any, profile_inputs: np.ndarray, headroom_bits: int)
                 "result": str(result),
             }
             plan[f"{name}_linear"] = {"result": str(result)}  # hls4ml's split-off linear activation
-        elif isinstance(layer, (tf.keras.layers.Subtract, tf.keras.layers.Multiply)):
+        elif isinstance(layer, (tf.keras.layers.MaxPooling2D, tf.keras.layers.Flatten)):
+            # Selecting or reordering values: exactly the input's type.
+            fmt[name] = fmt[_inbound(layer)[0]]
+            plan[name] = {"result": str(fmt[name])}
+            if isinstance(layer, tf.keras.layers.MaxPooling2D):
+                plan[name]["accum"] = str(fmt[name])  # hls4ml's pooling declares one; a max needs no wider
+        elif isinstance(layer, tf.keras.layers.Minimum):
+            # The smaller of exact values: a type holding both inputs' grids and ranges, no rounding.
+            a, b = (fmt[p] for p in _inbound(layer))
+            frac = max(a.frac, b.frac)
+            integer = max(a.integer, b.integer)
+            fmt[name] = FixedFormat(True, integer + frac, integer, saturation="AP_SAT")
+            plan[name] = {"result": str(fmt[name])}
+        elif isinstance(layer, (tf.keras.layers.Subtract, tf.keras.layers.Multiply, tf.keras.layers.Add)):
             a, b = (fmt[p] for p in _inbound(layer))
             if isinstance(layer, tf.keras.layers.Subtract):
                 frac, lo, hi = max(a.frac, b.frac), a.lo - b.hi, a.hi - b.lo
+            elif isinstance(layer, tf.keras.layers.Add):
+                frac, lo, hi = max(a.frac, b.frac), a.lo + b.lo, a.hi + b.hi
             else:
                 corners = [a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi]
                 frac, lo, hi = a.frac + b.frac, min(corners), max(corners)
@@ -230,6 +250,20 @@ def plan_precisions(qmodel: Any, profile_inputs: np.ndarray, headroom_bits: int)
 def _plain(f: FixedFormat) -> str:
     # Weights are stored already quantized: their type needs no rounding or saturation mode.
     return str(FixedFormat(f.signed, f.width, f.integer))
+
+
+def io_type_for(qmodel: Any, fw: FirmwareConfig) -> str:
+    """The hls4ml IO type of ``qmodel``: ``fw.io_type``, except io_stream for convolutional graphs.
+
+    hls4ml's io_parallel convolution unrolls every output pixel in parallel, which is neither
+    buildable at image sizes nor what a trigger CNN uses (hls4ml recommends io_stream for CNNs);
+    dense-only graphs keep the configured type (io_parallel: the lowest latency).
+    """
+    import tensorflow as tf
+
+    if any(isinstance(layer, tf.keras.layers.Conv2D) for layer in qmodel.layers):
+        return "io_stream"
+    return fw.io_type
 
 
 def convert(
@@ -287,7 +321,7 @@ def convert(
         hls_config=config,
         part=fw.part,
         clock_period=fw.clock_period_ns,
-        io_type=fw.io_type,
+        io_type=io_type_for(qmodel, fw),
         **tb_paths,
     )
     hls_model.write()

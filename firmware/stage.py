@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from firmware.csim import validate
-from firmware.hls import convert
+from firmware.hls import convert, io_type_for
 from l1ad.config import Config, QuantBits
 from l1ad.io import read_json, write_json
 from quantize.qmodels import load_qmodel, quantize_inputs
@@ -40,8 +40,9 @@ def run_firmware(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
             len(X_test), min(fw.n_testbench_events, len(X_test)), replace=False
         )
         tb_rows.sort()
+        io_type = io_type_for(qmodel, fw)
         print(
-            f"  {name}: converting with hls4ml ({fw.backend}, {fw.io_type}, {fw.strategy}, RF {fw.reuse_factor})"
+            f"  {name}: converting with hls4ml ({fw.backend}, {io_type}, {fw.strategy}, RF {fw.reuse_factor})"
         )
         t0 = time.perf_counter()
         # Precisions are profiled on every event the firmware is asked to score here:
@@ -63,6 +64,7 @@ def run_firmware(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
         validation = {
             "model": name,
             "hls_project": f"firmware/{name}/hls_project",
+            "io_type": io_type,
             **agreement,
             "saturated_events": saturation["n_events"],
             "saturation": saturation,
@@ -101,7 +103,8 @@ def input_clipping(X: np.ndarray, y: np.ndarray, classes: list[str], bits: Quant
     """
     hi = 2.0**bits.input_integer  # quantized_bits(bits, integer): range [-2^I, 2^I - LSB]
     lsb = 2.0 ** -(bits.input_bits - bits.input_integer - 1)
-    outside = ((X < -hi) | (X > hi - lsb)).any(axis=1)
+    flat = np.asarray(X).reshape(len(X), -1)
+    outside = ((flat < -hi) | (flat > hi - lsb)).any(axis=1)
     return {
         "range": [-hi, hi - lsb],
         "events": {c: int(outside[y == k].sum()) for k, c in enumerate(classes)},

@@ -7,6 +7,7 @@ quantizers (``firmware.hls``) and csim is compared with its exact (float64) eval
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -79,17 +80,55 @@ def _inbound_layers(layer: Any) -> list[Any]:
     return tf.nest.flatten(nodes[0].inbound_layers)
 
 
+def constant_integer(values: np.ndarray, bits: int, headroom_bits: int = 1) -> int:
+    """Integer bits of ``quantized_bits(bits, integer)`` for fixed constants: from their largest magnitude.
+
+    ``headroom_bits`` extra bits keep the largest constant away from the clipping edge.
+    """
+    peak = float(np.abs(values).max()) if np.size(values) else 0.0
+    integer = max(0, math.ceil(math.log2(peak)) if peak > 0 else 0) + headroom_bits
+    if peak >= 2.0**integer:  # a peak exactly at a power of two needs the next bit
+        integer += 1
+    _check_signed("frozen constants", bits, integer)
+    return integer
+
+
+def constant_quantizer(values: np.ndarray, bits: int, headroom_bits: int = 1) -> str:
+    """``quantized_bits(bits, integer)`` for fixed constants, ``integer`` from ``constant_integer``."""
+    return f"quantized_bits({bits},{constant_integer(values, bits, headroom_bits)},alpha=1)"
+
+
+def is_ones_sum(layer: Any) -> bool:
+    """A frozen all-ones Dense without bias: the on-chip sum, exact in fixed point and kept as is."""
+    import tensorflow as tf
+
+    return (
+        isinstance(layer, tf.keras.layers.Dense)
+        and not layer.trainable
+        and not layer.use_bias
+        and bool(np.all(layer.get_weights()[0] == 1.0))
+    )
+
+
+# Layers that only move, select or combine values exactly: rebuilt from their own config.
+_STRUCTURAL = ("MaxPooling2D", "Flatten", "Subtract", "Multiply", "Minimum", "Add")
+
+
 def to_qkeras(float_model: Any, bits: QuantBits, copy_weights: bool = True) -> Any:
     """Rebuild a float deployable graph as a QKeras functional model with the same layer names.
 
-    Mapping: Input -> Input + ``input_quantizer``; Dense -> QDense (plus ``<name>_quantizer``
-    with the output format when a non-ReLU layer consumes it); ReLU -> quantized_relu;
-    Subtract/Multiply kept; a frozen all-ones Dense without bias (the on-chip sum) kept as is.
-    The model output (the OCDN logit, the AE sum) gets no rounding quantizer: the firmware keeps
-    the exact accumulator there, so the on-chip score loses nothing and cannot round differently.
+    Mapping: Input -> Input + ``input_quantizer``; Dense -> QDense and Conv2D -> QConv2D (plus
+    ``<name>_quantizer`` with the output format when a non-ReLU layer consumes it); ReLU ->
+    quantized_relu; MaxPooling2D, Flatten, Subtract, Multiply, Minimum, Add kept; a frozen
+    all-ones Dense without bias (the on-chip sum) kept as is; any other frozen Dense (the NuRD
+    Mahalanobis projection) -> a frozen QDense whose constants take ``bits.output_bits`` bits with
+    integer bits from their range plus one (``constant_quantizer``), its output quantized to the
+    output format. The model output (the OCDN logit, the AE sum, the NuRD distance) gets no
+    rounding quantizer: the firmware keeps the exact value there, so the on-chip score loses
+    nothing and cannot round differently.
     """
     import tensorflow as tf
-    from qkeras import QActivation, QDense
+    from qkeras import QActivation, QConv2D, QDense
 
     q = quantizer_strings(bits)
     if len(float_model.inputs) != 1 or len(float_model.outputs) != 1:
@@ -104,29 +143,43 @@ def to_qkeras(float_model: Any, bits: QuantBits, copy_weights: bool = True) -> A
     def is_relu(layer: Any) -> bool:
         return isinstance(layer, tf.keras.layers.Activation) and layer.get_config()["activation"] == "relu"
 
+    def bounded(name: str, out: Any) -> Any:
+        users = consumers[name]
+        if users and not all(is_relu(u) for u in users):
+            return QActivation(q["output"], name=name + OUTPUT_QUANTIZER_SUFFIX)(out)
+        return out
+
     tensors: dict[str, Any] = {}
     new_input = None
     for layer in float_model.layers:
         name = layer.name
+        kind = type(layer).__name__
         if isinstance(layer, tf.keras.layers.InputLayer):
             shape = tuple(layer.get_config()["batch_input_shape"][1:])
-            if len(shape) != 1:
-                raise ValueError(f"input '{name}' has shape {shape}; only flat feature vectors are supported")
             new_input = tf.keras.Input(shape=shape, name=name)
             tensors[name] = QActivation(q["input"], name=INPUT_QUANTIZER)(new_input)
             continue
         args = [tensors[p.name] for p in _inbound_layers(layer)]
-        if isinstance(layer, tf.keras.layers.Dense):
+        if kind in ("Dense", "Conv2D"):
             if layer.get_config()["activation"] != "linear":
-                raise ValueError(f"Dense '{name}' has a fused activation; use a separate Activation layer")
-            if not layer.trainable:
-                kernel = layer.get_weights()[0]
-                if layer.use_bias or not np.all(kernel == 1.0):
-                    raise ValueError(f"frozen Dense '{name}' is not an all-ones sum without bias; no mapping")
+                raise ValueError(f"{kind} '{name}' has a fused activation; use a separate Activation layer")
+            if is_ones_sum(layer):
                 new = tf.keras.layers.Dense(layer.units, use_bias=False, trainable=False, name=name)
-                out = new(args[0])
-                new.set_weights([kernel])
-            else:
+                tensors[name] = new(args[0])
+                new.set_weights(layer.get_weights())
+                continue
+            if kind == "Dense" and not layer.trainable:
+                kernel, bias = layer.get_weights()
+                new = QDense(
+                    layer.units,
+                    kernel_quantizer=constant_quantizer(kernel, bits.output_bits),
+                    bias_quantizer=constant_quantizer(bias, bits.output_bits),
+                    trainable=False,
+                    name=name,
+                )
+            elif not layer.trainable:
+                raise ValueError(f"frozen {kind} '{name}' has no QKeras mapping")
+            elif kind == "Dense":
                 new = QDense(
                     layer.units,
                     kernel_quantizer=q["kernel"],
@@ -134,21 +187,66 @@ def to_qkeras(float_model: Any, bits: QuantBits, copy_weights: bool = True) -> A
                     use_bias=layer.use_bias,
                     name=name,
                 )
-                out = new(args[0])
-                if copy_weights:
-                    new.set_weights(layer.get_weights())
-                users = consumers[name]
-                if users and not all(is_relu(u) for u in users):
-                    out = QActivation(q["output"], name=name + OUTPUT_QUANTIZER_SUFFIX)(out)
-            tensors[name] = out
+            else:
+                config = layer.get_config()
+                if config["padding"] != "valid" or tuple(config["dilation_rate"]) != (1, 1):
+                    raise ValueError(f"Conv2D '{name}' must use padding='valid' and no dilation")
+                new = QConv2D(
+                    config["filters"],
+                    config["kernel_size"],
+                    strides=config["strides"],
+                    kernel_quantizer=q["kernel"],
+                    bias_quantizer=q["bias"],
+                    use_bias=layer.use_bias,
+                    name=name,
+                )
+            out = new(args[0])
+            if copy_weights or not layer.trainable:
+                new.set_weights(layer.get_weights())
+            tensors[name] = bounded(name, out)
         elif is_relu(layer):
             tensors[name] = QActivation(q["activation"], name=name)(args[0])
-        elif isinstance(layer, (tf.keras.layers.Subtract, tf.keras.layers.Multiply)):
-            tensors[name] = type(layer)(name=name)(args)
+        elif kind in _STRUCTURAL:
+            new = type(layer).from_config(layer.get_config())
+            tensors[name] = new(args if len(args) > 1 else args[0])
         else:
-            raise ValueError(f"layer '{name}' ({type(layer).__name__}) has no QKeras mapping")
+            raise ValueError(f"layer '{name}' ({kind}) has no QKeras mapping")
     output_name = float_model.outputs[0].node.layer.name
     return tf.keras.Model(new_input, tensors[output_name], name=f"q{float_model.name}")
+
+
+def frozen_constants(qmodel: Any) -> dict[str, dict[str, Any]]:
+    """The quantized constants of each frozen QDense (the NuRD head) and their error against float.
+
+    Per layer and weight ("kernel", "bias"): the QKeras quantizer, its LSB, the largest absolute
+    error of the stored constants after quantization, that error relative to the largest constant,
+    and the quantized values themselves (what the firmware holds).
+    """
+    from qkeras import QDense
+
+    out: dict[str, dict[str, Any]] = {}
+    for layer in qmodel.layers:
+        if not isinstance(layer, QDense) or layer.trainable:
+            continue
+        entry = {}
+        for what, value, quantizer in (
+            ("kernel", layer.kernel, layer.kernel_quantizer_internal),
+            ("bias", layer.bias, layer.bias_quantizer_internal),
+        ):
+            exact = np.asarray(value, dtype=np.float64)
+            rounded = np.asarray(quantizer(value), dtype=np.float64)
+            error = np.abs(rounded - exact)
+            peak = float(np.abs(exact).max())
+            entry[what] = {
+                "quantizer": str(quantizer),
+                "lsb": 2.0 ** (int(quantizer.integer) - int(quantizer.bits) + 1),
+                "max_abs_error": float(error.max()),
+                "max_rel_error": float(error.max() / peak) if peak > 0 else 0.0,
+                "max_abs_value": peak,
+                "values": rounded.tolist(),
+            }
+        out[layer.name] = entry
+    return out
 
 
 def qkeras_custom_objects() -> dict[str, Any]:
@@ -191,17 +289,10 @@ def _floatx(dtype: str) -> Iterator[None]:
         tf.keras.backend.set_floatx(old)
 
 
-def exact_outputs(
-    qmodel: Any, X: np.ndarray, layer_names: list[str] | None = None, batch_size: int = 8192
-) -> dict[str, np.ndarray]:
-    """Outputs of ``layer_names`` (default: the model output, key ``"output"``) evaluated in float64.
-
-    In float32, QKeras rounds wide sums: an AE square of a 16-bit residual has up to 34
-    significant bits, the float32 mantissa 24, so the reference itself would be off by
-    several score LSBs. The same graph in float64 holds every fixed-point value of these
-    models exactly, which makes it the bit-level reference for csim. (QKeras' quantized_relu
-    still casts its own input to float32: see ``firmware.csim.relu_inputs_beyond_float32``.)
-    """
+def _exact_batches(
+    qmodel: Any, X: np.ndarray, layer_names: list[str] | None, batch_size: int
+) -> Iterator[list[np.ndarray]]:
+    """Yield, batch by batch, the float64 outputs of ``layer_names`` (None: the model output)."""
     import tensorflow as tf
 
     if len(X) == 0:
@@ -213,19 +304,46 @@ def exact_outputs(
     with _floatx("float64"):
         twin = tf.keras.Model.from_config(config, custom_objects=qkeras_custom_objects())
         twin.set_weights(qmodel.get_weights())
-        if layer_names is None:
-            names, outputs = ["output"], [twin.output]
-        else:
-            names, outputs = list(layer_names), [twin.get_layer(n).output for n in layer_names]
+        outputs = [twin.output] if layer_names is None else [twin.get_layer(n).output for n in layer_names]
         probe = tf.keras.Model(twin.input, outputs)
-        X = np.asarray(X, dtype=np.float64)
-        chunks: list[list[np.ndarray]] = [[] for _ in names]
         for start in range(0, len(X), batch_size):
-            result = probe(X[start : start + batch_size], training=False)
+            result = probe(np.asarray(X[start : start + batch_size], dtype=np.float64), training=False)
             result = result if isinstance(result, (list, tuple)) else [result]
-            for chunk, r in zip(chunks, result, strict=True):
-                chunk.append(np.asarray(r, dtype=np.float64))
+            yield [np.asarray(r, dtype=np.float64) for r in result]
+
+
+def exact_outputs(
+    qmodel: Any, X: np.ndarray, layer_names: list[str] | None = None, batch_size: int = 8192
+) -> dict[str, np.ndarray]:
+    """Outputs of ``layer_names`` (default: the model output, key ``"output"``) evaluated in float64.
+
+    In float32, QKeras rounds wide sums: an AE square of a 16-bit residual has up to 34
+    significant bits, the float32 mantissa 24, so the reference itself would be off by
+    several score LSBs. The same graph in float64 holds every fixed-point value of these
+    models exactly, which makes it the bit-level reference for csim. (QKeras' quantized_relu
+    still casts its own input to float32: see ``firmware.csim.relu_inputs_beyond_float32``.)
+    """
+    names = ["output"] if layer_names is None else list(layer_names)
+    chunks: list[list[np.ndarray]] = [[] for _ in names]
+    for result in _exact_batches(qmodel, X, layer_names, batch_size):
+        for chunk, r in zip(chunks, result, strict=True):
+            chunk.append(r)
     return {n: np.concatenate(c) for n, c in zip(names, chunks, strict=True)}
+
+
+def exact_ranges(
+    qmodel: Any, X: np.ndarray, layer_names: list[str], batch_size: int = 2048
+) -> dict[str, tuple[float, float]]:
+    """(min, max) of each layer's exact (float64) output over ``X``, without holding the outputs.
+
+    A convolution's feature maps over a whole training set would not fit in memory.
+    """
+    lo = {n: np.inf for n in layer_names}
+    hi = {n: -np.inf for n in layer_names}
+    for result in _exact_batches(qmodel, X, layer_names, batch_size):
+        for n, r in zip(layer_names, result, strict=True):
+            lo[n], hi[n] = min(lo[n], float(r.min())), max(hi[n], float(r.max()))
+    return {n: (lo[n], hi[n]) for n in layer_names}
 
 
 def predict_exact(qmodel: Any, X: np.ndarray) -> np.ndarray:

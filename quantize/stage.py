@@ -15,25 +15,33 @@ from typing import Any
 
 import numpy as np
 
-from l1ad.config import Config, QuantBits
+from l1ad.config import Config, QATModelConfig, QuantBits
 from l1ad.io import read_json, write_json
 from quantize.qmodels import input_format, predict_exact, quantize_inputs, save_qmodel, to_qkeras
 from training import metrics
-from training.data.splits import read_splits
+from training.data.splits import Split, read_splits
 from training.scorer import load_scorer
 from training.stage import DEPLOYABLE, read_scores, write_scores
 
 
 def trigger_fpr(config: Config, family: str) -> float:
-    """The FPR that defines "the trigger rate" for a data family."""
-    return config.metrics.trigger_fpr_l1 if family == "l1" else config.metrics.trigger_fpr_dijet
+    """The FPR that defines "the trigger rate" for a data family.
+
+    L1 objects use the L1 working point; the offline-sized test sets (dijet, jet images: about
+    1e4 background events) use ``trigger_fpr_dijet`` unless the config has ``trigger_fpr_<family>``.
+    """
+    if family == "l1":
+        return config.metrics.trigger_fpr_l1
+    return getattr(config.metrics, f"trigger_fpr_{family}", config.metrics.trigger_fpr_dijet)
 
 
-def score_summary(scores: np.ndarray, y: np.ndarray, classes: list[str], fpr: float, min_bkg: int) -> dict:
-    """Per signal: AUC, max SIC and TPR at ``fpr`` against the background (class 0)."""
+def score_summary(
+    scores: np.ndarray, y: np.ndarray, classes: list[str], fpr: float, min_bkg: int, n_bkg: int = 1
+) -> dict:
+    """Per signal: AUC, max SIC and TPR at ``fpr`` against the background (the first ``n_bkg`` classes)."""
     out = {}
-    for k, name in enumerate(classes[1:], start=1):
-        sel = (y == 0) | (y == k)
+    for k, name in enumerate(classes[n_bkg:], start=n_bkg):
+        sel = (y < n_bkg) | (y == k)
         out[name] = metrics.summarise((y[sel] == k).astype(int), scores[sel], fpr, min_bkg)
     return out
 
@@ -52,18 +60,33 @@ def scan_bits(default: QuantBits, b: int) -> QuantBits:
     )
 
 
-def quantize_one(scorer, bits: QuantBits, X: np.ndarray, X_val: np.ndarray, epochs: int, lr: float):
-    """QKeras twin of ``scorer.model`` retrained from the float weights on input-quantized data."""
+def quantize_one(scorer, bits: QuantBits, train: Split, val: Split, epochs: int, lr: float):
+    """QKeras twin of ``scorer.model`` retrained from the float weights on input-quantized data.
+
+    A scorer that uses labels gets the split's background labels and nuisance (NuRD also refits
+    its frozen head on the twin's representation, even without retraining epochs).
+    """
     qmodel = to_qkeras(scorer.model, bits)
-    Xq = quantize_inputs(X, bits.input_bits, bits.input_integer)
-    Xq_val = quantize_inputs(X_val, bits.input_bits, bits.input_integer)
-    history = scorer.train_graph(qmodel, Xq, Xq_val, epochs, lr) if epochs > 0 else {}
+    Xq = quantize_inputs(train.X, bits.input_bits, bits.input_integer)
+    Xq_val = quantize_inputs(val.X, bits.input_bits, bits.input_integer)
+    if scorer.uses_labels:
+        history = scorer.train_graph(
+            qmodel, Xq, Xq_val, epochs, lr, y=train.y, nuisance=train.nuisance, y_val=val.y
+        )
+    else:
+        history = scorer.train_graph(qmodel, Xq, Xq_val, epochs, lr) if epochs > 0 else {}
     return qmodel, history
 
 
 def qkeras_scores(qmodel, X: np.ndarray, bits: QuantBits) -> np.ndarray:
     """Exact QKeras scores (float64 twin: the bit-level reference csim is compared with)."""
     return predict_exact(qmodel, quantize_inputs(X, bits.input_bits, bits.input_integer))
+
+
+def qat_config(config: Config, name: str, scorer: Any) -> QATModelConfig:
+    """``config.quantize.<name>``, or the scorer's own QAT defaults (``qat_defaults``) when the config has none."""
+    qcfg = getattr(config.quantize, name, None)
+    return qcfg if qcfg is not None else getattr(scorer, "qat_defaults", QATModelConfig)()
 
 
 def run_quantize(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
@@ -76,20 +99,25 @@ def run_quantize(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
         family = info["family"]
         splits = read_splits(run_dir / info["splits"])
         scorer = load_scorer(run_dir / info["deployed"])
-        float_all, y, classes, _ = read_scores(run_dir / "train" / name / "scores.h5")
+        float_all, y, classes, n_bkg = read_scores(run_dir / "train" / name / "scores.h5")
         float_scores = float_all[0]  # the deployed (first) seed
-        qcfg = getattr(config.quantize, name)
+        qcfg = qat_config(config, name, scorer)
         fpr, min_bkg = trigger_fpr(config, family), config.metrics.min_background_for_sic
 
         print(f"  {name}: QAT at {qcfg.bits.weight_bits}-bit weights, {qcfg.epochs} epochs")
         qmodel, history = quantize_one(
-            scorer, qcfg.bits, splits.train.X, splits.val.X, qcfg.epochs, qcfg.learning_rate
+            scorer, qcfg.bits, splits.train, splits.val, qcfg.epochs, qcfg.learning_rate
         )
         save_qmodel(qmodel, out / name / "qmodel.h5")
         q_scores = qkeras_scores(qmodel, splits.test.X, qcfg.bits)
-        write_scores(out / name / "scores.h5", q_scores, y, classes, 1)
-        float_summary = score_summary(float_scores, y, classes, fpr, min_bkg)
-        q_summary = score_summary(q_scores, y, classes, fpr, min_bkg)
+        write_scores(out / name / "scores.h5", q_scores, y, classes, n_bkg)
+        float_summary = score_summary(float_scores, y, classes, fpr, min_bkg, n_bkg)
+        q_summary = score_summary(q_scores, y, classes, fpr, min_bkg, n_bkg)
+        extra = {}
+        if hasattr(scorer, "qat_report"):  # model-specific quantization figures (the NuRD head constants)
+            extra["qat_report"] = scorer.qat_report(
+                qmodel, quantize_inputs(splits.test.X, qcfg.bits.input_bits, qcfg.bits.input_integer)
+            )
 
         scan = []
         if config.quantize.scan.enabled:
@@ -97,14 +125,9 @@ def run_quantize(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
                 bits = scan_bits(qcfg.bits, b)
                 print(f"  {name}: scan point {b} bits ({config.quantize.scan.epochs} QAT epochs)")
                 qm, _ = quantize_one(
-                    scorer,
-                    bits,
-                    splits.train.X,
-                    splits.val.X,
-                    config.quantize.scan.epochs,
-                    qcfg.learning_rate,
+                    scorer, bits, splits.train, splits.val, config.quantize.scan.epochs, qcfg.learning_rate
                 )
-                point = score_summary(qkeras_scores(qm, splits.test.X, bits), y, classes, fpr, min_bkg)
+                point = score_summary(qkeras_scores(qm, splits.test.X, bits), y, classes, fpr, min_bkg, n_bkg)
                 scan.append(
                     {
                         "bits": b,
@@ -131,6 +154,7 @@ def run_quantize(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
                 "trigger_fpr": fpr,
                 "float": float_summary,
                 "qkeras": q_summary,
+                **extra,
             },
         )
         summary[name] = {

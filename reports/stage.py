@@ -104,6 +104,7 @@ def model_figures(config: Config, run_dir: Path, name: str, plot_dir: Path) -> d
     per_seed_auc = {
         signal: metrics.aggregate([s["auc"][signal] for s in tinfo["per_seed"]]) for signal in per_signal
     }
+    nuisance = nuisance_correlation(run_dir / qinfo["splits"], scores, y, classes[0])
     return {
         "family": family,
         "data": {"description": DATA_DESCRIPTION[family], "source": source},
@@ -139,14 +140,45 @@ def model_figures(config: Config, run_dir: Path, name: str, plot_dir: Path) -> d
             "backend": config.firmware.backend,
             "part": config.firmware.part,
             "clock_period_ns": config.firmware.clock_period_ns,
-            "io_type": config.firmware.io_type,
+            "io_type": validation.get("io_type", config.firmware.io_type),
             "strategy": config.firmware.strategy,
             "reuse_factor": config.firmware.reuse_factor,
             "convert_compile_seconds": validation.get("convert_compile_seconds"),
             "csim_events_per_second": validation.get("csim_events_per_second"),
         },
         "scan": scan["points"],
+        "nuisance_correlation": nuisance,
+        "frozen_head": qinfo.get("qat_report"),
         "plots": [f"report/plots/{p}" for p in plot_files],
+    }
+
+
+def nuisance_correlation(
+    split_file: Path, scores: dict[str, np.ndarray], y: np.ndarray, background: str, max_events: int = 5000
+) -> dict[str, Any] | None:
+    """Pearson and distance correlation of each score version with the nuisance on the first background.
+
+    The nuisance (jet mass, mjj) is what a trigger cut must not sculpt; None when the split has none.
+    Distance correlation is O(n^2): at most ``max_events`` events (fixed seed).
+    """
+    from training.data.h5read import open_h5
+
+    with open_h5(split_file) as f:
+        if "nuisance" not in f["test"]:
+            return None
+        nuisance = f["test"]["nuisance"][...].astype(np.float64)
+        name = f.attrs.get("nuisance", "nuisance")
+    name = name.decode() if isinstance(name, bytes) else str(name)
+    sel = y == 0
+    return {
+        "nuisance": name,
+        "background": background,
+        "n_events": int(sel.sum()),
+        "pearson": {v: metrics.pearson(scores[v][sel], nuisance[sel]) for v in VERSIONS},
+        "distance": {
+            v: metrics.distance_correlation(scores[v][sel], nuisance[sel], max_events=max_events)
+            for v in VERSIONS
+        },
     }
 
 
@@ -240,6 +272,31 @@ def render_markdown(report: dict[str, Any], config: Config, run_dir: Path) -> st
             + ".",
             "",
         ]
+        nc = m.get("nuisance_correlation")
+        if nc:
+            lines += [
+                f"Score vs {nc['nuisance']} on {nc['background']} test events ({nc['n_events']}): Pearson "
+                + " / ".join(_f(nc["pearson"][v]) for v in VERSIONS)
+                + ", distance correlation "
+                + " / ".join(_f(nc["distance"][v]) for v in VERSIONS)
+                + " (float / QKeras / csim; 0 = the cut does not sculpt it).",
+                "",
+            ]
+        head = m.get("frozen_head")
+        if head:
+            consts = "; ".join(
+                f"`{layer}` kernel `{c['kernel']['quantizer']}` (max |error| {c['kernel']['max_abs_error']:.2g}, "
+                f"{c['kernel']['max_rel_error']:.1e} of the largest), bias `{c['bias']['quantizer']}` "
+                f"(max |error| {c['bias']['max_abs_error']:.2g})"
+                for layer, c in head["constants"].items()
+            )
+            err = head["distance_relative_error"]
+            lines += [
+                f"Frozen Mahalanobis head, quantized constants: {consts}. Exact QKeras distance vs the float "
+                f"Mahalanobis distance of the same quantized representation: relative error median "
+                f"{err['median']:.1e}, 99% {err['p99']:.1e}, max {err['max']:.1e}.",
+                "",
+            ]
         if len(m["float_seeds"]) and next(iter(m["float_seeds"].values()))["n"] > 1:
             lines += [
                 "Float AUC over seeds (best / mean +- std): "

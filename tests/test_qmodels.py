@@ -155,3 +155,37 @@ def test_exact_score_is_the_float64_sum_of_squared_residuals() -> None:
     # float32 QKeras rounds these sums: it is not a bit-level reference for the AE score
     float32 = q.predict(X, batch_size=4096, verbose=0).reshape(-1)
     assert np.mean(float32 == expected) < 0.999
+
+
+def test_frozen_affine_dense_gets_fixed_constants_in_a_format_from_their_range() -> None:
+    import tensorflow as tf
+
+    rng = np.random.default_rng(2)
+    inputs = tf.keras.Input((4,), name="inputs")
+    x = tf.keras.layers.Dense(4, name="representation")(inputs)
+    head = tf.keras.layers.Dense(4, trainable=False, name="projection")
+    p = head(x)
+    kernel, bias = rng.normal(0, 20, (4, 4)).astype(np.float32), rng.normal(0, 2, 4).astype(np.float32)
+    head.set_weights([kernel, bias])
+    squared = tf.keras.layers.Multiply(name="square")([p, p])
+    total = tf.keras.layers.Dense(
+        1, use_bias=False, trainable=False, kernel_initializer="ones", name="distance"
+    )
+    model = tf.keras.Model(inputs, total(squared))
+
+    q = qmodels.to_qkeras(model, QuantBits())
+    projection = q.get_layer("projection")
+    assert not projection.trainable and q.get_layer("distance").trainable is False
+    # 16-bit constants, integer bits from the largest magnitude plus one bit of headroom
+    expected = qmodels.constant_integer(kernel, 16)
+    assert expected == int(np.ceil(np.log2(np.abs(kernel).max()))) + 1
+    assert projection.kernel_quantizer_internal.integer == expected
+    assert "projection_quantizer" in [layer.name for layer in q.layers]  # p is rounded to the output format
+    report = qmodels.frozen_constants(q)["projection"]
+    lsb = report["kernel"]["lsb"]
+    assert lsb == 2.0 ** (expected - 15)
+    assert 0 < report["kernel"]["max_abs_error"] <= lsb / 2
+    np.testing.assert_allclose(np.array(report["kernel"]["values"]), kernel, atol=lsb / 2)
+    assert (
+        qmodels.constant_integer(np.array([4.0]), 16) == 3 and qmodels.constant_integer(np.zeros(3), 16) == 1
+    )

@@ -26,14 +26,23 @@ SCORER_CLASSES = {
     "bottleneck_ae": "training.bottleneck_ae:BottleneckAE",
     "torch_ae": "training.nae:TorchAutoencoder",
     "nae": "training.nae:NormalizedAutoencoder",
+    "mpdr": "training.mpdr:MPDR",
     "anomalyclr": "training.anomalyclr:AnomalyCLR",
+    "nurd": "training.nurd:NuRD",
+    "conv_ae": "training.conv_ae:ConvAutoencoder",
 }
 
 
 class Scorer(abc.ABC):
-    """Base class of all scorers; ``kind`` is the key in ``SCORER_CLASSES``."""
+    """Base class of all scorers; ``kind`` is the key in ``SCORER_CLASSES``.
+
+    A scorer that learns from labelled backgrounds (NuRD: QCD vs W/Z with the jet mass as
+    nuisance) sets ``uses_labels`` and its ``fit`` also takes, by keyword, ``y`` (the background
+    class of each event in ``X``), ``nuisance`` and ``y_val``; callers pass them only then.
+    """
 
     kind: str = ""
+    uses_labels: bool = False
 
     @abc.abstractmethod
     def fit(self, X: np.ndarray, X_val: np.ndarray | None = None) -> Scorer:

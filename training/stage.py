@@ -18,12 +18,14 @@ from l1ad.config import Config
 from l1ad.io import atomic_path, write_json
 from training import metrics
 from training.data import dijet, jetimages, l1objects
-from training.data.splits import read_splits
+from training.data.splits import Split, read_splits
 
-# Deployable float scorers: name -> (data family, scorer class path, config attribute)
+# Deployable float scorers: name -> (data family, scorer class path); ``config.train.<name>`` holds
+# each one's settings (the class's own defaults when the config has no such section).
 DEPLOYABLE = {
     "ocdn": ("dijet", "training.ocdn:OCDN"),
     "ae": ("l1", "training.autoencoder:L1Autoencoder"),
+    "nurd": ("jet_images", "training.nurd:NuRD"),
 }
 
 SPLIT_FILES = {"dijet": "dijet_splits.h5", "l1": "l1_splits.h5", "jet_images": "jet_images_splits.h5"}
@@ -109,6 +111,20 @@ def _load_class(path: str):
     return getattr(importlib.import_module(module), name)
 
 
+def model_config(config: Config, name: str, cls: type) -> Any:
+    """``config.train.<name>``, or the scorer class's defaults when the config has no such section."""
+    return getattr(config.train, name, None) or cls.config_class()
+
+
+def fit_scorer(scorer: Any, train: Split, val: Split) -> Any:
+    """``scorer.fit`` on a training split, with background labels and nuisance when it uses them."""
+    if not scorer.uses_labels:
+        return scorer.fit(train.X, val.X)
+    if train.y is None or train.nuisance is None:
+        raise ValueError(f"{scorer.kind} trains on labelled backgrounds but the split has no y or nuisance")
+    return scorer.fit(train.X, val.X, y=train.y, nuisance=train.nuisance, y_val=val.y)
+
+
 def write_scores(
     path: Path, scores: np.ndarray, y: np.ndarray, classes: list[str], n_background_classes: int
 ) -> None:
@@ -154,8 +170,9 @@ def run_train(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
     summary: dict[str, Any] = {"device": device}
     for name, (family, class_path) in DEPLOYABLE.items():
         splits = read_splits(split_path(run_dir, family))
+        n_bkg = splits.n_background_classes
         cls = _load_class(class_path)
-        model_config = getattr(config.train, name)
+        settings = model_config(config, name, cls)
         all_scores, per_seed = [], []
         for k in range(config.run.n_seeds):
             seed = config.run.seed + k
@@ -163,14 +180,17 @@ def run_train(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
                 f"  {name}: seed {seed} ({k + 1}/{config.run.n_seeds}), "
                 f"{len(splits.train.X)} events, {device}"
             )
-            scorer = cls(model_config, n_inputs=splits.train.X.shape[1], seed=seed).fit(
-                splits.train.X, splits.val.X
+            # n_inputs: features per event, or pixels per side of an (S, S, 1) image
+            scorer = fit_scorer(
+                cls(settings, n_inputs=splits.train.X.shape[1], seed=seed), splits.train, splits.val
             )
             scorer.save(out / name / f"seed{seed}")
             scores = scorer.score(splits.test.X)
             all_scores.append(scores)
-            per_seed.append({"seed": seed, "auc": auc_per_signal(scores, splits.test.y, splits.classes, 1)})
-        write_scores(out / name / "scores.h5", np.stack(all_scores), splits.test.y, splits.classes, 1)
+            per_seed.append(
+                {"seed": seed, "auc": auc_per_signal(scores, splits.test.y, splits.classes, n_bkg)}
+            )
+        write_scores(out / name / "scores.h5", np.stack(all_scores), splits.test.y, splits.classes, n_bkg)
         info = {
             "family": family,
             "kind": name,
