@@ -16,6 +16,8 @@ import numpy as np
 
 from firmware.csim import validate
 from firmware.hls import convert, io_type_for
+from firmware.trigger import trigger_threshold, write_threshold
+from firmware.vendor import resources_report
 from l1ad.config import Config, QuantBits
 from l1ad.io import read_json, write_json
 from quantize.qmodels import load_qmodel, quantize_inputs
@@ -61,6 +63,25 @@ def run_firmware(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
         clipped = input_clipping(splits.test.X, y, classes, bits)
         write_scores(out / name / "csim_scores.h5", csim, y, classes, n_bkg)
         agreement, saturation = result["agreement"], result["saturation"]
+        resources = resources_report(
+            hls_model,
+            fw.part,
+            fw.clock_period_ns,
+            synth=fw.synth,
+            cosim=fw.cosim,
+            logic_synthesis=fw.logic_synthesis,
+            log=lambda line, name=name: print(f"  {name}: {line}"),
+        )
+        # The threshold is set on the csim scores of background and written into the project's
+        # firmware folder, so `#include "trigger_threshold.h"` resolves beside the model.
+        trigger = trigger_threshold(
+            csim[y < n_bkg],
+            fw.trigger_rate_hz,
+            config.metrics.bunch_crossing_rate_hz,
+            result["output_type"],
+            {classes[k]: csim[y == k] for k in range(n_bkg, len(classes))},
+        )
+        write_threshold(out / name / "hls_project" / "firmware", trigger)
         validation = {
             "model": name,
             "hls_project": f"firmware/{name}/hls_project",
@@ -80,6 +101,8 @@ def run_firmware(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
             "convert_compile_seconds": convert_seconds + result["timing"]["compile_s"],
             "csim_events_per_second": result["timing"]["csim_events_per_s"],
             "testbench_events": len(tb_rows),
+            "resources": resources,
+            "trigger": trigger,
         }
         # Written last: its presence marks the model's firmware as complete.
         write_json(out / name / "csim_validation.json", validation)
@@ -90,7 +113,9 @@ def run_firmware(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
         }
         print(
             f"  {name}: csim == QKeras on {agreement['exact_fraction']:.4%} of events, within 1 LSB on "
-            f"{agreement['within_1lsb_fraction']:.4%}; {validation['csim_events_per_second']:.0f} events/s"
+            f"{agreement['within_1lsb_fraction']:.4%}; {validation['csim_events_per_second']:.0f} events/s; "
+            f"{resources['source']}: {resources['latency_cycles']} cycles, {resources['dsp']} DSP, "
+            f"{resources['lut']:.0f} LUT"
         )
     return summary
 

@@ -21,7 +21,8 @@ HLS projects checked by C simulation -> a report and a CI gate.
 
 Stages talk through files in a run directory (default runs/default):
   data      generate (or read) the data families, write model-ready splits
-  train     float scorers on background only (OCDN on dijet features, L1 autoencoder)
+  train     float scorers on background only (OCDN on dijet features, L1 autoencoder,
+            NuRD CNN on jet images)
   quantize  QKeras QAT from the float weights, bit-width scan
   firmware  hls4ml HLS projects, g++ C simulation, csim-vs-QKeras validation
   report    report.md, report.json (the CI contract) and plots
@@ -32,6 +33,7 @@ Stages talk through files in a run directory (default runs/default):
               anomalyclr  contrastive transformer + AE on L1 objects
               nae         normalized autoencoder on L1 objects
               mpdr        manifold projection-diffusion recovery on L1 objects
+              nurd        NuRD lambda comparison and conv AE on jet images
   run       data -> train -> quantize -> firmware -> studies in run.studies -> report -> check
 
 A stage runs the upstream stages it needs and skips the ones already done for the
@@ -51,7 +53,7 @@ SHORT_HELP = {
     "firmware": "hls4ml projects, C simulation, csim validation",
     "report": "write report.md, report.json and plots",
     "check": "the CI gate on report.json",
-    "study": "one full-precision study (oneclass, gaussian, anomalyclr, nae, mpdr)",
+    "study": "one full-precision study (oneclass, gaussian, anomalyclr, nae, mpdr, nurd)",
     "run": "all stages, then check",
 }
 
@@ -84,7 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in STAGE_HELP.items():
         p = sub.add_parser(name, help=SHORT_HELP[name], description=text)
         if name == "study":
-            p.add_argument("name", choices=["oneclass", "gaussian", "anomalyclr", "nae", "mpdr"], help="which study")
+            p.add_argument(
+                "name",
+                choices=["oneclass", "gaussian", "anomalyclr", "nae", "mpdr", "nurd"],
+                help="which study",
+            )
         p.add_argument("--config", default="configs/default.yaml", help="YAML config (default: %(default)s)")
         p.add_argument("--run-dir", default="runs/default", help="run directory (default: %(default)s)")
         if name != "check":

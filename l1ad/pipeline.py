@@ -55,7 +55,7 @@ STAGES: dict[str, Stage] = {
             "training.stage:run_train",
             ("train", "run.seed", "run.n_seeds", "metrics"),
             ("data",),
-            "train the float scorers (OCDN, L1 autoencoder) on background, N seeds",
+            "train the float scorers (OCDN, L1 autoencoder, NuRD) on background, N seeds",
         ),
         Stage(
             "quantize",
@@ -112,6 +112,13 @@ STUDIES: dict[str, Stage] = {
             ("studies.nae", "metrics", "run.seed", "train.device"),
             ("data",),
             "normalized autoencoder against the plain AE on L1 objects",
+        ),
+        Stage(
+            "studies/nurd",
+            "training.studies.nurd:run_nurd_study",
+            ("studies.nurd", "train.nurd", "metrics", "run.seed", "train.device"),
+            ("data",),
+            "NuRD lambda comparison, mass decorrelation and the conv-AE baseline on jet images",
         ),
         Stage(
             "studies/mpdr",

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from l1ad.config import Config, QATModelConfig, QuantBits
+from l1ad.config import Config, QuantBits
 from l1ad.io import read_json, write_json
 from quantize.qmodels import input_format, predict_exact, quantize_inputs, save_qmodel, to_qkeras
 from training import metrics
@@ -25,14 +25,8 @@ from training.stage import DEPLOYABLE, read_scores, write_scores
 
 
 def trigger_fpr(config: Config, family: str) -> float:
-    """The FPR that defines "the trigger rate" for a data family.
-
-    L1 objects use the L1 working point; the offline-sized test sets (dijet, jet images: about
-    1e4 background events) use ``trigger_fpr_dijet`` unless the config has ``trigger_fpr_<family>``.
-    """
-    if family == "l1":
-        return config.metrics.trigger_fpr_l1
-    return getattr(config.metrics, f"trigger_fpr_{family}", config.metrics.trigger_fpr_dijet)
+    """The FPR that defines "the trigger rate" for a data family (``metrics.trigger_fpr_<family>``)."""
+    return getattr(config.metrics, f"trigger_fpr_{family}")
 
 
 def score_summary(
@@ -83,12 +77,6 @@ def qkeras_scores(qmodel, X: np.ndarray, bits: QuantBits) -> np.ndarray:
     return predict_exact(qmodel, quantize_inputs(X, bits.input_bits, bits.input_integer))
 
 
-def qat_config(config: Config, name: str, scorer: Any) -> QATModelConfig:
-    """``config.quantize.<name>``, or the scorer's own QAT defaults (``qat_defaults``) when the config has none."""
-    qcfg = getattr(config.quantize, name, None)
-    return qcfg if qcfg is not None else getattr(scorer, "qat_defaults", QATModelConfig)()
-
-
 def run_quantize(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
     from training.device import configure_tensorflow
 
@@ -101,7 +89,7 @@ def run_quantize(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
         scorer = load_scorer(run_dir / info["deployed"])
         float_all, y, classes, n_bkg = read_scores(run_dir / "train" / name / "scores.h5")
         float_scores = float_all[0]  # the deployed (first) seed
-        qcfg = qat_config(config, name, scorer)
+        qcfg = getattr(config.quantize, name)
         fpr, min_bkg = trigger_fpr(config, family), config.metrics.min_background_for_sic
 
         print(f"  {name}: QAT at {qcfg.bits.weight_bits}-bit weights, {qcfg.epochs} epochs")

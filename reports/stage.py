@@ -112,7 +112,9 @@ def model_figures(config: Config, run_dir: Path, name: str, plot_dir: Path) -> d
         "tpr_at_trigger": {
             v: float(np.mean([p["tpr_at_trigger"][v] for p in per_signal.values()])) for v in VERSIONS
         },
-        "trigger": {"fpr": fpr, "rate_hz": rate_hz},
+        "tpr_working_point": {"fpr": fpr, "rate_hz": rate_hz},
+        "resources": validation["resources"],
+        "trigger": validation["trigger"],
         "per_signal": per_signal,
         "float_seeds": per_seed_auc,
         "csim": {
@@ -239,8 +241,8 @@ def render_markdown(report: dict[str, Any], config: Config, run_dir: Path) -> st
             f"{m['firmware']['clock_period_ns']} ns, {m['firmware']['io_type']}, {m['firmware']['strategy']}, "
             f"RF {m['firmware']['reuse_factor']}); convert + compile {_f(m['firmware']['convert_compile_seconds'], 1)} s, "
             f"csim {_f(m['firmware']['csim_events_per_second'], 0)} events/s.",
-            f"Trigger working point: FPR {m['trigger']['fpr']:g} = {m['trigger']['rate_hz']:.0f} Hz "
-            "of the 40 MHz bunch-crossing rate.",
+            f"TPR working point: FPR {m['tpr_working_point']['fpr']:g} = "
+            f"{m['tpr_working_point']['rate_hz']:.0f} Hz of the 40 MHz bunch-crossing rate.",
             "",
             "| signal | AUC float | AUC QKeras | AUC csim | max SIC float / QKeras / csim | TPR@trigger float / QKeras / csim |",
             "|---|---|---|---|---|---|",
@@ -272,6 +274,7 @@ def render_markdown(report: dict[str, Any], config: Config, run_dir: Path) -> st
             + ".",
             "",
         ]
+        lines += resource_lines(m["resources"]) + trigger_lines(m["trigger"])
         nc = m.get("nuisance_correlation")
         if nc:
             lines += [
@@ -312,3 +315,48 @@ def render_markdown(report: dict[str, Any], config: Config, run_dir: Path) -> st
         # Each study writes its own Markdown section (image links relative to report/).
         lines += [(run_dir / "studies" / name / "study.md").read_text().rstrip(), ""]
     return "\n".join(lines) + "\n"
+
+
+def resource_lines(r: dict[str, Any]) -> list[str]:
+    """One table of latency and resources, labelled estimate or synthesized."""
+    pct = r.get("percent_of_part") or {}
+
+    def cell(key: str, digits: int = 0) -> str:
+        value = f"{r[key]:.{digits}f}"
+        return f"{value} ({pct[key]:.2f}%)" if key in pct and pct[key] is not None else value
+
+    label = (
+        "estimate (l1ad model of the converted graph, not a vendor result)"
+        if r["source"] == "estimate"
+        else ("synthesized (vendor report)")
+    )
+    lines = [
+        f"Resources and latency, {label}:",
+        "",
+        "| parameters | non-zero mult. | BOPs | latency | II | DSP | LUT | FF | BRAM |",
+        "|---|---|---|---|---|---|---|---|---|",
+        f"| {r.get('parameters', 'n/a')} | {r.get('nonzero_multiplications', 'n/a')} | {r.get('bops', 'n/a')} | "
+        f"{r['latency_cycles']} cycles = {r['latency_ns']:.0f} ns | {r['ii']} | {cell('dsp')} | {cell('lut')} | "
+        f"{cell('ff')} | {cell('bram', 1)} |",
+        "",
+    ]
+    if r.get("note"):
+        lines += [f"Note: {r['note']}", ""]
+    return lines
+
+
+def trigger_lines(t: dict[str, Any]) -> list[str]:
+    """The firmware threshold for the configured L1 rate and each signal's efficiency at it."""
+    eff = ", ".join(
+        f"{s} {e['efficiency']:.4f} +- {e['uncertainty']:.4f}" for s, e in t["efficiency"].items()
+    )
+    lines = [
+        f"Trigger threshold for {t['rate_hz']:.0f} Hz (FPR {t['target_fpr']:.2g}) on the csim background scores: "
+        f"score > {t['threshold_fixed']:.6g} (`{t['score_type']}`, raw {t['threshold_raw']}; written to "
+        f"`trigger_threshold.h`), {t['n_background_pass']} of {t['n_background']} background events pass "
+        f"(achieved {t['achieved_rate_hz']:.0f} +- {t['rate_uncertainty_hz']:.0f} Hz). Signal efficiency: {eff}.",
+        "",
+    ]
+    if t.get("note"):
+        lines += [f"Note: {t['note']}", ""]
+    return lines

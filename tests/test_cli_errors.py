@@ -52,7 +52,9 @@ def test_bad_dijet_file(tmp_path, name, make, problem):
 
 def test_missing_l1_directory(tmp_path):
     config = tmp_path / "c.yaml"
-    config.write_text(f"data:\n  dijet:\n    n_background: 20000\n  l1:\n    source: {tmp_path / 'nowhere'}\n")
+    config.write_text(
+        f"data:\n  dijet:\n    n_background: 20000\n  l1:\n    source: {tmp_path / 'nowhere'}\n"
+    )
     out = l1ad("data", "--config", str(config), "--run-dir", str(tmp_path / "run"))
     assert out.returncode == 2
     assert "nowhere" in out.stderr and out.stderr.strip().count("\n") == 0

@@ -11,19 +11,17 @@ import numpy as np
 import pytest
 
 from firmware import csim, hls
-from l1ad.config import FirmwareConfig
+from l1ad.config import FirmwareConfig, NuRDConfig, QuantizeConfig
 from quantize import qmodels
 from training import metrics
 from training.data.jetimages import generate_jet_images, load_jet_images
 from training.nurd import (
     PROJECTION,
     NuRD,
-    NuRDConfig,
     add_mahalanobis_head,
     fit_gaussian,
     importance_weights,
     mahalanobis,
-    nurd_qat_config,
     set_head,
 )
 from training.scorer import load_scorer
@@ -143,7 +141,7 @@ def test_compact_model_converts_compiles_and_agrees_in_csim(jets, tmp_path) -> N
     loaded = load_scorer(tmp_path / "float")
     np.testing.assert_array_equal(loaded.score(Xt[:300]), scorer.score(Xt[:300]))
 
-    bits = nurd_qat_config().bits
+    bits = QuantizeConfig().nurd.bits
     q = qmodels.to_qkeras(loaded.model, bits)
     assert type(q.get_layer("conv_1")).__name__ == "QConv2D"
     assert not q.get_layer(PROJECTION.format(0)).trainable

@@ -71,6 +71,17 @@ def test_run_reaches_a_report_that_honours_the_contract(tiny_run):
         assert (run_dir / m["hls_project"]).is_dir()
         assert m["input_format"].startswith("ap_fixed<")
         assert m["bits"]["weight_bits"] == 8
+        res = m["resources"]
+        assert res["source"] == "estimate"  # no vendor tool on these machines
+        for key in ("latency_cycles", "latency_ns", "ii", "dsp", "lut", "ff", "bram", "bops"):
+            assert res[key] >= 0, key
+        assert res["latency_cycles"] >= 1
+        trig = m["trigger"]
+        assert trig["rate_hz"] == 1000.0
+        assert set(trig["efficiency"]) == set(m["per_signal"])
+        # the firmware constant selects exactly the events the threshold does on the csim scores
+        assert trig["threshold_fixed"] <= trig["threshold"] < trig["threshold_fixed"] + m["csim"]["output_lsb"]
+        assert (run_dir / m["hls_project"] / "firmware" / "trigger_threshold.h").is_file()
         for plot in m["plots"]:
             assert (run_dir / plot).stat().st_size > 0
     nurd = report["models"]["nurd"]

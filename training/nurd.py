@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from l1ad.config import NuRDConfig
 from l1ad.errors import InputError
 from l1ad.io import atomic_path, read_json, write_json
 from training.keras_scorer import KerasScorer
@@ -26,91 +26,6 @@ REPRESENTATION = "representation"
 PROJECTION, SQUARE, DISTANCE = "mahalanobis_{}_projection", "mahalanobis_{}_square", "mahalanobis_{}_distance"
 SCORE = "score"
 COMBINE_LAYERS = {"min": "Minimum", "sum": "Add"}
-
-
-@dataclass
-class NuRDConfig:
-    """The compact NuRD scorer for L1 (``train.nurd``); the full-precision study overrides the sizes.
-
-    The input is the data's jet image (``data.jet_images.image_size`` per side, default 20): rebinning
-    to that size at data preparation is the downsampling, so the graph starts at the first convolution.
-    """
-
-    filters: tuple[int, ...] = (4, 8)  # one block per entry: Conv2D(3x3, valid) + ReLU (+ MaxPool 2x2)
-    kernel_size: int = 3
-    dense: tuple[int, ...] = (16,)  # hidden Dense + ReLU widths between the CNN and the representation
-    representation_dim: int = 8  # r, the layer before the logit (the study uses 20)
-    critic_hidden: tuple[int, ...] = (256, 128, 68)  # critic MLP on (r, Y, Z)
-    # Weight of the critic penalty (0 = Step I weights only). On the default data this compact CNN
-    # gave top AUC 0.71 / 0.66 / 0.44 and QCD score-mass Pearson 0.63 / 0.53 / 0.23 at lambda 0 /
-    # 0.01 / 0.1: 0.01 keeps a working detector; the study compares lambda up to 1.
-    critic_lambda: float = 0.01
-    critic_steps: int = 5  # critic updates per batch (the critic is refit every batch)
-    critic_learning_rate: float = 1e-3
-    critic_warmup_steps: int = 300  # lambda ramps from 0 over these batches (~2 epochs of the default data)
-    epochs: int = 8
-    batch_size: int = 256
-    learning_rate: float = 1e-3
-    weighting: str = "binned"  # Step I, p(Y|Z) estimate: "binned" (quantile bins of Z) or "none"
-    weight_bins: int = 20
-    weight_clip: float = 20.0  # largest importance weight, in units of the mean (then renormalised)
-    combine: str = "min"  # distances to the backgrounds -> score: "min" or "sum"
-    shrinkage: str = "auto"  # covariance: "auto" (Ledoit-Wolf when ill-conditioned), "ledoit_wolf", "none"
-    max_condition: float = 1.0e3  # "auto" shrinks covariances whose condition number exceeds this
-
-    def __post_init__(self) -> None:
-        problems = []
-        if self.weighting not in ("binned", "none"):
-            problems.append(f"weighting must be 'binned' or 'none', got {self.weighting!r}")
-        if self.combine not in COMBINE_LAYERS:
-            problems.append(f"combine must be one of {sorted(COMBINE_LAYERS)}, got {self.combine!r}")
-        if self.shrinkage not in ("auto", "ledoit_wolf", "none"):
-            problems.append(f"shrinkage must be 'auto', 'ledoit_wolf' or 'none', got {self.shrinkage!r}")
-        if self.critic_lambda < 0:
-            problems.append(f"critic_lambda must be >= 0, got {self.critic_lambda}")
-        if min(self.representation_dim, self.epochs + 1, self.batch_size, self.kernel_size) < 1:
-            problems.append("representation_dim, batch_size and kernel_size must be >= 1, epochs >= 0")
-        if self.weight_bins < 1 or self.weight_clip <= 1:
-            problems.append("weight_bins must be >= 1 and weight_clip > 1")
-        if problems:
-            raise ValueError("NuRD config: " + "; ".join(problems))
-
-
-def nurd_config(config: Any) -> NuRDConfig:
-    """``config.train.nurd`` when the run config has it, else the defaults above."""
-    return getattr(config.train, "nurd", None) or NuRDConfig()
-
-
-def nurd_qat_config() -> Any:
-    """QAT settings of the compact NuRD scorer when the run config has no ``quantize.nurd``.
-
-    Pixels are fractions of the jet pT in [0, 1], so the input format spends no bits on integers:
-    ``quantized_bits(12, 0)``, LSB 2^-11 of the jet pT. 12 bits, not 16: the first convolution's sum
-    (input LSB x 7 fractional weight bits) then stays within float32's 24-bit mantissa, which QKeras'
-    ReLU casts to, so QKeras and the firmware round it alike. The activations of such inputs stay
-    below 1 (measured on the default data: conv_1 median 0.009, every layer's maximum below 1.2 at
-    the representation), so the ReLUs take ``quantized_relu(8, 0)`` (LSB 1/256): the general
-    default ``quantized_relu(8, 4)`` has an LSB of 1/16 and zeroes most of the first layer. For the
-    same reason the biases (at most 0.18 there) take ``quantized_bits(12, 0)``: with the general
-    ``quantized_bits(8, 3)`` (LSB 1/16) most of them round to 0 or +-1/16, which moved the quantized
-    representation by about one standard deviation per direction before any retraining. The linear
-    outputs (the representation r and the whitened projections p of the head) take
-    ``quantized_bits(16, 4)``: |p| reached 15 on the default test set (background and top), r stays
-    within +-2 with a spread of 0.1-0.25, i.e. a few hundred LSBs (2^-11) per standard deviation.
-    """
-    from l1ad.config import QATModelConfig, QuantBits
-
-    return QATModelConfig(
-        bits=QuantBits(
-            input_bits=12,
-            input_integer=0,
-            bias_bits=12,
-            bias_integer=0,
-            activation_integer=0,
-            output_bits=16,
-            output_integer=4,
-        )
-    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -567,7 +482,6 @@ class NuRD(KerasScorer):
     kind = "nurd"
     config_class = NuRDConfig
     uses_labels = True
-    qat_defaults = staticmethod(nurd_qat_config)  # until the run config has ``quantize.nurd``
 
     def __init__(self, config: NuRDConfig, n_inputs: int, seed: int = 1) -> None:
         super().__init__(config, n_inputs, seed)

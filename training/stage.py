@@ -112,8 +112,8 @@ def _load_class(path: str):
 
 
 def model_config(config: Config, name: str, cls: type) -> Any:
-    """``config.train.<name>``, or the scorer class's defaults when the config has no such section."""
-    return getattr(config.train, name, None) or cls.config_class()
+    """``config.train.<name>``: the section of the run config that configures scorer ``name``."""
+    return getattr(config.train, name)
 
 
 def fit_scorer(scorer: Any, train: Split, val: Split) -> Any:

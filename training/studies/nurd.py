@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,38 +20,11 @@ from l1ad.io import atomic_path, write_json
 from training import metrics
 from training.conv_ae import ConvAEConfig, ConvAutoencoder
 from training.data.splits import read_splits
-from training.nurd import NuRD, nurd_config
+from training.nurd import NuRD
 from training.stage import split_path, write_scores
 
 TITLE = "NuRD on jet images: a mass-decorrelated representation and its Mahalanobis score"
 CONV_AE = "conv_ae"
-
-
-@dataclass
-class NuRDStudyConfig:
-    """The full-precision NuRD study (``studies.nurd``); weighting, shrinkage and combine follow ``train.nurd``."""
-
-    lambdas: tuple[float, ...] = (0.0, 0.001, 0.01, 0.1, 1.0)  # critic weights (0 = Step I weights only)
-    filters: tuple[int, ...] = (16, 32)
-    dense: tuple[int, ...] = (64,)
-    representation_dim: int = 20
-    critic_hidden: tuple[int, ...] = (256, 128, 68)
-    critic_steps: int = 5
-    epochs: int = 10
-    batch_size: int = 256
-    learning_rate: float = 1e-3
-    n_seeds: int = 1  # trainings per method (run.seed, run.seed + 1, ...)
-    max_train_events: int = 100_000  # background training events used (all of the default data)
-    ae_filters: tuple[int, ...] = (16, 8)
-    ae_latent: int = 16
-    ae_epochs: int = 10
-    sculpting_efficiencies: tuple[float, ...] = (0.5, 0.1)  # QCD efficiencies of the sculpting cuts
-    correlation_events: int = 10_000  # QCD events for the O(n^2) distance correlation
-
-
-def study_config(config: Config) -> NuRDStudyConfig:
-    """``config.studies.nurd`` when the run config has it, else the defaults above."""
-    return getattr(config.studies, "nurd", None) or NuRDStudyConfig()
 
 
 def method_key(lam: float) -> str:
@@ -79,7 +51,7 @@ def _figures(
             for b in range(n_bkg)
         }
     qcd = y == 0
-    cfg = study_config(config)
+    cfg = config.studies.nurd
     constant = bool(np.ptp(scores[qcd]) == 0)
     return {
         "signals": signals,
@@ -221,7 +193,7 @@ def run_nurd_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
     from reports.stage import data_label
     from training.device import configure_tensorflow
 
-    cfg = study_config(config)
+    cfg = config.studies.nurd
     out = Path(out)
     device = configure_tensorflow(config.train.device)
     splits = read_splits(split_path(run_dir, "jet_images"))
@@ -239,7 +211,7 @@ def run_nurd_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
     fpr = trigger_fpr(config, "jet_images")
     size = X.shape[1]
     base = dataclasses.replace(
-        nurd_config(config),
+        config.train.nurd,
         filters=tuple(cfg.filters),
         dense=tuple(cfg.dense),
         representation_dim=cfg.representation_dim,

@@ -1,0 +1,463 @@
+"""The MPDR study on L1 objects: MPDR-S and MPDR-R against the projection AE they sample with and a plain AE
+trained as many epochs, beside the NAE and AnomalyCLR results of their own studies in the same run (read, not
+retrained), in one table and one ROC and SIC figure per signal, with the training time per epoch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from l1ad.config import Config
+from l1ad.io import atomic_path, read_json, write_json
+from l1ad.pipeline import checkpoint_dir
+from training import metrics
+from training.data.l1objects import N_INPUTS, N_SLOTS
+from training.data.splits import read_splits
+from training.device import torch_device
+from training.mpdr import ENERGY_LABELS, ENERGY_REG, MPDR, projection_config
+from training.nae import NormalizedAutoencoder
+from training.stage import read_scores, split_path, write_scores
+from training.studies.anomalyclr import (
+    LOSS_LABELS,
+    aggregate_runs,
+    dense_ae_size,
+    per_signal,
+    pm,
+    signal_figures,
+    subsample,
+)
+from training.studies.nae import NAE, PRETRAINED
+
+TITLE = "MPDR: manifold projection-diffusion recovery on L1 objects"
+AE, SAME_EPOCHS = "ae_projection", "ae_same_epochs"
+VAL_FRACTION = 0.1  # validation events (monitoring only) per training event
+# Results read from the other studies of the run: study -> the method keys taken from its study.json.
+EXTERNAL: dict[str, tuple[str, ...]] = {"nae": (PRETRAINED, NAE), "anomalyclr": tuple(LOSS_LABELS)}
+
+
+def _external_key(study: str, method: str) -> str:
+    return f"{study}/{method}"
+
+
+def read_external(
+    run_dir: Path, data: dict, y_test: np.ndarray
+) -> tuple[dict[str, dict], dict[str, np.ndarray], dict[str, str]]:
+    """The NAE and AnomalyCLR results of this run, where present and on the same test events.
+
+    Returns (methods: key -> label, aggregate, timing, training events; first-run test scores by key for the
+    curves; study -> why it was left out). A study counts as comparable when its data source and test
+    event counts equal this study's; its score files must also hold the same test labels.
+    """
+    methods: dict[str, dict] = {}
+    scores: dict[str, np.ndarray] = {}
+    skipped: dict[str, str] = {}
+    for study, keys in EXTERNAL.items():
+        path = run_dir / "studies" / study / "study.json"
+        if not path.is_file():
+            skipped[study] = "not run in this run directory"
+            continue
+        other = read_json(path)
+        theirs = other.get("data", {})
+        same = all(theirs.get(k) == data[k] for k in ("source", "n_test_background", "n_test_signal"))
+        if not same:
+            skipped[study] = "trained or tested on other data"
+            continue
+        for method in keys:
+            info = other.get("methods", {}).get(method)
+            if info is None:
+                continue
+            key = _external_key(study, method)
+            methods[key] = {
+                "label": f"{info['label']} [{study} study]",
+                "study": study,
+                "n_runs": info["n_runs"],
+                "aggregate": info["aggregate"],
+                "n_train_events": theirs.get("n_train_events"),
+                "device": other.get("device"),
+            }
+            score_file = path.parent / "scores" / f"{method}.h5"
+            if score_file.is_file():
+                s, y, _, _ = read_scores(score_file)
+                if np.array_equal(y, y_test):
+                    scores[key] = s[0]
+        for method in keys:
+            key = _external_key(study, method)
+            seconds = _external_epoch_seconds(study, method, other)
+            if key in methods and seconds is not None:
+                methods[key]["epoch_seconds"] = seconds
+    return methods, scores, skipped
+
+
+def _external_epoch_seconds(study: str, method: str, other: dict) -> dict | None:
+    """Seconds per epoch of a method of another study: the NAE's two phases, AnomalyCLR's encoder."""
+    if study == "nae":
+        phase = "nae_epoch_seconds" if method == NAE else "pretrain_epoch_seconds"
+        return other.get("timing", {}).get(phase)
+    return other["methods"][method].get("timing", {}).get("encoder_epoch_seconds")
+
+
+def median_epoch_seconds(history: list[dict]) -> float:
+    """Median wall time of the epochs trained in this process (NaN when all were restored from a checkpoint).
+
+    The median, unlike the mean, is not thrown by a few epochs slowed down by other jobs on a shared CPU.
+    """
+    seconds = [h["seconds"] for h in history]
+    return float(np.median(seconds)) if seconds else float("nan")
+
+
+def object_summary(X: np.ndarray) -> dict[str, float]:
+    """Objects per event, spread (std) of the present objects' standardised pT and their mean |eta|."""
+    slots = np.asarray(X, dtype=np.float64).reshape(-1, N_SLOTS, 3)
+    present = slots[..., 0] != 0
+    return {
+        "n_objects": float(present.sum(axis=1).mean()),
+        "pt_spread": float(slots[..., 0][present].std()),
+        "mean_abs_eta": float(np.abs(slots[..., 1][present]).mean()),
+    }
+
+
+def negatives_summary(model: MPDR, X_val: np.ndarray, seed: int) -> dict[str, Any]:
+    """Negatives drawn by the trained model for the validation events, beside those events themselves."""
+    x = torch.as_tensor(np.asarray(X_val, dtype=np.float32), device=model.device)
+    gen = torch.Generator(device=model.device).manual_seed(seed)
+    neg = model.sample_negatives(x, gen)
+    with torch.no_grad():
+        e_data, e_neg = model.energy(x).mean().item(), model.energy(neg.x).mean().item()
+    return {
+        "background": {**object_summary(X_val), "energy": e_data},
+        "negatives": {**object_summary(neg.x.cpu().numpy()), "energy": e_neg},
+    }
+
+
+def _mlp_size(widths: list[int]) -> dict[str, int]:
+    macs = sum(a * b for a, b in zip(widths[:-1], widths[1:], strict=True))
+    return {"parameters": macs + sum(widths[1:]), "macs": macs}
+
+
+def _auc_row(info: dict, signals: list[str]) -> str:
+    return " | ".join(pm(info["aggregate"][s]["auc"], 3) for s in signals)
+
+
+def _markdown(study: dict, plot_files: list[str]) -> str:
+    data, methods, external, cfg = study["data"], study["methods"], study["external"], study["settings"]
+    signals = list(data["n_test_signal"])
+    source = (
+        "synthetic ADC2021-like L1 objects (the seeded generator writing the real file layout)"
+        if data["source"] == "synthetic"
+        else f"real ADC2021 files from `{data['source']}`"
+    )
+    reg = study["energy_reg"]
+    lines = [
+        f"## {TITLE}",
+        "",
+        f"Data: {source}. Training: {data['n_train_events']} background events (of {data['n_train_available']}), "
+        f"{data['n_val_events']} for the monitored validation energy. Test: {data['n_test_background']} background "
+        "events and "
+        + ", ".join(f"{n} {s}" for s, n in data["n_test_signal"].items())
+        + f" events. Device: {study['device']}; {study['n_seeds']} seed(s), mean ± std over seeds.",
+        "",
+        f"Projection: a dense AE {study['architecture']} (LeakyReLU, latent vector on the unit sphere) trained "
+        f"{cfg['ae_epochs']} epochs on background; z = f_e(x), diffused to z~ = normalise(z + σ ε), σ = "
+        f"{cfg['sigma']:g}. Energies, trained {cfg['epochs']} epochs (learning rate {cfg['learning_rate']:g}) by "
+        "the recovery likelihood log p(x | z~): MPDR-S, a scalar network "
+        f"{study['scalar_architecture']}; MPDR-R, the reconstruction error of its own AE, started from the "
+        "projection AE's weights. Loss (mean E(data) - mean E(negatives)) / T + γ_data mean E(data)² + γ_neg "
+        f"mean E(negatives)², T = {cfg['temperature']:g}, (γ_data, γ_neg) = "
+        + ", ".join(f"{ENERGY_LABELS[e]} ({g[0]:g}, {g[1]:g})" for e, g in reg.items())
+        + ". Negatives per event: a latent chain from z~ on the sphere "
+        f"({cfg['latent_steps']} normalised-gradient steps of {cfg['latent_step_size']:g}, noise "
+        f"{cfg['latent_noise']:g}) on E(f_d(z)) / T + |f_e(f_d(z)) - z~|² / 2σ², decoded, then "
+        f"{cfg['visible_steps']} Langevin steps in input space (step {cfg['visible_step_size']:g}, noise "
+        f"{cfg['visible_noise']:g}) on E(x) / T + |f_e(x) - z~|² / 2σ². Negatives are physical inputs: the "
+        "decoded slot occupancy (calibrated so that decodes of diffused background reproduce its per-slot "
+        "occupancy, filled slots first within a class) is fixed, empty slots stay exactly 0, pT and η stay in "
+        "the range the background spans in that slot and φ is wrapped. Score = E(x); at inference only the "
+        "energy runs.",
+        "",
+        "### AUC per signal (mean ± std over seeds)",
+        "",
+        "| method | runs | " + " | ".join(signals) + " |",
+        "| --- | ---: | " + " | ".join("---:" for _ in signals) + " |",
+    ]
+    for info in [*methods.values(), *external.values()]:
+        lines.append(f"| {info['label']} | {info['n_runs']} | {_auc_row(info, signals)} |")
+    lines += [
+        "",
+        f"### Maximum SIC and TPR at FPR {study['trigger_fpr']:g}",
+        "",
+        "| method | "
+        + " | ".join(f"max SIC {s}" for s in signals)
+        + " | "
+        + " | ".join(f"TPR {s}" for s in signals)
+        + " |",
+        "| --- | " + " | ".join("---:" for _ in range(2 * len(signals))) + " |",
+    ]
+    for info in [*methods.values(), *external.values()]:
+        agg = info["aggregate"]
+        lines.append(
+            f"| {info['label']} | "
+            + " | ".join(pm(agg[s]["max_sic"], 2) for s in signals)
+            + " | "
+            + " | ".join(pm(agg[s]["tpr_at_fpr"], 4) if agg[s]["tpr_reachable"] else "n/a" for s in signals)
+            + " |"
+        )
+    for name, why in study["external_skipped"].items():
+        lines.append(f"\nThe {name} study is not in the table: {why}.")
+
+    lines += [
+        "",
+        "Measured here (negatives: drawn once by the trained model of the first seed for the validation events):",
+    ]
+    base, longer = methods[AE]["aggregate"], methods[SAME_EPOCHS]["aggregate"]
+    nae = external.get(_external_key("nae", NAE))
+    for key in study["energies"]:
+        info = methods[key]
+        d = {s: info["aggregate"][s]["auc"]["mean"] - base[s]["auc"]["mean"] for s in signals}
+        line = (
+            f"- {info['label']} against the projection AE: AUC change "
+            + ", ".join(f"{s} {v:+.3f}" for s, v in d.items())
+            + f"; higher on {sum(v > 0 for v in d.values())} of {len(signals)} signals; against the AE trained "
+            "as many epochs "
+            + ", ".join(
+                f"{s} {info['aggregate'][s]['auc']['mean'] - longer[s]['auc']['mean']:+.3f}" for s in signals
+            )
+        )
+        if nae is not None:
+            dn = {
+                s: info["aggregate"][s]["auc"]["mean"] - nae["aggregate"][s]["auc"]["mean"] for s in signals
+            }
+            line += "; against the NAE " + ", ".join(f"{s} {v:+.3f}" for s, v in dn.items())
+        bkg, neg = info["negatives_first_seed"]["background"], info["negatives_first_seed"]["negatives"]
+        line += (
+            f". Mean energy {bkg['energy']:.3g} (background), {neg['energy']:.3g} (negatives); objects per event "
+            f"{bkg['n_objects']:.2f} / {neg['n_objects']:.2f}; spread of the present objects' standardised pT "
+            f"{bkg['pt_spread']:.2f} / {neg['pt_spread']:.2f}; their mean |η| {bkg['mean_abs_eta']:.2f} / "
+            f"{neg['mean_abs_eta']:.2f}."
+        )
+        inverted = [s for s in signals if info["aggregate"][s]["auc"]["mean"] < 0.5]
+        if inverted:
+            line += (
+                f" AUC below 0.5 ({', '.join(inverted)}): the energy ranks these signals as more "
+                "background-like than the background"
+            )
+            if neg["pt_spread"] < bkg["pt_spread"]:
+                line += (
+                    "; with the negatives' pT spread narrower than the background's (decodes regress towards "
+                    "the mean), an energy can tell data from negatives by giving hard objects low energy, "
+                    "which fits this ranking"
+                )
+            line += "."
+        lines.append(line)
+    rows = {**methods, **external}
+    best = {s: max(rows.values(), key=lambda m: m["aggregate"][s]["auc"]["mean"])["label"] for s in signals}
+    lines.append("- Highest mean AUC: " + ", ".join(f"{s} {best[s]}" for s in signals) + ".")
+
+    lines += [
+        "",
+        "### Training time per epoch",
+        "",
+        "| method | device | training events | s per epoch | µs per training event |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    for info in [*methods.values(), *external.values()]:
+        t, n = info.get("epoch_seconds"), info.get("n_train_events")
+        if t is None or not n:
+            continue
+        lines.append(
+            f"| {info['label']} | {info.get('device', study['device'])} | {n} | {pm(t, 2)} | "
+            f"{1e6 * t['mean'] / n:.0f} |"
+        )
+    sizes = {k: methods[k]["size"] for k in methods}
+    lines += [
+        "",
+        "MPDR's sampler (two chains, each step a forward and backward pass of the energy and the encoder) is "
+        "needed in training only: at inference "
+        + ", ".join(
+            f"{methods[k]['label']} costs {sizes[k]['macs']:,} multiply-accumulates per event"
+            for k in methods
+        )
+        + ". This study's times are the median over epochs (mean ± std over seeds), robust to other jobs on a "
+        "shared CPU; the other studies quote their own mean. The NAE lines are its pretraining and its "
+        "maximum-likelihood phase, the AnomalyCLR lines their encoder's epochs.",
+        "",
+    ]
+    lines += [f"![{f}](../studies/mpdr/plots/{f})" for f in plot_files]
+    return "\n".join(lines) + "\n"
+
+
+def run_mpdr_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
+    """Train the projection AE, an equally long plain AE and each configured MPDR energy per seed; compare with
+    the NAE and AnomalyCLR results of the run; write study.json, study.md and plots into ``out``."""
+    from reports import plots
+    from reports.stage import data_label
+
+    cfg = config.studies.mpdr
+    unknown = [e for e in cfg.energies if e not in ENERGY_LABELS]
+    if unknown:
+        raise ValueError(f"studies.mpdr.energies: unknown {unknown} (known: {', '.join(ENERGY_LABELS)})")
+    checkpoints = checkpoint_dir(run_dir, "mpdr")  # survives an interruption: a rerun resumes
+    out, run_dir = Path(out), Path(run_dir)
+    seed0 = config.run.seed
+    splits = read_splits(split_path(run_dir, "l1"))
+    X = subsample(splits.train.X, cfg.max_train_events, seed0)
+    X_val = subsample(splits.val.X, max(1, int(VAL_FRACTION * cfg.max_train_events)), seed0 + 1)
+    signals = per_signal(splits)
+    device = torch_device(config.train.device)
+    energies = list(dict.fromkeys(cfg.energies))
+
+    keys = [AE, SAME_EPOCHS, *energies]
+    longer_config = dataclasses.replace(projection_config(cfg), pretrain_epochs=cfg.ae_epochs + cfg.epochs)
+    records: dict[str, list[dict]] = {k: [] for k in keys}
+    scores: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+    epoch_seconds: dict[str, list[float]] = {k: [] for k in keys}
+    histories: dict[str, list[dict]] = {}
+    negatives: dict[str, dict] = {}
+    for run in range(config.run.n_seeds):
+        seed = seed0 + run
+        print(f"  [mpdr] seed {seed}: {len(X)} training events, {device}", flush=True)
+        projection = NormalizedAutoencoder(
+            projection_config(cfg), N_INPUTS, seed, device, checkpoints / f"projection_seed{seed}"
+        ).fit(X, X_val)
+        # The plain AE trained for the projection's plus the MPDR epochs separates the effect of the MPDR
+        # objective on MPDR-R (which starts from the projection AE) from that of longer training.
+        longer = NormalizedAutoencoder(
+            longer_config, N_INPUTS, seed, device, checkpoints / f"ae_same_epochs_seed{seed}"
+        ).fit(X, X_val)
+        models: dict[str, Any] = {AE: projection, SAME_EPOCHS: longer}
+        for key in (AE, SAME_EPOCHS):
+            epoch_seconds[key].append(median_epoch_seconds(models[key].history["pretrain"]))
+        for energy in energies:
+            model = MPDR(cfg, energy, seed, device, checkpoints / f"seed{seed}", projection=projection)
+            models[energy] = model.fit(X, X_val)
+            epoch_seconds[energy].append(median_epoch_seconds(model.history))
+            if run == 0:
+                histories[energy] = model.history
+                negatives[energy] = negatives_summary(model, X_val, seed)
+        for key, model in models.items():
+            s = model.score(splits.test.X)
+            scores[key].append(s)
+            records[key].append({"seed": seed, "signals": signal_figures(s, signals, config)})
+            if run == 0:
+                model.save(out / "models" / key)
+        first = next(iter(signals))
+        print(
+            f"  [mpdr] seed {seed}: AUC {first} "
+            + ", ".join(f"{k} {r[-1]['signals'][first]['auc']:.3f}" for k, r in records.items()),
+            flush=True,
+        )
+
+    labels = {
+        AE: f"AE (projection, {cfg.ae_epochs} epochs)",
+        SAME_EPOCHS: f"AE (same epochs, {longer_config.pretrain_epochs})",
+        **ENERGY_LABELS,
+    }
+    ae_size = dense_ae_size(N_INPUTS, tuple(cfg.ae_hidden), cfg.ae_latent)
+    sizes = {
+        AE: ae_size,
+        SAME_EPOCHS: ae_size,
+        "reconstruction": ae_size,
+        "scalar": _mlp_size([N_INPUTS, *cfg.energy_hidden, 1]),
+    }
+    methods = {}
+    for key in keys:
+        seconds = [t for t in epoch_seconds[key] if np.isfinite(t)]
+        methods[key] = {
+            "label": labels[key],
+            "n_runs": len(records[key]),
+            "per_run": records[key],
+            "aggregate": aggregate_runs(records[key]),
+            "size": sizes[key],
+            "n_train_events": len(X),
+            "device": device,
+            **({"epoch_seconds": metrics.aggregate(seconds, higher_is_better=False)} if seconds else {}),
+            **({"history": histories[key], "last_epoch": histories[key][-1]} if key in histories else {}),
+            **({"negatives_first_seed": negatives[key]} if key in negatives else {}),
+        }
+    for key, s in scores.items():
+        write_scores(out / "scores" / f"{key}.h5", np.stack(s), splits.test.y, splits.classes, 1)
+
+    background = splits.is_background(splits.test.y)
+    data = {
+        "source": config.data.l1.source,
+        "splits": str(split_path(Path("."), "l1")),
+        "n_train_available": len(splits.train.X),
+        "n_train_events": len(X),
+        "n_val_events": len(X_val),
+        "n_test_background": int(background.sum()),
+        "n_test_signal": {s: int(lab.sum()) for s, (_, lab) in signals.items()},
+    }
+    external, external_scores, skipped = read_external(run_dir, data, splits.test.y)
+
+    # Six curves stay legible: this study's four, the NAE, and the AnomalyCLR loss with the highest AUC
+    # averaged over the signals (every method is in the table).
+    curve_keys: list[str] = list(keys)
+    nae_key = _external_key("nae", NAE)
+    if nae_key in external_scores:
+        curve_keys.append(nae_key)
+    clr = [k for k in external_scores if external[k]["study"] == "anomalyclr"]
+    if clr:
+        curve_keys.append(
+            max(clr, key=lambda k: np.mean([a["auc"]["mean"] for a in external[k]["aggregate"].values()]))
+        )
+    first_scores = {**{k: scores[k][0] for k in keys}, **external_scores}
+    all_labels = {
+        **{k: m["label"] for k, m in methods.items()},
+        **{k: m["label"] for k, m in external.items()},
+    }
+    label = data_label(config.data.l1.source)
+    plot_files = []
+    for signal, (sel, lab) in signals.items():
+        curves = {
+            f"{all_labels[k]} (AUC {metrics.auc(lab, first_scores[k][sel]):.3f})": (lab, first_scores[k][sel])
+            for k in curve_keys
+        }
+        title = f"{signal} vs background, first seed"
+        roc = plots.roc_plot(
+            curves, out / "plots" / f"roc_{signal}.png", title, label, config.metrics.trigger_fpr_l1
+        )
+        sic = plots.sic_plot(
+            curves, out / "plots" / f"sic_{signal}.png", title, label, config.metrics.min_background_for_sic
+        )
+        plot_files += [roc.name, sic.name]
+
+    hidden = tuple(cfg.ae_hidden)
+    study = {
+        "title": TITLE,
+        "data": data,
+        "device": device,
+        "n_seeds": config.run.n_seeds,
+        "settings": dataclasses.asdict(cfg),
+        "energies": energies,
+        "energy_reg": {e: list(ENERGY_REG[e]) for e in energies},
+        "architecture": "-".join(
+            str(w) for w in (N_INPUTS, *hidden, cfg.ae_latent, *reversed(hidden), N_INPUTS)
+        ),
+        "scalar_architecture": "-".join(str(w) for w in (N_INPUTS, *cfg.energy_hidden, 1)),
+        "trigger_fpr": config.metrics.trigger_fpr_l1,
+        "methods": methods,
+        "external": external,
+        "external_skipped": skipped,
+        "plots": plot_files,
+    }
+    write_json(out / "study.json", study)
+    with atomic_path(out / "study.md") as tmp:
+        tmp.write_text(_markdown(study, plot_files))
+    return {
+        "source": config.data.l1.source,
+        "device": device,
+        "n_train_events": len(X),
+        "auc_mean": {
+            key: {s: round(a["auc"]["mean"], 4) for s, a in info["aggregate"].items()}
+            for key, info in {**methods, **external}.items()
+        },
+        "epoch_seconds": {
+            key: round(info["epoch_seconds"]["mean"], 2)
+            for key, info in methods.items()
+            if "epoch_seconds" in info
+        },
+    }
