@@ -48,11 +48,10 @@ from training.nae import (
     data_fingerprint,
     epoch_generator,
     iterate_batches,
-    read_scorer_meta,
     score_batches,
     train_epochs,
 )
-from training.scorer import Scorer
+from training.scorer import Scorer, read_scorer_meta
 
 Objects = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (pT, eta, phi), each (B, 19), physical units
 

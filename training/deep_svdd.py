@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from l1ad.errors import InputError
-from l1ad.io import atomic_path, read_json, write_json
-from training.scorer import Scorer
+from l1ad.io import atomic_path, write_json
+from training.scorer import Scorer, read_scorer_meta
 
 OBJECTIVES = ("one-class", "soft-boundary")
 # A centre coordinate this close to 0 is pushed out to +-eps: a zero coordinate is matched trivially by
@@ -220,9 +220,7 @@ class DeepSVDD(Scorer):
 
         directory = Path(directory)
         meta_path = directory / "scorer.json"
-        meta = read_json(meta_path)
-        if meta.get("kind") != cls.kind:
-            raise InputError(meta_path, f"holds a {meta.get('kind')!r} scorer, not {cls.kind!r}")
+        meta = read_scorer_meta(directory, cls.kind)
         try:
             scorer = cls(
                 meta["n_inputs"],

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from l1ad.errors import InputError
-from l1ad.io import atomic_path, read_json, write_json
-from training.scorer import Scorer
+from l1ad.io import atomic_path, write_json
+from training.scorer import Scorer, read_scorer_meta
 
 
 class KerasScorer(Scorer):
@@ -71,11 +71,7 @@ class KerasScorer(Scorer):
         import tensorflow as tf
 
         directory = Path(directory)
-        meta = read_json(directory / "scorer.json")
-        if meta.get("kind") != cls.kind:
-            raise InputError(
-                directory / "scorer.json", f"holds a {meta.get('kind')!r} scorer, not {cls.kind!r}"
-            )
+        meta = read_scorer_meta(directory, cls.kind)
         fields = {f.name for f in dataclasses.fields(cls.config_class)}
         config = cls.config_class(
             **{k: tuple(v) if isinstance(v, list) else v for k, v in meta["config"].items() if k in fields}

@@ -31,11 +31,10 @@ from training.nae import (
     epoch_generator,
     iterate_batches,
     langevin,
-    read_scorer_meta,
     score_batches,
     train_epochs,
 )
-from training.scorer import Scorer
+from training.scorer import Scorer, read_scorer_meta
 
 ENERGY_LABELS = {"scalar": "MPDR-S", "reconstruction": "MPDR-R"}
 # (gamma_data, gamma_negatives) of the loss term gamma_data * mean E(data)^2 + gamma_negatives * mean

@@ -22,9 +22,9 @@ from tqdm import tqdm
 
 from l1ad.config import NAEConfig
 from l1ad.errors import InputError
-from l1ad.io import atomic_path, read_json, write_json
+from l1ad.io import atomic_path, write_json
 from training.device import torch_device
-from training.scorer import Scorer
+from training.scorer import Scorer, read_scorer_meta
 
 SCORE_BATCH = 8192  # events per forward pass when scoring: bounds memory, not a training choice
 
@@ -216,15 +216,6 @@ def _load_weights(path: Path, module: nn.Module, device: str) -> None:
         module.load_state_dict(state)
     except (RuntimeError, KeyError, ValueError) as exc:
         raise InputError(path, f"weights do not fit the saved architecture ({exc})") from None
-
-
-def read_scorer_meta(directory: Path, kind: str) -> dict:
-    """``scorer.json`` of ``directory``, checked to hold a scorer of ``kind``."""
-    meta = read_json(directory / "scorer.json")
-    if not isinstance(meta, dict) or meta.get("kind") != kind:
-        got = meta.get("kind") if isinstance(meta, dict) else None
-        raise InputError(directory / "scorer.json", f"holds a {got!r} scorer, not {kind!r}")
-    return meta
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from l1ad.errors import InputError
-from l1ad.io import atomic_path, read_json, write_json
-from training.scorer import Scorer
+from l1ad.io import atomic_path, write_json
+from training.scorer import Scorer, read_scorer_meta
 
 # Kernel-matrix entries per scoring block (32 MB of float64): bounds memory whatever the number of support
 # vectors (the inner detector keeps about nu * n_train of them) and of events.
@@ -153,9 +153,7 @@ class OneClassSVMScorer(Scorer):
     def load(cls, directory: str | Path) -> OneClassSVMScorer:
         directory = Path(directory)
         meta_path = directory / "scorer.json"
-        meta = read_json(meta_path)
-        if meta.get("kind") != cls.kind:
-            raise InputError(meta_path, f"holds a {meta.get('kind')!r} scorer, not {cls.kind!r}")
+        meta = read_scorer_meta(directory, cls.kind)
         try:
             scorer = cls(meta["nu"], meta["gamma_setting"], meta["n_train"], meta["seed"])
             scorer.gamma = float(meta["gamma"])

@@ -62,6 +62,16 @@ class Scorer(abc.ABC):
         """Rebuild a scorer written by ``save``."""
 
 
+def read_scorer_meta(directory: str | Path, kind: str) -> dict:
+    """``scorer.json`` of ``directory``, checked to hold a scorer of ``kind``."""
+    path = Path(directory) / "scorer.json"
+    meta = read_json(path)
+    if not isinstance(meta, dict) or meta.get("kind") != kind:
+        got = meta.get("kind") if isinstance(meta, dict) else None
+        raise InputError(path, f"holds a {got!r} scorer, not {kind!r}")
+    return meta
+
+
 def load_scorer(directory: str | Path) -> Scorer:
     """Load any saved scorer: ``scorer.json`` in ``directory`` names its kind."""
     directory = Path(directory)
