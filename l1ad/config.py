@@ -329,6 +329,7 @@ class MPDRConfig:
     ae_hidden: tuple[int, ...] = (64, 32)  # the projection autoencoder (f_e, f_d), pretrained on background
     ae_latent: int = 8
     ae_epochs: int = 10
+    ae_learning_rate: float = 1e-3
     energy_hidden: tuple[int, ...] = (64, 64)  # MPDR-S: scalar energy network E(x)
     energies: tuple[str, ...] = ("scalar", "reconstruction")  # MPDR-S and MPDR-R
     sigma: float = 0.1  # latent diffusion noise z~ = f_e(x) + sigma * eps
@@ -343,6 +344,13 @@ class MPDRConfig:
     visible_noise: float = 0.005
     temperature: float = 1.0
     max_train_events: int = 30_000
+    # (gamma_data, gamma_negatives) of gamma_data * mean E(data)^2 + gamma_negatives * mean E(neg)^2,
+    # which bounds the otherwise unbounded push on the negatives' energy. A scalar network's scale is
+    # free: gamma = 1 on both sets it (the MPDR reference's choice). A reconstruction error has its own
+    # scale and a long tail on data (a data term would turn the loss into reconstruction training of
+    # the worst events): it keeps only the negatives' term, with the NAE's gamma.
+    scalar_energy_reg: tuple[float, ...] = (1.0, 1.0)
+    reconstruction_energy_reg: tuple[float, ...] = (0.0, 0.01)
 
 
 @dataclass

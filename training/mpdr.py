@@ -37,25 +37,16 @@ from training.nae import (
 from training.scorer import Scorer, read_scorer_meta
 
 ENERGY_LABELS = {"scalar": "MPDR-S", "reconstruction": "MPDR-R"}
-# (gamma_data, gamma_negatives) of the loss term gamma_data * mean E(data)^2 + gamma_negatives * mean
-# E(negatives)^2, which bounds the otherwise unbounded push on the negatives' energy. A scalar network's scale
-# is free: gamma = 1 on both sets it (energies of order +-1/2, the MPDR reference's choice). A reconstruction
-# error has its own scale, a sum of squares with a long tail on data (mean about 10, a few events in the
-# hundreds), where a data term would turn the loss into reconstruction training of the worst events: it
-# keeps only the negatives' term, with the NAE's gamma.
-ENERGY_REG: dict[str, tuple[float, float]] = {"scalar": (1.0, 1.0), "reconstruction": (0.0, 0.01)}
 _TINY = 1e-12  # guards the per-event gradient norm of the latent chain against a zero gradient
 
 
 def projection_config(cfg: MPDRConfig) -> NAEConfig:
-    """Settings of the projection AE (f_e, f_d): the NAE's plain-AE pretraining (spherical latent), no NAE epochs.
-
-    Its learning rate is the NAE's pretraining rate (``NAEConfig.pretrain_learning_rate``).
-    """
+    """Settings of the projection AE (f_e, f_d): the NAE's plain-AE pretraining (spherical latent), no NAE epochs."""
     return NAEConfig(
         hidden=tuple(cfg.ae_hidden),
         latent=cfg.ae_latent,
         pretrain_epochs=cfg.ae_epochs,
+        pretrain_learning_rate=cfg.ae_learning_rate,
         epochs=0,
         batch_size=cfg.batch_size,
         max_train_events=cfg.max_train_events,
@@ -225,7 +216,7 @@ class MPDR(Scorer):
     E(data) - E(negatives) with negatives from p(x | z~): a latent chain from z~ (normalised gradient steps on
     the sphere, energy E(f_d(z)) / T plus the recovery term), decode, then a Langevin chain in input space
     inside ``ObjectSupport``. Loss: (mean E(data) - mean E(negatives)) / T + gamma_data mean E(data)^2 +
-    gamma_negatives mean E(negatives)^2 (``ENERGY_REG``); the projection AE stays frozen.
+    gamma_negatives mean E(negatives)^2 (``MPDRConfig.<energy>_energy_reg``); the projection AE stays frozen.
     """
 
     kind = "mpdr"
@@ -248,7 +239,7 @@ class MPDR(Scorer):
         self.device = torch_device(device)
         self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
         self.projection = projection
-        reg = ENERGY_REG[energy] if energy_reg is None else energy_reg
+        reg = getattr(config, f"{energy}_energy_reg") if energy_reg is None else energy_reg
         self.energy_reg = (float(reg[0]), float(reg[1]))
         self.support: ObjectSupport | None = None
         self.net: ScalarEnergy | DenseAE | None = None

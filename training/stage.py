@@ -20,8 +20,8 @@ from training import metrics
 from training.data import dijet, jetimages, l1objects
 from training.data.splits import Split, read_splits
 
-# Deployable float scorers: name -> (data family, scorer class path); ``config.train.<name>`` holds
-# each one's settings (the class's own defaults when the config has no such section).
+# Deployable float scorers: name -> (data family, scorer class path); ``config.train.<name>`` and
+# ``config.quantize.<name>`` hold each one's settings.
 DEPLOYABLE = {
     "ocdn": ("dijet", "training.ocdn:OCDN"),
     "ae": ("l1", "training.autoencoder:L1Autoencoder"),
@@ -111,11 +111,6 @@ def _load_class(path: str):
     return getattr(importlib.import_module(module), name)
 
 
-def model_config(config: Config, name: str, cls: type) -> Any:
-    """``config.train.<name>``: the section of the run config that configures scorer ``name``."""
-    return getattr(config.train, name)
-
-
 def fit_scorer(scorer: Any, train: Split, val: Split) -> Any:
     """``scorer.fit`` on a training split, with background labels and nuisance when it uses them."""
     if not scorer.uses_labels:
@@ -172,7 +167,7 @@ def run_train(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
         splits = read_splits(split_path(run_dir, family))
         n_bkg = splits.n_background_classes
         cls = _load_class(class_path)
-        settings = model_config(config, name, cls)
+        settings = getattr(config.train, name)
         all_scores, per_seed = [], []
         for k in range(config.run.n_seeds):
             seed = config.run.seed + k

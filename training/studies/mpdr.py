@@ -19,7 +19,7 @@ from training import metrics
 from training.data.l1objects import N_INPUTS, N_SLOTS
 from training.data.splits import read_splits
 from training.device import torch_device
-from training.mpdr import ENERGY_LABELS, ENERGY_REG, MPDR, projection_config
+from training.mpdr import ENERGY_LABELS, MPDR, projection_config
 from training.nae import NormalizedAutoencoder
 from training.stage import read_scores, split_path, write_scores
 from training.studies.anomalyclr import (
@@ -433,7 +433,7 @@ def run_mpdr_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
         "n_seeds": config.run.n_seeds,
         "settings": dataclasses.asdict(cfg),
         "energies": energies,
-        "energy_reg": {e: list(ENERGY_REG[e]) for e in energies},
+        "energy_reg": {e: list(getattr(cfg, f"{e}_energy_reg")) for e in energies},
         "architecture": "-".join(
             str(w) for w in (N_INPUTS, *hidden, cfg.ae_latent, *reversed(hidden), N_INPUTS)
         ),
