@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from l1ad.config import AnomalyCLRConfig, L1Data
+from l1ad.config import AnomalyCLRConfig
 from training.anomalyclr import (
     BLOCKS,
     OBJECT_PT_MIN,
@@ -50,29 +50,12 @@ TINY = AnomalyCLRConfig(
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors gain nothing from threads; on a shared CPU extra threads only wait on each other."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A run directory whose data stage holds small real-layout L1 splits and their preprocessing."""
-    root = tmp_path_factory.mktemp("run")
-    files = l1.generate_l1_dataset(root / "raw", n_background=1500, n_signal=150, seed=11)
-    l1.prepare_l1(
-        L1Data(n_background=1500, n_signal=150),
-        files,
-        root / "data" / "l1_splits.h5",
-        root / "data" / "l1_preprocessing.json",
-        seed=1,
-        chunk_events=1000,
-    )
-    return root
+def run_dir(small_l1_run) -> Path:
+    return small_l1_run(1500, 150, 11)
 
 
 @pytest.fixture(scope="module")

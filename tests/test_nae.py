@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from l1ad.config import L1Data, NAEConfig
+from l1ad.config import NAEConfig
 from l1ad.errors import InputError
-from training.data import l1objects as l1
 from training.data.splits import read_splits
 from training.nae import (
     AEParams,
@@ -34,28 +33,12 @@ TINY = NAEConfig(
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors gain nothing from threads; on a shared CPU extra threads only wait on each other."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture(scope="module")
-def splits(tmp_path_factory: pytest.TempPathFactory):
-    root = tmp_path_factory.mktemp("l1")
-    files = l1.generate_l1_dataset(root / "raw", n_background=1200, n_signal=100, seed=13)
-    l1.prepare_l1(
-        L1Data(n_background=1200, n_signal=100),
-        files,
-        root / "l1_splits.h5",
-        root / "l1_preprocessing.json",
-        seed=1,
-        chunk_events=1000,
-    )
-    return read_splits(root / "l1_splits.h5")
+def splits(small_l1_run):
+    return read_splits(small_l1_run(1200, 100, 13) / "data" / "l1_splits.h5")
 
 
 def test_langevin_samples_the_boltzmann_distribution() -> None:

@@ -80,7 +80,9 @@ def test_run_reaches_a_report_that_honours_the_contract(tiny_run):
         assert trig["rate_hz"] == 1000.0
         assert set(trig["efficiency"]) == set(m["per_signal"])
         # the firmware constant selects exactly the events the threshold does on the csim scores
-        assert trig["threshold_fixed"] <= trig["threshold"] < trig["threshold_fixed"] + m["csim"]["output_lsb"]
+        assert (
+            trig["threshold_fixed"] <= trig["threshold"] < trig["threshold_fixed"] + m["csim"]["output_lsb"]
+        )
         assert (run_dir / m["hls_project"] / "firmware" / "trigger_threshold.h").is_file()
         for plot in m["plots"]:
             assert (run_dir / plot).stat().st_size > 0
