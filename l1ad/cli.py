@@ -43,6 +43,8 @@ examples:
   l1ad run                                   # the embedded default: synthetic data, all stages
   l1ad run --config configs/paper.yaml --run-dir runs/paper
   l1ad firmware --run-dir runs/default       # after changing the firmware section
+  l1ad study oneclass                        # one study, results in runs/default/studies/oneclass
+  l1ad firmware --model my_qkeras.h5 --data inputs.npy   # bring your own model
   l1ad check --run-dir runs/default && echo gate passed
 """
 
