@@ -17,14 +17,21 @@ import numpy as np
 
 from firmware import resources
 from firmware.csim import compile_and_predict, csim_agreement
-from firmware.hls import FixedFormat, convert, format_of, layer_precisions, output_lsb, precision_cpp
+from firmware.hls import (
+    FixedFormat,
+    base_config,
+    convert,
+    format_of,
+    layer_precisions,
+    output_lsb,
+    precision_cpp,
+)
 from l1ad.config import FirmwareConfig
 from l1ad.errors import InputError
 from l1ad.io import require_finite, write_json
 from quantize.qmodels import exact_outputs, qkeras_custom_objects
 from training.data.h5read import open_h5, read_chunked, require_dataset
 
-DEFAULT_PRECISION = "ap_fixed<32,16>"  # only hls4ml's fallback; every entry is set explicitly below
 MODEL_CLASSES = {"Functional", "Sequential", "Model"}
 # Keras' own JSON encodings of plain data inside configs (keras/src/saving/legacy/saved_model/json_utils.py)
 KERAS_ENCODINGS = {"TensorShape", "__tuple__", "__ellipsis__", "__bytes__"}
@@ -276,17 +283,9 @@ def explicit_config(
     tensors (activations, merges, pooling) get ``frac_bits`` and their profiled range on ``X`` plus
     ``fw.headroom_bits``, saturating beyond. ``overrides`` (an hls4ml-style config) wins last.
     """
-    import hls4ml
     import tensorflow as tf
 
-    config = hls4ml.utils.config_from_keras_model(
-        model,
-        granularity="name",
-        backend=fw.backend,
-        default_precision=DEFAULT_PRECISION,
-        default_reuse_factor=fw.reuse_factor,
-    )
-    config["Model"]["Strategy"] = fw.strategy
+    config = base_config(model, fw)
     keras_layers = {layer.name: layer for layer in _flat_layers(model)}
     names = [n for n, layer in keras_layers.items() if not isinstance(layer, tf.keras.layers.InputLayer)]
     profile = {n: np.abs(v).max(initial=0.0) for n, v in exact_outputs(model, X, names).items()}

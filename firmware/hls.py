@@ -266,6 +266,22 @@ def io_type_for(qmodel: Any, fw: FirmwareConfig) -> str:
     return fw.io_type
 
 
+def base_config(model: Any, fw: FirmwareConfig) -> dict[str, Any]:
+    """hls4ml's per-layer config of ``model`` with the firmware section's backend, strategy and reuse
+    factor; every precision is then set explicitly by the caller (never hls4ml's ``auto``)."""
+    import hls4ml
+
+    config = hls4ml.utils.config_from_keras_model(
+        model,
+        granularity="name",
+        backend=fw.backend,
+        default_precision=DEFAULT_PRECISION,
+        default_reuse_factor=fw.reuse_factor,
+    )
+    config["Model"]["Strategy"] = fw.strategy
+    return config
+
+
 def convert(
     qmodel: Any,
     output_dir: str | Path,
@@ -283,14 +299,7 @@ def convert(
     import hls4ml
 
     output_dir = Path(output_dir)
-    config = hls4ml.utils.config_from_keras_model(
-        qmodel,
-        granularity="name",
-        backend=fw.backend,
-        default_precision=DEFAULT_PRECISION,
-        default_reuse_factor=fw.reuse_factor,
-    )
-    config["Model"]["Strategy"] = fw.strategy
+    config = base_config(qmodel, fw)
     plan = plan_precisions(qmodel, profile_inputs, fw.headroom_bits)
     for name, layer_config in config["LayerName"].items():
         if name not in plan:
