@@ -9,6 +9,7 @@ score the full test set, and compare with the exact QKeras score event by event.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,106 +19,134 @@ from firmware.csim import validate
 from firmware.hls import convert, io_type_for
 from firmware.trigger import trigger_threshold, write_threshold
 from firmware.vendor import resources_report
-from l1ad.config import Config, QuantBits
+from l1ad.config import Config, FirmwareConfig, QuantBits
 from l1ad.io import read_json, write_json
-from quantize.qmodels import load_qmodel, quantize_inputs
-from training.data.splits import read_splits
+from quantize.qmodels import input_format, load_qmodel, quantize_inputs
+from training.data.splits import Splits, read_splits
 from training.stage import DEPLOYABLE, read_scores, write_scores
 
 
 def run_firmware(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
-    fw = config.firmware
     summary: dict[str, Any] = {}
     for name in DEPLOYABLE:
         qinfo = read_json(run_dir / "quantize" / name / "info.json")
         splits = read_splits(run_dir / qinfo["splits"])
-        bits = QuantBits(**qinfo["bits"])
         qmodel = load_qmodel(run_dir / qinfo["qmodel"])
-        X_test = quantize_inputs(splits.test.X, bits.input_bits, bits.input_integer)
-        X_train = quantize_inputs(splits.train.X, bits.input_bits, bits.input_integer)
         qkeras, y, classes, n_bkg = read_scores(run_dir / "quantize" / name / "scores.h5")
         float_scores = read_scores(run_dir / "train" / name / "scores.h5")[0][0]
-
-        tb_rows = np.random.default_rng(config.run.seed).choice(
-            len(X_test), min(fw.n_testbench_events, len(X_test)), replace=False
-        )
-        tb_rows.sort()
-        io_type = io_type_for(qmodel, fw)
-        print(
-            f"  {name}: converting with hls4ml ({fw.backend}, {io_type}, {fw.strategy}, RF {fw.reuse_factor})"
-        )
-        t0 = time.perf_counter()
-        # Precisions are profiled on every event the firmware is asked to score here:
-        # background training events plus the test set (background and each signal).
-        hls_model = convert(
+        validation, csim = build_firmware(
+            name,
             qmodel,
-            out / name / "hls_project",
-            fw,
-            profile_inputs=np.concatenate([X_train, X_test]),
-            project_name=f"l1ad_{name}",
-            testbench=(X_test[tb_rows], qkeras[tb_rows]),
-        )
-        convert_seconds = time.perf_counter() - t0
-        print(f"  {name}: compiling the C simulation (g++) and scoring {len(X_test)} test events")
-        result, csim = validate(hls_model, qmodel, X_test, y, float_scores, qkeras, n_bkg)
-        clipped = input_clipping(splits.test.X, y, classes, bits)
-        write_scores(out / name / "csim_scores.h5", csim, y, classes, n_bkg)
-        agreement, saturation = result["agreement"], result["saturation"]
-        resources = resources_report(
-            hls_model,
-            fw.part,
-            fw.clock_period_ns,
-            synth=fw.synth,
-            cosim=fw.cosim,
-            logic_synthesis=fw.logic_synthesis,
+            QuantBits(**qinfo["bits"]),
+            splits,
+            qkeras,
+            float_scores,
+            config,
+            config.firmware,
+            out / name,
             log=lambda line, name=name: print(f"  {name}: {line}"),
         )
-        # The threshold is set on the csim scores of background and written into the project's
-        # firmware folder, so `#include "trigger_threshold.h"` resolves beside the model.
-        trigger = trigger_threshold(
-            csim[y < n_bkg],
-            fw.trigger_rate_hz,
-            config.metrics.bunch_crossing_rate_hz,
-            result["output_type"],
-            {classes[k]: csim[y == k] for k in range(n_bkg, len(classes))},
-        )
-        write_threshold(out / name / "hls_project" / "firmware", trigger)
-        validation = {
-            "model": name,
-            "hls_project": f"firmware/{name}/hls_project",
-            "io_type": io_type,
-            **agreement,
-            "saturated_events": saturation["n_events"],
-            "saturation": saturation,
-            "input_clipped": clipped,
-            "output_lsb": result["output_lsb"],
-            "output_format": result["output_type"],
-            "input_format": qinfo["input_format"],
-            "layer_precisions": result["layer_precisions"],
-            "relu_inputs_beyond_float32": result["relu_inputs_beyond_float32"],
-            "auc_all_signals": result["auc"],
-            "convert_seconds": convert_seconds,
-            "compile_seconds": result["timing"]["compile_s"],
-            "convert_compile_seconds": convert_seconds + result["timing"]["compile_s"],
-            "csim_events_per_second": result["timing"]["csim_events_per_s"],
-            "testbench_events": len(tb_rows),
-            "resources": resources,
-            "trigger": trigger,
-        }
+        validation["hls_project"] = f"firmware/{name}/hls_project"
+        write_scores(out / name / "csim_scores.h5", csim, splits.test.y, classes, n_bkg)
         # Written last: its presence marks the model's firmware as complete.
         write_json(out / name / "csim_validation.json", validation)
+        resources = validation["resources"]
         summary[name] = {
-            "exact_fraction": agreement["exact_fraction"],
-            "within_1lsb_fraction": agreement["within_1lsb_fraction"],
-            "saturated_events": saturation["n_events"],
+            "exact_fraction": validation["exact_fraction"],
+            "within_1lsb_fraction": validation["within_1lsb_fraction"],
+            "saturated_events": validation["saturated_events"],
         }
         print(
-            f"  {name}: csim == QKeras on {agreement['exact_fraction']:.4%} of events, within 1 LSB on "
-            f"{agreement['within_1lsb_fraction']:.4%}; {validation['csim_events_per_second']:.0f} events/s; "
+            f"  {name}: csim == QKeras on {validation['exact_fraction']:.4%} of events, within 1 LSB on "
+            f"{validation['within_1lsb_fraction']:.4%}; {validation['csim_events_per_second']:.0f} events/s; "
             f"{resources['source']}: {resources['latency_cycles']} cycles, {resources['dsp']} DSP, "
             f"{resources['lut']:.0f} LUT"
         )
     return summary
+
+
+def build_firmware(
+    name: str,
+    qmodel: Any,
+    bits: QuantBits,
+    splits: Splits,
+    qkeras: np.ndarray,
+    float_scores: np.ndarray,
+    config: Config,
+    fw: FirmwareConfig,
+    out: Path,
+    log: Callable[[str], None] = print,
+) -> tuple[dict[str, Any], np.ndarray]:
+    """One model's HLS project in ``out/hls_project``, its csim validation and resources: (figures, csim scores).
+
+    ``qkeras`` are the exact QKeras scores of the input-quantized test set and ``float_scores``
+    the float model's; the design-space scan calls this with its own ``fw`` per point.
+    """
+    X_test = quantize_inputs(splits.test.X, bits.input_bits, bits.input_integer)
+    X_train = quantize_inputs(splits.train.X, bits.input_bits, bits.input_integer)
+    y, classes, n_bkg = splits.test.y, splits.classes, splits.n_background_classes
+    tb_rows = np.random.default_rng(config.run.seed).choice(
+        len(X_test), min(fw.n_testbench_events, len(X_test)), replace=False
+    )
+    tb_rows.sort()
+    io_type = io_type_for(qmodel, fw)
+    log(f"converting with hls4ml ({fw.backend}, {io_type}, {fw.strategy}, RF {fw.reuse_factor})")
+    t0 = time.perf_counter()
+    # Precisions are profiled on every event the firmware is asked to score here:
+    # background training events plus the test set (background and each signal).
+    hls_model = convert(
+        qmodel,
+        out / "hls_project",
+        fw,
+        profile_inputs=np.concatenate([X_train, X_test]),
+        project_name=f"l1ad_{name}",
+        testbench=(X_test[tb_rows], qkeras[tb_rows]),
+    )
+    convert_seconds = time.perf_counter() - t0
+    log(f"compiling the C simulation (g++) and scoring {len(X_test)} test events")
+    result, csim = validate(hls_model, qmodel, X_test, y, float_scores, qkeras, n_bkg)
+    resources = resources_report(
+        hls_model,
+        fw.part,
+        fw.clock_period_ns,
+        synth=fw.synth,
+        cosim=fw.cosim,
+        logic_synthesis=fw.logic_synthesis,
+        log=log,
+    )
+    # The threshold is set on the csim scores of background and written into the project's
+    # firmware folder, so `#include "trigger_threshold.h"` resolves beside the model.
+    trigger = trigger_threshold(
+        csim[y < n_bkg],
+        fw.trigger_rate_hz,
+        config.metrics.bunch_crossing_rate_hz,
+        result["output_type"],
+        {classes[k]: csim[y == k] for k in range(n_bkg, len(classes))},
+    )
+    write_threshold(out / "hls_project" / "firmware", trigger)
+    agreement, saturation = result["agreement"], result["saturation"]
+    validation = {
+        "model": name,
+        "io_type": io_type,
+        **agreement,
+        "saturated_events": saturation["n_events"],
+        "saturation": saturation,
+        "input_clipped": input_clipping(splits.test.X, y, classes, bits),
+        "output_lsb": result["output_lsb"],
+        "output_format": result["output_type"],
+        "input_format": input_format(bits),
+        "layer_precisions": result["layer_precisions"],
+        "relu_inputs_beyond_float32": result["relu_inputs_beyond_float32"],
+        "auc_all_signals": result["auc"],
+        "convert_seconds": convert_seconds,
+        "compile_seconds": result["timing"]["compile_s"],
+        "convert_compile_seconds": convert_seconds + result["timing"]["compile_s"],
+        "csim_events_per_second": result["timing"]["csim_events_per_s"],
+        "testbench_events": len(tb_rows),
+        "resources": resources,
+        "trigger": trigger,
+    }
+    return validation, csim
 
 
 def input_clipping(X: np.ndarray, y: np.ndarray, classes: list[str], bits: QuantBits) -> dict[str, Any]:

@@ -122,6 +122,32 @@ def study(
     return run_stage(_config(config), run_dir, name, force)
 
 
+def scan(config: str | Path | Config | None = None, run_dir: str | Path = DEFAULT_RUN_DIR) -> dict[str, Any]:
+    """The design-space scan (``scan`` section) on Dask into RUN_DIR/scan; finished points are skipped,
+    failed ones recorded and retried on the next call. Returns the scan summary (scan.json)."""
+    from l1ad.scan import run_scan
+
+    return run_scan(_config(config), run_dir)
+
+
+def csim(
+    model: str,
+    input: str | Path,
+    output: str | Path,
+    config: str | Path | Config | None = None,
+    run_dir: str | Path = DEFAULT_RUN_DIR,
+    key: str | None = None,
+    chunk_events: int = 100_000,
+    in_process: bool = False,
+) -> dict[str, Any]:
+    """Score every event of an HDF5 file with the run's compiled C simulation of ``model``, in
+    chunks on Dask workers (``cluster`` section; ``in_process`` = a plain loop here), into
+    ``output`` (scores in input order with the event index). Returns the summary."""
+    from firmware.shard import score_file
+
+    return score_file(_config(config), run_dir, model, input, output, key, chunk_events, in_process)
+
+
 def run(
     config: str | Path | Config | None = None, run_dir: str | Path = DEFAULT_RUN_DIR, force: bool = False
 ) -> list[str]:

@@ -7,6 +7,7 @@ non-zero (2 for bad input, 1 for a failed gate); bugs keep their traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import warnings
@@ -35,6 +36,9 @@ Stages talk through files in a run directory (default runs/default):
               mpdr        manifold projection-diffusion recovery on L1 objects
               nurd        NuRD lambda comparison and conv AE on jet images
   run       data -> train -> quantize -> firmware -> studies in run.studies -> report -> check
+  scan      design-space scan (model x bits x reuse factor x strategy) on Dask: QAT,
+            hls4ml, csim and resources per point; table and Pareto plots in RUN_DIR/scan
+  csim      score a large HDF5 event file with a model's C simulation, in chunks on Dask
 
 A stage runs the upstream stages it needs and skips the ones already done for the
 same config (resume); --force redoes it.
@@ -46,6 +50,8 @@ examples:
   l1ad study oneclass                        # one study, results in runs/default/studies/oneclass
   l1ad firmware --model my_qkeras.h5 --data inputs.npy   # bring your own model
   l1ad check --run-dir runs/default && echo gate passed
+  l1ad scan                                  # the scan section's grid on a LocalCluster (one worker per core)
+  l1ad csim --model ae --input background.h5 --output ae_scores.h5   # ADC2021 file, sharded csim
 """
 
 SHORT_HELP = {
@@ -57,6 +63,8 @@ SHORT_HELP = {
     "check": "the CI gate on report.json",
     "study": "one full-precision study (oneclass, gaussian, anomalyclr, nae, mpdr, nurd)",
     "run": "all stages, then check",
+    "scan": "design-space scan on Dask, Pareto plots",
+    "csim": "sharded C simulation of a large HDF5 file on Dask",
 }
 
 STAGE_HELP = {
@@ -77,6 +85,18 @@ STAGE_HELP = {
     "needed); the report includes every study present in the run directory.",
     "run": "Run data -> train -> quantize -> firmware -> the studies listed in run.studies -> report, "
     "then check.",
+    "scan": "Run every point of the scan section (models x bits x reuse_factors x strategies, or scan.points) "
+    "as a Dask task: QAT from the run's float weights, hls4ml conversion into the point's own folder, g++ "
+    "C simulation of the test set checked against QKeras, resource estimate (vendor synthesis with "
+    "scan.synth where installed). Runs on a LocalCluster (cluster.workers, default one per core) or on "
+    "the scheduler at cluster.scheduler. Finished points are skipped on rerun; a failed point is recorded "
+    "with its error and retried next time. Writes RUN_DIR/scan/scan.md, scan.json and Pareto plots; the "
+    "report includes them.",
+    "csim": "Score every event of an HDF5 file with the C simulation of one of the run's firmware models "
+    "(after `l1ad firmware`): chunks run on Dask workers (cluster section), each worker loads the "
+    "compiled library once and reads only its rows. Output: HDF5 with 'score' and 'event_index' in input "
+    "order. An interrupted job resumes from its finished chunks. Input: an ADC2021 file (Particles) for "
+    "the ae model, or a dataset of model-ready inputs (--key) for any model.",
 }
 
 
@@ -95,8 +115,25 @@ def build_parser() -> argparse.ArgumentParser:
             )
         p.add_argument("--config", default="configs/default.yaml", help="YAML config (default: %(default)s)")
         p.add_argument("--run-dir", default="runs/default", help="run directory (default: %(default)s)")
-        if name != "check":
+        if name not in ("check", "scan", "csim"):
             p.add_argument("--force", action="store_true", help="redo the stage even if it is up to date")
+        if name == "csim":
+            p.add_argument(
+                "--model", required=True, choices=["ocdn", "ae", "nurd"], help="which firmware model"
+            )
+            p.add_argument("--input", required=True, metavar="H5", help="HDF5 event file to score")
+            p.add_argument(
+                "--output", required=True, metavar="H5", help="HDF5 file to write (score, event_index)"
+            )
+            p.add_argument(
+                "--key", metavar="NAME", help="dataset of model-ready inputs (default: Particles for ae)"
+            )
+            p.add_argument(
+                "--chunk-events", type=int, default=100_000, help="events per task (default: %(default)s)"
+            )
+            p.add_argument(
+                "--in-process", action="store_true", help="score in a plain loop here instead of on Dask"
+            )
         if name == "firmware":
             p.add_argument(
                 "--synth",
@@ -127,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _quiet_known_warnings() -> None:
+def quiet_known_warnings() -> None:
     """Keras 2 warns about two things l1ad does on purpose: HDF5 model files (hls4ml and
     QKeras read them) and QKeras quantizers passed where Keras expects constraints."""
     warnings.filterwarnings("ignore", message="You are saving your model as an HDF5 file")
@@ -141,7 +178,12 @@ def _terminate(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _quiet_known_warnings()
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "2":
+        # At l1ad's default level TF 2.14 still logs three harmless "Unable to register cuDNN/cuFFT/cuBLAS
+        # factory" errors when imported; on the command line an error is one line, so TF's C++ log is
+        # silenced too (its Python exceptions are not). Any other level the user set is kept.
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    quiet_known_warnings()
     signal.signal(signal.SIGTERM, _terminate)
     try:
         from l1ad import api
@@ -172,13 +214,33 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "firmware":
             function(args.config, args.run_dir, force=args.force, synth=args.synth)
             failures = []
+        elif args.command == "scan":
+            function(args.config, args.run_dir)
+            failures = []
+        elif args.command == "csim":
+            s = function(
+                args.model,
+                args.input,
+                args.output,
+                args.config,
+                args.run_dir,
+                key=args.key,
+                chunk_events=args.chunk_events,
+                in_process=args.in_process,
+            )
+            print(
+                f"[csim] {s['n_events']} events of {args.input} scored by {args.model} "
+                f"({s['events_per_second']:.0f} events/s, {s['workers'] or 'no'} Dask workers) -> {args.output}"
+            )
+            failures = []
         else:
             result = function(args.config, args.run_dir, force=args.force)
             failures = result if args.command == "run" else []
         if args.command in ("check", "run") and not failures:
             print("[check] passed")
     except L1adError as exc:
-        print(f"l1ad {args.command}: error: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).splitlines())  # one line, whatever a library put into the message
+        print(f"l1ad {args.command}: error: {message}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"l1ad {args.command}: interrupted; rerun the same command to resume", file=sys.stderr)

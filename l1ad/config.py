@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -227,12 +228,51 @@ class FirmwareConfig:
 
 
 @dataclass
+class ClusterConfig:
+    """Where ``l1ad scan`` and ``l1ad csim`` run their Dask tasks (workers must see the run directory)."""
+
+    scheduler: str = ""  # address of a running Dask scheduler (tcp://host:8786); "" = a LocalCluster here
+    workers: int = 0  # LocalCluster worker processes; 0 = one per core
+    memory_limit: str = "auto"  # per LocalCluster worker, e.g. "4GiB"; "auto" = machine memory / workers
+
+
+@dataclass
+class ScanPoint:
+    """One design point of ``l1ad scan``: a deployable model at one bit width, reuse factor and strategy."""
+
+    model: str = "ocdn"  # ocdn, ae or nurd
+    bits: int = 8  # weight = bias = activation bits; input and output formats stay as in quantize.<model>
+    reuse_factor: int = 1
+    strategy: str = "Latency"  # hls4ml strategy: Latency or Resource
+
+
+@dataclass
+class ScanConfig:
+    """Design-space scan ``l1ad scan`` into RUN_DIR/scan: every point is a QAT retrain from the float
+    weights, an hls4ml conversion, a g++ C simulation of the test set checked against QKeras and a
+    resource estimate (vendor synthesis with ``synth``), run as one Dask task."""
+
+    models: tuple[str, ...] = ("ocdn", "ae", "nurd")  # the grid: every combination of these four lists
+    bits: tuple[int, ...] = (4, 6, 8)
+    reuse_factors: tuple[int, ...] = (1, 4)
+    strategies: tuple[str, ...] = ("Latency",)
+    points: tuple[ScanPoint, ...] = ()  # an explicit list of points; when given it replaces the grid
+    epochs: int = 2  # QAT epochs per point
+    synth: bool = False  # vendor C synthesis on the workers where the tool is installed (else estimates)
+
+
+@dataclass
 class CheckConfig:
     """Tolerances of the CI gate ``l1ad check``."""
 
     auc_drop_tolerance: float = 0.01  # AUC_qkeras >= AUC_float - this
     csim_auc_tolerance: float = 0.001  # |AUC_csim - AUC_qkeras| <= this
     csim_within_1lsb_min: float = 0.999  # fraction of events within 1 output LSB of QKeras
+    # Per model and class (background and each signal): the largest fraction of csim-traced events in
+    # which any layer leaves its fixed-point type (saturates or wraps). The default run measures 0 in
+    # every class (precisions are profiled with headroom); 1 event in 1000 is the same budget as
+    # csim_within_1lsb_min, and resolvable with the 2000 events traced per class.
+    max_saturated_fraction: float = 0.001
 
 
 @dataclass
@@ -394,6 +434,8 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     quantize: QuantizeConfig = field(default_factory=QuantizeConfig)
     firmware: FirmwareConfig = field(default_factory=FirmwareConfig)
+    scan: ScanConfig = field(default_factory=ScanConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
     check: CheckConfig = field(default_factory=CheckConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     studies: StudiesConfig = field(default_factory=StudiesConfig)
@@ -426,14 +468,20 @@ def _coerce(value: Any, annotation: Any, where: str, path: Path) -> Any:
             raise InputError(path, f"'{where}' must be a list")
         args = typing.get_args(annotation)
         inner = args[0]
+        if Ellipsis not in args and len(value) != len(args):  # fixed length, e.g. a (lo, hi) window
+            raise InputError(path, f"'{where}' must be a list of {len(args)} values, got {len(value)}")
         return tuple(_coerce(v, inner, f"{where}[{i}]", path) for i, v in enumerate(value))
     if annotation is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise InputError(path, f"'{where}' must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise InputError(path, f"'{where}' must be a finite number, got {value!r}")
         return float(value)
     if annotation is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise InputError(path, f"'{where}' must be an integer, got {value!r}")
+        if abs(value) >= 2**63:
+            raise InputError(path, f"'{where}' must fit in 64 bits, got {value}")
         return value
     if annotation is bool:
         if not isinstance(value, bool):
@@ -468,7 +516,9 @@ def load_config(path: str | Path | None = None) -> Config:
     if not path.is_file():
         raise InputError(path, "config file not found")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"not a UTF-8 text file, so not a YAML config ({exc})") from None
     except yaml.YAMLError as exc:
         first = str(exc).splitlines()[0] if str(exc) else "parse error"
         raise InputError(path, f"not valid YAML ({first})") from None
@@ -511,7 +561,98 @@ def _validate(config: Config, path: Path) -> None:
     if not gs.epochs or min(gs.epochs) < 1:
         problems.append("studies.gaussian.epochs must be a non-empty list of positive epoch counts")
     problems += config.train.nurd.problems()
+    problems += _range_problems(config)
+    problems += _scan_problems(config.scan)
+    if config.cluster.workers < 0:
+        problems.append("cluster.workers must be >= 0 (0 = one per core)")
     if config.train.threads < 0:
         problems.append("train.threads must be >= 0 (0 = torch's default)")
     if problems:
         raise InputError(path, problems[0])
+
+
+def _scan_problems(scan: ScanConfig) -> list[str]:
+    points = scan.points or tuple(
+        ScanPoint(m, b, r, s)
+        for m in scan.models
+        for b in scan.bits
+        for r in scan.reuse_factors
+        for s in scan.strategies
+    )
+    problems = [] if points else ["scan: the grid is empty (models, bits, reuse_factors, strategies)"]
+    for p in points:
+        if p.model not in ("ocdn", "ae", "nurd"):
+            problems.append(f"scan: model must be ocdn, ae or nurd, got {p.model!r}")
+        if p.bits < 2 or p.reuse_factor < 1:
+            problems.append(
+                f"scan: bits must be >= 2 and reuse_factor >= 1, got {p.bits} and {p.reuse_factor}"
+            )
+        if p.strategy not in ("Latency", "Resource"):
+            problems.append(f"scan: strategy must be Latency or Resource, got {p.strategy!r}")
+    if scan.epochs < 0:
+        problems.append("scan: epochs must be >= 0")
+    return problems
+
+
+# Field-name rules every config section follows: (test on the key, low, high, low included, high included).
+_RANGE_RULES: tuple[tuple[Any, float, float, bool, bool], ...] = (
+    (lambda k: k.endswith(("learning_rate", "_rate_hz")) or k == "clock_period_ns", 0, math.inf, False, False),
+    (lambda k: k == "epochs" or k.endswith(("_epochs", "_steps")) or k.startswith("epochs_"), 0, math.inf, True, False),
+    (lambda k: k == "headroom_bits", 0, math.inf, True, False),
+    (lambda k: k.endswith("_bits"), 1, 64, True, True),
+    (
+        lambda k: k in ("batch_size", "latent", "kernel_size", "reuse_factor")
+        or k.startswith("n_")
+        or k.endswith(("_events", "_latent", "_dim", "_bins")),
+        1, math.inf, True, False,
+    ),
+    (lambda k: k.startswith("trigger_fpr_"), 0, 1, False, True),
+    (lambda k: k.endswith("_tolerance"), 0, math.inf, True, False),
+    (lambda k: k.endswith("_min") or (k.startswith("max_") and k.endswith("_fraction")), 0, 1, True, True),
+    (lambda k: k.endswith("_fraction"), 0, 1, False, False),
+)  # fmt: skip
+
+
+def _range_problems(config: Config) -> list[str]:
+    """Ranges no type can express: counts and sizes >= 1, epochs and steps >= 0, rates > 0, bit widths
+    1-64, probabilities in [0, 1], seeds numpy accepts, ordered mjj windows, known studies and I/O types."""
+    problems: list[str] = []
+
+    def walk(node: dict[str, Any], prefix: str) -> None:
+        for key, value in node.items():
+            where = f"{prefix}.{key}" if prefix else key
+            if isinstance(value, dict):
+                walk(value, where)
+            elif isinstance(value, tuple):
+                for i, item in enumerate(value):
+                    if isinstance(item, dict):
+                        walk(item, f"{where}[{i}]")
+                    elif isinstance(item, int) and not isinstance(item, bool) and item < 1:
+                        problems.append(f"{where} entries must be >= 1, got {item}")
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                for test, lo, hi, with_lo, with_hi in _RANGE_RULES:
+                    if test(key):
+                        above = value > hi or (value == hi and not with_hi)
+                        below = value < lo or (value == lo and not with_lo)
+                        if above or below:
+                            interval = f"{'[' if with_lo else '('}{lo:g}, {hi:g}{']' if with_hi else ')'}"
+                            problems.append(f"{where} must lie in {interval}, got {value}")
+                        break
+
+    walk(config.to_dict(), "")
+    seed, n_seeds = config.run.seed, config.run.n_seeds
+    if seed < 0 or seed + n_seeds + 2 >= 2**32:  # numpy's legacy seeding (Keras) takes 32-bit seeds
+        problems.append(f"run.seed must lie in [0, 2^32 - n_seeds - 2), got {seed}")
+    from l1ad.pipeline import STUDIES  # the stage table imports this module: import it late
+
+    known = [name.split("/", 1)[1] for name in STUDIES]
+    unknown = [s for s in config.run.studies if s not in known]
+    if unknown:
+        problems.append(f"run.studies: unknown study {unknown[0]!r} (known: {', '.join(known)})")
+    dj = config.data.dijet
+    for where, (lo, hi) in [("signal_region", dj.signal_region), *(("sidebands", w) for w in dj.sidebands)]:
+        if not 0 <= lo < hi:
+            problems.append(f"data.dijet.{where} must be an mjj window [lo, hi] in TeV with 0 <= lo < hi")
+    if config.firmware.io_type not in ("io_parallel", "io_stream"):
+        problems.append(f"firmware.io_type must be io_parallel or io_stream, got {config.firmware.io_type!r}")
+    return problems

@@ -2,6 +2,7 @@
 
     python -m reports.bench data [--events 1000000]   # events/s and peak RSS per family
     python -m reports.bench run  [--config configs/default.yaml]
+    python -m reports.bench csim [--events 1000000] [--run-dir runs/default]   # sharded C simulation
 
 Each measurement runs in a fresh subprocess so its peak resident memory is its own.
 Results are printed as a Markdown table and written to ``benchmarks/<name>.json``.
@@ -93,6 +94,42 @@ def bench_run(config: str) -> dict:
     }
 
 
+def bench_csim(config: str, run_dir: str, n_events: int, chunk_events: int) -> dict:
+    """Events/s of the AE's C simulation over an ADC2021 background file: a plain loop here, then
+    Dask with 1 and 2 workers (each time includes starting the LocalCluster and loading the library)."""
+    import h5py
+
+    from l1ad import api
+    from l1ad.config import load_config
+    from training.data.l1objects import generate_l1_sample
+
+    api.firmware(config, run_dir)  # the AE firmware to score with (skipped when up to date)
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        events = Path(tmp) / "background.h5"
+        generate_l1_sample(events, "background", n_events, seed=7)
+        cfg = load_config(config)
+        reference = None
+        for label, workers in (("in-process loop", 0), ("dask, 1 worker", 1), ("dask, 2 workers", 2)):
+            cfg.cluster.workers = workers
+            out = Path(tmp) / f"scores_{workers}.h5"
+            s = api.csim("ae", events, out, cfg, run_dir, chunk_events=chunk_events, in_process=workers == 0)
+            with h5py.File(out, "r") as f:
+                scores = f["score"][...]
+            reference = scores if reference is None else reference
+            results[label] = {
+                "workers": workers,
+                "seconds": s["seconds"],
+                "events_per_second": s["events_per_second"],
+                "identical_to_loop": bool((scores == reference).all()),
+            }
+            print(f"| {label} | {n_events} | {s['seconds']:.1f} | {s['events_per_second']:.0f} |", flush=True)
+    loop = results["in-process loop"]["events_per_second"]
+    for r in results.values():
+        r["speedup_vs_loop"] = r["events_per_second"] / loop
+    return {"events": n_events, "chunk_events": chunk_events, "model": "ae", "runs": results}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         prog="python -m reports.bench",
@@ -104,12 +141,20 @@ def main() -> None:
     d.add_argument("--events", type=int, default=1_000_000)
     r = sub.add_parser("run", help="wall time of `l1ad run` in a fresh run directory")
     r.add_argument("--config", default="configs/default.yaml")
+    c = sub.add_parser("csim", help="sharded C simulation: events/s in a loop and with 1 and 2 Dask workers")
+    c.add_argument("--config", default="configs/default.yaml")
+    c.add_argument("--run-dir", default="runs/default", help="its AE firmware is made if missing")
+    c.add_argument("--events", type=int, default=1_000_000)
+    c.add_argument("--chunk-events", type=int, default=50_000)
     args = parser.parse_args()
     if args.what == "data":
         print(
             "| family | events | seconds | events/s | peak RSS (MB) | file (MB) |\n|---|---|---|---|---|---|"
         )
         result = bench_data(args.events)
+    elif args.what == "csim":
+        print("| how | events | seconds | events/s |\n|---|---|---|---|")
+        result = bench_csim(args.config, args.run_dir, args.events, args.chunk_events)
     else:
         result = bench_run(args.config)
     result = {

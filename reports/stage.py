@@ -133,6 +133,7 @@ def model_figures(config: Config, run_dir: Path, name: str, plot_dir: Path) -> d
             "saturation_traced_events": validation["saturation"]["n_traced"],
             "input_clipped": validation["input_clipped"],
         },
+        "saturation": saturation_figures(validation["saturation"], classes),
         "bits": qinfo["bits"],
         "input_format": qinfo["input_format"],
         "output_format": validation.get("output_format"),
@@ -152,6 +153,22 @@ def model_figures(config: Config, run_dir: Path, name: str, plot_dir: Path) -> d
         "nuisance_correlation": nuisance,
         "frozen_head": qinfo.get("qat_report"),
         "plots": [f"report/plots/{p}" for p in plot_files],
+    }
+
+
+def saturation_figures(saturation: dict[str, Any], classes: list[str]) -> dict[str, Any]:
+    """The csim saturation trace of one model: events with a layer outside its fixed-point type,
+    overall and per class (``per_class`` keyed by class name; None when the firmware stage
+    predates per-class tracing)."""
+    per_class = saturation.get("per_class")
+    if per_class is not None:
+        per_class = {classes[int(k)] if k.isdigit() else k: v for k, v in per_class.items()}
+    return {
+        "n_traced": saturation["n_traced"],
+        "n_events": saturation["n_events"],
+        "fraction": saturation["fraction"],
+        "per_class": per_class,
+        "per_layer": saturation["per_layer"],
     }
 
 
@@ -201,6 +218,8 @@ def run_report(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
         },
         "models": models,
         "studies": studies,
+        # the last `l1ad scan` (RUN_DIR/scan/scan.json), when one ran in this run directory
+        "scan": read_json(run_dir / "scan" / "scan.json") if (run_dir / "scan" / "scan.json").is_file() else None,
     }
     write_json(out / "report.json", report)
     with atomic_path(out / "report.md") as tmp:
@@ -268,6 +287,7 @@ def render_markdown(report: dict[str, Any], config: Config, run_dir: Path) -> st
             f"{c['within_1lsb_fraction']:.4%} within 1 LSB ({c['output_lsb']:g}), max difference "
             f"{_f(c['max_diff_lsb'], 1)} LSB; events with a layer out of its range: {c['saturated_events']} "
             f"of {c['saturation_traced_events']} traced.",
+            saturation_line(m["saturation"], config.check.max_saturated_fraction),
             "Events with an input outside the input format (saturated by the input quantizer, in QKeras "
             "and firmware alike): "
             + ", ".join(f"{k} {v:.2%}" for k, v in c["input_clipped"]["fraction"].items())
@@ -314,7 +334,23 @@ def render_markdown(report: dict[str, Any], config: Config, run_dir: Path) -> st
     for name in report["studies"]:
         # Each study writes its own Markdown section (image links relative to report/).
         lines += [(run_dir / "studies" / name / "study.md").read_text().rstrip(), ""]
+    if report["scan"] is not None:
+        lines += [(run_dir / "scan" / "scan.md").read_text().rstrip(), ""]
     return "\n".join(lines) + "\n"
+
+
+def saturation_line(sat: dict[str, Any], limit: float) -> str:
+    """Per class, the fraction of csim-traced events in which a layer saturates or wraps."""
+    if sat["per_class"] is None:
+        return "Saturation per class: not traced (older firmware stage; rerun `l1ad firmware --force`)."
+    return (
+        "Events in which a layer saturates or wraps (leaves its fixed-point type) in csim, per class: "
+        + ", ".join(
+            f"{cls} {s['fraction']:.2%} ({s['n_events']} of {s['n_traced']} traced)"
+            for cls, s in sat["per_class"].items()
+        )
+        + f"; gate limit {limit:.2%}."
+    )
 
 
 def resource_lines(r: dict[str, Any]) -> list[str]:

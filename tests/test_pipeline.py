@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -165,3 +166,103 @@ def test_gate_fails_on_a_starved_model_and_names_it(tiny_run, tmp_path):
     assert out.returncode == 1
     assert "ae/Ato4l: AUC_qkeras" in out.stderr and out.stderr.count("\n") == 1
     assert load_config(starved_config).quantize.ae.bits.weight_bits == 2
+
+
+# --- scaling out: the design-space scan and sharded C simulation on a 2-worker LocalCluster ---
+
+SCAN = {
+    "points": [
+        {"model": "ocdn", "bits": 4, "reuse_factor": 1},
+        {"model": "ocdn", "bits": 6, "reuse_factor": 2},
+        {"model": "ae", "bits": 6, "reuse_factor": 1},
+    ],
+    "epochs": 1,
+}
+
+
+def test_scan_records_a_failed_point_then_resumes_and_skips_finished_points(tiny_run, tmp_path, capsys):
+    _, tiny_dir, _ = tiny_run
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_dir, run_dir, ignore=shutil.ignore_patterns("scan"))
+    config = write_config(tmp_path / "scan.yaml", {**TINY, "scan": SCAN, "cluster": {"workers": 2}})
+    # A broken artifact makes the AE point fail for real (its float weights are gone).
+    deployed = run_dir / json.loads((run_dir / "train" / "ae" / "info.json").read_text())["deployed"]
+    shutil.move(deployed, tmp_path / "ae_weights")
+
+    summary = api.scan(config, run_dir)
+    assert sorted(p["id"] for p in summary["points"]) == ["ocdn-b4-rf1-latency", "ocdn-b6-rf2-latency"]
+    assert [f["id"] for f in summary["failed"]] == ["ae-b6-rf1-latency"]
+    assert summary["failed"][0]["error"]
+    for point in summary["points"]:
+        assert point["csim_exact_fraction"] == 1.0  # bit-exact at every point, not just the default
+        assert point["lut"] > 0 and point["latency_cycles"] >= 1
+    # a front point exists per view, and the larger reuse factor halves the initiation rate
+    assert summary["pareto"]["ocdn"]["lut"] and summary["pareto"]["ocdn"]["latency"]
+    by_id = {p["id"]: p for p in summary["points"]}
+    assert by_id["ocdn-b6-rf2-latency"]["ii"] == 2 * by_id["ocdn-b4-rf1-latency"]["ii"]
+    for plot in summary["plots"]:
+        assert (run_dir / plot).stat().st_size > 0
+    assert "ae-b6-rf1-latency failed" in (run_dir / "scan" / "scan.md").read_text()
+    done = run_dir / "scan" / "points" / "ocdn-b4-rf1-latency" / "result.json"
+    mtime = done.stat().st_mtime_ns
+
+    shutil.move(tmp_path / "ae_weights", deployed)
+    capsys.readouterr()
+    summary = api.scan(config, run_dir)
+    assert "2 finished before, 1 to run" in capsys.readouterr().out
+    assert done.stat().st_mtime_ns == mtime  # not redone
+    assert len(summary["points"]) == 3 and summary["failed"] == []
+    assert not (run_dir / "scan" / "failed" / "ae-b6-rf1-latency.json").exists()
+    report = api.report(config, run_dir)
+    assert len(report["scan"]["points"]) == 3
+    assert "## Design-space scan" in (run_dir / "report" / "report.md").read_text()
+
+
+def test_sharded_csim_equals_the_firmware_stage_event_by_event(tiny_run, tmp_path):
+    import h5py
+
+    from training.data.splits import read_splits
+
+    config, run_dir, _ = tiny_run
+    cfg = load_config(config)
+    cfg.cluster.workers = 2
+    test = read_splits(run_dir / "data" / "l1_splits.h5").test
+    inputs = tmp_path / "l1_inputs.h5"
+    with h5py.File(inputs, "w") as f:
+        f["inputs"] = test.X  # float inputs: the C simulation gets them in the declared input format
+    firmware = h5py.File(run_dir / "firmware" / "ae" / "csim_scores.h5", "r")["scores"][...]
+
+    out = tmp_path / "sharded.h5"
+    summary = api.csim("ae", inputs, out, cfg, run_dir, key="inputs", chunk_events=997)
+    assert summary["workers"] == 2 and summary["chunks"] == -(-len(test.X) // 997)
+    with h5py.File(out, "r") as f:
+        np.testing.assert_array_equal(f["event_index"][...], np.arange(len(test.X)))
+        np.testing.assert_array_equal(f["score"][...], firmware)
+    assert not list(tmp_path.glob(".sharded.h5*"))  # no partial file or build folder left behind
+
+
+def test_sharded_csim_of_an_adc2021_file_equals_the_in_process_loop(tiny_run, tmp_path):
+    import h5py
+
+    from training.data.l1objects import generate_l1_sample
+
+    config, run_dir, _ = tiny_run
+    cfg = load_config(config)
+    cfg.cluster.workers = 2
+    raw = tmp_path / "background.h5"
+    generate_l1_sample(raw, "background", 2500, seed=11)
+    api.csim("ae", raw, tmp_path / "sharded.h5", cfg, run_dir, chunk_events=600)
+    # the plain loop, through the CLI
+    cli = subprocess.run(
+        [sys.executable, "-m", "l1ad.cli", "csim", "--config", str(config), "--run-dir", str(run_dir)]
+        + ["--model", "ae", "--input", str(raw), "--output", str(tmp_path / "loop.h5"), "--in-process"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert cli.returncode == 0, cli.stderr
+    assert "2500 events" in cli.stdout
+    with h5py.File(tmp_path / "sharded.h5", "r") as a, h5py.File(tmp_path / "loop.h5", "r") as b:
+        assert np.isfinite(a["score"][...]).all()
+        np.testing.assert_array_equal(a["score"][...], b["score"][...])
+        assert json.loads(a.attrs["summary"])["layout"] == "particles"

@@ -1,0 +1,232 @@
+"""``l1ad scan``: the design space of the deployable scorers, one Dask task per point.
+
+A point (model, bit width, reuse factor, strategy) is a QAT retrain from the run's float
+weights, an hls4ml conversion into the point's own folder, a g++ C simulation of the test set
+checked against exact QKeras, and a resource estimate (vendor synthesis where installed and
+``scan.synth``). Points run on a LocalCluster by default or on the scheduler in
+``cluster.scheduler``. Each finished point lives in RUN_DIR/scan/points/<id>/ (written under a
+temporary name, renamed when complete) with a ``result.json`` carrying the fingerprint of the
+config it was made with; a rerun skips finished points. A failed point is recorded in
+RUN_DIR/scan/failed/<id>.json with its error and does not stop the others; it is retried on the
+next run. The table, the Pareto plots and scan.json are written by ``reports.scan``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import io
+import json
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from l1ad.config import Config, ScanPoint
+from l1ad.io import atomic_dir, read_json, write_json
+
+
+def scan_points(config: Config) -> list[ScanPoint]:
+    """The scan's points: ``scan.points`` when given, else the grid of models x bits x reuse factors x strategies."""
+    s = config.scan
+    if s.points:
+        return list(s.points)
+    return [
+        ScanPoint(model, bits, rf, strategy)
+        for model in s.models
+        for bits in s.bits
+        for rf in s.reuse_factors
+        for strategy in s.strategies
+    ]
+
+
+def point_id(point: ScanPoint) -> str:
+    """A folder name that says what the point is, e.g. ``ae-b6-rf4-latency``."""
+    return f"{point.model}-b{point.bits}-rf{point.reuse_factor}-{point.strategy.lower()}"
+
+
+def point_fingerprint(config: Config, point: ScanPoint) -> str:
+    """Hash of everything a point's results depend on: the float models (the train stage's chain),
+    the model's QAT settings, the scan epochs, the firmware section and the point itself."""
+    from l1ad.pipeline import fingerprint
+
+    own = config.fingerprint(
+        f"quantize.{point.model}", "scan.epochs", "scan.synth", "firmware", "metrics", "run.seed"
+    )
+    blob = fingerprint(config, "train") + own + json.dumps(dataclasses.asdict(point), sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def finished(scan_dir: Path, point: ScanPoint, fp: str) -> dict[str, Any] | None:
+    """The point's result when it was finished with the same fingerprint, else None."""
+    path = scan_dir / "points" / point_id(point) / "result.json"
+    if not path.is_file():
+        return None
+    result = read_json(path)
+    return result if isinstance(result, dict) and result.get("fingerprint") == fp else None
+
+
+def run_point(config: Config, run_dir: str, point: ScanPoint) -> dict[str, Any]:
+    """One scan point, run on a Dask worker: QAT, conversion, csim validation, resources.
+
+    Writes RUN_DIR/scan/points/<id>/ (result.json, csim_validation.json, hls_project/,
+    qmodel.h5, log.txt) atomically and returns the result. Everything the point prints
+    (Keras progress, hls4ml) goes to log.txt, not to the worker's terminal.
+    """
+    from firmware.stage import build_firmware
+    from l1ad.cli import quiet_known_warnings
+    from quantize.qmodels import predict_exact, quantize_inputs, save_qmodel
+    from quantize.stage import quantize_one, scan_bits, score_summary, trigger_fpr
+    from training.data.splits import read_splits
+    from training.scorer import load_scorer
+    from training.stage import read_scores
+
+    quiet_known_warnings()
+    _one_thread()
+    run = Path(run_dir)
+    pid = point_id(point)
+    start = time.perf_counter()
+    with atomic_dir(run / "scan" / "points" / pid) as out:
+        log = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(log):
+                info = read_json(run / "train" / point.model / "info.json")
+                splits = read_splits(run / info["splits"])
+                scorer = load_scorer(run / info["deployed"])
+                float_scores = read_scores(run / "train" / point.model / "scores.h5")[0][0]
+                qcfg = getattr(config.quantize, point.model)
+                bits = scan_bits(qcfg.bits, point.bits)
+                qmodel, _ = quantize_one(
+                    scorer, bits, splits.train, splits.val, config.scan.epochs, qcfg.learning_rate
+                )
+                save_qmodel(qmodel, out / "qmodel.h5")
+                X_test = quantize_inputs(splits.test.X, bits.input_bits, bits.input_integer)
+                qkeras = predict_exact(qmodel, X_test)
+                fw = dataclasses.replace(
+                    config.firmware,
+                    reuse_factor=point.reuse_factor,
+                    strategy=point.strategy,
+                    synth=config.scan.synth,
+                )
+                validation, csim = build_firmware(
+                    point.model, qmodel, bits, splits, qkeras, float_scores, config, fw, out, log=print
+                )
+        finally:
+            (out / "log.txt").write_text(log.getvalue())
+        validation["hls_project"] = f"scan/points/{pid}/hls_project"
+        write_json(out / "csim_validation.json", validation)
+
+        fpr = trigger_fpr(config, info["family"])
+        y, classes, n_bkg = splits.test.y, splits.classes, splits.n_background_classes
+        summaries = {
+            version: score_summary(s, y, classes, fpr, config.metrics.min_background_for_sic, n_bkg)
+            for version, s in (("float", float_scores), ("qkeras", qkeras), ("csim", csim))
+        }
+        signals = classes[n_bkg:]
+        r = validation["resources"]
+        result = {
+            "id": pid,
+            "point": dataclasses.asdict(point),
+            "fingerprint": point_fingerprint(config, point),
+            "family": info["family"],
+            "trigger_fpr": fpr,
+            "auc": {s: {v: summaries[v][s]["auc"] for v in summaries} for s in signals},
+            "tpr_at_trigger": {
+                s: {v: summaries[v][s]["tpr_at_fpr"]["tpr"] for v in summaries} for s in signals
+            },
+            "csim_exact_fraction": validation["exact_fraction"],
+            "csim_within_1lsb_fraction": validation["within_1lsb_fraction"],
+            "saturated_fraction": validation["saturation"]["fraction"],
+            "resources": {
+                k: r[k]
+                for k in ("source", "latency_cycles", "latency_ns", "ii", "dsp", "lut", "ff", "bram", "bops")
+                if k in r
+            }
+            | {"ebops": r.get("ebops"), "percent_of_part": r.get("percent_of_part")},
+            "hls_project": validation["hls_project"],
+            "seconds": time.perf_counter() - start,
+        }
+        # Written last: a point folder is finished when its result.json exists.
+        write_json(out / "result.json", result)
+    return result
+
+
+def _one_thread() -> None:
+    """One TensorFlow thread per task: a worker runs one point at a time, and the cluster's
+    parallelism comes from its worker count, not from threads fighting over cores."""
+    import tensorflow as tf
+
+    with contextlib.suppress(RuntimeError):  # already set: this worker ran a point before
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
+def run_scan(config: Config, run_dir: str | Path) -> dict[str, Any]:
+    """Run every point of the scan not finished yet on Dask, then write the scan's tables and plots.
+
+    Returns the scan summary (``reports.scan.write_scan``): finished points, failed points
+    with their errors, Pareto-optimal points per model.
+    """
+    from tqdm import tqdm
+
+    from l1ad.cluster import dask_client
+    from l1ad.pipeline import run_stage
+    from reports.scan import write_scan
+
+    run = Path(run_dir).resolve()
+    run_stage(config, run, "train", quiet_if_done=True)  # the float weights every point starts from
+    scan_dir = run / "scan"
+    points = scan_points(config)
+    todo = []
+    for point in points:
+        if finished(scan_dir, point, point_fingerprint(config, point)) is None:
+            todo.append(point)
+    print(
+        f"[scan] {len(points)} points: {len(points) - len(todo)} finished before, {len(todo)} to run",
+        flush=True,
+    )
+    if todo:
+        from distributed import as_completed
+
+        c = config.cluster
+        with dask_client(c.scheduler, c.workers, c.memory_limit) as client:
+            where = c.scheduler or f"a LocalCluster of {len(client.scheduler_info()['workers'])} workers"
+            print(f"[scan] running on {where}", flush=True)
+            futures = {client.submit(run_point, config, str(run), p, pure=False): p for p in todo}
+            with tqdm(total=len(futures), desc="scan points", unit="point") as bar:
+                for future in as_completed(futures):
+                    point = futures[future]
+                    failed = scan_dir / "failed" / f"{point_id(point)}.json"
+                    try:
+                        result = future.result()
+                    except Exception as exc:  # any failure of one point is recorded, the others go on
+                        _record_failure(failed, point, exc, future.traceback())
+                        bar.write(f"[scan] {point_id(point)} failed: {type(exc).__name__}: {exc}")
+                    else:
+                        failed.unlink(missing_ok=True)
+                        bar.write(_one_line(result))
+                    bar.update()
+    return write_scan(config, run)
+
+
+def _record_failure(path: Path, point: ScanPoint, exc: BaseException, tb: Any) -> None:
+    write_json(
+        path,
+        {
+            "id": point_id(point),
+            "point": dataclasses.asdict(point),
+            "error": f"{type(exc).__name__}: {exc}",
+            "traceback": "".join(traceback.format_tb(tb)) if tb is not None else "",
+        },
+    )
+
+
+def _one_line(result: dict[str, Any]) -> str:
+    r = result["resources"]
+    mean_auc = sum(a["csim"] for a in result["auc"].values()) / len(result["auc"])
+    return (
+        f"[scan] {result['id']}: mean csim AUC {mean_auc:.3f}, csim == QKeras on "
+        f"{result['csim_exact_fraction']:.2%}, {r['latency_cycles']} cycles, {r['lut']:.0f} LUT, "
+        f"{r['dsp']} DSP ({r['source']}), {result['seconds']:.0f} s"
+    )
