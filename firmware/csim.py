@@ -63,7 +63,31 @@ def _keras_tensor_of(qmodel: Any, hls_names: set[str], name: str) -> str:
             return layer.name
 
 
-def saturation_events(hls_model: Any, qmodel: Any, X: np.ndarray, max_events: int = 2000) -> dict[str, Any]:
+def trace_rows(n_events: int, max_events: int, y: np.ndarray | None = None) -> np.ndarray:
+    """Rows to trace: at most ``max_events`` evenly spaced events, of each class when labels ``y`` are given.
+
+    Evenly spaced rather than the first ones, since inputs are often background followed by
+    signal; per class, since a rare signal would otherwise get a handful of traced events.
+    """
+
+    def spread(rows: np.ndarray) -> np.ndarray:
+        take = np.linspace(0, len(rows) - 1, min(max_events, len(rows))).astype(int)
+        return rows[np.unique(take)]
+
+    if y is None:
+        return spread(np.arange(n_events))
+    y = np.asarray(y)
+    return np.sort(np.concatenate([spread(np.flatnonzero(y == k)) for k in np.unique(y)]))
+
+
+def saturation_events(
+    hls_model: Any,
+    qmodel: Any,
+    X: np.ndarray,
+    max_events: int = 2000,
+    y: np.ndarray | None = None,
+    classes: list[str] | None = None,
+) -> dict[str, Any]:
     """Events in which some layer's value leaves its fixed-point type (saturates or wraps), from a trace.
 
     Per traced layer: ``out_of_range`` counts events whose exact QKeras value lies outside the
@@ -71,11 +95,14 @@ def saturation_events(hls_model: Any, qmodel: Any, X: np.ndarray, max_events: in
     are not counted, since QKeras' value is already clipped); ``deviating`` counts events where
     the traced firmware value differs from QKeras by more than one LSB of the type (the visible
     damage, including a wrapped accumulator). Tracing recompiles the project and copies every
-    layer per event, so at most ``max_events`` events, spread evenly over ``X``, are traced.
+    layer per event, so at most ``max_events`` events, spread evenly over ``X``, are traced; with
+    class labels ``y`` (indices into ``classes``) at most ``max_events`` of each class, and
+    ``per_class`` gives each class's fraction of traced events with any layer out of range (the
+    figure ``l1ad check`` gates on: a layer sized on background can still overflow on a signal).
     """
     X = _check_inputs(hls_model, X)
-    # Evenly spaced events: inputs are often background followed by signal, and both must be seen.
-    X = np.ascontiguousarray(X[np.unique(np.linspace(0, len(X) - 1, min(max_events, len(X))).astype(int))])
+    rows = trace_rows(len(X), max_events, y)
+    X = np.ascontiguousarray(X[rows])
     try:
         _, trace = hls_model.trace(X)
     finally:
@@ -86,25 +113,44 @@ def saturation_events(hls_model: Any, qmodel: Any, X: np.ndarray, max_events: in
     trace = {name: v for name, v in trace.items() if name in {layer.name for layer in qmodel.layers}}
     keras_names = {name: _keras_tensor_of(qmodel, set(hls_layers), name) for name in trace}
     reference = exact_outputs(qmodel, X, sorted(set(keras_names.values())))
-    any_out = np.zeros(len(X), dtype=bool)
-    any_dev = np.zeros(len(X), dtype=bool)
-    per_layer = {}
+    out_by_layer, dev_by_layer = {}, {}
     for name, traced in trace.items():
         fmt = format_of(hls_layers[name].get_output_variable().type.precision)
         ref = reference[keras_names[name]].reshape(len(X), -1)
         got = np.asarray(traced, dtype=np.float64).reshape(len(X), -1)
-        out = np.any((ref < fmt.lo) | (ref > fmt.hi), axis=1)
-        dev = np.any(np.abs(got - ref) > fmt.lsb, axis=1)
-        any_out |= out
-        any_dev |= dev
-        per_layer[name] = {"type": types[name], "out_of_range": int(out.sum()), "deviating": int(dev.sum())}
-    return {
+        out_by_layer[name] = np.any((ref < fmt.lo) | (ref > fmt.hi), axis=1)
+        dev_by_layer[name] = np.any(np.abs(got - ref) > fmt.lsb, axis=1)
+    any_out = np.any(list(out_by_layer.values()), axis=0) if trace else np.zeros(len(X), dtype=bool)
+    any_dev = np.any(list(dev_by_layer.values()), axis=0) if trace else np.zeros(len(X), dtype=bool)
+    result: dict[str, Any] = {
         "n_traced": int(len(X)),
         "n_events": int(any_out.sum()),
         "fraction": float(any_out.mean()) if len(X) else 0.0,
         "n_deviating_events": int(any_dev.sum()),
-        "per_layer": per_layer,
+        "per_layer": {
+            name: {
+                "type": types[name],
+                "out_of_range": int(out_by_layer[name].sum()),
+                "deviating": int(dev_by_layer[name].sum()),
+            }
+            for name in trace
+        },
     }
+    if y is not None:
+        labels = np.asarray(y)[rows]
+        result["per_class"] = {}
+        for k in np.unique(labels):
+            sel = labels == k
+            name = classes[int(k)] if classes is not None else str(int(k))
+            result["per_class"][name] = {
+                "n_traced": int(sel.sum()),
+                "n_events": int(any_out[sel].sum()),
+                "fraction": float(any_out[sel].mean()),
+                "n_deviating_events": int(any_dev[sel].sum()),
+                # the layers that overflow on this class, with their event counts
+                "layers": {n: int(o[sel].sum()) for n, o in out_by_layer.items() if o[sel].any()},
+            }
+    return result
 
 
 def relu_inputs_beyond_float32(hls_model: Any) -> list[str]:
@@ -140,6 +186,7 @@ def validate(
     n_background_classes: int = 1,
     max_trace_events: int = 2000,
     batch_size: int = 10_000,
+    classes: list[str] | None = None,
 ) -> tuple[dict[str, Any], np.ndarray]:
     """The csim validation of one model and its csim scores: (JSON-ready figures, scores (N,)).
 
@@ -147,7 +194,9 @@ def validate(
     with the exact QKeras score (``qkeras_scores`` when already computed by
     ``predict_exact`` on the same ``X``). ``X`` must be in the declared input format
     (``quantize_inputs``); labels ``y`` >= ``n_background_classes`` mark signal; the AUCs
-    are all signals together against background.
+    are all signals together against background. The saturation trace takes up to
+    ``max_trace_events`` events of each class (``classes`` names the labels; without it the
+    per-class figures are keyed by label index).
     """
     X = _check_inputs(hls_model, X)
     if not len(X) == len(y) == len(float_scores):
@@ -171,7 +220,7 @@ def validate(
     result = {
         "agreement": csim_agreement(csim, qkeras, lsb),
         "auc": aucs,
-        "saturation": saturation_events(hls_model, qmodel, X, max_trace_events),
+        "saturation": saturation_events(hls_model, qmodel, X, max_trace_events, y=y, classes=classes),
         "output_lsb": lsb,
         "output_type": precision_cpp(hls_model.get_output_variables()[0].type.precision),
         "layer_precisions": layer_precisions(hls_model),

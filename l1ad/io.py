@@ -7,6 +7,7 @@ crash never leaves a half-written file that a later stage (or resume) trusts.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import shutil
@@ -23,12 +24,49 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's live process
+    return True
+
+
+def _temp_prefix(path: Path) -> str:
+    """Temporary names carry the writer's pid: ``.<name>.<pid>.<random>.partial``."""
+    return f".{path.name}.{os.getpid()}."
+
+
+def remove_stale_partials(path: str | Path) -> list[Path]:
+    """Remove the temporary siblings of ``path`` left by writers that were killed (SIGKILL, power loss).
+
+    Only leftovers whose writer process is gone are removed, so a concurrent writer of the same
+    path keeps its temporary file; returns what was removed.
+    """
+    path = Path(path)
+    removed = []
+    if not path.parent.is_dir():
+        return removed
+    for entry in path.parent.glob(f".{glob.escape(path.name)}.*.partial"):
+        pid = entry.name[len(path.name) + 2 :].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            removed.append(entry)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it to ``path`` only on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    remove_stale_partials(path)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".partial", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -42,19 +80,28 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Yield a fresh temporary directory; it replaces ``path`` only on success."""
+    """Yield a fresh temporary directory; it replaces ``path`` only on success.
+
+    An existing ``path`` is first renamed aside (one atomic step) and deleted after the new
+    folder is in place: at every instant ``path`` is either absent or complete, never a
+    half-deleted old folder that a resume would trust. Leftovers of killed writers are removed.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+    remove_stale_partials(path)
+    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), suffix=".partial", dir=path.parent))
+    old = None
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes 0700
         if path.exists():
-            shutil.rmtree(path)
+            old = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), suffix=".partial", dir=path.parent))
+            os.replace(path, old / path.name)
         os.replace(tmp, path)
     finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        for leftover in (tmp, old):
+            if leftover is not None and leftover.exists():
+                shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _to_jsonable(obj: Any) -> Any:

@@ -10,6 +10,7 @@ the manifest never points at half-written outputs.
 
 from __future__ import annotations
 
+import fcntl
 import subprocess
 import time
 from pathlib import Path
@@ -21,6 +22,7 @@ from l1ad.errors import InputError
 from l1ad.io import read_json, write_json
 
 MANIFEST = "manifest.json"
+LOCK = ".manifest.lock"
 
 
 def git_commit() -> str | None:
@@ -66,7 +68,17 @@ class RunDir:
         return bool(record and record.get("fingerprint") == fingerprint and self.stage_dir(stage).is_dir())
 
     def record_stage(self, stage: str, fingerprint: str, seconds: float, summary: dict[str, Any]) -> None:
-        """Write the stage's record into the manifest (atomically, after its outputs are in place)."""
+        """Write the stage's record into the manifest (atomically, after its outputs are in place).
+
+        The read-modify-write holds a lock on the run directory, so two l1ad processes finishing
+        stages of one run directory at once (two studies, say) both keep their records.
+        """
+        self.path.mkdir(parents=True, exist_ok=True)
+        with open(self.path / LOCK, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or when the process dies
+            self._record_stage(stage, fingerprint, seconds, summary)
+
+    def _record_stage(self, stage: str, fingerprint: str, seconds: float, summary: dict[str, Any]) -> None:
         manifest = self.read_manifest()
         manifest.update(
             {

@@ -3,7 +3,9 @@
 Gated per model and per signal: the quantized AUC may not fall more than
 ``check.auc_drop_tolerance`` below float; the C simulation must agree with QKeras
 (AUC within ``check.csim_auc_tolerance``, at least ``check.csim_within_1lsb_min`` of
-events within one output LSB).
+events within one output LSB); per model and class (background and each signal), at most
+``check.max_saturated_fraction`` of the csim-traced events may have a layer saturating or
+wrapping.
 """
 
 from __future__ import annotations
@@ -37,6 +39,27 @@ def gate_failures(report: dict[str, Any], config: Config) -> list[str]:
         if within < tol.csim_within_1lsb_min:
             failures.append(
                 f"{name}: csim within 1 LSB of QKeras for {within:.4%} of events < {tol.csim_within_1lsb_min:.2%}"
+            )
+        failures += saturation_failures(name, model.get("saturation"), tol.max_saturated_fraction)
+    return failures
+
+
+def saturation_failures(name: str, saturation: dict[str, Any] | None, limit: float) -> list[str]:
+    """One phrase per class of model ``name`` whose saturated fraction exceeds ``limit``.
+
+    A report without per-class figures (firmware built by an older l1ad) fails too: the gate
+    cannot vouch for what it cannot see.
+    """
+    per_class = (saturation or {}).get("per_class")
+    if per_class is None:
+        return [f"{name}: no per-class saturation figures; rerun `l1ad firmware --force`"]
+    failures = []
+    for cls, s in per_class.items():
+        if s["fraction"] > limit:
+            layers = ", ".join(f"{layer} {n}" for layer, n in s["layers"].items())
+            failures.append(
+                f"{name}/{cls}: a layer saturates or wraps in {s['fraction']:.2%} of traced events "
+                f"({s['n_events']} of {s['n_traced']}; {layers}) > {limit:.2%}"
             )
     return failures
 

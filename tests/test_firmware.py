@@ -170,7 +170,9 @@ def test_ae_validation_is_bit_identical_without_saturation(ae_case, tmp_path) ->
     assert result["agreement"]["exact_fraction"] == 1.0
     assert result["auc"]["csim"] == result["auc"]["qkeras"]
     assert 0.5 < result["auc"]["float"] <= 1.0  # four hard leptons are far from the background
-    assert result["saturation"]["n_traced"] == 300
+    # up to 300 events of each class are traced, and every class is reported
+    assert result["saturation"]["n_traced"] == 600
+    assert {k: v["n_traced"] for k, v in result["saturation"]["per_class"].items()} == {"0": 300, "1": 300}
     assert result["saturation"]["n_events"] == 0 and result["saturation"]["n_deviating_events"] == 0
     assert set(result["saturation"]["per_layer"]) >= {
         "enc_1",

@@ -15,7 +15,7 @@ import h5py
 import numpy as np
 
 from l1ad.config import Config
-from l1ad.io import atomic_path, write_json
+from l1ad.io import atomic_path, read_json, write_json
 from training import metrics
 from training.data import dijet, jetimages, l1objects
 from training.data.splits import Split, read_splits
@@ -90,9 +90,22 @@ def run_data(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
         chunk_events=chunk,
     )
     summary["jet_images"]["source"] = ji.source
+    if ji.source == "synthetic":
+        _name_final_place(out / "jet_images_preprocessing.json", out)
     write_json(out / "summary.json", summary)
     print_data_summary(summary)
     return summary
+
+
+def _name_final_place(preprocessing: Path, out: Path) -> None:
+    """Record generated source files by their place in the run directory (``data/...``), not by the
+    stage's temporary folder: that path vanishes when the stage completes and differs between runs."""
+    info = read_json(preprocessing)
+    info["source"] = [
+        str(Path("data") / Path(p).relative_to(out)) if Path(p).is_relative_to(out) else p
+        for p in info["source"]
+    ]
+    write_json(preprocessing, info)
 
 
 def print_data_summary(summary: dict[str, Any]) -> None:
