@@ -104,7 +104,7 @@ def build_firmware(
     )
     convert_seconds = time.perf_counter() - t0
     log(f"compiling the C simulation (g++) and scoring {len(X_test)} test events")
-    result, csim = validate(hls_model, qmodel, X_test, y, float_scores, qkeras, n_bkg)
+    result, csim = validate(hls_model, qmodel, X_test, y, float_scores, qkeras, n_bkg, classes=classes)
     resources = resources_report(
         hls_model,
         fw.part,

@@ -244,6 +244,8 @@ class ScanPoint:
     bits: int = 8  # weight = bias = activation bits; input and output formats stay as in quantize.<model>
     reuse_factor: int = 1
     strategy: str = "Latency"  # hls4ml strategy: Latency or Resource
+    quantizer: str = "qkeras"  # qkeras (uniform bits)
+    beta: float = 0.0  # resource penalty of a learned-bit-width quantizer (unused by qkeras)
 
 
 @dataclass
@@ -256,6 +258,7 @@ class ScanConfig:
     bits: tuple[int, ...] = (4, 6, 8)
     reuse_factors: tuple[int, ...] = (1, 4)
     strategies: tuple[str, ...] = ("Latency",)
+    quantizers: tuple[str, ...] = ("qkeras",)
     points: tuple[ScanPoint, ...] = ()  # an explicit list of points; when given it replaces the grid
     epochs: int = 2  # QAT epochs per point
     synth: bool = False  # vendor C synthesis on the workers where the tool is installed (else estimates)
@@ -572,13 +575,7 @@ def _validate(config: Config, path: Path) -> None:
 
 
 def _scan_problems(scan: ScanConfig) -> list[str]:
-    points = scan.points or tuple(
-        ScanPoint(m, b, r, s)
-        for m in scan.models
-        for b in scan.bits
-        for r in scan.reuse_factors
-        for s in scan.strategies
-    )
+    points = scan.points or grid_points(scan)
     problems = [] if points else ["scan: the grid is empty (models, bits, reuse_factors, strategies)"]
     for p in points:
         if p.model not in ("ocdn", "ae", "nurd"):
@@ -587,6 +584,8 @@ def _scan_problems(scan: ScanConfig) -> list[str]:
             problems.append(
                 f"scan: bits must be >= 2 and reuse_factor >= 1, got {p.bits} and {p.reuse_factor}"
             )
+        if p.quantizer not in ("qkeras",):
+            problems.append(f"scan: quantizer must be qkeras, got {p.quantizer!r}")
         if p.strategy not in ("Latency", "Resource"):
             problems.append(f"scan: strategy must be Latency or Resource, got {p.strategy!r}")
     if scan.epochs < 0:
@@ -656,3 +655,15 @@ def _range_problems(config: Config) -> list[str]:
     if config.firmware.io_type not in ("io_parallel", "io_stream"):
         problems.append(f"firmware.io_type must be io_parallel or io_stream, got {config.firmware.io_type!r}")
     return problems
+
+
+def grid_points(scan: ScanConfig) -> tuple[ScanPoint, ...]:
+    """The scan grid: every combination of models x bits x reuse factors x strategies x quantizers."""
+    return tuple(
+        ScanPoint(m, b, r, s, q)
+        for m in scan.models
+        for b in scan.bits
+        for r in scan.reuse_factors
+        for s in scan.strategies
+        for q in scan.quantizers
+    )

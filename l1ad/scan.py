@@ -23,22 +23,13 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from l1ad.config import Config, ScanPoint
+from l1ad.config import Config, ScanPoint, grid_points
 from l1ad.io import atomic_dir, read_json, write_json
 
 
 def scan_points(config: Config) -> list[ScanPoint]:
     """The scan's points: ``scan.points`` when given, else the grid of models x bits x reuse factors x strategies."""
-    s = config.scan
-    if s.points:
-        return list(s.points)
-    return [
-        ScanPoint(model, bits, rf, strategy)
-        for model in s.models
-        for bits in s.bits
-        for rf in s.reuse_factors
-        for strategy in s.strategies
-    ]
+    return list(config.scan.points or grid_points(config.scan))
 
 
 def point_id(point: ScanPoint) -> str:
