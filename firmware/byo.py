@@ -6,7 +6,6 @@ code stored in, or referenced by, the file, so such models are refused with the 
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import time
@@ -29,13 +28,10 @@ from firmware.hls import (
 from l1ad.config import FirmwareConfig
 from l1ad.errors import InputError
 from l1ad.io import require_finite, write_json
+from l1ad.untrusted import load_keras_model
 from quantize.qmodels import exact_outputs, qkeras_custom_objects
-from training.data.h5read import open_h5, read_chunked, require_dataset
+from training.data.h5read import open_h5, open_npy, read_chunked, require_dataset
 
-MODEL_CLASSES = {"Functional", "Sequential", "Model"}
-# Keras' own JSON encodings of plain data inside configs (keras/src/saving/legacy/saved_model/json_utils.py)
-KERAS_ENCODINGS = {"TensorShape", "__tuple__", "__ellipsis__", "__bytes__"}
-TRUSTED_MODULES = ("keras", "qkeras", "tensorflow", "tf_keras")
 TRAINING_ONLY = {
     "GaussianNoise",
     "GaussianDropout",
@@ -44,113 +40,19 @@ TRAINING_ONLY = {
     "SpatialDropout1D",
 }
 SUPPORTED_LAYERS_HINT = "Dense, Conv1D/2D, pooling, BatchNormalization, activations, Add/Subtract/Multiply"
-
-
-def _known_class_names() -> set[str]:
-    """Classes Keras and QKeras deserialise from their own code: built-in layers, initialisers, ..."""
-    import tensorflow as tf
-
-    names = set(MODEL_CLASSES) | KERAS_ENCODINGS | set(qkeras_custom_objects())
-    for module in (
-        tf.keras.layers,
-        tf.keras.mixed_precision,
-        tf.keras.initializers,
-        tf.keras.regularizers,
-        tf.keras.constraints,
-        tf.keras.activations,
-    ):
-        names |= {n for n in dir(module) if not n.startswith("_")}
-    names.discard("Lambda")
-    return names
-
-
-def _read_config(path: Path, weights: Path | None) -> dict[str, Any]:
-    """The model's architecture as JSON, read without deserialising anything."""
-    if path.suffix.lower() == ".json":
-        if weights is None:
-            raise InputError(path, "a JSON architecture needs its weights file (.h5) as well")
-        try:
-            return json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InputError(path, f"not a readable Keras JSON architecture ({exc})") from None
-    with open_h5(path) as f:
-        raw = f.attrs.get("model_config")
-    if raw is None:
-        raise InputError(
-            path, "HDF5 file holds no model_config (weights only?): give the architecture JSON with it"
-        )
-    try:
-        return json.loads(raw)
-    except (TypeError, json.JSONDecodeError) as exc:
-        raise InputError(path, f"model_config attribute is not valid JSON ({exc})") from None
-
-
-def inspect_config(config: dict[str, Any], path: str | Path) -> None:
-    """Refuse Lambda layers and custom objects anywhere in a Keras model config (nothing is deserialised)."""
-    known = _known_class_names()
-    quantized = set(qkeras_custom_objects())
-
-    def walk(node: Any, owner: str) -> None:
-        if isinstance(node, list):
-            for item in node:
-                walk(item, owner)
-            return
-        if not isinstance(node, dict):
-            return
-        name = node.get("class_name")
-        inner = node.get("config")
-        if isinstance(name, str):
-            if isinstance(inner, dict) and isinstance(inner.get("name"), str) and name not in MODEL_CLASSES:
-                owner = inner["name"]
-            if name == "Lambda":
-                raise InputError(
-                    path,
-                    f"layer '{owner}' is a Lambda layer: loading it would execute Python code stored in "
-                    "the file; rebuild the model with built-in layers (e.g. Activation, Add, Multiply)",
-                )
-            module = node.get("module")
-            registered = node.get("registered_name")
-            foreign_module = isinstance(module, str) and module.split(".")[0] not in TRUSTED_MODULES
-            foreign_registration = isinstance(registered, str) and registered not in quantized | {name}
-            if name not in known or foreign_module or foreign_registration:
-                origin = f" from module '{module}'" if isinstance(module, str) else ""
-                raise InputError(
-                    path,
-                    f"layer '{owner}' uses '{registered or name}'{origin}, a custom object outside Keras and "
-                    "QKeras: loading it would run code from outside l1ad; rebuild it from Keras/QKeras layers",
-                )
-        for value in node.values():
-            walk(value, owner)
-
-    walk(config, "model")
+# Largest input magnitude a fixed-point trigger input can carry (a 32-bit integer part): larger values
+# are corrupt, and profiling them would give absurd firmware types.
+MAX_INPUT = 2.0**31
 
 
 def load_user_model(path: str | Path, weights: str | Path | None = None) -> Any:
     """Load a QKeras or Keras-2 model (``.h5``, or JSON architecture + ``weights`` .h5) after inspecting it.
 
     Lambda layers and custom objects outside Keras/QKeras are refused before Keras deserialises
-    anything (``InputError`` naming the layer); the optimizer and training config are not loaded.
+    anything (``InputError`` naming the layer), as are weights that are not finite numbers; the
+    optimizer and training config are not loaded (``l1ad.untrusted.load_keras_model``).
     """
-    import tensorflow as tf
-
-    path = Path(path)
-    weights = None if weights is None else Path(weights)
-    if not path.is_file():
-        raise InputError(path, "model file not found")
-    if weights is not None and not weights.is_file():
-        raise InputError(weights, "weights file not found")
-    inspect_config(_read_config(path, weights), path)
-    try:
-        if path.suffix.lower() == ".json":
-            model = tf.keras.models.model_from_json(path.read_text(), custom_objects=qkeras_custom_objects())
-            model.load_weights(weights)
-        else:
-            model = tf.keras.models.load_model(path, custom_objects=qkeras_custom_objects(), compile=False)
-            if weights is not None:
-                model.load_weights(weights)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(weights or path, f"not a loadable Keras/QKeras model ({exc})") from None
-    return model
+    return load_keras_model(path, weights, custom_objects=qkeras_custom_objects())
 
 
 def _flat_layers(model: Any) -> list[Any]:
@@ -183,18 +85,17 @@ def check_hls4ml_support(model: Any, path: str | Path) -> None:
 def read_inputs(
     path: str | Path, input_shape: tuple[int, ...], key: str | None = None, max_events: int = 20_000
 ) -> np.ndarray:
-    """User inputs from ``.npy`` or HDF5 (dataset ``key``, or the file's only dataset), shape (N, *input_shape)."""
+    """User inputs from ``.npy`` or HDF5 (dataset ``key``, or the file's only dataset), shape (N, *input_shape).
+
+    Integer or floating-point values only (no booleans, strings or objects), finite and within
+    +-2^31; at least one event.
+    """
     path = Path(path)
     if path.suffix.lower() == ".npy":
-        if not path.is_file():
-            raise InputError(path, "file not found")
-        try:
-            X = np.load(path, allow_pickle=False)[:max_events]
-        except (OSError, ValueError) as exc:
-            raise InputError(path, f"not a readable .npy array ({exc})") from None
-        if X.dtype.kind not in "fiub" or X.size == 0:
-            raise InputError(path, f"expected a non-empty numeric array, got {X.dtype} {X.shape}")
-        X = require_finite(X.astype(np.float64), path, "inputs")
+        X = open_npy(path)
+        if X.dtype.kind not in "fiu" or X.ndim == 0 or X.size == 0:
+            raise InputError(path, f"expected a non-empty numeric array of events, got {X.dtype} {X.shape}")
+        X = require_finite(np.array(X[:max_events], dtype=np.float64), path, "inputs")
     else:
         with open_h5(path) as f:
             if key is None:
@@ -204,6 +105,10 @@ def read_inputs(
                 key = datasets[0]
             ds = require_dataset(f, key, path)
             X = read_chunked(ds, path, key, chunk_events=8192, max_events=max_events, dtype=np.float64)
+    if np.abs(X).max(initial=0.0) > MAX_INPUT:
+        raise InputError(
+            path, f"inputs reach {np.abs(X).max():g}: beyond the +-2^31 range of any trigger input"
+        )
     if tuple(X.shape[1:]) != tuple(input_shape):
         if int(np.prod(X.shape[1:])) != int(np.prod(input_shape)):
             raise InputError(
@@ -367,24 +272,73 @@ def _deep_update(base: dict[str, Any], update: dict[str, Any]) -> None:
             base[key] = value
 
 
+_HLS_TYPE = re.compile(r"^(ap_)?(u?fixed<\s*(\d+)\s*,\s*-?\d+\s*(,\s*\w+\s*){0,3}>|u?int<\s*(\d+)\s*>)$")
+_HLS_SECTIONS = ("Model", "LayerName", "LayerType")
+
+
+def _hls_problem(where: str, entry: Any) -> str | None:
+    """What is wrong with one Model / layer entry of an hls4ml config (None when nothing is)."""
+    if not isinstance(entry, dict):
+        return f"{where} must be a mapping (Precision, ReuseFactor, Strategy, ...)"
+    precision = entry.get("Precision")
+    types = precision.items() if isinstance(precision, dict) else [("", precision)]
+    if "Precision" in entry:
+        for key, value in types:
+            label = f"{where}.Precision{'.' + key if key else ''}"
+            match = _HLS_TYPE.match(value.strip()) if isinstance(value, str) else None
+            width = next((int(g) for g in match.groups()[2::2] if g), 0) if match else 0
+            if not match or not 1 <= width <= 1024:
+                return (
+                    f"{label} is {value!r}: expected an explicit fixed-point type such as ap_fixed<16,6> or "
+                    "ap_int<8> (1 to 1024 bits; 'auto' lets hls4ml loop forever)"
+                )
+    reuse = entry.get("ReuseFactor", 1)
+    if isinstance(reuse, bool) or not isinstance(reuse, int) or reuse < 1:
+        return f"{where}.ReuseFactor is {reuse!r}: expected a positive integer"
+    if not isinstance(entry.get("Strategy", ""), str):
+        return f"{where}.Strategy must be a string (Latency or Resource)"
+    return None
+
+
 def _read_yaml(path: str | Path) -> dict[str, Any]:
+    """An hls4ml-style config (Model, LayerName, LayerType), checked for structure and explicit types."""
     import yaml
 
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "hls4ml config file not found")
     try:
-        loaded = yaml.safe_load(path.read_text())
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"not a UTF-8 text file, so not YAML ({exc})") from None
     except yaml.YAMLError as exc:
         raise InputError(path, f"not valid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(loaded, dict):
         raise InputError(path, "expected an hls4ml config mapping (Model, LayerName, ...)")
-    unknown = set(loaded) - {"Model", "LayerName", "LayerType"}
+    unknown = set(loaded) - set(_HLS_SECTIONS)
     if unknown:
         raise InputError(
-            path, f"unknown top-level keys {sorted(unknown)}; expected Model, LayerName, LayerType"
+            path, f"unknown top-level keys {sorted(map(str, unknown))}; expected Model, LayerName, LayerType"
         )
+    problems = [_hls_problem("Model", loaded["Model"])] if "Model" in loaded else []
+    for section in ("LayerName", "LayerType"):
+        entries = loaded.get(section, {})
+        if not isinstance(entries, dict):
+            raise InputError(path, f"{section} must be a mapping of layer names to settings")
+        problems += [_hls_problem(f"{section}.{name}", entry) for name, entry in entries.items()]
+    problem = next((p for p in problems if p), None)
+    if problem:
+        raise InputError(path, problem)
     return loaded
+
+
+def _check_layer_names(overrides: dict[str, Any], layers: list[str], path: str | Path) -> None:
+    """Every LayerName entry of the user's config must name a layer of the converted model."""
+    unknown = [name for name in overrides.get("LayerName", {}) if name not in layers]
+    if unknown:
+        raise InputError(
+            path, f"unknown layer '{unknown[0]}' in LayerName (the model's layers: {', '.join(layers)})"
+        )
 
 
 def byo_firmware(
@@ -436,6 +390,8 @@ def byo_firmware(
     notes: list[str] = []
     quantizer = _input_quantizer(model)
     overrides = _read_yaml(hls_config_yaml) if hls_config_yaml is not None else None
+    if overrides is not None:
+        _check_layer_names(overrides, list(base_config(model, fw)["LayerName"]), hls_config_yaml)
     if quantizer is not None:
         X = np.asarray(quantizer(tf.constant(X, dtype=tf.float32)), dtype=np.float64)
     project = out_dir / "hls_project"

@@ -266,15 +266,14 @@ def save_qmodel(model: Any, path: str | Path) -> None:
 
 def load_qmodel(path: str | Path) -> Any:
     """Load a QKeras model saved by ``save_qmodel``."""
-    import tensorflow as tf
+
+    from l1ad.untrusted import load_keras_model  # imports this module: import it late
 
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "QKeras model file not found")
-    try:
-        return tf.keras.models.load_model(path, custom_objects=qkeras_custom_objects(), compile=False)
-    except (OSError, ValueError) as exc:
-        raise InputError(path, f"not a loadable QKeras model ({exc})") from None
+    # Inspected first: only Keras/QKeras classes (no Lambda, no custom objects), so nothing in the file runs.
+    return load_keras_model(path, custom_objects=qkeras_custom_objects())
 
 
 @contextlib.contextmanager

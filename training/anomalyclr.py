@@ -19,6 +19,7 @@ from tqdm import tqdm
 from l1ad.config import AnomalyCLRConfig
 from l1ad.errors import InputError
 from l1ad.io import atomic_path, write_json
+from l1ad.untrusted import load_torch_state
 from training.data.l1objects import (
     CLASS_ELECTRON,
     CLASS_JET,
@@ -672,7 +673,7 @@ class AnomalyCLR(Scorer):
         if not path.is_file():
             raise InputError(path, "weights file not found")
         try:
-            scorer.encoder.load_state_dict(torch.load(path, map_location=scorer.device, weights_only=True))
+            scorer.encoder.load_state_dict(load_torch_state(path, map_location=scorer.device))
         except (RuntimeError, KeyError, ValueError) as exc:
             raise InputError(path, f"weights do not fit the saved architecture ({exc})") from None
         scorer.encoder.eval()

@@ -15,6 +15,7 @@ import numpy as np
 
 from l1ad.errors import InputError
 from l1ad.io import atomic_path, write_json
+from l1ad.untrusted import load_torch_state
 from training.scorer import Scorer, read_scorer_meta
 
 SCORE_BATCH = 65_536
@@ -148,7 +149,6 @@ class BottleneckAE(Scorer):
 
     @classmethod
     def load(cls, directory: str | Path) -> BottleneckAE:
-        import torch
 
         from training.device import torch_device
 
@@ -172,7 +172,7 @@ class BottleneckAE(Scorer):
             raise InputError(weights, "file not found")
         try:
             network = build_autoencoder(scorer.n_inputs, scorer.hidden, scorer.latent)
-            network.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+            network.load_state_dict(load_torch_state(weights))
         except (RuntimeError, KeyError, OSError, EOFError) as exc:
             raise InputError(weights, f"not a matching bottleneck AE weight file ({exc})") from None
         scorer.network = network.to(torch_device("auto"))

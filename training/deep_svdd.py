@@ -13,6 +13,7 @@ import numpy as np
 
 from l1ad.errors import InputError
 from l1ad.io import atomic_path, write_json
+from l1ad.untrusted import load_torch_state
 from training.scorer import Scorer, read_scorer_meta
 
 OBJECTIVES = ("one-class", "soft-boundary")
@@ -214,7 +215,6 @@ class DeepSVDD(Scorer):
 
     @classmethod
     def load(cls, directory: str | Path) -> DeepSVDD:
-        import torch
 
         from training.device import torch_device
 
@@ -241,12 +241,12 @@ class DeepSVDD(Scorer):
         if not weights.is_file():
             raise InputError(weights, "file not found")
         try:
-            state = torch.load(weights, map_location="cpu", weights_only=True)
+            state = load_torch_state(weights)
             network = build_network(scorer.n_inputs, scorer.hidden, scorer.rep_dim)
             network.load_state_dict(state["network"])
-        except (RuntimeError, KeyError, OSError, EOFError) as exc:
+            scorer.centre = state["centre"].numpy()
+        except (RuntimeError, KeyError, TypeError, AttributeError) as exc:
             raise InputError(weights, f"not a matching Deep SVDD weight file ({exc})") from None
         scorer.network = network.to(torch_device("auto"))
-        scorer.centre = state["centre"].numpy()
         scorer.history = meta.get("history", {})
         return scorer

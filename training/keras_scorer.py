@@ -15,6 +15,7 @@ import numpy as np
 
 from l1ad.errors import InputError
 from l1ad.io import atomic_path, write_json
+from l1ad.untrusted import load_keras_model
 from training.scorer import Scorer, read_scorer_meta
 
 
@@ -68,7 +69,6 @@ class KerasScorer(Scorer):
 
     @classmethod
     def load(cls, directory: str | Path) -> KerasScorer:
-        import tensorflow as tf
 
         directory = Path(directory)
         meta = read_scorer_meta(directory, cls.kind)
@@ -80,8 +80,8 @@ class KerasScorer(Scorer):
         model_path = directory / "model.h5"
         if not model_path.is_file():
             raise InputError(model_path, "model file not found")
-        # Only built-in layers: no custom objects, so nothing in the file is executed.
-        scorer.model = tf.keras.models.load_model(model_path, compile=False)
+        # Inspected first: only Keras classes (no Lambda, no custom objects), so nothing in the file runs.
+        scorer.model = load_keras_model(model_path)
         scorer.history = meta.get("history", {})
         return scorer
 

@@ -23,6 +23,7 @@ from tqdm import tqdm
 from l1ad.config import NAEConfig
 from l1ad.errors import InputError
 from l1ad.io import atomic_path, write_json
+from l1ad.untrusted import load_torch_state
 from training.device import torch_device
 from training.scorer import Scorer, read_scorer_meta
 
@@ -211,8 +212,8 @@ def _save_weights(path: Path, module: nn.Module) -> None:
 def _load_weights(path: Path, module: nn.Module, device: str) -> None:
     if not path.is_file():
         raise InputError(path, "weights file not found")
+    state = load_torch_state(path, map_location=device)  # tensors only: nothing in the file runs
     try:
-        state = torch.load(path, map_location=device, weights_only=True)
         module.load_state_dict(state)
     except (RuntimeError, KeyError, ValueError) as exc:
         raise InputError(path, f"weights do not fit the saved architecture ({exc})") from None

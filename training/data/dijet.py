@@ -15,7 +15,7 @@ import numpy as np
 from l1ad.config import DijetData
 from l1ad.errors import InputError
 from l1ad.io import atomic_path, require_finite, write_json
-from training.data.h5read import open_h5, require_dataset
+from training.data.h5read import MAX_GEV, open_h5, open_npy, require_dataset, require_within
 from training.data.splits import Split, Splits, write_splits
 
 # Column order of the features file (REFERENCE.md section 1); momenta and masses in GeV.
@@ -26,6 +26,10 @@ FEATURE_COLUMNS = (
 )  # fmt: skip
 FEATURE_NAMES = ("mjj", "mj_min", "dm", "tau21_light", "tau21_heavy")
 N_JET_COLUMNS = 14  # the black-box files carry the 14 jet columns without the label
+# Jet columns (in FEATURE_COLUMNS order) that cannot be negative: masses and N-subjettiness.
+NONNEGATIVE_COLUMNS = tuple(i for i, c in enumerate(FEATURE_COLUMNS[:N_JET_COLUMNS]) if c[:2] in ("mj", "ta"))
+# Prepared arrays hold masses in TeV and tau21 ratios (at most about 1): larger is corrupt or not TeV.
+MAX_PREPARED = 100.0
 
 # Signal-region marginals of the OCDN study (REFERENCE.md section 1): background means, signal medians.
 PUBLISHED_SR_MARGINALS = {
@@ -311,8 +315,12 @@ def _read_rows(
     chunk_events: int,
     convert: Callable[[np.ndarray], np.ndarray],
     label_column: int | None,
+    check: Callable[[np.ndarray, int], None],
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Chunked pass over a 2-D table: features from ``convert`` per chunk, labels from ``label_column``."""
+    """Chunked pass over a 2-D table: features from ``convert`` per chunk, labels from ``label_column``.
+
+    ``check(block, start)`` validates the value ranges of each raw chunk before conversion.
+    """
     n = source.shape[0]
     features = np.empty((n, len(FEATURE_NAMES)), dtype=np.float32)
     labels = np.empty(n, dtype=np.int8) if label_column is not None else None
@@ -321,6 +329,7 @@ def _read_rows(
             stop = min(start + chunk_events, n)
             block = np.asarray(source[start:stop], dtype=np.float64)
             require_finite(block, path, f"{what} (events {start}-{stop})")
+            check(block, start)
             features[start:stop] = convert(block)
             if labels is not None:
                 labels[start:stop] = _labels(block[:, label_column], path, start)
@@ -331,8 +340,10 @@ def _read_rows(
 
 def _prepared_layout(ds: h5py.Dataset | np.ndarray, path: Path, what: str) -> int | None:
     """Label column of a prepared array [mjj, mj_min, dm, tau21_light, tau21_heavy(, label)]."""
-    if ds.dtype.kind not in "fiub":
-        raise InputError(path, f"'{what}' has dtype {ds.dtype}, expected a numeric array")
+    if ds.dtype.kind != "f":
+        raise InputError(
+            path, f"'{what}' has dtype {ds.dtype}, expected a numeric array of floating-point values"
+        )
     if ds.ndim != 2 or ds.shape[1] not in (5, 6):
         raise InputError(
             path,
@@ -345,10 +356,17 @@ def _prepared_layout(ds: h5py.Dataset | np.ndarray, path: Path, what: str) -> in
 
 def _load_features_frame(f: h5py.File, path: Path, chunk_events: int) -> tuple[np.ndarray, np.ndarray | None]:
     """The real features file: pandas fixed frame ``df`` with the 15 (or, unlabelled, 14) named columns."""
-    values = require_dataset(f, "df/block0_values", path, ndim=2)
+    values = require_dataset(f, "df/block0_values", path, ndim=2, floating=True)
     if "df/block0_items" not in f:
         raise InputError(path, "missing key 'df/block0_items' (the column names of the frame)")
-    names = [n.decode() if isinstance(n, bytes) else str(n) for n in f["df/block0_items"][...]]
+    items = f["df/block0_items"]
+    if not isinstance(items, h5py.Dataset) or items.ndim != 1 or items.dtype.kind not in "SOU":
+        raise InputError(path, "'df/block0_items' must be a 1-D array of strings (the column names)")
+    try:
+        raw_names = items[...]
+    except OSError as exc:
+        raise InputError(path, f"'df/block0_items' could not be read, file truncated? ({exc})") from None
+    names = [n.decode(errors="replace") if isinstance(n, bytes) else str(n) for n in raw_names]
     if len(names) != values.shape[1]:
         raise InputError(path, f"'df' names {len(names)} columns but block0_values has {values.shape[1]}")
     missing = [c for c in FEATURE_COLUMNS[:N_JET_COLUMNS] if c not in names]
@@ -364,7 +382,32 @@ def _load_features_frame(f: h5py.File, path: Path, chunk_events: int) -> tuple[n
         convert = derive_features
     else:
         convert = lambda block: derive_features(block[:, index])  # noqa: E731
-    return _read_rows(values, path, "df/block0_values", chunk_events, convert, label_column)
+
+    def check(block: np.ndarray, start: int) -> None:
+        """Momenta and masses within +-100 TeV; masses and N-subjettiness not negative."""
+        for c in range(N_JET_COLUMNS):
+            lo = 0.0 if c in NONNEGATIVE_COLUMNS else -MAX_GEV
+            column = f"column '{FEATURE_COLUMNS[c]}' of 'df'"
+            require_within(block[:, index[c]], path, column, lo, MAX_GEV, " (GeV)", start)
+
+    return _read_rows(values, path, "df/block0_values", chunk_events, convert, label_column, check)
+
+
+def _check_prepared(path: Path, what: str) -> Callable[[np.ndarray, int], None]:
+    def check(block: np.ndarray, start: int) -> None:
+        """Masses in TeV and tau21 ratios: none negative, none beyond 100 (a file in GeV shows up here)."""
+        for c, name in enumerate(FEATURE_NAMES):
+            require_within(
+                block[:, c],
+                path,
+                f"column '{name}' of '{what}'",
+                0.0,
+                MAX_PREPARED,
+                " (TeV for masses)",
+                start,
+            )
+
+    return check
 
 
 def _as_float32(block: np.ndarray) -> np.ndarray:
@@ -385,14 +428,10 @@ def load_dijet(path: str | Path, chunk_events: int = 100_000) -> tuple[np.ndarra
         raise InputError(path, "file not found")
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        if path.stat().st_size == 0:
-            raise InputError(path, "file is empty")
-        try:
-            array = np.load(path, mmap_mode="r", allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            raise InputError(path, f"not a readable .npy array, truncated or corrupt ({exc})") from None
+        array = open_npy(path)
         label_column = _prepared_layout(array, path, "array")
-        return _read_rows(array, path, "array", chunk_events, _as_float32, label_column)
+        check = _check_prepared(path, "array")
+        return _read_rows(array, path, "array", chunk_events, _as_float32, label_column, check)
     if suffix not in (".h5", ".hdf5"):
         raise InputError(path, f"unknown extension '{path.suffix}' (expected .h5, .hdf5 or .npy)")
     with open_h5(path) as f:
@@ -411,7 +450,7 @@ def load_dijet(path: str | Path, chunk_events: int = 100_000) -> tuple[np.ndarra
         if not isinstance(ds, h5py.Dataset):
             raise InputError(path, f"'{key}' is a group, expected a dataset")
         label_column = _prepared_layout(ds, path, key)
-        return _read_rows(ds, path, key, chunk_events, _as_float32, label_column)
+        return _read_rows(ds, path, key, chunk_events, _as_float32, label_column, _check_prepared(path, key))
 
 
 def signal_region_mask(mjj: np.ndarray, window: tuple[float, float] = (3.3, 3.7)) -> np.ndarray:
@@ -471,7 +510,7 @@ def prepare_dijet(
     n_test = int(round(cfg.test_background_fraction * len(background)))
     n_val = int(round(0.1 * (len(background) - n_test)))
     train, val, test_bkg = np.split(background, [len(background) - n_test - n_val, len(background) - n_test])
-    if len(train) < 2:
+    if len(train) < 2 or len(val) == 0 or len(test_bkg) == 0:
         raise InputError(
             source, f"only {len(background)} background events in the signal region: too few to split"
         )

@@ -16,6 +16,10 @@ import numpy as np
 from l1ad.errors import InputError
 from l1ad.io import require_finite
 
+# Largest plausible momentum, energy or mass: 100 TeV, about 8 times the LHC's centre-of-mass energy.
+# Anything larger is a corrupt value or a file not in GeV.
+MAX_GEV = 1.0e5
+
 
 @contextlib.contextmanager
 def open_h5(path: str | Path) -> Iterator[h5py.File]:
@@ -35,20 +39,63 @@ def open_h5(path: str | Path) -> Iterator[h5py.File]:
         f.close()
 
 
+def open_npy(path: str | Path) -> np.ndarray:
+    """Memory-map a ``.npy`` array read-only, naming the file when it is missing, empty, corrupt or pickled.
+
+    The header is read first: an object array is a pickle, and unpickling could run code, so it is
+    refused before ``np.load`` (which, with ``allow_pickle=False``, would refuse it too, less clearly).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "file not found")
+    if path.stat().st_size == 0:
+        raise InputError(path, "file is empty")
+    try:
+        with path.open("rb") as fh:
+            major, _ = np.lib.format.read_magic(fh)
+            read_header = (
+                np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+            )
+            _, _, dtype = read_header(fh)
+        if dtype.hasobject:
+            raise InputError(
+                path,
+                "holds Python objects (an object array is a pickle): refused, since loading it could run "
+                "code; save a numeric array",
+            )
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise InputError(path, f"not a readable .npy array, truncated or corrupt ({exc})") from None
+
+
 def require_dataset(
-    f: h5py.File, key: str, path: str | Path, ndim: int | None = None, trailing: tuple[int, ...] = ()
+    f: h5py.File,
+    key: str,
+    path: str | Path,
+    ndim: int | None = None,
+    trailing: tuple[int, ...] = (),
+    floating: bool = False,
 ) -> h5py.Dataset:
     """Return dataset ``key`` after checking it exists, is numeric, non-empty and shaped as expected.
 
-    ``trailing`` fixes the sizes of the last axes, e.g. ``(19, 4)`` for ``Particles``.
+    ``trailing`` fixes the sizes of the last axes, e.g. ``(19, 4)`` for ``Particles``; ``floating``
+    asks for floating-point values (physics quantities: integers or booleans mean a wrong column or
+    file). Booleans, strings, compound and complex types are never numeric input.
     """
-    if key not in f:
+    try:
+        present = key in f
+    except (OSError, RuntimeError, KeyError) as exc:
+        raise InputError(path, f"cannot read the file structure, truncated or corrupt ({exc})") from None
+    if not present:
         raise InputError(path, f"missing key '{key}' (found: {', '.join(sorted(f.keys())) or 'none'})")
     ds = f[key]
     if not isinstance(ds, h5py.Dataset):
         raise InputError(path, f"'{key}' is a group, expected a dataset")
-    if ds.dtype.kind not in "fiub":
-        raise InputError(path, f"'{key}' has dtype {ds.dtype}, expected a numeric array")
+    if ds.dtype.kind not in ("f" if floating else "fiu"):
+        expected = "a numeric array of floating-point values" if floating else "a numeric array"
+        raise InputError(path, f"'{key}' has dtype {ds.dtype}, expected {expected}")
+    if ds.ndim == 0:
+        raise InputError(path, f"'{key}' is a single value, expected an array of events")
     if ndim is not None and ds.ndim != ndim:
         raise InputError(path, f"'{key}' has shape {ds.shape}, expected {ndim} dimensions")
     if trailing and tuple(ds.shape[-len(trailing) :]) != tuple(trailing):
@@ -81,3 +128,23 @@ def read_chunked(
     except OSError as exc:
         raise InputError(path, f"'{what}' could not be read, file truncated? ({exc})") from None
     return out
+
+
+def require_within(
+    values: np.ndarray, path: str | Path, what: str, lo: float, hi: float, unit: str = "", start: int = 0
+) -> None:
+    """Raise an ``InputError`` naming the first value of ``values`` outside [lo, hi].
+
+    The first axis counts events (offset by ``start`` for a chunk); NaN is left to ``require_finite``.
+    """
+    bad = (values < lo) | (values > hi)
+    if not bad.any():
+        return
+    index = np.argwhere(bad)[0]
+    value = float(values[tuple(index)])
+    kind = "a negative value" if value < 0 <= lo else "an implausible value"
+    raise InputError(
+        path,
+        f"{what} holds {kind} {value:g} (event {start + int(index[0])}): expected values in "
+        f"[{lo:g}, {hi:g}]{unit}",
+    )

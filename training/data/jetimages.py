@@ -14,7 +14,7 @@ import numpy as np
 from l1ad.config import JetImageData
 from l1ad.errors import InputError
 from l1ad.io import atomic_path, require_finite, write_json
-from training.data.h5read import open_h5, require_dataset
+from training.data.h5read import MAX_GEV, open_h5, require_dataset, require_within
 from training.data.splits import Split, Splits, write_splits
 
 CLASSES = ("qcd", "wz", "top")
@@ -326,7 +326,11 @@ def _feature_names(f: h5py.File, path: Path, n_columns: int) -> list[str]:
     raw = f["jetFeatureNames"]
     if not isinstance(raw, h5py.Dataset) or raw.ndim != 1 or raw.dtype.kind not in "SOU":
         raise InputError(path, "'jetFeatureNames' must be a 1-D array of strings")
-    names = [v.decode() if isinstance(v, bytes) else str(v) for v in raw[...]]
+    try:
+        values = raw[...]
+    except OSError as exc:
+        raise InputError(path, f"'jetFeatureNames' could not be read, file truncated? ({exc})") from None
+    names = [v.decode(errors="replace") if isinstance(v, bytes) else str(v) for v in values]
     if len(names) != n_columns:
         raise InputError(path, f"'jetFeatureNames' names {len(names)} columns but 'jets' has {n_columns}")
     return names
@@ -356,8 +360,8 @@ def load_jet_images(
     if chunk_events < 1:
         raise ValueError(f"chunk_events must be >= 1, got {chunk_events}")
     with open_h5(path) as f:
-        image_ds = require_dataset(f, "jetImage", path, ndim=3)
-        jets_ds = require_dataset(f, "jets", path, ndim=2)
+        image_ds = require_dataset(f, "jetImage", path, ndim=3, floating=True)
+        jets_ds = require_dataset(f, "jets", path, ndim=2, floating=True)
         n, h, w = image_ds.shape
         if h != w:
             raise InputError(path, f"'jetImage' has shape {image_ds.shape}, expected square images (N, S, S)")
@@ -392,6 +396,10 @@ def load_jet_images(
                 raise InputError(path, f"event {bad} has more than one class flag set")
             label = np.where(n_flags == 1, flag_class[np.argmax(onehot, axis=1)], -1).astype(np.int8)
             labels.append(label)
+            require_within(block[:, column["j_pt"]], path, "'jets' column j_pt", 0.0, MAX_GEV, " GeV", start)
+            require_within(
+                block[:, column["j_mass"]], path, "'jets' column j_mass", -MAX_GEV, MAX_GEV, " GeV", start
+            )
             masses.append(block[:, column["j_mass"]].astype(np.float32))
             pts.append(block[:, column["j_pt"]].astype(np.float32))
         label = np.concatenate(labels)
@@ -407,7 +415,9 @@ def load_jet_images(
             chunk_keep = keep[start:stop]
             if not chunk_keep.any():
                 continue
-            raw = _read_block(image_ds, start, stop, path, "jetImage")[chunk_keep]
+            raw = _read_block(image_ds, start, stop, path, "jetImage")
+            require_within(raw, path, "'jetImage' pixel pT", 0.0, MAX_GEV, " GeV", start)
+            raw = raw[chunk_keep]
             out[filled : filled + len(raw)] = rebin_images(raw, image_size)
             filled += len(raw)
     return out, label[keep], np.concatenate(masses)[keep], np.concatenate(pts)[keep]

@@ -15,7 +15,7 @@ import numpy as np
 from l1ad.config import L1Data
 from l1ad.errors import InputError
 from l1ad.io import atomic_path, read_json, write_json
-from training.data.h5read import open_h5, read_chunked, require_dataset
+from training.data.h5read import MAX_GEV, open_h5, read_chunked, require_dataset, require_within
 from training.data.splits import Split, Splits, write_splits
 
 SAMPLES: dict[str, str] = {
@@ -42,6 +42,10 @@ SLOT_RANGES: dict[int, tuple[int, int]] = {
 }
 # MET carries eta = 0; the others are the |eta| acceptance of each class.
 ETA_MAX: dict[int, float] = {CLASS_MET: 0.0, CLASS_ELECTRON: 3.0, CLASS_MUON: 2.1, CLASS_JET: 4.0}
+# The class every filled slot must carry, slot by slot.
+SLOT_CLASS = np.concatenate([np.full(b - a, c, dtype=np.float32) for c, (a, b) in SLOT_RANGES.items()])
+MAX_ABS_ETA = 10.0  # beyond any detector: a larger |eta| is a corrupt value
+MAX_ABS_PHI = 2 * np.pi  # phi in [-pi, pi] or [0, 2 pi]; degrees or corrupt values fall outside
 LEPTON_SLOTS = slice(1, 9)
 LEPTON_PT_CUT = 23.0
 PARTICLE_NAMES = [b"Pt", b"Eta", b"Phi", b"Class"]
@@ -568,18 +572,40 @@ def load_particles(
     """Read ``Particles`` as (N, 19, 4) float32, validated; eta, phi and class are zeroed where pT == 0.
 
     Some real files keep a non-zero phi in emptied slots, so pT alone decides whether a slot is filled.
+    Validation: floating-point values, no NaN/Inf, pT in [0, 100 TeV], and in filled slots |eta| <= 10,
+    |phi| <= 2 pi and the class of the slot (MET 1, electrons 2, muons 3, jets 4).
     """
     path = Path(path)
     with open_h5(path) as f:
-        ds = require_dataset(f, "Particles", path, ndim=3, trailing=(N_SLOTS, N_FEATURES))
+        ds = require_dataset(f, "Particles", path, ndim=3, trailing=(N_SLOTS, N_FEATURES), floating=True)
         if "Particles_Names" in f:
-            names = np.atleast_1d(f["Particles_Names"][...]).tolist()
+            try:
+                names = np.atleast_1d(f["Particles_Names"][...]).tolist()
+            except (OSError, TypeError) as exc:
+                raise InputError(path, f"'Particles_Names' could not be read ({exc})") from None
             if names != PARTICLE_NAMES:
                 raise InputError(path, f"'Particles_Names' is {names}, expected {PARTICLE_NAMES}")
         particles = read_chunked(ds, path, "Particles", chunk_events, max_events)
     if np.any(particles[..., 0] < 0):
-        raise InputError(path, "'Particles' holds negative pT values")
-    particles[particles[..., 0] == 0, 1:] = 0.0
+        event = int(np.argwhere(particles[..., 0] < 0)[0][0])
+        raise InputError(path, f"'Particles' holds negative pT values (first in event {event})")
+    require_within(particles[..., 0], path, "'Particles' pT", 0.0, MAX_GEV, " GeV")
+    filled = particles[..., 0] > 0
+    require_within(
+        np.where(filled, particles[..., 1], 0.0), path, "'Particles' eta", -MAX_ABS_ETA, MAX_ABS_ETA
+    )
+    require_within(
+        np.where(filled, particles[..., 2], 0.0), path, "'Particles' phi", -MAX_ABS_PHI, MAX_ABS_PHI
+    )
+    wrong = filled & (particles[..., 3] != SLOT_CLASS)
+    if wrong.any():
+        event, slot = (int(i) for i in np.argwhere(wrong)[0])
+        raise InputError(
+            path,
+            f"'Particles' event {event} slot {slot} holds class {particles[event, slot, 3]:g}, expected "
+            f"{SLOT_CLASS[slot]:g} (slots: 0 MET = 1, 1-4 electrons = 2, 5-8 muons = 3, 9-18 jets = 4)",
+        )
+    particles[~filled, 1:] = 0.0
     return particles
 
 
@@ -697,9 +723,10 @@ def prepare_l1(
     n_test = int(round(cfg.test_background_fraction * len(background)))
     n_val = int(round(cfg.validation_fraction * (len(background) - n_test)))
     test_idx, val_idx, train_idx = np.split(order, [n_test, n_test + n_val])
-    if len(train_idx) == 0:
+    if min(len(train_idx), len(val_idx), len(test_idx)) == 0:
         raise InputError(
-            files["background"], f"only {len(background)} selected background events: none left to train"
+            files["background"],
+            f"only {len(background)} selected background events: too few for train, validation and test",
         )
 
     preprocessor = L1Preprocessor().fit(background[train_idx])
