@@ -244,8 +244,10 @@ class ScanPoint:
     bits: int = 8  # weight = bias = activation bits; input and output formats stay as in quantize.<model>
     reuse_factor: int = 1
     strategy: str = "Latency"  # hls4ml strategy: Latency or Resource
-    quantizer: str = "qkeras"  # qkeras (uniform bits)
-    beta: float = 0.0  # resource penalty of a learned-bit-width quantizer (unused by qkeras)
+    quantizer: str = (
+        "qkeras"  # qkeras (uniform bits) or hgq (bit widths learned per weight, starting at bits)
+    )
+    beta: float = 0.0  # hgq: weight of the EBOPs resource penalty in the loss (unused by qkeras)
 
 
 @dataclass
@@ -258,7 +260,8 @@ class ScanConfig:
     bits: tuple[int, ...] = (4, 6, 8)
     reuse_factors: tuple[int, ...] = (1, 4)
     strategies: tuple[str, ...] = ("Latency",)
-    quantizers: tuple[str, ...] = ("qkeras",)
+    quantizers: tuple[str, ...] = ("qkeras",)  # add hgq for HGQ points (one per beta in betas)
+    betas: tuple[float, ...] = (1.0e-6, 1.0e-5)  # HGQ resource penalties scanned
     points: tuple[ScanPoint, ...] = ()  # an explicit list of points; when given it replaces the grid
     epochs: int = 2  # QAT epochs per point
     synth: bool = False  # vendor C synthesis on the workers where the tool is installed (else estimates)
@@ -584,8 +587,10 @@ def _scan_problems(scan: ScanConfig) -> list[str]:
             problems.append(
                 f"scan: bits must be >= 2 and reuse_factor >= 1, got {p.bits} and {p.reuse_factor}"
             )
-        if p.quantizer not in ("qkeras",):
-            problems.append(f"scan: quantizer must be qkeras, got {p.quantizer!r}")
+        if p.quantizer not in ("qkeras", "hgq"):
+            problems.append(f"scan: quantizer must be qkeras or hgq, got {p.quantizer!r}")
+        if p.beta < 0:
+            problems.append(f"scan: beta must be >= 0, got {p.beta}")
         if p.strategy not in ("Latency", "Resource"):
             problems.append(f"scan: strategy must be Latency or Resource, got {p.strategy!r}")
     if scan.epochs < 0:
@@ -658,12 +663,14 @@ def _range_problems(config: Config) -> list[str]:
 
 
 def grid_points(scan: ScanConfig) -> tuple[ScanPoint, ...]:
-    """The scan grid: every combination of models x bits x reuse factors x strategies x quantizers."""
+    """The scan grid: every combination of models x bits x reuse factors x strategies x quantizers,
+    HGQ points once per beta in ``betas`` (QKeras points have no beta)."""
     return tuple(
-        ScanPoint(m, b, r, s, q)
+        ScanPoint(m, b, r, s, q, beta)
         for m in scan.models
         for b in scan.bits
         for r in scan.reuse_factors
         for s in scan.strategies
         for q in scan.quantizers
+        for beta in (scan.betas if q == "hgq" else (0.0,))
     )

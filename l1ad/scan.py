@@ -33,8 +33,9 @@ def scan_points(config: Config) -> list[ScanPoint]:
 
 
 def point_id(point: ScanPoint) -> str:
-    """A folder name that says what the point is, e.g. ``ae-b6-rf4-latency``."""
-    return f"{point.model}-b{point.bits}-rf{point.reuse_factor}-{point.strategy.lower()}"
+    """A folder name that says what the point is, e.g. ``ae-b6-rf4-latency`` or ``ae-hgq1e-06-b6-rf1-latency``."""
+    quantizer = f"-hgq{point.beta:g}" if point.quantizer == "hgq" else ""
+    return f"{point.model}{quantizer}-b{point.bits}-rf{point.reuse_factor}-{point.strategy.lower()}"
 
 
 def point_fingerprint(config: Config, point: ScanPoint) -> str:
@@ -61,14 +62,12 @@ def finished(scan_dir: Path, point: ScanPoint, fp: str) -> dict[str, Any] | None
 def run_point(config: Config, run_dir: str, point: ScanPoint) -> dict[str, Any]:
     """One scan point, run on a Dask worker: QAT, conversion, csim validation, resources.
 
-    Writes RUN_DIR/scan/points/<id>/ (result.json, csim_validation.json, hls_project/,
-    qmodel.h5, log.txt) atomically and returns the result. Everything the point prints
+    Writes RUN_DIR/scan/points/<id>/ (result.json, csim_validation.json, hls_project/, the
+    quantized model, log.txt) atomically and returns the result. Everything the point prints
     (Keras progress, hls4ml) goes to log.txt, not to the worker's terminal.
     """
-    from firmware.stage import build_firmware
     from l1ad.cli import quiet_known_warnings
-    from quantize.qmodels import predict_exact, quantize_inputs, save_qmodel
-    from quantize.stage import quantize_one, scan_bits, score_summary, trigger_fpr
+    from quantize.stage import scan_bits, score_summary, trigger_fpr
     from training.data.splits import read_splits
     from training.scorer import load_scorer
     from training.stage import read_scores
@@ -86,23 +85,18 @@ def run_point(config: Config, run_dir: str, point: ScanPoint) -> dict[str, Any]:
                 splits = read_splits(run / info["splits"])
                 scorer = load_scorer(run / info["deployed"])
                 float_scores = read_scores(run / "train" / point.model / "scores.h5")[0][0]
-                qcfg = getattr(config.quantize, point.model)
-                bits = scan_bits(qcfg.bits, point.bits)
-                qmodel, _ = quantize_one(
-                    scorer, bits, splits.train, splits.val, config.scan.epochs, qcfg.learning_rate
-                )
-                save_qmodel(qmodel, out / "qmodel.h5")
-                X_test = quantize_inputs(splits.test.X, bits.input_bits, bits.input_integer)
-                qkeras = predict_exact(qmodel, X_test)
                 fw = dataclasses.replace(
                     config.firmware,
                     reuse_factor=point.reuse_factor,
                     strategy=point.strategy,
                     synth=config.scan.synth,
                 )
-                validation, csim = build_firmware(
-                    point.model, qmodel, bits, splits, qkeras, float_scores, config, fw, out, log=print
-                )
+                qcfg = getattr(config.quantize, point.model)
+                build = _hgq_point if point.quantizer == "hgq" else _qkeras_point
+                validation, quantized, csim = build(
+                    point, scorer, splits, scan_bits(qcfg.bits, point.bits), qcfg.learning_rate,
+                    float_scores, config, fw, out,
+                )  # fmt: skip
         finally:
             (out / "log.txt").write_text(log.getvalue())
         validation["hls_project"] = f"scan/points/{pid}/hls_project"
@@ -112,7 +106,7 @@ def run_point(config: Config, run_dir: str, point: ScanPoint) -> dict[str, Any]:
         y, classes, n_bkg = splits.test.y, splits.classes, splits.n_background_classes
         summaries = {
             version: score_summary(s, y, classes, fpr, config.metrics.min_background_for_sic, n_bkg)
-            for version, s in (("float", float_scores), ("qkeras", qkeras), ("csim", csim))
+            for version, s in (("float", float_scores), ("quantized", quantized), ("csim", csim))
         }
         signals = classes[n_bkg:]
         r = validation["resources"]
@@ -128,19 +122,96 @@ def run_point(config: Config, run_dir: str, point: ScanPoint) -> dict[str, Any]:
             },
             "csim_exact_fraction": validation["exact_fraction"],
             "csim_within_1lsb_fraction": validation["within_1lsb_fraction"],
-            "saturated_fraction": validation["saturation"]["fraction"],
+            # HGQ proxies saturate by construction and are traced on what the firmware scores
+            "saturated_fraction": (validation.get("saturation") or {}).get("fraction"),
             "resources": {
                 k: r[k]
                 for k in ("source", "latency_cycles", "latency_ns", "ii", "dsp", "lut", "ff", "bram", "bops")
                 if k in r
             }
             | {"ebops": r.get("ebops"), "percent_of_part": r.get("percent_of_part")},
+            "hgq_ebops": validation.get("hgq_ebops"),
             "hls_project": validation["hls_project"],
             "seconds": time.perf_counter() - start,
         }
         # Written last: a point folder is finished when its result.json exists.
         write_json(out / "result.json", result)
     return result
+
+
+def _qkeras_point(
+    point: ScanPoint,
+    scorer: Any,
+    splits: Any,
+    bits: Any,
+    lr: float,
+    float_scores: Any,
+    config: Config,
+    fw: Any,
+    out: Path,
+) -> tuple[dict[str, Any], Any, Any]:
+    """QKeras QAT at uniform ``bits`` and the firmware stage's conversion: (validation, QKeras scores, csim)."""
+    from firmware.stage import build_firmware
+    from quantize.qmodels import predict_exact, quantize_inputs, save_qmodel
+    from quantize.stage import quantize_one
+
+    qmodel, _ = quantize_one(scorer, bits, splits.train, splits.val, config.scan.epochs, lr)
+    save_qmodel(qmodel, out / "qmodel.h5")
+    qkeras = predict_exact(qmodel, quantize_inputs(splits.test.X, bits.input_bits, bits.input_integer))
+    validation, csim = build_firmware(
+        point.model, qmodel, bits, splits, qkeras, float_scores, config, fw, out, log=print
+    )
+    return validation, qkeras, csim
+
+
+def _hgq_point(
+    point: ScanPoint,
+    scorer: Any,
+    splits: Any,
+    bits: Any,
+    lr: float,
+    float_scores: Any,
+    config: Config,
+    fw: Any,
+    out: Path,
+) -> tuple[dict[str, Any], Any, Any]:
+    """HGQ training from the float weights (bit widths start at ``bits``, resource penalty ``point.beta``),
+    the proxy model converted with hls4ml: (validation, exact proxy scores, csim)."""
+    import numpy as np
+
+    from firmware.hgq_hls import convert_proxy, validate_proxy
+    from firmware.vendor import resources_report
+    from quantize import hgq
+    from quantize.qmodels import input_format, quantize_inputs
+
+    model, history = hgq.train_hgq(
+        scorer, splits.train, splits.val, bits, config.scan.epochs, lr, hgq.HGQSettings(beta=point.beta)
+    )
+    X_train = quantize_inputs(splits.train.X, bits.input_bits, bits.input_integer)
+    X_test = quantize_inputs(splits.test.X, bits.input_bits, bits.input_integer)
+    # ranges traced on everything the firmware scores here, as the QKeras path profiles its precisions
+    proxy = hgq.proxy_model(model, np.concatenate([X_train, X_test]))
+    hgq.save_proxy(proxy, out / "proxy.h5")
+    reference = hgq.proxy_scores(proxy, X_test)
+    hls_model = convert_proxy(proxy, out / "hls_project", fw, f"l1ad_{point.model}")
+    result, csim = validate_proxy(
+        hls_model, X_test, splits.test.y, float_scores, reference, splits.n_background_classes
+    )
+    validation = {
+        "model": point.model,
+        "quantizer": "hgq",
+        "beta": point.beta,
+        **result["agreement"],
+        "hgq_ebops": hgq.ebops(model),
+        "input_format": input_format(bits),
+        "output_format": result["output_type"],
+        "output_lsb": result["output_lsb"],
+        "layer_precisions": result["layer_precisions"],
+        "auc_all_signals": result["auc"],
+        "train_seconds": history["train_seconds"],
+        "resources": resources_report(hls_model, fw.part, fw.clock_period_ns, synth=fw.synth, log=print),
+    }
+    return validation, reference, csim
 
 
 def _one_thread() -> None:
@@ -217,7 +288,7 @@ def _one_line(result: dict[str, Any]) -> str:
     r = result["resources"]
     mean_auc = sum(a["csim"] for a in result["auc"].values()) / len(result["auc"])
     return (
-        f"[scan] {result['id']}: mean csim AUC {mean_auc:.3f}, csim == QKeras on "
+        f"[scan] {result['id']}: mean csim AUC {mean_auc:.3f}, csim == quantized model on "
         f"{result['csim_exact_fraction']:.2%}, {r['latency_cycles']} cycles, {r['lut']:.0f} LUT, "
         f"{r['dsp']} DSP ({r['source']}), {result['seconds']:.0f} s"
     )

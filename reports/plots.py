@@ -468,12 +468,14 @@ def pareto_plot(
     title: str,
     data_label: str,
     label_key: str = "label",
+    group_key: str = "group",
 ) -> Path:
     """Scatter of ``points`` in (``x``, ``y``) with the Pareto front (min x, max y) marked and joined.
 
-    The axis labels are the key names. Front points carrying ``label_key`` are annotated with it. A
-    positive x spanning more than two decades (resources, bit operations) is drawn on a log axis.
-    Returns ``path``.
+    The axis labels are the key names. Front points carrying ``label_key`` are annotated with it.
+    Points carrying ``group_key`` (e.g. the quantizer) get one colour and marker per group; the front
+    is taken over all groups together. A positive x spanning more than two decades (resources, bit
+    operations) is drawn on a log axis. Returns ``path``.
     """
     if not points:
         raise ValueError("no points to plot")
@@ -486,7 +488,19 @@ def pareto_plot(
     order = np.flatnonzero(front)[np.argsort(xs[front], kind="stable")]
 
     with styled_figure(path, title, data_label) as (_, (ax,)):
-        ax.scatter(xs[~front], ys[~front], s=60, color=COLOURS[0], alpha=0.6, label="scan point", zorder=3)
+        groups = [p.get(group_key, "scan point") for p in points]
+        for i, group in enumerate(dict.fromkeys(groups)):
+            mine = np.array([g == group for g in groups])
+            ax.scatter(
+                xs[mine],
+                ys[mine],
+                s=70,
+                color=COLOURS[(2 * i) % len(COLOURS)],
+                marker=MARKERS[i % len(MARKERS)],
+                alpha=0.7,
+                label=str(group),
+                zorder=3,
+            )
         ax.plot(
             xs[order],
             ys[order],

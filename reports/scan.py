@@ -2,9 +2,10 @@
 
 Only the points of the current config with a matching fingerprint count (a point folder left by an
 older grid stays on disk, unused). The figure of merit is the csim AUC (the firmware's own score)
-averaged over the model's signals, against the estimated LUT and the latency; TPR at the trigger
-FPR is in the table. Pareto-optimal points (no other point has fewer LUTs, or lower latency, and a
-higher AUC) are marked.
+averaged over the model's signals, against the estimated LUT, EBOPs and latency; TPR at the trigger
+FPR is in the table. Pareto-optimal points (no other point costs less and scores a higher AUC) are
+marked. QKeras and HGQ points share one front per view; where a model has both, one sentence says
+which quantizer needs fewer LUTs for the AUC both reach.
 """
 
 from __future__ import annotations
@@ -18,27 +19,38 @@ from l1ad.config import Config
 from l1ad.io import atomic_path, read_json, write_json
 from reports.plots import pareto_front, pareto_plot
 
-# (key in a row, axis label, file suffix) of the two Pareto views
-AXES = (("lut", "estimated LUT", "lut"), ("latency_ns", "latency [ns]", "latency"))
+# (key in a row, axis label, file suffix) of the Pareto views
+AXES = (
+    ("lut", "estimated LUT", "lut"),
+    ("ebops", "estimated EBOPs", "ebops"),
+    ("latency_ns", "latency [ns]", "latency"),
+)
+QUANTIZER_NAMES = {"qkeras": "QKeras", "hgq": "HGQ"}
+# AUC margin below the lower of the two quantizers' best AUCs at which their LUT costs are compared
+AUC_MARGIN = 0.005
 
 
 def _row(result: dict[str, Any]) -> dict[str, Any]:
     """One table row: the point, its mean AUC / TPR over signals per version, resources."""
     p, r = result["point"], result["resources"]
-    mean = {v: float(np.mean([a[v] for a in result["auc"].values()])) for v in ("float", "qkeras", "csim")}
+    mean = {v: float(np.mean([a[v] for a in result["auc"].values()])) for v in ("float", "quantized", "csim")}
     tpr = float(np.mean([t["csim"] for t in result["tpr_at_trigger"].values()]))
     return {
         "id": result["id"],
         "family": result["family"],
         **p,
-        "label": f"{p['bits']}b RF{p['reuse_factor']}" + ("" if p["strategy"] == "Latency" else " Res"),
+        "label": f"{p['bits']}b RF{p['reuse_factor']}"
+        + ("" if p["strategy"] == "Latency" else " Res")
+        + (f" β{p['beta']:g}" if p["quantizer"] == "hgq" else ""),
         "auc_float": mean["float"],
-        "auc_qkeras": mean["qkeras"],
+        "auc_quantized": mean["quantized"],
         "auc_csim": mean["csim"],
         "tpr_csim": tpr,
         "csim_exact_fraction": result["csim_exact_fraction"],
         "saturated_fraction": result["saturated_fraction"],
         "lut": r["lut"],
+        "ebops": r["ebops"],
+        "hgq_ebops": result.get("hgq_ebops"),
         "dsp": r["dsp"],
         "latency_cycles": r["latency_cycles"],
         "latency_ns": r["latency_ns"],
@@ -78,7 +90,15 @@ def write_scan(config: Config, run_dir: Path) -> dict[str, Any]:
             pareto[model][suffix] = [r["id"] for r, f in zip(mine, front, strict=True) if f]
             path = scan_dir / "plots" / f"pareto_{model}_{suffix}.png"
             pareto_plot(
-                [{label: r[key], "mean csim AUC": r["auc_csim"], "label": r["label"]} for r in mine],
+                [
+                    {
+                        label: r[key],
+                        "mean csim AUC": r["auc_csim"],
+                        "label": r["label"],
+                        "group": QUANTIZER_NAMES[r["quantizer"]],
+                    }
+                    for r in mine
+                ],
                 label,
                 "mean csim AUC",
                 path,
@@ -87,14 +107,18 @@ def write_scan(config: Config, run_dir: Path) -> dict[str, Any]:
             )
             plots.append(f"scan/plots/{path.name}")
     for row in rows:
-        row["pareto_lut"] = row["id"] in pareto[row["model"]]["lut"]
-        row["pareto_latency"] = row["id"] in pareto[row["model"]]["latency"]
+        row["pareto"] = [suffix for _, _, suffix in AXES if row["id"] in pareto[row["model"]][suffix]]
 
     summary = {
         "points": rows,
         "failed": [{"id": f["id"], "point": f["point"], "error": f["error"]} for f in failed],
         "pending": pending,
         "pareto": pareto,
+        "quantizer_comparison": {
+            model: line
+            for model in sorted({r["model"] for r in rows})
+            if (line := compare_quantizers([r for r in rows if r["model"] == model])) is not None
+        },
         "plots": plots,
         "part": config.firmware.part,
         "clock_period_ns": config.firmware.clock_period_ns,
@@ -110,27 +134,60 @@ def write_scan(config: Config, run_dir: Path) -> dict[str, Any]:
     return summary
 
 
+def compare_quantizers(rows: list[dict[str, Any]]) -> str | None:
+    """One sentence on which quantizer needs fewer LUTs for the AUC both reach (None unless both ran).
+
+    The common target is the lower of the two best mean csim AUCs less ``AUC_MARGIN``; each
+    quantizer's cheapest point reaching it is compared.
+    """
+    by_q = {q: [r for r in rows if r["quantizer"] == q] for q in ("qkeras", "hgq")}
+    if not all(by_q.values()):
+        return None
+    best = {q: max(r["auc_csim"] for r in mine) for q, mine in by_q.items()}
+    target = min(best.values()) - AUC_MARGIN
+    cheapest = {
+        q: min((r for r in mine if r["auc_csim"] >= target), key=lambda r: r["lut"])
+        for q, mine in by_q.items()
+    }
+    q_lut, h_lut = cheapest["qkeras"]["lut"], cheapest["hgq"]["lut"]
+    winner, ratio = ("HGQ", q_lut / max(h_lut, 1)) if h_lut < q_lut else ("QKeras", h_lut / max(q_lut, 1))
+    return (
+        f"{rows[0]['model']}: to reach mean csim AUC {target:.3f} (the lower best AUC less {AUC_MARGIN}), QKeras "
+        f"needs {q_lut:,} LUT ({cheapest['qkeras']['id']}) and HGQ {h_lut:,} ({cheapest['hgq']['id']}): "
+        f"{winner} uses {ratio:.1f}x fewer. Best mean csim AUC: QKeras {best['qkeras']:.3f}, HGQ {best['hgq']:.3f}."
+    )
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.2%}"
+
+
 def render_scan(summary: dict[str, Any]) -> str:
     """The scan section of the report (image links relative to RUN_DIR/report/)."""
     lines = [
         "## Design-space scan",
         "",
-        f"Each point: QAT ({summary['epochs']} epochs from the float weights) at uniform weight/activation bits, "
-        f"hls4ml conversion, g++ C simulation of the whole test set, resources on {summary['part']} at "
-        f"{summary['clock_period_ns']} ns (source column: estimate or synthesized). AUC and TPR at the trigger "
-        "FPR are averaged over the model's signals; * marks Pareto-optimal points (LUT / latency vs csim AUC).",
+        f"Each point: training from the float weights ({summary['epochs']} epochs; QKeras at uniform "
+        "weight/activation bits, HGQ with per-weight bit widths learned from those bits under the EBOPs "
+        "penalty beta), hls4ml conversion, g++ C simulation of the whole test set checked against the "
+        f"quantized model (QKeras, or HGQ's proxy), resources on {summary['part']} at "
+        f"{summary['clock_period_ns']} ns (source column: estimate or synthesized). AUC and TPR at the "
+        "trigger FPR are averaged over the model's signals. Marks: Pareto-optimal in LUT (L), EBOPs (E), "
+        "latency (T) against csim AUC.",
         "",
-        "| point | AUC float | AUC QKeras | AUC csim | TPR csim | csim == QKeras | saturated | LUT | DSP | latency [cycles] | II | source |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| point | Pareto | AUC float | AUC quantized | AUC csim | TPR csim | csim exact | saturated | LUT | EBOPs | DSP | latency [cycles] | II | source |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    marks = {"lut": "L", "ebops": "E", "latency": "T"}
     for r in summary["points"]:
-        star = ("*" if r["pareto_lut"] else "") + ("†" if r["pareto_latency"] else "")
         lines.append(
-            f"| {r['id']}{star} | {r['auc_float']:.3f} | {r['auc_qkeras']:.3f} | {r['auc_csim']:.3f} | "
-            f"{r['tpr_csim']:.3g} | {r['csim_exact_fraction']:.2%} | {r['saturated_fraction']:.2%} | "
-            f"{r['lut']:,} | {r['dsp']} | {r['latency_cycles']} | {r['ii']} | {r['resources_source']} |"
+            f"| {r['id']} | {''.join(marks[v] for v in r['pareto'])} | {r['auc_float']:.3f} | "
+            f"{r['auc_quantized']:.3f} | {r['auc_csim']:.3f} | {r['tpr_csim']:.3g} | "
+            f"{r['csim_exact_fraction']:.2%} | {_pct(r['saturated_fraction'])} | {r['lut']:,} | "
+            f"{r['ebops']:,} | {r['dsp']} | {r['latency_cycles']} | {r['ii']} | {r['resources_source']} |"
         )
-    lines += ["", "\\* Pareto-optimal in LUT, † in latency.", ""]
+    lines.append("")
+    lines += [f"- {line}" for line in summary["quantizer_comparison"].values()]
     for f in summary["failed"]:
         lines.append(f"- **{f['id']} failed**: {f['error']}")
     if summary["pending"]:

@@ -175,6 +175,7 @@ SCAN = {
         {"model": "ocdn", "bits": 4, "reuse_factor": 1},
         {"model": "ocdn", "bits": 6, "reuse_factor": 2},
         {"model": "ae", "bits": 6, "reuse_factor": 1},
+        {"model": "ocdn", "bits": 6, "quantizer": "hgq", "beta": 1.0e-6},
     ],
     "epochs": 1,
 }
@@ -190,7 +191,11 @@ def test_scan_records_a_failed_point_then_resumes_and_skips_finished_points(tiny
     shutil.move(deployed, tmp_path / "ae_weights")
 
     summary = api.scan(config, run_dir)
-    assert sorted(p["id"] for p in summary["points"]) == ["ocdn-b4-rf1-latency", "ocdn-b6-rf2-latency"]
+    assert sorted(p["id"] for p in summary["points"]) == [
+        "ocdn-b4-rf1-latency",
+        "ocdn-b6-rf2-latency",
+        "ocdn-hgq1e-06-b6-rf1-latency",
+    ]
     assert [f["id"] for f in summary["failed"]] == ["ae-b6-rf1-latency"]
     assert summary["failed"][0]["error"]
     for point in summary["points"]:
@@ -209,12 +214,16 @@ def test_scan_records_a_failed_point_then_resumes_and_skips_finished_points(tiny
     shutil.move(tmp_path / "ae_weights", deployed)
     capsys.readouterr()
     summary = api.scan(config, run_dir)
-    assert "2 finished before, 1 to run" in capsys.readouterr().out
+    assert "3 finished before, 1 to run" in capsys.readouterr().out
     assert done.stat().st_mtime_ns == mtime  # not redone
-    assert len(summary["points"]) == 3 and summary["failed"] == []
+    assert len(summary["points"]) == 4 and summary["failed"] == []
+    # QKeras and HGQ points of the OCDN share its Pareto fronts, and a sentence compares them
+    assert summary["quantizer_comparison"]["ocdn"].startswith("ocdn: to reach mean csim AUC")
+    hgq_point = next(p for p in summary["points"] if p["quantizer"] == "hgq")
+    assert hgq_point["csim_exact_fraction"] == 1.0 and hgq_point["hgq_ebops"] > 0
     assert not (run_dir / "scan" / "failed" / "ae-b6-rf1-latency.json").exists()
     report = api.report(config, run_dir)
-    assert len(report["scan"]["points"]) == 3
+    assert len(report["scan"]["points"]) == 4
     assert "## Design-space scan" in (run_dir / "report" / "report.md").read_text()
 
 
@@ -266,3 +275,34 @@ def test_sharded_csim_of_an_adc2021_file_equals_the_in_process_loop(tiny_run, tm
         assert np.isfinite(a["score"][...]).all()
         np.testing.assert_array_equal(a["score"][...], b["score"][...])
         assert json.loads(a.attrs["summary"])["layout"] == "particles"
+
+
+def test_interrupted_csim_job_resumes_from_its_finished_chunks(tiny_run, tmp_path, monkeypatch):
+    import h5py
+
+    import firmware.shard as shard
+    from training.data.l1objects import generate_l1_sample
+
+    config, run_dir, _ = tiny_run
+    raw = tmp_path / "background.h5"
+    generate_l1_sample(raw, "background", 1000, seed=12)
+    clean = api.csim("ae", raw, tmp_path / "clean.h5", config, run_dir, chunk_events=200, in_process=True)
+
+    real, calls = shard.score_chunk, []
+
+    def interrupted_after_two_chunks(job, start, stop):
+        calls.append(start)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # what Ctrl-C or a batch system's SIGTERM does mid-job
+        return real(job, start, stop)
+
+    monkeypatch.setattr(shard, "score_chunk", interrupted_after_two_chunks)
+    out = tmp_path / "resumed.h5"
+    with pytest.raises(KeyboardInterrupt):
+        api.csim("ae", raw, out, config, run_dir, chunk_events=200, in_process=True)
+    assert not out.exists()  # only the partial file, never a half-written output
+    monkeypatch.setattr(shard, "score_chunk", real)
+    resumed = api.csim("ae", raw, out, config, run_dir, chunk_events=200, in_process=True)
+    assert resumed["chunks_done_before"] == 2 and clean["chunks_done_before"] == 0
+    with h5py.File(tmp_path / "clean.h5", "r") as a, h5py.File(out, "r") as b:
+        np.testing.assert_array_equal(a["score"][...], b["score"][...])
