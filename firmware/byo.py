@@ -26,7 +26,7 @@ from firmware.hls import (
     precision_cpp,
 )
 from l1ad.config import FirmwareConfig
-from l1ad.errors import InputError
+from l1ad.errors import InputError, L1adError
 from l1ad.io import require_finite, write_json
 from l1ad.untrusted import load_keras_model
 from quantize.qmodels import exact_outputs, qkeras_custom_objects
@@ -378,8 +378,10 @@ def byo_firmware(
         inputs = f"user data {Path(data).name} ({len(X)} events)"
     elif input_range is not None:
         lo, hi = (float(v) for v in input_range)
-        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-            raise ValueError(f"input range must be finite with low < high, got {input_range}")
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi and max(-lo, hi) <= MAX_INPUT):
+            raise L1adError(
+                f"--input-range must be two finite numbers LO < HI within +-2^31, got {lo:g} {hi:g}"
+            )
         X = np.random.default_rng(seed).uniform(lo, hi, (n_events, *input_shape))
         inputs = f"{n_events} events uniform in [{lo:g}, {hi:g}]"
     else:

@@ -161,3 +161,20 @@ def test_the_real_command_prints_one_line(
             lines
         )
         assert m.snapshot(case.run_dir) == before
+
+
+@pytest.mark.parametrize("lo, hi", [("nan", "1"), ("1", "-1"), ("0", "inf"), ("0", "1e30")])
+def test_bad_input_range_is_one_line(
+    base_tf: m.Baselines, tmp_path: Path, capsys: pytest.CaptureFixture, lo: str, hi: str
+) -> None:
+    """--input-range is the one user input that is not a file: one line naming the option, exit 2."""
+    from l1ad.cli import main
+
+    run_dir = tmp_path / "run"
+    argv = ["firmware", "--model", str(base_tf.byo_model), "--input-range", lo, hi]
+    assert main([*argv, "--config", str(base_tf.config_path), "--run-dir", str(run_dir)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"l1ad firmware: error: --input-range must be two finite numbers LO < HI within +-2^31, got "
+        f"{float(lo):g} {float(hi):g}"
+    ]
+    assert not m.snapshot(run_dir)
