@@ -17,9 +17,11 @@ pre-activation quantizer, ReLU, activation quantizer); any other ReLU -> HActiva
 Flatten -> HGQ's passive PMaxPool2D, PFlatten; Subtract, Multiply, Minimum, Add and frozen Dense
 (the AE sum of squares, the NuRD Mahalanobis head) stay plain Keras layers: HGQ has no quantized
 version of them, the proxy keeps them, and hls4ml sizes their types from their inputs' so they are
-exact. A frozen Dense that is not an all-ones sum has its constants rounded to a fixed grid
-(``round_frozen_constants``), as QKeras does for the NuRD head. Plain layers must come after every
-HGQ layer (HGQ layers read the bit widths of the layer before them).
+exact. A frozen Dense that is not an all-ones sum (the NuRD projection) has its constants rounded to
+a fixed grid (``round_frozen_constants``) and its output rounded by an ``HQuantize`` named
+``<name>_quantizer`` (starting at the declared output format's fractional bits; its integer bits are
+traced), as QKeras does for the NuRD head. Plain layers must come after every HGQ layer (HGQ layers
+read the bit widths of the layer before them).
 """
 
 from __future__ import annotations
@@ -172,6 +174,7 @@ def to_hgq(
     input_init = initial(settings.input_init_bw, bits.input_bits - 1 - bits.input_integer)
     act_init = initial(settings.activation_init_bw, bits.activation_bits - bits.activation_integer)
     kernel_init = initial(settings.kernel_init_bw, bits.weight_bits - 1)
+    output_init = float(bits.output_bits - 1 - bits.output_integer)  # the declared output format's
     beta = float(settings.beta)
     consumers = _consumers(float_model)
     tensors: dict[str, Any] = {}
@@ -209,6 +212,11 @@ def to_hgq(
                 tensors[name] = new(args[0])
                 new.set_weights(layer.get_weights())
                 plain.add(name)
+                if not is_ones_sum(layer):
+                    # Round the projection (the NuRD head) like QKeras' ``<name>_quantizer``: without it the
+                    # squares that follow carry every fractional bit of constant x representation.
+                    quantizer = HQuantize(paq_conf=paq(output_init), beta=0.0, name=name + "_quantizer")
+                    tensors[name] = quantizer(tensors[name])
                 continue
             args = hgq_inputs(layer)
             users = consumers[name]
@@ -330,8 +338,10 @@ def trace_ebops(model: Any, X: np.ndarray, batch_size: int = 16384) -> float:
     EBOPs (HGQ's definition): for each HDense/HConv2D, the sum over its multiplications of
     (bits of the input element) x (bits of the weight), with the traced integer bits and learned
     fractional bits of each input element (sign bit included) and each weight's own bits (its
-    non-zero span, sign excluded; a pruned weight counts 0). Layers kept plain (the AE score, the
-    NuRD head) are not counted. ``X`` must be in the declared input format.
+    non-zero span, sign excluded; a pruned weight counts 0). An HConv2D counts one kernel
+    application (the sum over output positions divided by their number, times HGQ's
+    ``parallel_factor`` = 1: one streamed kernel instance), not every output pixel. Layers kept plain
+    (the AE score, the NuRD head) are not counted. ``X`` must be in the declared input format.
     """
     from HGQ import trace_minmax
 

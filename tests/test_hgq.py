@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from firmware.hgq_hls import convert_proxy, validate_proxy
-from l1ad.config import AEConfig, FirmwareConfig, OCDNConfig, QuantBits
+from l1ad.config import AEConfig, FirmwareConfig, NuRDConfig, OCDNConfig, QuantBits
 from l1ad.errors import InputError
 from quantize import hgq
 from quantize.qmodels import quantize_inputs
@@ -116,6 +116,50 @@ def test_twin_with_fine_bits_reproduces_the_float_graph() -> None:
     assert model.get_layer("dense_1").activation.__name__ == "relu"
     X = np.random.default_rng(0).normal(size=(256, 5)).astype(np.float32)
     np.testing.assert_allclose(model(X).numpy(), float_model(X).numpy(), atol=1e-4)
+
+
+def test_nurd_cnn_and_fixed_head_map_to_hgq_with_one_width_per_tensor() -> None:
+    """The compact NuRD CNN with its frozen Mahalanobis head: HConv2D, passive pooling/flatten, the head
+    kept plain with its constants and projections rounded; one activation width per tensor (io_stream)."""
+    import tensorflow as tf
+    from HGQ.layers import HLayerBase
+
+    from training.nurd import add_mahalanobis_head, build_cnn, fit_gaussian, representation_model, set_head
+
+    bits = QuantBits(
+        input_bits=12, input_integer=0, bias_bits=12, bias_integer=0, activation_integer=0, output_integer=4
+    )
+    cfg = NuRDConfig(filters=(2, 3), dense=(8,), representation_dim=3)
+    inputs, representation = build_cnn(cfg, 10, seed=6)
+    float_model = tf.keras.Model(inputs, add_mahalanobis_head(representation, 2))
+    rng = np.random.default_rng(6)
+    X = quantize_inputs(rng.uniform(0, 0.3, size=(400, 10, 10, 1)), bits.input_bits, bits.input_integer)
+    r = representation_model(float_model).predict(X, verbose=0)
+    set_head(float_model, [fit_gaussian(r[:200]), fit_gaussian(r[200:])])
+
+    model = hgq.to_hgq(float_model, bits, hgq.HGQSettings(kernel_init_bw=20, activation_init_bw=20))
+    kinds = {layer.name: type(layer).__name__ for layer in model.layers}
+    assert (
+        kinds["conv_1"] == "HConv2D" and kinds["pool_1"] == "PMaxPooling2D" and kinds["flatten"] == "PFlatten"
+    )
+    assert (
+        kinds["mahalanobis_0_projection"] == "Dense"
+        and kinds["mahalanobis_0_projection_quantizer"] == "HQuantize"
+    )
+    assert "conv_1_relu" not in kinds  # folded into conv_1
+    assert all(
+        int(np.prod(layer.paq.fbw.shape)) == 1 for layer in model.layers if isinstance(layer, HLayerBase)
+    )
+
+    report = hgq.round_frozen_constants(model, bits.output_bits)
+    kernel = model.get_layer("mahalanobis_1_projection").get_weights()[0].astype(np.float64)
+    lsb = 2.0 ** (report["mahalanobis_1_projection"]["kernel_integer"] - bits.output_bits + 1)
+    np.testing.assert_array_equal(kernel / lsb, np.rint(kernel / lsb))
+
+    proxy = hgq.proxy_model(model, X)
+    score, reference = hgq.proxy_scores(proxy, X), float_model.predict(X, verbose=0).reshape(-1)
+    # With fine bits only the head's 16-bit constants and projections round: the distance stays put.
+    assert np.median(np.abs(score - reference) / np.maximum(reference, np.median(reference))) < 0.01
 
 
 def test_unsupported_graphs_and_settings_are_refused(tmp_path) -> None:
