@@ -264,6 +264,9 @@ class ScanConfig:
     betas: tuple[float, ...] = (1.0e-6, 1.0e-5)  # HGQ resource penalties scanned
     points: tuple[ScanPoint, ...] = ()  # an explicit list of points; when given it replaces the grid
     epochs: int = 2  # QAT epochs per point
+    # HGQ's bit widths move by about the learning rate per step: at the QKeras rate (3e-4) a few
+    # epochs leave them where they started whatever beta is, so HGQ points train at their own rate
+    hgq_learning_rate: float = 3.0e-3
     synth: bool = False  # vendor C synthesis on the workers where the tool is installed (else estimates)
 
 

@@ -43,9 +43,8 @@ def point_fingerprint(config: Config, point: ScanPoint) -> str:
     the model's QAT settings, the scan epochs, the firmware section and the point itself."""
     from l1ad.pipeline import fingerprint
 
-    own = config.fingerprint(
-        f"quantize.{point.model}", "scan.epochs", "scan.synth", "firmware", "metrics", "run.seed"
-    )
+    keys = [f"quantize.{point.model}", "scan.epochs", "scan.synth", "firmware", "metrics", "run.seed"]
+    own = config.fingerprint(*keys, *(["scan.hgq_learning_rate"] if point.quantizer == "hgq" else []))
     blob = fingerprint(config, "train") + own + json.dumps(dataclasses.asdict(point), sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -185,7 +184,13 @@ def _hgq_point(
     from quantize.qmodels import input_format, quantize_inputs
 
     model, history = hgq.train_hgq(
-        scorer, splits.train, splits.val, bits, config.scan.epochs, lr, hgq.HGQSettings(beta=point.beta)
+        scorer,
+        splits.train,
+        splits.val,
+        bits,
+        config.scan.epochs,
+        config.scan.hgq_learning_rate,
+        hgq.HGQSettings(beta=point.beta),
     )
     X_train = quantize_inputs(splits.train.X, bits.input_bits, bits.input_integer)
     X_test = quantize_inputs(splits.test.X, bits.input_bits, bits.input_integer)

@@ -5,7 +5,7 @@ older grid stays on disk, unused). The figure of merit is the csim AUC (the firm
 averaged over the model's signals, against the estimated LUT, EBOPs and latency; TPR at the trigger
 FPR is in the table. Pareto-optimal points (no other point costs less and scores a higher AUC) are
 marked. QKeras and HGQ points share one front per view; where a model has both, one sentence says
-which quantizer needs fewer LUTs for the AUC both reach.
+which quantizer needs fewer EBOPs for the AUC both reach.
 """
 
 from __future__ import annotations
@@ -135,10 +135,13 @@ def write_scan(config: Config, run_dir: Path) -> dict[str, Any]:
 
 
 def compare_quantizers(rows: list[dict[str, Any]]) -> str | None:
-    """One sentence on which quantizer needs fewer LUTs for the AUC both reach (None unless both ran).
+    """One sentence on which quantizer needs fewer EBOPs for the AUC both reach (None unless both ran).
 
-    The common target is the lower of the two best mean csim AUCs less ``AUC_MARGIN``; each
-    quantizer's cheapest point reaching it is compared.
+    EBOPs (estimated: each non-zero constant's own significant bits x its input's bits, summed) rather
+    than LUTs: hls4ml gives an HGQ layer one weight type as wide as its widest constant, and the LUT/DSP
+    estimate sizes multipliers by that type, while EBOPs count what each constant needs. The common
+    target is the lower of the two best mean csim AUCs less ``AUC_MARGIN``; each quantizer's cheapest
+    point reaching it is compared.
     """
     by_q = {q: [r for r in rows if r["quantizer"] == q] for q in ("qkeras", "hgq")}
     if not all(by_q.values()):
@@ -146,15 +149,17 @@ def compare_quantizers(rows: list[dict[str, Any]]) -> str | None:
     best = {q: max(r["auc_csim"] for r in mine) for q, mine in by_q.items()}
     target = min(best.values()) - AUC_MARGIN
     cheapest = {
-        q: min((r for r in mine if r["auc_csim"] >= target), key=lambda r: r["lut"])
+        q: min((r for r in mine if r["auc_csim"] >= target), key=lambda r: r["ebops"])
         for q, mine in by_q.items()
     }
-    q_lut, h_lut = cheapest["qkeras"]["lut"], cheapest["hgq"]["lut"]
-    winner, ratio = ("HGQ", q_lut / max(h_lut, 1)) if h_lut < q_lut else ("QKeras", h_lut / max(q_lut, 1))
+    q_cost, h_cost = cheapest["qkeras"]["ebops"], cheapest["hgq"]["ebops"]
+    winner, ratio = (
+        ("HGQ", q_cost / max(h_cost, 1)) if h_cost < q_cost else ("QKeras", h_cost / max(q_cost, 1))
+    )
     return (
         f"{rows[0]['model']}: to reach mean csim AUC {target:.3f} (the lower best AUC less {AUC_MARGIN}), QKeras "
-        f"needs {q_lut:,} LUT ({cheapest['qkeras']['id']}) and HGQ {h_lut:,} ({cheapest['hgq']['id']}): "
-        f"{winner} uses {ratio:.1f}x fewer. Best mean csim AUC: QKeras {best['qkeras']:.3f}, HGQ {best['hgq']:.3f}."
+        f"needs {q_cost:,} EBOPs ({cheapest['qkeras']['id']}) and HGQ {h_cost:,} ({cheapest['hgq']['id']}): "
+        f"{winner} needs {ratio:.1f}x fewer. Best mean csim AUC: QKeras {best['qkeras']:.3f}, HGQ {best['hgq']:.3f}."
     )
 
 
@@ -173,7 +178,8 @@ def render_scan(summary: dict[str, Any]) -> str:
         f"quantized model (QKeras, or HGQ's proxy), resources on {summary['part']} at "
         f"{summary['clock_period_ns']} ns (source column: estimate or synthesized). AUC and TPR at the "
         "trigger FPR are averaged over the model's signals. Marks: Pareto-optimal in LUT (L), EBOPs (E), "
-        "latency (T) against csim AUC.",
+        "latency (T) against csim AUC. HGQ's LUT and DSP estimates size every multiplier by the layer's "
+        "weight type, which hls4ml makes as wide as the layer's widest constant: compare quantizers on EBOPs.",
         "",
         "| point | Pareto | AUC float | AUC quantized | AUC csim | TPR csim | csim exact | saturated | LUT | EBOPs | DSP | latency [cycles] | II | source |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",

@@ -435,8 +435,10 @@ def distill_representation(
     def step(x, t):
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean(whitened_error(rep_model(x, training=True), t))
-        opt.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
-        return loss
+            # layer losses of the twin: HGQ's beta x EBOPs resource penalty (none for QKeras)
+            penalty = tf.add_n(rep_model.losses) if rep_model.losses else tf.constant(0.0)
+        opt.apply_gradients(zip(tape.gradient(loss + penalty, variables), variables, strict=True))
+        return loss, penalty
 
     def monitored() -> float:
         r = rep_model.predict(monitor[0], batch_size=4096, verbose=0)
@@ -444,17 +446,24 @@ def distill_representation(
 
     rng = np.random.default_rng(seed)
     target = np.asarray(target, dtype=np.float32)
+    # The kept epoch minimises the monitored error plus the epoch's mean resource penalty, the
+    # objective the training serves (HGQ's penalty exists in training mode only).
     best, best_epoch, best_weights = monitored(), 0, rep_model.get_weights()
-    history: dict[str, Any] = {"distill_loss": [], "monitor_loss": [best], "seconds": []}
+    history: dict[str, Any] = {"distill_loss": [], "monitor_loss": [best], "penalty": [], "seconds": []}
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
         order = rng.permutation(len(X))
         batches = (order[s : s + batch_size] for s in range(0, len(X), batch_size))
-        history["distill_loss"].append(float(np.mean([float(step(X[idx], target[idx])) for idx in batches])))
+        losses = np.array([[float(v) for v in step(X[idx], target[idx])] for idx in batches])
+        history["distill_loss"].append(float(losses[:, 0].mean()))
+        history["penalty"].append(float(losses[:, 1].mean()))
         history["monitor_loss"].append(monitored())
         history["seconds"].append(time.perf_counter() - start)
-        if history["monitor_loss"][-1] < best:
-            best, best_epoch, best_weights = history["monitor_loss"][-1], epoch, rep_model.get_weights()
+        if epoch == 1:
+            best += history["penalty"][0]  # the converted twin's penalty, as first measured
+        if history["monitor_loss"][-1] + history["penalty"][-1] < best:
+            best, best_epoch = history["monitor_loss"][-1] + history["penalty"][-1], epoch
+            best_weights = rep_model.get_weights()
         print(
             f"    epoch {epoch}/{epochs}: representation distillation loss {history['distill_loss'][-1]:.4f}, "
             f"monitored {history['monitor_loss'][-1]:.4f} ({history['seconds'][-1]:.1f} s)",
