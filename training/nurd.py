@@ -437,7 +437,8 @@ def distill_representation(
             loss = tf.reduce_mean(whitened_error(rep_model(x, training=True), t))
             # layer losses of the twin: HGQ's beta x EBOPs resource penalty (none for QKeras)
             penalty = tf.add_n(rep_model.losses) if rep_model.losses else tf.constant(0.0)
-        opt.apply_gradients(zip(tape.gradient(loss + penalty, variables), variables, strict=True))
+            total = loss + penalty  # inside the tape, or the gradient is None
+        opt.apply_gradients(zip(tape.gradient(total, variables), variables, strict=True))
         return loss, penalty
 
     def monitored() -> float:
