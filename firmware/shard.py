@@ -127,9 +127,7 @@ def build_library(project: Path, build_dir: Path) -> tuple[str, str]:
     return str(libraries[0]), f"{project_name}_double"
 
 
-def _job(
-    config: Config, run: Path, model: str, input_path: Path, key: str | None, library: tuple[str, str]
-) -> ShardJob:
+def _job(run: Path, model: str, input_path: Path, key: str | None, library: tuple[str, str]) -> ShardJob:
     """Work out the input layout of ``input_path`` for ``model`` and check its shape against the model."""
     from training.data.h5read import open_h5, require_dataset
 
@@ -201,7 +199,7 @@ def score_file(
     output_path.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     library = build_library(run / validation["hls_project"], build_dir)
-    job = _job(config, run, model, input_path, key, library)
+    job = _job(run, model, input_path, key, library)
     with h5py.File(job.input_path, "r") as f:
         n_events = int(f[job.key].shape[0])
     chunks = [(s, min(s + chunk_events, n_events)) for s in range(0, n_events, chunk_events)]

@@ -91,11 +91,15 @@ def run_point(config: Config, run_dir: str, point: ScanPoint) -> dict[str, Any]:
                     synth=config.scan.synth,
                 )
                 qcfg = getattr(config.quantize, point.model)
-                build = _hgq_point if point.quantizer == "hgq" else _qkeras_point
+                hgq = point.quantizer == "hgq"
+                build, lr = (
+                    (_hgq_point, config.scan.hgq_learning_rate)
+                    if hgq
+                    else (_qkeras_point, qcfg.learning_rate)
+                )
                 validation, quantized, csim = build(
-                    point, scorer, splits, scan_bits(qcfg.bits, point.bits), qcfg.learning_rate,
-                    float_scores, config, fw, out,
-                )  # fmt: skip
+                    point, scorer, splits, scan_bits(qcfg.bits, point.bits), lr, float_scores, config, fw, out
+                )
         finally:
             (out / "log.txt").write_text(log.getvalue())
         validation["hls_project"] = f"scan/points/{pid}/hls_project"
@@ -189,7 +193,7 @@ def _hgq_point(
         splits.val,
         bits,
         config.scan.epochs,
-        config.scan.hgq_learning_rate,
+        lr,
         hgq.HGQSettings(beta=point.beta),
     )
     X_train = quantize_inputs(splits.train.X, bits.input_bits, bits.input_integer)

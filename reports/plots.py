@@ -512,12 +512,17 @@ def pareto_plot(
             label="Pareto front",
             zorder=4,
         )
+        # Front points at the same place (e.g. reuse factors of equal EBOPs) share one joined label.
+        labels: dict[tuple[float, float], list[str]] = {}
         for i in order:
             if label_key in points[i]:
+                labels.setdefault((xs[i], ys[i]), []).append(str(points[i][label_key]))
+        for i in order:
+            if (xs[i], ys[i]) in labels:
                 # Labels go right of their point, except the last one, which would run off the frame.
                 last = i == order[-1]
                 ax.annotate(
-                    str(points[i][label_key]),
+                    " / ".join(labels.pop((xs[i], ys[i]))),
                     (xs[i], ys[i]),
                     xytext=(-10 if last else 10, -18),
                     textcoords="offset points",
