@@ -21,7 +21,8 @@ def _check_inputs(hls_model: Any, X: np.ndarray) -> np.ndarray:
     return X
 
 
-def _predict(hls_model: Any, X: np.ndarray, batch_size: int) -> np.ndarray:
+def predict(hls_model: Any, X: np.ndarray, batch_size: int = 10_000) -> np.ndarray:
+    """csim score per event of a compiled project, shape (N,)."""
     # float64 in and out: the score type can be wider than a float's 24-bit mantissa.
     out = [
         np.asarray(hls_model.predict(X[s : s + batch_size]), dtype=np.float64).reshape(-1)
@@ -34,7 +35,7 @@ def compile_and_predict(hls_model: Any, X: np.ndarray, batch_size: int = 10_000)
     """Compile the project with g++ and return the csim score per event, shape (N,), float64."""
     X = _check_inputs(hls_model, X)
     hls_model.compile()
-    return _predict(hls_model, X, batch_size)
+    return predict(hls_model, X, batch_size)
 
 
 def csim_agreement(csim: np.ndarray, qkeras: np.ndarray, lsb: float) -> dict[str, float]:
@@ -169,7 +170,8 @@ def relu_inputs_beyond_float32(hls_model: Any) -> list[str]:
     return names
 
 
-def _auc(y: np.ndarray, n_background_classes: int, scores: np.ndarray) -> float:
+def auc_all_signals(y: np.ndarray, n_background_classes: int, scores: np.ndarray) -> float:
+    """AUC of all signal classes together against background (NaN without both)."""
     labels = np.asarray(y) >= n_background_classes
     if labels.all() or not labels.any():
         return float("nan")  # undefined without both classes; written as null
@@ -209,13 +211,13 @@ def validate(
     t0 = time.perf_counter()
     hls_model.compile()
     t1 = time.perf_counter()
-    csim = _predict(hls_model, X, batch_size)
+    csim = predict(hls_model, X, batch_size)
     t2 = time.perf_counter()
     lsb = output_lsb(hls_model)
     aucs = {
-        "float": _auc(y, n_background_classes, float_scores),
-        "qkeras": _auc(y, n_background_classes, qkeras),
-        "csim": _auc(y, n_background_classes, csim),
+        "float": auc_all_signals(y, n_background_classes, float_scores),
+        "qkeras": auc_all_signals(y, n_background_classes, qkeras),
+        "csim": auc_all_signals(y, n_background_classes, csim),
     }
     result = {
         "agreement": csim_agreement(csim, qkeras, lsb),

@@ -17,10 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from firmware.csim import csim_agreement
-from firmware.hls import _write_dat, base_config, io_type_for, layer_precisions, output_lsb, precision_cpp
+from firmware.csim import auc_all_signals, csim_agreement, predict
+from firmware.hls import base_config, layer_precisions, output_lsb, precision_cpp, write_project
 from l1ad.config import FirmwareConfig
-from training import metrics
 
 
 def convert_proxy(
@@ -37,54 +36,11 @@ def convert_proxy(
     is traceable (``hls_model.trace``). ``testbench`` (inputs, expected scores) becomes the
     project's ``tb_data``.
     """
-    import hls4ml
-
-    output_dir = Path(output_dir)
     config = base_config(proxy, fw)
     for layer_config in config["LayerName"].values():
         layer_config["Trace"] = True
         layer_config["ReuseFactor"] = fw.reuse_factor
-    output_dir.mkdir(parents=True, exist_ok=True)
-    tb_paths: dict[str, str | None] = {"input_data_tb": None, "output_data_tb": None}
-    if testbench is not None:
-        tb_inputs, tb_outputs = (np.asarray(a, dtype=np.float64) for a in testbench)
-        if len(tb_inputs) != len(tb_outputs):
-            raise ValueError(f"testbench has {len(tb_inputs)} inputs but {len(tb_outputs)} outputs")
-        source = output_dir / "testbench"
-        source.mkdir(exist_ok=True)
-        tb_paths["input_data_tb"] = _write_dat(source / "tb_input_features.dat", tb_inputs)
-        tb_paths["output_data_tb"] = _write_dat(source / "tb_output_predictions.dat", tb_outputs)
-    hls_model = hls4ml.converters.convert_from_keras_model(
-        proxy,
-        output_dir=str(output_dir),
-        project_name=project_name,
-        backend=fw.backend,
-        hls_config=config,
-        part=fw.part,
-        clock_period=fw.clock_period_ns,
-        io_type=io_type_for(proxy, fw),
-        **tb_paths,
-    )
-    hls_model.write()
-    return hls_model
-
-
-def predict_csim(hls_model: Any, X: np.ndarray, batch_size: int = 10_000) -> np.ndarray:
-    """csim score per event, shape (N,), float64 in and out (the score type can exceed float's mantissa).
-    The project must be compiled (``hls_model.compile()``)."""
-    X = np.ascontiguousarray(X, dtype=np.float64)
-    out = [
-        np.asarray(hls_model.predict(X[s : s + batch_size]), dtype=np.float64).reshape(-1)
-        for s in range(0, len(X), batch_size)
-    ]
-    return np.concatenate(out) if out else np.zeros(0)
-
-
-def _auc(y: np.ndarray, n_background_classes: int, scores: np.ndarray) -> float:
-    labels = np.asarray(y) >= n_background_classes
-    if labels.all() or not labels.any():
-        return float("nan")
-    return metrics.auc(labels.astype(int), scores)
+    return write_project(proxy, config, output_dir, fw, project_name, testbench)
 
 
 def validate_proxy(
@@ -113,14 +69,14 @@ def validate_proxy(
     t0 = time.perf_counter()
     hls_model.compile()
     t1 = time.perf_counter()
-    csim = predict_csim(hls_model, X, batch_size)
+    csim = predict(hls_model, X, batch_size)
     t2 = time.perf_counter()
     result = {
         "agreement": csim_agreement(csim, proxy_scores, output_lsb(hls_model)),
         "auc": {
-            "float": _auc(y, n_background_classes, float_scores),
-            "proxy": _auc(y, n_background_classes, proxy_scores),
-            "csim": _auc(y, n_background_classes, csim),
+            "float": auc_all_signals(y, n_background_classes, float_scores),
+            "proxy": auc_all_signals(y, n_background_classes, proxy_scores),
+            "csim": auc_all_signals(y, n_background_classes, csim),
         },
         "output_lsb": output_lsb(hls_model),
         "output_type": precision_cpp(hls_model.get_output_variables()[0].type.precision),

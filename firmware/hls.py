@@ -296,7 +296,6 @@ def convert(
     unquantized tensors; ``testbench`` (inputs, expected scores) is written as the project's
     ``tb_data`` so Vitis csim/cosim can run on another machine.
     """
-    import hls4ml
 
     output_dir = Path(output_dir)
     config = base_config(qmodel, fw)
@@ -310,7 +309,26 @@ def convert(
         unset = [k for k, v in layer_config["Precision"].items() if v == "auto"]
         if unset:
             raise ValueError(f"hls4ml layer '{name}' left with automatic precision for {unset}")
+    return write_project(qmodel, config, output_dir, fw, project_name, testbench)
 
+
+def write_project(
+    model: Any,
+    hls_config: dict[str, Any],
+    output_dir: str | Path,
+    fw: FirmwareConfig,
+    project_name: str,
+    testbench: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Any:
+    """Convert ``model`` with ``hls_config`` and write the complete HLS project to ``output_dir``.
+
+    Backend, part and clock come from ``fw``, the IO type from ``io_type_for``; ``testbench``
+    (inputs, expected scores) becomes the project's ``tb_data`` so vendor csim/cosim can run on
+    another machine. Shared by the QKeras path (``convert``) and HGQ's proxies.
+    """
+    import hls4ml
+
+    output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     tb_paths: dict[str, str | None] = {"input_data_tb": None, "output_data_tb": None}
     if testbench is not None:
@@ -323,14 +341,14 @@ def convert(
         tb_paths["input_data_tb"] = _write_dat(source / "tb_input_features.dat", tb_inputs)
         tb_paths["output_data_tb"] = _write_dat(source / "tb_output_predictions.dat", tb_outputs)
     hls_model = hls4ml.converters.convert_from_keras_model(
-        qmodel,
+        model,
         output_dir=str(output_dir),
         project_name=project_name,
         backend=fw.backend,
-        hls_config=config,
+        hls_config=hls_config,
         part=fw.part,
         clock_period=fw.clock_period_ns,
-        io_type=io_type_for(qmodel, fw),
+        io_type=io_type_for(model, fw),
         **tb_paths,
     )
     hls_model.write()
