@@ -65,6 +65,9 @@ def _property(base: m.Baselines, loader: str, mutation: str) -> None:
         max_examples=EXAMPLES.get(loader, DEFAULT_EXAMPLES),
         deadline=None,
         database=None,
+        # the same examples on every run: CI gates on a fixed set; `python -m reports.malformed --seed N`
+        # explores new ones
+        derandomize=True,
         suppress_health_check=[HealthCheck.too_slow],
     )
     @given(data=st.data())

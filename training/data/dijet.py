@@ -480,7 +480,11 @@ def prepare_dijet(
     """
     features, labels = load_dijet(source, chunk_events)
     if labels is None:
-        raise InputError(source, "no label column: labels are needed to build test sets")
+        raise InputError(
+            source,
+            f"no label column (the table holds only the {len(FEATURE_NAMES)} feature columns): "
+            "labels are needed to build test sets",
+        )
     in_sr = signal_region_mask(features[:, 0], tuple(cfg.signal_region))
     lo, hi = cfg.signal_region
     background = features[in_sr & (labels == 0)]
