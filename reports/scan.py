@@ -61,7 +61,7 @@ def _row(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_scan(config: Config, run_dir: Path) -> dict[str, Any]:
-    """Write scan.json, scan.md and plots/pareto_<model>_{lut,latency}.png; return the summary."""
+    """Write scan.json, scan.md and plots/pareto_<model>_{lut,ebops,latency}.png; return the summary."""
     from l1ad.scan import finished, point_fingerprint, point_id, scan_points
     from reports.stage import data_label
 
@@ -120,6 +120,7 @@ def write_scan(config: Config, run_dir: Path) -> dict[str, Any]:
             if (line := compare_quantizers([r for r in rows if r["model"] == model])) is not None
         },
         "plots": plots,
+        "data": {r["model"]: data_label(source[r["family"]]["source"]) for r in rows},
         "part": config.firmware.part,
         "clock_period_ns": config.firmware.clock_period_ns,
         "epochs": config.scan.epochs,
@@ -178,7 +179,9 @@ def render_scan(summary: dict[str, Any]) -> str:
         f"quantized model (QKeras, or HGQ's proxy), resources on {summary['part']} at "
         f"{summary['clock_period_ns']} ns (source column: estimate or synthesized). AUC and TPR at the "
         "trigger FPR are averaged over the model's signals. Marks: Pareto-optimal in LUT (L), EBOPs (E), "
-        "latency (T) against csim AUC. HGQ's LUT and DSP estimates size every multiplier by the layer's "
+        "latency (T) against csim AUC. Data: "
+        + ", ".join(f"{model} {label.split(' · ')[-1]}" for model, label in summary["data"].items())
+        + ". HGQ's LUT and DSP estimates size every multiplier by the layer's "
         "weight type, which hls4ml makes as wide as the layer's widest constant: compare quantizers on EBOPs.",
         "",
         "| point | Pareto | AUC float | AUC quantized | AUC csim | TPR csim | csim exact | saturated | LUT | EBOPs | DSP | latency [cycles] | II | source |",
