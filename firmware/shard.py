@@ -211,8 +211,10 @@ def score_file(
     t1 = time.perf_counter()
     with h5py.File(partial, "a") as out:
         if in_process:
+            from tqdm import tqdm
+
             workers = 0
-            for i in todo:
+            for i in tqdm(todo, desc="csim chunks", unit="chunk"):
                 _store(out, i, *score_chunk(job, *chunks[i]))
         else:
             workers = _score_on_dask(config, job, chunks, todo, out)
