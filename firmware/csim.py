@@ -105,8 +105,12 @@ def saturation_events(
     rows = trace_rows(len(X), max_events, y)
     X = np.ascontiguousarray(X[rows])
     try:
+        if hls_model.config.trace_output and hls_model._top_function_lib is not None:
+            # compiled with tracing already (``validate``): hls4ml's trace() would build it all again
+            hls_model.compile = lambda: None
         _, trace = hls_model.trace(X)
     finally:
+        vars(hls_model).pop("compile", None)
         hls_model.config.trace_output = False  # the next compile() builds the plain library again
     types = layer_precisions(hls_model)
     hls_layers = {layer.name: layer for layer in hls_model.get_layers()}
@@ -209,6 +213,9 @@ def validate(
         predict_exact(qmodel, X) if qkeras_scores is None else np.asarray(qkeras_scores, dtype=np.float64)
     )
     t0 = time.perf_counter()
+    # One g++ build serves the scores and the saturation trace: the trace hooks only copy layer outputs
+    # (off unless a trace is running) and cost a DA design's compile time twice if built separately.
+    hls_model.config.trace_output = True
     hls_model.compile()
     t1 = time.perf_counter()
     csim = predict(hls_model, X, batch_size)

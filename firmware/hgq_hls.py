@@ -31,8 +31,8 @@ def convert_proxy(
 ) -> Any:
     """Convert an HGQ proxy model with hls4ml and write the complete HLS project to ``output_dir``.
 
-    Backend, part, clock, strategy and reuse factor come from ``fw``; the IO type is ``fw.io_type``
-    for dense graphs and io_stream for convolutional ones (``firmware.hls.io_type_for``). Every layer
+    Backend, part, clock, strategy and reuse factor come from ``fw``; the IO type is ``fw.io_type``,
+    io_stream for a CNN too large to unroll (``firmware.hls.io_type_for``). Every layer
     is traceable (``hls_model.trace``). ``testbench`` (inputs, expected scores) becomes the
     project's ``tb_data``.
     """

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from l1ad.config import FirmwareConfig
+from l1ad.errors import DesignError
 from l1ad.io import atomic_path
 from quantize.qmodels import exact_ranges, is_ones_sum
 
@@ -252,23 +253,67 @@ def _plain(f: FixedFormat) -> str:
     return str(FixedFormat(f.signed, f.width, f.integer))
 
 
-def io_type_for(qmodel: Any, fw: FirmwareConfig) -> str:
-    """The hls4ml IO type of ``qmodel``: ``fw.io_type``, except io_stream for convolutional graphs.
+# Most multiplications the convolutions of one io_parallel graph may unroll (output pixels x kernel window x
+# input channels x filters, summed over the Conv2D layers). The CICADA-like compact NuRD CNN (20x20 image,
+# 4 filters 2x2 stride 2) needs 1,600; the former 3x3 two-block CNN needed about 26,000.
+MAX_UNROLLED_CONV_MULTIPLICATIONS = 4096
 
-    hls4ml's io_parallel convolution unrolls every output pixel in parallel, which is neither
-    buildable at image sizes nor what a trigger CNN uses (hls4ml recommends io_stream for CNNs);
-    dense-only graphs keep the configured type (io_parallel: the lowest latency).
+
+def conv_multiplications(model: Any) -> int:
+    """Multiplications of every Conv2D of ``model`` computed for all output pixels at once."""
+    import tensorflow as tf
+
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, tf.keras.layers.Conv2D):
+            pixels = int(np.prod(layer.output_shape[1:-1]))
+            total += pixels * int(np.prod(layer.kernel.shape))
+    return total
+
+
+def has_convolution(model: Any) -> bool:
+    """Whether ``model`` has a convolution (a CNN: its own L1 budget and hls4ml conventions)."""
+    import tensorflow as tf
+
+    return any(isinstance(layer, (tf.keras.layers.Conv1D, tf.keras.layers.Conv2D)) for layer in model.layers)
+
+
+def io_type_for(qmodel: Any, fw: FirmwareConfig) -> str:
+    """The hls4ml IO type of ``qmodel``: ``fw.io_type``, except io_stream for a CNN too large to unroll.
+
+    A Level-1 trigger takes an event every 25 ns (II <= 5 cycles at 5 ns): only io_parallel, with
+    every output pixel of a convolution computed at once (``unroll_convolutions``: II 1), meets
+    that; io_stream reads a CNN's input one pixel per cycle (II about the pixel count, 400 for a
+    20x20 image). So a convolutional graph follows ``fw.io_type`` like a dense one while its
+    convolutions unroll into at most ``MAX_UNROLLED_CONV_MULTIPLICATIONS`` products (the compact
+    CICADA-like NuRD CNN), and goes io_stream beyond that: larger CNNs stay buildable, at the
+    stream's interval.
+    """
+    if fw.io_type == "io_parallel" and conv_multiplications(qmodel) > MAX_UNROLLED_CONV_MULTIPLICATIONS:
+        return "io_stream"
+    return fw.io_type
+
+
+def unroll_convolutions(model: Any, config: dict[str, Any]) -> None:
+    """Set every Conv2D's hls4ml ``ParallelizationFactor`` to its output pixel count (io_parallel).
+
+    hls4ml's io_parallel convolution computes ``ParallelizationFactor`` output pixels per step in
+    n_partitions = pixels / factor steps, pipelined at the reuse factor; its default of 1 gives an
+    interval of pixels x reuse factor. All pixels at once (n_partitions 1): the reuse factor (II 1 at RF 1).
     """
     import tensorflow as tf
 
-    if any(isinstance(layer, tf.keras.layers.Conv2D) for layer in qmodel.layers):
-        return "io_stream"
-    return fw.io_type
+    for layer in model.layers:
+        if isinstance(layer, tf.keras.layers.Conv2D) and layer.name in config["LayerName"]:
+            pixels = int(np.prod(layer.output_shape[1:-1]))
+            config["LayerName"][layer.name]["ParallelizationFactor"] = pixels
 
 
 def base_config(model: Any, fw: FirmwareConfig) -> dict[str, Any]:
     """hls4ml's per-layer config of ``model`` with the firmware section's backend, strategy and reuse
     factor; every precision is then set explicitly by the caller (never hls4ml's ``auto``)."""
+    if fw.strategy == "distributed_arithmetic":
+        require_da_buildable(model)  # before any work: one line instead of minutes and gigabytes
     import hls4ml
 
     config = hls4ml.utils.config_from_keras_model(
@@ -279,6 +324,8 @@ def base_config(model: Any, fw: FirmwareConfig) -> dict[str, Any]:
         default_reuse_factor=fw.reuse_factor,
     )
     config["Model"]["Strategy"] = fw.strategy
+    if io_type_for(model, fw) == "io_parallel":
+        unroll_convolutions(model, config)
     return config
 
 
@@ -310,6 +357,65 @@ def convert(
         if unset:
             raise ValueError(f"hls4ml layer '{name}' left with automatic precision for {unset}")
     return write_project(qmodel, config, output_dir, fw, project_name, testbench)
+
+
+# Distributed arithmetic: da4ml solves each Dense/Conv kernel as an adder graph, in time and memory that
+# grow with size = inputs x non-zero constants x their bits (``da_kernel_sizes``). Measured here (da4ml
+# 0.5.2, one core, random 6-bit weights = 7 bits with sign, 8-bit inputs): 32x32 (size 229k) 2.3 s,
+# 64x32 (917k) 7.7 s, 64x64 (1.8M) 25 s and 0.8 GB, 64x64 at 8 bits (2.4M) 74 s and 1.2 GB, 128x32
+# (3.7M) 208 s; a 128x128 8-bit layer (19M) ran past 9 min and 12 GB (issue 15). Above this size a
+# layer is refused before conversion.
+DA_MAX_KERNEL_SIZE = 2_500_000  # about 1-2 min and 1.2 GB for one layer
+
+
+def constant_bits(values: np.ndarray) -> int:
+    """Bits of the signed integers that hold ``values`` on their finest power-of-two grid (0 for all zeros).
+
+    Quantized weights sit on their quantizer's grid (a few bits); float weights need about 24.
+    """
+    v = np.abs(np.asarray(values, dtype=np.float64).ravel())
+    v = v[v > 0]
+    if not v.size:
+        return 0
+    mantissa, exponent = np.frexp(v)  # v = mantissa x 2^exponent, mantissa in [0.5, 1)
+    m = np.ldexp(mantissa, 53).astype(np.int64)
+    lowest = np.log2(m & -m).astype(np.int64)  # the lowest set bit of each 53-bit mantissa
+    return int(exponent.max() - (exponent - 53 + lowest).min()) + 1  # magnitude bits + sign
+
+
+def da_kernel_sizes(model: Any) -> dict[str, dict[str, int]]:
+    """Per Dense/Conv layer of ``model``, what da4ml's solve time grows with: kernel inputs, non-zero
+    constants, their bits (``constant_bits``) and size = the product of the three."""
+    import tensorflow as tf
+
+    sizes = {}
+    for layer in model.layers:
+        if isinstance(layer, (tf.keras.layers.Dense, tf.keras.layers.Conv1D, tf.keras.layers.Conv2D)):
+            kernel = layer.get_weights()[0]
+            quantizer = getattr(layer, "kernel_quantizer_internal", None)
+            if quantizer is not None:
+                kernel = np.asarray(quantizer(kernel))
+            kernel = kernel.reshape(-1, kernel.shape[-1])
+            n_in, nonzero, bits = kernel.shape[0], int(np.count_nonzero(kernel)), constant_bits(kernel)
+            sizes[layer.name] = {
+                "inputs": n_in,
+                "nonzero": nonzero,
+                "bits": bits,
+                "size": n_in * nonzero * bits,
+            }
+    return sizes
+
+
+def require_da_buildable(model: Any) -> None:
+    """Refuse, in one line, a distributed-arithmetic design whose largest kernel would not solve here."""
+    for name, k in da_kernel_sizes(model).items():
+        if k["size"] > DA_MAX_KERNEL_SIZE:
+            raise DesignError(
+                f"layer '{name}': distributed arithmetic of {k['inputs']} inputs x {k['nonzero']} non-zero "
+                f"{k['bits']}-bit constants (size {k['size']:,}) exceeds the {DA_MAX_KERNEL_SIZE:,} da4ml solves "
+                "here in about 2 min and 1.2 GB; use firmware.strategy Latency, fewer or narrower weights, or a "
+                "smaller layer"
+            )
 
 
 def write_project(

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from firmware.csim import validate
-from firmware.hls import convert, io_type_for
+from firmware.hls import convert, has_convolution, io_type_for
 from firmware.trigger import trigger_threshold, write_threshold
 from firmware.vendor import resources_report
 from l1ad.config import Config, FirmwareConfig, QuantBits
@@ -128,6 +128,8 @@ def build_firmware(
     validation = {
         "model": name,
         "io_type": io_type,
+        "strategy": fw.strategy,
+        "has_convolution": has_convolution(qmodel),
         **agreement,
         "saturated_events": saturation["n_events"],
         "saturation": saturation,

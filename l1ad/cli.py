@@ -79,8 +79,9 @@ STAGE_HELP = {
     "validate it against QKeras; outputs in RUN_DIR/firmware.",
     "report": "Read every stage's artifacts and write RUN_DIR/report/report.md, report.json and plots.",
     "check": "Read RUN_DIR/report/report.json and fail (exit 1), naming the model and the figure, when "
-    "the quantized AUC drops more than check.auc_drop_tolerance below float or the C simulation "
-    "disagrees with QKeras beyond check.* tolerances.",
+    "the quantized AUC drops more than check.auc_drop_tolerance below float, the C simulation "
+    "disagrees with QKeras beyond check.* tolerances, or a model exceeds the L1 budget of firmware.budget "
+    "(latency, II, LUT/DSP/FF/BRAM as fractions of the part; recomputed with this --config, no rebuild).",
     "study": "Run one full-precision study into RUN_DIR/studies/NAME (it runs the data stage first if "
     "needed); the report includes every study present in the run directory.",
     "run": "Run data -> train -> quantize -> firmware -> the studies listed in run.studies -> report, "

@@ -7,6 +7,7 @@ falls back to a default.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -19,6 +20,11 @@ from typing import Any
 import yaml
 
 from l1ad.errors import InputError
+from l1ad.parts import device_of, known_devices, part_capacity
+
+
+# hls4ml strategies l1ad converts with (firmware.strategy, scan.strategies)
+STRATEGIES = ("distributed_arithmetic", "Latency", "Resource")
 
 
 @dataclass
@@ -78,7 +84,9 @@ class DataConfig:
 class OCDNConfig:
     """One-class dense network on the 5 dijet features (OCDN study)."""
 
-    hidden: tuple[int, ...] = (128, 128, 128)
+    # L1-sized (distributed arithmetic, 0 DSP, <= 50 ns); the OCDN study keeps the paper's 3 x 128
+    # (studies.oneclass.ocdn_hidden)
+    hidden: tuple[int, ...] = (16, 16)
     epochs: int = 5  # finite on purpose: all labels are 0, the score comes from stopping early
     batch_size: int = 256
     learning_rate: float = 1e-3
@@ -88,11 +96,25 @@ class OCDNConfig:
 class AEConfig:
     """Small L1 autoencoder on the 57 L1-object inputs (AE-on-FPGA family)."""
 
-    encoder: tuple[int, ...] = (32, 16)
-    latent: int = 3
+    # L1-sized: 57-8-57 reconstructs as well as 57-32-16-3-16-32-57 on the default data (Ato4l AUC 0.888
+    # vs 0.893) in two distributed-arithmetic layers (<= 40 ns)
+    encoder: tuple[int, ...] = ()
+    latent: int = 8
+    # "residual": the whole AE and the sum of squared residuals; "latent": a variational AE whose deployed
+    # graph is the encoder and the sum of squared latent means (the CMS Global Trigger's AXOL1TL score)
+    score: str = "residual"
+    kl_weight: float = 0.5  # latent: loss = (1 - w) x MSE(reconstruction) + w x KL(latent || N(0, 1))
     epochs: int = 10
     batch_size: int = 1024
     learning_rate: float = 1e-3
+
+    def problems(self) -> list[str]:
+        problems = []
+        if self.score not in ("latent", "residual"):
+            problems.append(f"score must be 'latent' or 'residual', got {self.score!r}")
+        if not 0.0 <= self.kl_weight <= 1.0:
+            problems.append(f"kl_weight must lie in [0, 1], got {self.kl_weight}")
+        return [f"train.ae: {p}" for p in problems]
 
 
 @dataclass
@@ -103,8 +125,12 @@ class NuRDConfig:
     to that size at data preparation is the downsampling, so the graph starts at the first convolution.
     """
 
-    filters: tuple[int, ...] = (4, 8)  # one block per entry: Conv2D(3x3, valid) + ReLU (+ MaxPool 2x2)
-    kernel_size: int = 3
+    # CICADA-like (CMS's L1 CNN): one Conv2D of 4 non-overlapping 2x2 filters (stride 2), no pooling, so
+    # hls4ml unrolls it io_parallel and the firmware takes an image every clock (firmware.hls.io_type_for).
+    filters: tuple[int, ...] = (4,)  # one block per entry: Conv2D(valid) + ReLU (+ MaxPool 2x2 with pool)
+    kernel_size: int = 2
+    strides: int = 2  # of every Conv2D (kernel_size = strides: non-overlapping windows)
+    pool: bool = False  # 2x2 max pooling after each block (while the map keeps at least 2 pixels per side)
     dense: tuple[int, ...] = (16,)  # hidden Dense + ReLU widths between the CNN and the representation
     representation_dim: int = 8  # r, the layer before the logit (the study uses 20)
     critic_hidden: tuple[int, ...] = (256, 128, 68)  # critic MLP on (r, Y, Z)
@@ -135,8 +161,10 @@ class NuRDConfig:
             problems.append(f"shrinkage must be 'auto', 'ledoit_wolf' or 'none', got {self.shrinkage!r}")
         if self.critic_lambda < 0:
             problems.append(f"critic_lambda must be >= 0, got {self.critic_lambda}")
-        if min(self.representation_dim, self.epochs + 1, self.batch_size, self.kernel_size) < 1:
-            problems.append("representation_dim, batch_size and kernel_size must be >= 1, epochs >= 0")
+        if min(self.representation_dim, self.epochs + 1, self.batch_size, self.kernel_size, self.strides) < 1:
+            problems.append(
+                "representation_dim, batch_size, kernel_size and strides must be >= 1, epochs >= 0"
+            )
         if self.weight_bins < 1 or self.weight_clip <= 1:
             problems.append("weight_bins must be >= 1 and weight_clip > 1")
         return [f"train.nurd: {p}" for p in problems]
@@ -203,12 +231,76 @@ def _nurd_qat() -> QATModelConfig:
     )
 
 
+def _ocdn_qat() -> QATModelConfig:
+    """QAT formats of the deployed OCDN: trigger-sized, 10-bit standardised inputs (LSB 1/64 of a
+    standard deviation, range +-8) and 6-bit weights (distributed arithmetic cost grows with both).
+    QAT distils the float logits from the float optimum: at 3e-4 the distillation loss rose over 5
+    epochs (0.011 -> 0.026) and the AUC fell 0.020; at 3e-5 it held (+0.004) on the default data."""
+    return QATModelConfig(bits=QuantBits(input_bits=10, input_integer=3, weight_bits=6), learning_rate=3e-5)
+
+
+def _ae_qat() -> QATModelConfig:
+    """QAT formats of the deployed L1 autoencoder: 10-bit inputs (LSB 1/16, range +-32: eta, phi and pT
+    in standard deviations), 6-bit weights, and the reconstruction in the inputs' own format."""
+    return QATModelConfig(
+        bits=QuantBits(input_bits=10, input_integer=5, weight_bits=6, output_bits=10, output_integer=5)
+    )
+
+
 @dataclass
 class QuantizeConfig:
-    ocdn: QATModelConfig = field(default_factory=QATModelConfig)
-    ae: QATModelConfig = field(default_factory=QATModelConfig)
+    ocdn: QATModelConfig = field(default_factory=_ocdn_qat)
+    ae: QATModelConfig = field(default_factory=_ae_qat)
     nurd: QATModelConfig = field(default_factory=_nurd_qat)
     scan: BitScanConfig = field(default_factory=BitScanConfig)
+
+
+BUDGET_FIGURES = ("latency_ns", "ii_ns", "lut", "dsp", "ff", "bram")  # the figures of a budget
+BUDGET_FRACTIONS = ("lut", "dsp", "ff", "bram")  # those given as fractions of the part
+
+
+@dataclass
+class BudgetLimits:
+    """The L1 limits of one class of graph: latency and II in ns, resources as fractions of the part."""
+
+    latency_ns: float = 50.0  # first input to the score
+    ii_ns: float = 25.0  # initiation interval x clock period: one event per 25 ns bunch crossing
+    lut: float = 0.05  # fractions of firmware.part's capacity, in (0, 1]
+    dsp: float = 0.01
+    ff: float = 0.05
+    bram: float = 0.01  # of the part's 18 Kb blocks
+
+
+@dataclass
+class BudgetConfig:
+    """The L1 budget ``l1ad check`` enforces on every deployed model (``firmware/budget.py``).
+
+    CMS anomaly triggers: AXOL1TL at most 50 ns at 40 MHz on about 5% of the LUTs and no DSP,
+    CICADA under 200 ns; both accept one event per 25 ns bunch crossing. A graph with a convolution
+    takes ``cnn``, any other ``dense``; ``overrides`` maps a model name (ocdn, ae, nurd or a
+    bring-your-own model's) to the figures that replace its class default, e.g. ``{ae: {latency_ns: 40.0}}``.
+    """
+
+    dense: BudgetLimits = field(default_factory=BudgetLimits)
+    cnn: BudgetLimits = field(
+        default_factory=lambda: BudgetLimits(latency_ns=200.0, lut=0.10, ff=0.10, bram=0.05)
+    )
+    overrides: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def problems(self) -> list[str]:
+        problems = []
+        limits = [(f"firmware.budget.{k}", dataclasses.asdict(getattr(self, k))) for k in ("dense", "cnn")]
+        limits += [(f"firmware.budget.overrides.{m}", figures) for m, figures in self.overrides.items()]
+        for where, figures in limits:
+            for key, value in figures.items():
+                if key not in BUDGET_FIGURES:
+                    known = ", ".join(BUDGET_FIGURES)
+                    problems.append(f"{where}: unknown budget figure '{key}' (known: {known})")
+                elif key in BUDGET_FRACTIONS and not 0.0 < value <= 1.0:
+                    problems.append(f"{where}.{key} must lie in (0, 1] (a fraction of the part), got {value}")
+                elif not value > 0.0:
+                    problems.append(f"{where}.{key} must be > 0, got {value}")
+        return problems
 
 
 @dataclass
@@ -217,7 +309,9 @@ class FirmwareConfig:
     part: str = "xcvu9p-flga2104-2L-e"
     clock_period_ns: float = 5.0
     io_type: str = "io_parallel"
-    strategy: str = "Latency"
+    # hls4ml strategy: distributed_arithmetic (da4ml: every constant product an adder graph in LUTs, no DSP;
+    # what the CMS Global Trigger's anomaly detector uses since 2026), Latency or Resource
+    strategy: str = "distributed_arithmetic"
     reuse_factor: int = 1
     headroom_bits: int = 1  # extra integer bits above the profiled maximum of each accumulator
     n_testbench_events: int = 1000  # events written as HLS testbench data
@@ -225,6 +319,8 @@ class FirmwareConfig:
     synth: bool = False  # run vendor C synthesis when the tool is on PATH (`l1ad firmware --synth`)
     cosim: bool = False  # with synth: also C/RTL co-simulation
     logic_synthesis: bool = False  # with synth: also logic synthesis (vendor resource figures after it)
+    # the L1 budget `l1ad check` enforces (not part of the firmware stage's fingerprint: no rebuild)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
 
 
 @dataclass
@@ -259,7 +355,8 @@ class ScanConfig:
     models: tuple[str, ...] = ("ocdn", "ae", "nurd")  # the grid: every combination of these four lists
     bits: tuple[int, ...] = (4, 6, 8)
     reuse_factors: tuple[int, ...] = (1, 4)
-    strategies: tuple[str, ...] = ("Latency",)
+    # distributed_arithmetic points only at reuse factor 1 (the grid skips other reuse factors for it)
+    strategies: tuple[str, ...] = ("distributed_arithmetic", "Latency")
     quantizers: tuple[str, ...] = ("qkeras",)  # add hgq for HGQ points (one per beta in betas)
     betas: tuple[float, ...] = (1.0e-6, 1.0e-5)  # HGQ resource penalties scanned
     points: tuple[ScanPoint, ...] = ()  # an explicit list of points; when given it replaces the grid
@@ -312,6 +409,7 @@ class OneClassStudyConfig:
     bae_latent: int = 2
     bae_epochs: int = 10
     epochs_ocdn: int = 5
+    ocdn_hidden: tuple[int, ...] = (128, 128, 128)  # the paper's OCDN (the deployed one: train.ocdn)
     batch_size: int = 256
     learning_rate: float = 1e-3
 
@@ -408,6 +506,9 @@ class NuRDStudyConfig:
 
     lambdas: tuple[float, ...] = (0.0, 0.001, 0.01, 0.1, 1.0)  # critic weights (0 = Step I weights only)
     filters: tuple[int, ...] = (16, 32)
+    kernel_size: int = 3  # the study's CNN keeps overlapping 3x3 windows, stride 1 and 2x2 max pooling
+    strides: int = 1
+    pool: bool = True
     dense: tuple[int, ...] = (64,)
     representation_dim: int = 20
     critic_hidden: tuple[int, ...] = (256, 128, 68)
@@ -436,6 +537,10 @@ class StudiesConfig:
     nurd: NuRDStudyConfig = field(default_factory=NuRDStudyConfig)
 
 
+# Entries that define no stage's artifacts, only how the report and the gate read them (Config.fingerprint).
+NOT_FINGERPRINTED = ("firmware.budget",)
+
+
 @dataclass
 class Config:
     run: RunConfig = field(default_factory=RunConfig)
@@ -453,13 +558,25 @@ class Config:
         return dataclasses.asdict(self)
 
     def fingerprint(self, *keys: str) -> str:
-        """A short hash of the named config entries ("data", "run.seed"): a stage reruns when it changes."""
+        """A short hash of the named config entries ("data", "run.seed"): a stage reruns when it changes.
+
+        Entries in ``NOT_FINGERPRINTED`` count only when named themselves, not as part of their section:
+        ``firmware.budget`` is read by the report and the gate, so a new budget rebuilds no firmware.
+        """
         d = self.to_dict()
         picked = {}
         for key in keys:
             value: Any = d
             for part in key.split("."):
                 value = value[part]
+            for entry in NOT_FINGERPRINTED:
+                if entry.startswith(key + "."):
+                    value = copy.deepcopy(value)
+                    *parents, last = entry[len(key) + 1 :].split(".")
+                    node = value
+                    for part in parents:
+                        node = node[part]
+                    node.pop(last, None)
             picked[key] = value
         blob = json.dumps(picked, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -480,6 +597,16 @@ def _coerce(value: Any, annotation: Any, where: str, path: Path) -> Any:
         if Ellipsis not in args and len(value) != len(args):  # fixed length, e.g. a (lo, hi) window
             raise InputError(path, f"'{where}' must be a list of {len(args)} values, got {len(value)}")
         return tuple(_coerce(v, inner, f"{where}[{i}]", path) for i, v in enumerate(value))
+    if origin is dict:  # a mapping with free keys (names the user chooses), e.g. firmware.budget.overrides
+        if not isinstance(value, dict):
+            raise InputError(path, f"'{where}' must be a mapping")
+        key_type, value_type = typing.get_args(annotation)
+        coerced = {}
+        for key, item in value.items():
+            if not isinstance(key, key_type):
+                raise InputError(path, f"'{where}' keys must be names, got {key!r}")
+            coerced[key] = _coerce(item, value_type, f"{where}.{key}", path)
+        return coerced
     if annotation is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise InputError(path, f"'{where}' must be a number, got {value!r}")
@@ -555,8 +682,16 @@ def _validate(config: Config, path: Path) -> None:
         problems.append("data.jet_images.n_qcd, n_wz and n_top must be >= 1")
     if not 0.0 < ji.test_fraction < 1.0:
         problems.append("data.jet_images.test_fraction must lie strictly between 0 and 1")
+    fw = config.firmware
+    problems += [f"firmware.{p}" for p in strategy_problems(fw.strategy, fw.reuse_factor)]
     if config.firmware.backend not in ("Vitis", "Vivado"):
         problems.append(f"firmware.backend must be Vitis or Vivado, got {config.firmware.backend!r}")
+    if part_capacity(config.firmware.part) is None:
+        problems.append(
+            f"firmware.part: unknown device {device_of(config.firmware.part)!r} of part "
+            f"{config.firmware.part!r} (known: {', '.join(known_devices())})"
+        )
+    problems += config.firmware.budget.problems()
     if config.train.device not in ("auto", "cpu", "gpu"):
         problems.append(f"train.device must be auto, cpu or gpu, got {config.train.device!r}")
     for frac in (config.data.dijet.test_background_fraction, config.data.l1.test_background_fraction):
@@ -569,7 +704,7 @@ def _validate(config: Config, path: Path) -> None:
         problems.append("studies.oneclass.ocsvm_nu_inner and ocsvm_nu_outer must lie in (0, 1]")
     if not gs.epochs or min(gs.epochs) < 1:
         problems.append("studies.gaussian.epochs must be a non-empty list of positive epoch counts")
-    problems += config.train.nurd.problems()
+    problems += config.train.nurd.problems() + config.train.ae.problems()
     problems += _range_problems(config)
     problems += _scan_problems(config.scan)
     if config.cluster.workers < 0:
@@ -578,6 +713,15 @@ def _validate(config: Config, path: Path) -> None:
         problems.append("train.threads must be >= 0 (0 = torch's default)")
     if problems:
         raise InputError(path, problems[0])
+
+
+def strategy_problems(strategy: str, reuse_factor: int) -> list[str]:
+    """A known hls4ml strategy; distributed arithmetic needs reuse factor 1 (hls4ml refuses others)."""
+    if strategy not in STRATEGIES:
+        return [f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}"]
+    if strategy == "distributed_arithmetic" and reuse_factor != 1:
+        return [f"strategy distributed_arithmetic needs reuse_factor 1, got {reuse_factor}"]
+    return []
 
 
 def _scan_problems(scan: ScanConfig) -> list[str]:
@@ -594,8 +738,7 @@ def _scan_problems(scan: ScanConfig) -> list[str]:
             problems.append(f"scan: quantizer must be qkeras or hgq, got {p.quantizer!r}")
         if p.beta < 0:
             problems.append(f"scan: beta must be >= 0, got {p.beta}")
-        if p.strategy not in ("Latency", "Resource"):
-            problems.append(f"scan: strategy must be Latency or Resource, got {p.strategy!r}")
+        problems += [f"scan: {p}" for p in strategy_problems(p.strategy, p.reuse_factor)]
     if scan.epochs < 0:
         problems.append("scan: epochs must be >= 0")
     return problems
@@ -667,7 +810,8 @@ def _range_problems(config: Config) -> list[str]:
 
 def grid_points(scan: ScanConfig) -> tuple[ScanPoint, ...]:
     """The scan grid: every combination of models x bits x reuse factors x strategies x quantizers,
-    HGQ points once per beta in ``betas`` (QKeras points have no beta)."""
+    HGQ points once per beta in ``betas`` (QKeras points have no beta); distributed arithmetic only at
+    reuse factor 1, the one hls4ml builds."""
     return tuple(
         ScanPoint(m, b, r, s, q, beta)
         for m in scan.models
@@ -676,4 +820,5 @@ def grid_points(scan: ScanConfig) -> tuple[ScanPoint, ...]:
         for s in scan.strategies
         for q in scan.quantizers
         for beta in (scan.betas if q == "hgq" else (0.0,))
+        if not strategy_problems(s, r)
     )

@@ -24,6 +24,11 @@ class InputError(L1adError):
         super().__init__(f"{path}: {problem}")
 
 
+class DesignError(L1adError):
+    """A design l1ad will not build here (e.g. a distributed-arithmetic layer too large to solve):
+    names the layer, its size and the limit."""
+
+
 class GateError(L1adError):
     """A CI gate (``l1ad check``) failed: names the model and the figure."""
 

@@ -74,7 +74,7 @@ STAGES: dict[str, Stage] = {
         Stage(
             "report",
             "reports.stage:run_report",
-            ("metrics", "check"),
+            ("metrics", "check", "firmware.budget"),
             ("firmware",),
             "report.md / report.json and plots from the run's artifacts",
             always=True,

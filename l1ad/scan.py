@@ -35,7 +35,8 @@ def scan_points(config: Config) -> list[ScanPoint]:
 def point_id(point: ScanPoint) -> str:
     """A folder name that says what the point is, e.g. ``ae-b6-rf4-latency`` or ``ae-hgq1e-06-b6-rf1-latency``."""
     quantizer = f"-hgq{point.beta:g}" if point.quantizer == "hgq" else ""
-    return f"{point.model}{quantizer}-b{point.bits}-rf{point.reuse_factor}-{point.strategy.lower()}"
+    strategy = "da" if point.strategy == "distributed_arithmetic" else point.strategy.lower()
+    return f"{point.model}{quantizer}-b{point.bits}-rf{point.reuse_factor}-{strategy}"
 
 
 def point_fingerprint(config: Config, point: ScanPoint) -> str:
@@ -136,6 +137,7 @@ def run_point(config: Config, run_dir: str, point: ScanPoint) -> dict[str, Any]:
             "hgq_ebops": validation.get("hgq_ebops"),
             "hls_project": validation["hls_project"],
             "seconds": time.perf_counter() - start,
+            "convert_compile_seconds": validation.get("convert_compile_seconds"),
         }
         # Written last: a point folder is finished when its result.json exists.
         write_json(out / "result.json", result)

@@ -5,7 +5,12 @@ Gated per model and per signal: the quantized AUC may not fall more than
 (AUC within ``check.csim_auc_tolerance``, at least ``check.csim_within_1lsb_min`` of
 events within one output LSB); per model and class (background and each signal), at most
 ``check.max_saturated_fraction`` of the csim-traced events may have a layer saturating or
-wrapping.
+wrapping; and every model must fit the L1 budget of ``firmware.budget`` (``firmware/budget.py``):
+latency, II x clock period, LUT, DSP, FF and BRAM18 as fractions of the part, at most the limits of
+its class (``cnn`` with a convolution, else ``dense``) after its ``overrides``. The budget is
+recomputed here from report.json's ``resources`` with the config given, so ``l1ad check --config``
+with another budget needs no rebuild; each figure over its limit is one failure naming the model,
+the figure, its value, its limit and the source of the figures (l1ad estimate, vendor report, ...).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from firmware.budget import failure_phrases, layers_have_convolution, model_budget
 from l1ad.config import Config
 from l1ad.errors import GateError, InputError
 from l1ad.io import read_json
@@ -41,7 +47,25 @@ def gate_failures(report: dict[str, Any], config: Config) -> list[str]:
                 f"{name}: csim within 1 LSB of QKeras for {within:.4%} of events < {tol.csim_within_1lsb_min:.2%}"
             )
         failures += saturation_failures(name, model.get("saturation"), tol.max_saturated_fraction)
+        failures += budget_failures(name, model, config)
     return failures
+
+
+def budget_failures(name: str, model: dict[str, Any], config: Config) -> list[str]:
+    """One phrase per budget figure of model ``name`` over its limit, e.g.
+    ``ae: latency_ns 85 > limit 50 (l1ad estimate)``, from the report's resources and the config's budget.
+
+    The class of graph is the report's (``budget.kind``, decided from the firmware's graph), else
+    whether a per-layer row of the resources is a convolution. A model without resources fails.
+    """
+    resources = model.get("resources")
+    if not isinstance(resources, dict) or not resources:
+        return [
+            f"{name}: no resources in the report, so no L1 budget check; rerun `l1ad firmware` and `l1ad report`"
+        ]
+    kind = (model.get("budget") or {}).get("kind")
+    is_cnn = kind == "cnn" if kind in ("cnn", "dense") else layers_have_convolution(resources)
+    return failure_phrases(name, model_budget(name, resources, is_cnn, config.firmware))
 
 
 def saturation_failures(name: str, saturation: dict[str, Any] | None, limit: float) -> list[str]:

@@ -28,6 +28,7 @@ AXES = (
 QUANTIZER_NAMES = {"qkeras": "QKeras", "hgq": "HGQ"}
 # AUC margin below the lower of the two quantizers' best AUCs at which their LUT costs are compared
 AUC_MARGIN = 0.005
+STRATEGY_LABEL = {"Latency": "", "Resource": " Res", "distributed_arithmetic": " DA"}  # in point labels
 
 
 def _row(result: dict[str, Any]) -> dict[str, Any]:
@@ -40,7 +41,7 @@ def _row(result: dict[str, Any]) -> dict[str, Any]:
         "family": result["family"],
         **p,
         "label": f"{p['bits']}b RF{p['reuse_factor']}"
-        + ("" if p["strategy"] == "Latency" else " Res")
+        + STRATEGY_LABEL.get(p["strategy"], f" {p['strategy']}")
         + (f" β{p['beta']:g}" if p["quantizer"] == "hgq" else ""),
         "auc_float": mean["float"],
         "auc_quantized": mean["quantized"],
@@ -52,11 +53,13 @@ def _row(result: dict[str, Any]) -> dict[str, Any]:
         "ebops": r["ebops"],
         "hgq_ebops": result.get("hgq_ebops"),
         "dsp": r["dsp"],
+        "ff": r.get("ff", 0),
         "latency_cycles": r["latency_cycles"],
         "latency_ns": r["latency_ns"],
         "ii": r["ii"],
         "resources_source": r["source"],
         "seconds": result["seconds"],
+        "convert_compile_seconds": result.get("convert_compile_seconds"),
     }
 
 
@@ -164,6 +167,10 @@ def compare_quantizers(rows: list[dict[str, Any]]) -> str | None:
     )
 
 
+def _seconds(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.0f}"
+
+
 def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.2%}"
 
@@ -184,8 +191,8 @@ def render_scan(summary: dict[str, Any]) -> str:
         + ". HGQ's LUT and DSP estimates size every multiplier by the layer's "
         "weight type, which hls4ml makes as wide as the layer's widest constant: compare quantizers on EBOPs.",
         "",
-        "| point | Pareto | AUC float | AUC quantized | AUC csim | TPR csim | csim exact | saturated | LUT | EBOPs | DSP | latency [cycles] | II | source |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| point | Pareto | AUC float | AUC quantized | AUC csim | TPR csim | csim exact | saturated | LUT | EBOPs | DSP | FF | latency [cycles] | II | source | convert + compile [s] |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     marks = {"lut": "L", "ebops": "E", "latency": "T"}
     for r in summary["points"]:
@@ -193,7 +200,8 @@ def render_scan(summary: dict[str, Any]) -> str:
             f"| {r['id']} | {''.join(marks[v] for v in r['pareto'])} | {r['auc_float']:.3f} | "
             f"{r['auc_quantized']:.3f} | {r['auc_csim']:.3f} | {r['tpr_csim']:.3g} | "
             f"{r['csim_exact_fraction']:.2%} | {_pct(r['saturated_fraction'])} | {r['lut']:,} | "
-            f"{r['ebops']:,} | {r['dsp']} | {r['latency_cycles']} | {r['ii']} | {r['resources_source']} |"
+            f"{r['ebops']:,} | {r['dsp']} | {r['ff']:,} | {r['latency_cycles']} | {r['ii']} | "
+            f"{r['resources_source']} | {_seconds(r['convert_compile_seconds'])} |"
         )
     lines.append("")
     lines += [f"- {line}" for line in summary["quantizer_comparison"].values()]

@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from l1ad.config import Config
+from firmware.budget import has_convolution, model_budget, resource_summary, source_label
+from l1ad.config import BUDGET_FRACTIONS, Config
 from l1ad.io import atomic_path, read_json, write_json
 from reports import plots
 from training import metrics
@@ -104,6 +105,9 @@ def model_figures(config: Config, run_dir: Path, name: str, plot_dir: Path) -> d
     per_seed_auc = {
         signal: metrics.aggregate([s["auc"][signal] for s in tinfo["per_seed"]]) for signal in per_signal
     }
+    # the L1 budget of the current config (firmware.budget), so a new budget needs no firmware rebuild
+    resources = validation["resources"]
+    budget = model_budget(name, resources, has_convolution(validation), config.firmware)
     nuisance = nuisance_correlation(run_dir / qinfo["splits"], scores, y, classes[0])
     return {
         "family": family,
@@ -113,7 +117,9 @@ def model_figures(config: Config, run_dir: Path, name: str, plot_dir: Path) -> d
             v: float(np.mean([p["tpr_at_trigger"][v] for p in per_signal.values()])) for v in VERSIONS
         },
         "tpr_working_point": {"fpr": fpr, "rate_hz": rate_hz},
-        "resources": validation["resources"],
+        # the firmware stage's figures (per layer under "layers") with the budget's: ns, fractions of the part
+        "resources": {**resource_summary(resources, budget["clock_period_ns"]), **resources},
+        "budget": budget,
         "trigger": validation["trigger"],
         "per_signal": per_signal,
         "float_seeds": per_seed_auc,
@@ -219,7 +225,9 @@ def run_report(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
         "models": models,
         "studies": studies,
         # the last `l1ad scan` (RUN_DIR/scan/scan.json), when one ran in this run directory
-        "scan": read_json(run_dir / "scan" / "scan.json") if (run_dir / "scan" / "scan.json").is_file() else None,
+        "scan": read_json(run_dir / "scan" / "scan.json")
+        if (run_dir / "scan" / "scan.json").is_file()
+        else None,
     }
     write_json(out / "report.json", report)
     with atomic_path(out / "report.md") as tmp:
@@ -294,7 +302,8 @@ def render_markdown(report: dict[str, Any], config: Config, run_dir: Path) -> st
             + ".",
             "",
         ]
-        lines += resource_lines(m["resources"]) + trigger_lines(m["trigger"])
+        lines += resource_lines(m["resources"]) + budget_lines(m.get("budget")) + layer_lines(m["resources"])
+        lines += trigger_lines(m["trigger"])
         nc = m.get("nuisance_correlation")
         if nc:
             lines += [
@@ -361,11 +370,10 @@ def resource_lines(r: dict[str, Any]) -> list[str]:
         value = f"{r[key]:.{digits}f}"
         return f"{value} ({pct[key]:.2f}%)" if key in pct and pct[key] is not None else value
 
-    label = (
-        "estimate (l1ad model of the converted graph, not a vendor result)"
-        if r["source"] == "estimate"
-        else ("synthesized (vendor report)")
-    )
+    label = {
+        "estimate": "estimate (l1ad model of the converted graph, not a vendor result)",
+        "synthesized": "synthesized (vendor report)",
+    }.get(r["source"], source_label(r["source"]))
     lines = [
         f"Resources and latency, {label}:",
         "",
@@ -379,6 +387,48 @@ def resource_lines(r: dict[str, Any]) -> list[str]:
     if r.get("note"):
         lines += [f"Note: {r['note']}", ""]
     return lines
+
+
+def budget_lines(b: dict[str, Any] | None) -> list[str]:
+    """The L1 budget table of one model (``firmware/budget.py``): each figure, its limit and the verdict."""
+    if not b:
+        return ["L1 budget: not evaluated (no resources in the firmware validation).", ""]
+    lines = [
+        f"L1 budget ({b['kind']} graph, `firmware.budget`; figures: {b['label']}): "
+        + ("**within budget**" if b["passed"] else "**over budget**"),
+        "",
+        "| figure | value | limit | pass |",
+        "|---|---|---|---|",
+    ]
+    for key, f in b["figures"].items():
+        if f["value"] is None:
+            value = f"n/a ({f.get('note', 'unknown')})"
+        elif key in BUDGET_FRACTIONS:
+            value = f"{f['count']:.0f} ({100 * f['value']:.2f}% of the part)"
+        else:
+            value = f"{f['value']:g} ns"
+        limit = f"{100 * f['limit']:.2f}%" if key in BUDGET_FRACTIONS else f"{f['limit']:g} ns"
+        lines.append(f"| {key} | {value} | {limit} | {'yes' if f['passed'] else '**no**'} |")
+    return [*lines, ""]
+
+
+def layer_lines(r: dict[str, Any]) -> list[str]:
+    """Per-layer resources of the estimate (``resources.layers``); none in a vendor report."""
+    layers = r.get("layers") or {}
+    if not layers:
+        return []
+    lines = [
+        f"Per layer ({source_label(r.get('source'))}):",
+        "",
+        "| layer | class | LUT | DSP | FF | delay (ns) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for layer, row in layers.items():
+        cells = [None if row.get(k) is None else f"{row[k]:.0f}" for k in ("lut", "dsp", "ff")]
+        cells.append(None if row.get("delay_ns") is None else f"{row['delay_ns']:g}")
+        kind = f"{row.get('class_name', '')}" + (" (DA: da4ml cost)" if row.get("source") == "da4ml" else "")
+        lines.append(f"| {layer} | {kind} | " + " | ".join("n/a" if c is None else c for c in cells) + " |")
+    return [*lines, ""]
 
 
 def trigger_lines(t: dict[str, Any]) -> list[str]:

@@ -32,5 +32,17 @@ echo "l1ad setup: creating .venv with $($python --version) (about 2 GB, a few mi
 # torch first and pinned: an unpinned torch pulls a multi-GB CUDA build (see STACK notes in README)
 .venv/bin/python -m pip install --quiet torch==2.13.0
 .venv/bin/python -m pip install --quiet -e ".[dev]"
+# da4ml's solver is numba code cached on disk (in the venv) after its first compile, which takes about
+# two minutes: pay it here once, not in the first distributed-arithmetic conversion.
+echo "l1ad setup: compiling da4ml's solver (numba, once per environment)"
+.venv/bin/python - <<'PY'
+import numpy as np
+from da4ml.trace import FixedVariableArray, HWConfig, comb_trace
+
+k, i, f = (np.full(4, v, dtype=np.int16) for v in (1, 2, 3))
+options = {"hard_dc": 2, "search_all_decompose_dc": True}  # what hls4ml 1.3's DA pass asks for
+x = FixedVariableArray.from_kif(k, i, f, HWConfig(1, -1, -1), solver_options=options)
+comb_trace(x, x @ (np.arange(16).reshape(4, 4) / 8 - 1))
+PY
 echo "$want" > "$stamp"
 echo "l1ad setup: environment ready in .venv"

@@ -6,17 +6,23 @@ their weights and activations have realistic ranges.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
-from firmware import csim, hls
-from l1ad.config import AEConfig, FirmwareConfig, OCDNConfig, QuantBits
+from firmware import csim, hls, resources
+from l1ad.config import AEConfig, FirmwareConfig, OCDNConfig, QuantBits, QuantizeConfig
+from l1ad.errors import DesignError
 from l1ad.io import read_json, write_json
 from quantize import qmodels
 from training.autoencoder import L1Autoencoder, reconstruction_model
 from training.ocdn import OCDN
 
 BITS = QuantBits()
+LATENCY = FirmwareConfig(
+    strategy="Latency"
+)  # hls4ml's Latency strategy (the default is distributed arithmetic)
 N_BACKGROUND, N_SIGNAL = 3000, 1000
 
 
@@ -95,7 +101,7 @@ def ocdn_case():
     import tensorflow as tf
 
     X, y = dijet_features(N_BACKGROUND, N_SIGNAL, seed=11)
-    model = OCDN(OCDNConfig(), n_inputs=5, seed=1).build()
+    model = OCDN(OCDNConfig(hidden=(32, 32)), n_inputs=5, seed=1).build()
     background = X[y == 0]
     _fit(
         model,
@@ -109,7 +115,7 @@ def ocdn_case():
 @pytest.fixture(scope="module")
 def ae_case():
     X, y = l1_inputs(N_BACKGROUND, N_SIGNAL, seed=12)
-    model = L1Autoencoder(AEConfig(), n_inputs=57, seed=1).build()
+    model = L1Autoencoder(AEConfig(score="residual", latent=3), n_inputs=57, seed=1).build()
     background = X[y == 0]
     _fit(reconstruction_model(model), background, background, "mse")
     return model, qmodels.quantize_inputs(X, BITS.input_bits, BITS.input_integer), y
@@ -142,7 +148,7 @@ def test_ocdn_csim_is_bit_identical_to_qkeras(ocdn_case, tmp_path) -> None:
     model, X, y = ocdn_case
     q = qmodels.to_qkeras(model, BITS)
     reference = qmodels.predict_exact(q, X)
-    h = hls.convert(q, tmp_path / "ocdn", FirmwareConfig(), X, "ocdn", testbench=(X[:50], reference[:50]))
+    h = hls.convert(q, tmp_path / "ocdn", LATENCY, X, "ocdn", testbench=(X[:50], reference[:50]))
     _assert_types_follow_quantizers(h, q)
     # logit accumulator: 7 weight + 4 ReLU fractional bits, kept unrounded as the score
     assert hls.output_lsb(h) == 2.0**-11
@@ -161,7 +167,7 @@ def test_ocdn_csim_is_bit_identical_to_qkeras(ocdn_case, tmp_path) -> None:
 def test_ae_validation_is_bit_identical_without_saturation(ae_case, tmp_path) -> None:
     model, X, y = ae_case
     q = qmodels.to_qkeras(model, BITS)
-    h = hls.convert(q, tmp_path / "ae", FirmwareConfig(), X, "ae")
+    h = hls.convert(q, tmp_path / "ae", LATENCY, X, "ae")
     _assert_types_follow_quantizers(h, q)
     assert hls.output_lsb(h) == 2.0**-18  # the square of a 2^-9 residual, summed without rounding
     float_scores = model.predict(X, batch_size=4096, verbose=0).reshape(-1)
@@ -197,7 +203,9 @@ def test_starved_precisions_are_caught_as_saturation(tmp_path) -> None:
     )
     Xq = qmodels.quantize_inputs(X, BITS.input_bits, BITS.input_integer)
     q = qmodels.to_qkeras(model, BITS)
-    starved = hls.convert(q, tmp_path / "starved", FirmwareConfig(headroom_bits=-3), Xq, "starved")
+    starved = hls.convert(
+        q, tmp_path / "starved", FirmwareConfig(strategy="Latency", headroom_bits=-3), Xq, "starved"
+    )
     found = csim.saturation_events(starved, q, Xq, max_events=400)
     assert found["n_traced"] == 400
     assert found["n_events"] > 0 and found["per_layer"]["logit"]["out_of_range"] > 0
@@ -220,3 +228,54 @@ def test_unquantized_inputs_are_refused() -> None:
     )
     width, integer = map(int, plan["dense_1"]["result"][9:].split(",")[:2])
     assert width - integer == 16 and integer >= 5
+
+
+def test_distributed_arithmetic_encoder_is_bit_identical_without_dsp(tmp_path) -> None:
+    """The AXOL1TL form (VAE encoder, sum of squared latent means, trigger formats, 6-bit weights) in
+    distributed arithmetic: csim equals the exact QKeras score on every event; the DA layers' LUTs are
+    da4ml's own cost, and the design uses no DSP."""
+    X, y = l1_inputs(N_BACKGROUND, N_SIGNAL, seed=15)
+    config = AEConfig(encoder=(8,), latent=4, score="latent", epochs=2, batch_size=256)
+    scorer = L1Autoencoder(config, n_inputs=57, seed=2)
+    scorer.fit(X[y == 0])
+    assert len(scorer.history["loss"]) == 2 and np.isfinite(scorer.history["loss"]).all()
+    # the deployed formats, latent means as quantized_bits(9, 4): 9 x 9-bit squares go to LUTs
+    bits = dataclasses.replace(QuantizeConfig().ae.bits, output_bits=9, output_integer=4)
+    q = qmodels.to_qkeras(scorer.model, bits)
+    Xq = qmodels.quantize_inputs(X, bits.input_bits, bits.input_integer)
+    reference = qmodels.predict_exact(q, Xq)
+    h = hls.convert(q, tmp_path / "da", FirmwareConfig(), Xq, "da")
+    da_layers = {layer.name for layer in h.get_layers() if layer.get_attr("da_kernel_cost") is not None}
+    assert da_layers >= {"enc_1", "latent"}
+    scores = csim.compile_and_predict(h, Xq)
+    agreement = csim.csim_agreement(scores, reference, hls.output_lsb(h))
+    assert agreement["n_events"] == len(X) and agreement["exact_fraction"] == 1.0
+
+    est = resources.estimate(h, "xcvu9p-flga2104-2L-e", 5.0)
+    assert est["source"] == "estimate+da4ml"
+    for name in ("enc_1", "latent"):
+        layer = est["layers"][name]
+        assert layer["source"] == "da4ml" and layer["dsp"] == 0
+        assert layer["lut"] == round(h.graph[name].get_attr("da_kernel_cost")) > 0
+        assert layer["delay_ns"] > 0 and layer["bops"] > 0 and layer["parameters"] > 0
+    assert est["layers"]["squared_latent"]["source"] == "estimate"  # 9 x 9-bit squares: fabric, not DA
+    assert est["dsp"] == 0 and est["ii"] == 1
+
+
+def test_oversized_distributed_arithmetic_is_refused_before_any_work() -> None:
+    """A 128x128 layer of 8-bit weights would run da4ml for many minutes and gigabytes: one line instead."""
+    q = qmodels.to_qkeras(OCDN(OCDNConfig(hidden=(128, 128)), n_inputs=5, seed=1).build(), BITS)
+    sizes = hls.da_kernel_sizes(q)
+    assert sizes["dense_2"]["inputs"] == 128 and sizes["dense_2"]["bits"] <= 9
+    assert sizes["dense_1"]["size"] < hls.DA_MAX_KERNEL_SIZE < sizes["dense_2"]["size"]
+    with pytest.raises(DesignError, match=r"layer 'dense_2': distributed arithmetic of 128 inputs") as err:
+        hls.base_config(q, FirmwareConfig())
+    assert "\n" not in str(err.value) and "Latency" in str(err.value)
+    hls.base_config(q, LATENCY)  # the Latency strategy has no such limit
+
+
+def test_constant_bits_counts_the_grid_and_the_sign() -> None:
+    assert hls.constant_bits(np.array([0.5, -0.25, 0.125])) == 4  # 4/8 needs 3 magnitude bits + sign
+    assert hls.constant_bits(np.ones(5)) == 2
+    assert hls.constant_bits(np.zeros(3)) == 0
+    assert hls.constant_bits(np.array([0.1])) > 50  # a float constant has no short grid

@@ -2,7 +2,8 @@
 score-mass correlation, and the compact scorer through QKeras, hls4ml and C simulation.
 
 Jets come from the project's jet-image generator at 8x8 pixels; every fit is a few epochs on a few
-thousand jets, so the figures are small-run figures with generous margins.
+thousand jets, so the figures are small-run figures with generous margins. The CNN is the default
+CICADA-like one (4 filters, 2x2, stride 2, no pooling) with smaller dense layers.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from firmware import csim, hls
+from firmware import csim, hls, resources
 from l1ad.config import FirmwareConfig, NuRDConfig, QuantizeConfig
 from quantize import qmodels
 from training import metrics
@@ -27,9 +28,7 @@ from training.nurd import (
 from training.scorer import load_scorer
 
 SIZE = 8
-SMALL = NuRDConfig(
-    filters=(4, 8), dense=(8,), representation_dim=4, critic_hidden=(32, 16), epochs=8, batch_size=128
-)
+SMALL = NuRDConfig(dense=(8,), representation_dim=4, critic_hidden=(32, 16), epochs=8, batch_size=128)
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +151,9 @@ def test_compact_model_converts_compiles_and_agrees_in_csim(jets, tmp_path) -> N
     assert report["distance_relative_error"]["p99"] < 1e-2
     assert report["constants"][PROJECTION.format(1)]["kernel"]["max_rel_error"] < 1e-3
 
-    hls_model = hls.convert(q, tmp_path / "hls", FirmwareConfig(), np.concatenate([Xq, Xtq]), "nurd")
+    # the stream path larger CNNs take (io_type_for) stays bit-exact too; the default is io_parallel
+    fw = FirmwareConfig(io_type="io_stream", strategy="Latency")
+    hls_model = hls.convert(q, tmp_path / "hls", fw, np.concatenate([Xq, Xtq]), "nurd")
     assert hls_model.config.get_config_value("IOType") == "io_stream"
     types = hls.layer_precisions(hls_model)
     relu = f"ap_ufixed<{bits.activation_bits},{bits.activation_integer},AP_RND_CONV,AP_SAT"
@@ -168,6 +169,34 @@ def test_compact_model_converts_compiles_and_agrees_in_csim(jets, tmp_path) -> N
     assert result["saturation"]["n_events"] == 0 and result["relu_inputs_beyond_float32"] == []
     assert result["auc"]["csim"] == result["auc"]["qkeras"]
     assert scores.shape == (len(Xt),) and np.all(scores >= 0)
+
+
+def test_strided_conv_nurd_unrolls_io_parallel_at_ii_1_and_csim_is_exact(jets, tmp_path) -> None:
+    """The CICADA-like graph, untrained (random weights, head fitted): io_parallel, every conv pixel at once."""
+    (X, y, _), (Xt, _, _) = _split(jets, n_train=1000)
+    scorer = NuRD(SMALL, SIZE, seed=5)
+    scorer.n_backgrounds = 2
+    scorer.model = scorer.build()
+    assert scorer.model.get_layer("conv_1").strides == (2, 2)
+    bits = QuantizeConfig().nurd.bits
+    q = qmodels.to_qkeras(scorer.model, bits)
+    assert q.get_layer("conv_1").strides == (2, 2)
+    Xq, Xtq = (qmodels.quantize_inputs(a, bits.input_bits, bits.input_integer) for a in (X, Xt[:500]))
+    scorer.refit_head(q, Xq, y)
+
+    fw = FirmwareConfig(strategy="Latency")  # the default io_parallel
+    assert hls.io_type_for(q, fw) == "io_parallel"
+    hls_model = hls.convert(q, tmp_path / "hls", fw, np.concatenate([Xq, Xtq]), "nurd")
+    assert hls_model.config.get_config_value("IOType") == "io_parallel"
+    conv = [layer for layer in hls_model.get_layers() if layer.class_name == "Conv2D"]
+    assert [layer.get_attr("n_partitions") for layer in conv] == [1]  # 4x4 pixels computed at once
+    est = resources.estimate(hls_model, fw.part, fw.clock_period_ns)
+    assert est["ii"] == 1 and est["latency_ns"] < 200
+    hls_model.compile()
+    got = np.asarray(hls_model.predict(np.ascontiguousarray(Xtq, dtype=np.float64))).reshape(-1)
+    expected = qmodels.predict_exact(q, Xtq).reshape(-1)
+    assert np.all(expected > 0) and len(np.unique(expected)) > 100  # a score, not a constant
+    np.testing.assert_array_equal(got, expected)
 
 
 def test_conv_autoencoder_scores_the_sum_of_squared_pixel_residuals(jets, tmp_path) -> None:

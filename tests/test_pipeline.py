@@ -23,6 +23,11 @@ from l1ad.errors import GateError
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# The tiny models are not sized for L1 (test_budget.py covers the real limits): the gate still evaluates
+# every figure, against limits no model of this size exceeds.
+LOOSE_LIMITS = {"latency_ns": 1.0e6, "ii_ns": 1.0e6, "lut": 1.0, "dsp": 1.0, "ff": 1.0, "bram": 1.0}
+LOOSE_BUDGET = {"dense": LOOSE_LIMITS, "cnn": LOOSE_LIMITS}
+
 TINY = {
     "run": {"name": "tiny", "studies": []},
     "data": {
@@ -36,7 +41,7 @@ TINY = {
         "ae": {"epochs": 1},
         "scan": {"bits": [4, 8], "epochs": 1},
     },
-    "firmware": {"n_testbench_events": 50},
+    "firmware": {"n_testbench_events": 50, "budget": LOOSE_BUDGET},
     "metrics": {"trigger_fpr_l1": 1.0e-3, "trigger_fpr_dijet": 1.0e-2},
     # 180 background and 200 top test jets resolve an AUC to about +-0.03: a 0.01 drop is noise there
     # (the untrained tiny NuRD moves by 0.01-0.02 under 8-bit weights); csim agreement stays strict.
@@ -77,6 +82,11 @@ def test_run_reaches_a_report_that_honours_the_contract(tiny_run):
         for key in ("latency_cycles", "latency_ns", "ii", "dsp", "lut", "ff", "bram", "bops"):
             assert res[key] >= 0, key
         assert res["latency_cycles"] >= 1
+        assert res["ii_ns"] == res["ii"] * res["clock_period_ns"] and 0 < res["lut_fraction"] < 1
+        budget = m["budget"]
+        assert budget["passed"] and budget["kind"] == ("cnn" if name == "nurd" else "dense")
+        assert budget["figures"]["latency_ns"] == {"value": res["latency_ns"], "limit": 1.0e6, "passed": True}
+        assert set(budget["figures"]) == {"latency_ns", "ii_ns", "lut", "dsp", "ff", "bram"}
         trig = m["trigger"]
         assert trig["rate_hz"] == 1000.0
         assert set(trig["efficiency"]) == set(m["per_signal"])
@@ -88,8 +98,8 @@ def test_run_reaches_a_report_that_honours_the_contract(tiny_run):
         for plot in m["plots"]:
             assert (run_dir / plot).stat().st_size > 0
     nurd = report["models"]["nurd"]
-    # the CNN goes through io_stream; its score is scored against both backgrounds (qcd + wz)
-    assert nurd["family"] == "jet_images" and nurd["firmware"]["io_type"] == "io_stream"
+    # the CICADA-like CNN unrolls io_parallel; its score is scored against both backgrounds (qcd + wz)
+    assert nurd["family"] == "jet_images" and nurd["firmware"]["io_type"] == "io_parallel"
     assert nurd["per_signal"]["top"]["n_test"]["background"] == 180
     assert set(nurd["frozen_head"]["constants"]) == {"mahalanobis_0_projection", "mahalanobis_1_projection"}
     assert nurd["frozen_head"]["distance_relative_error"]["p99"] < 0.05
@@ -98,6 +108,7 @@ def test_run_reaches_a_report_that_honours_the_contract(tiny_run):
     assert report["models"]["ae"]["firmware"]["io_type"] == "io_parallel"
     text = (run_dir / "report" / "report.md").read_text()
     assert "ocdn" in text and "## nurd" in text and "Frozen Mahalanobis head" in text
+    assert "L1 budget (cnn graph" in text and "| layer | class | LUT | DSP | FF | delay (ns) |" in text
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert set(manifest["stages"]) >= {"data", "train", "quantize", "firmware", "report"}
     assert manifest["versions"]["tensorflow"].startswith("2.14")
@@ -117,6 +128,43 @@ def test_rerun_skips_finished_stages(tiny_run, capsys):
     out = capsys.readouterr().out
     # the asked-for stage says it is up to date; its upstream stages are skipped quietly, never rerun
     assert "[train] up to date" in out and "[data] generate" not in out
+
+
+def test_a_tighter_budget_fails_the_gate_without_a_rebuild(tiny_run, tmp_path):
+    _, run_dir, _ = tiny_run
+    manifest = (run_dir / "manifest.json").read_text()
+    tight = {
+        **TINY,
+        "firmware": {
+            **TINY["firmware"],
+            "budget": {**LOOSE_BUDGET, "overrides": {"ocdn": {"latency_ns": 1.0}}},
+        },
+    }
+    config = write_config(tmp_path / "tight.yaml", tight)
+    # the firmware stage's fingerprint ignores the budget: the built firmware stays up to date
+    assert (
+        "[firmware] up to date"
+        in subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "l1ad.cli",
+                "firmware",
+                "--config",
+                str(config),
+                "--run-dir",
+                str(run_dir),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        ).stdout
+    )
+    with pytest.raises(
+        GateError, match=r"gate failed \(1\): ocdn: latency_ns [0-9.]+ > limit 1 \(l1ad estimate"
+    ):
+        api.check(config, run_dir)
+    assert (run_dir / "manifest.json").read_text() == manifest
 
 
 def test_gate_fails_on_a_starved_model_and_names_it(tiny_run, tmp_path):

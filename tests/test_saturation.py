@@ -15,6 +15,7 @@ from firmware import csim, hls
 from l1ad.config import Config, FirmwareConfig, OCDNConfig, QuantBits
 from l1ad.errors import GateError
 from l1ad.io import write_json
+from l1ad.parts import part_capacity
 from quantize import qmodels
 from reports.check import check_report, gate_failures
 from reports.stage import saturation_figures, saturation_line
@@ -22,6 +23,18 @@ from training.ocdn import OCDN
 
 BITS = QuantBits()
 CLASSES = ["background", "wide"]
+# resources inside the default L1 budget (firmware.budget.dense), so only saturation decides here
+WITHIN_BUDGET = {
+    "source": "estimate",
+    "clock_period_ns": 5.0,
+    "latency_ns": 20.0,
+    "ii": 1,
+    "lut": 1000,
+    "dsp": 0,
+    "ff": 1000,
+    "bram": 0,
+    "part_capacity": part_capacity("xcvu9p"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +79,7 @@ def _report(found: dict) -> dict:
                 "per_signal": {"wide": {"auc": {"float": 0.9, "qkeras": 0.9, "csim": 0.9}}},
                 "csim": {"within_1lsb_fraction": 1.0},
                 "saturation": saturation_figures(found, CLASSES),
+                "resources": WITHIN_BUDGET,
             }
         }
     }

@@ -224,8 +224,10 @@ def set_head(model: Any, stats: list[dict[str, Any]]) -> None:
 def build_cnn(cfg: NuRDConfig, image_size: int, seed: int) -> tuple[Any, Any]:
     """Input (S, S, 1) -> conv blocks -> dense -> linear representation; returns (input, representation).
 
-    Each block is Conv2D(valid) + ReLU, then 2x2 max pooling while the map keeps at least 2 pixels
-    per side (small test images skip the last pooling). Max pooling is exact in fixed point.
+    Each block is Conv2D(``kernel_size``, ``strides``, valid padding) + ReLU; with ``cfg.pool``, then
+    2x2 max pooling while the map keeps at least 2 pixels per side (small test images skip the last
+    pooling). Max pooling is exact in fixed point. The default is CICADA-like: one Conv2D of 2x2
+    windows at stride 2 (each pixel read once), no pooling, small enough to unroll in firmware.
     """
     import tensorflow as tf
 
@@ -238,10 +240,10 @@ def build_cnn(cfg: NuRDConfig, image_size: int, seed: int) -> tuple[Any, Any]:
                 f"image size {image_size} is too small for {len(cfg.filters)} {cfg.kernel_size}x{cfg.kernel_size} "
                 "convolutions: use fewer filters entries or larger images"
             )
-        x = tf.keras.layers.Conv2D(filters, cfg.kernel_size, name=f"conv_{i}")(x)
+        x = tf.keras.layers.Conv2D(filters, cfg.kernel_size, strides=cfg.strides, name=f"conv_{i}")(x)
         x = tf.keras.layers.Activation("relu", name=f"conv_{i}_relu")(x)
-        size -= cfg.kernel_size - 1
-        if size >= 4:
+        size = (size - cfg.kernel_size) // cfg.strides + 1
+        if cfg.pool and size >= 4:
             x = tf.keras.layers.MaxPooling2D(2, name=f"pool_{i}")(x)
             size //= 2
     x = tf.keras.layers.Flatten(name="flatten")(x)

@@ -42,6 +42,9 @@ CONFIG_ABSURD: list[tuple[str, Any]] = [
     ("firmware.backend", "Quartus"), ("firmware.io_type", "io_serial"), ("firmware.reuse_factor", 0),
     ("firmware.clock_period_ns", 0.0), ("firmware.clock_period_ns", float("-inf")),
     ("firmware.n_testbench_events", -1), ("firmware.trigger_rate_hz", -10.0),
+    ("firmware.part", "xcfoo-flga2104-2L-e"), ("firmware.part", ""),
+    ("firmware.budget.dense.lut", 1.5), ("firmware.budget.cnn.latency_ns", 0.0),
+    ("firmware.budget.overrides", {"ae": {"latency": 40.0}}), ("firmware.budget.overrides", {"ae": {"dsp": -1}}),
     ("check.auc_drop_tolerance", -0.1), ("check.csim_within_1lsb_min", 1.5),
     ("metrics.trigger_fpr_l1", 0.0), ("metrics.trigger_fpr_dijet", 2.0),
     ("metrics.bunch_crossing_rate_hz", -4e7),
@@ -54,6 +57,8 @@ CONFIG_WRONG_TYPE: list[tuple[str, Any]] = [
     ("data.dijet.source", 3), ("data.dijet.source", ["a.h5"]), ("firmware.synth", "yes"),
     ("train.ocdn.hidden", 128), ("train.ocdn.hidden", [128, "x"]), ("check", [1]),
     ("data.jet_images.image_size", 20.5), ("metrics.trigger_fpr_l1", "1e-5"),
+    ("firmware.budget.overrides", {"ae": {"lut": "5%"}}), ("firmware.budget.overrides", {"ae": 40}),
+    ("firmware.budget.overrides", ["ae"]),
 ]  # fmt: skip
 
 
@@ -90,7 +95,7 @@ def _config_unknown_key(ch: Chooser, base: Baselines, work: Path) -> Bad:
     sections = Config().to_dict()
     path: list[str] = []
     node: Any = sections
-    while isinstance(node, dict) and (not path or ch.choice([True, False])):
+    while isinstance(node, dict) and node and (not path or ch.choice([True, False])):
         key = ch.choice(sorted(node))
         path.append(key)
         node = node[key]

@@ -213,6 +213,9 @@ def run_nurd_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
     base = dataclasses.replace(
         config.train.nurd,
         filters=tuple(cfg.filters),
+        kernel_size=cfg.kernel_size,
+        strides=cfg.strides,
+        pool=cfg.pool,
         dense=tuple(cfg.dense),
         representation_dim=cfg.representation_dim,
         critic_hidden=tuple(cfg.critic_hidden),
@@ -308,7 +311,10 @@ def run_nurd_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
         "title": TITLE,
         "device": device,
         "trigger_fpr": fpr,
-        "architecture": f"{'-'.join(map(str, cfg.filters))} filters (3x3) + dense {'-'.join(map(str, cfg.dense))}",
+        "architecture": (
+            f"{'-'.join(map(str, cfg.filters))} filters ({cfg.kernel_size}x{cfg.kernel_size}, stride {cfg.strides}"
+            f"{', max pooling' if cfg.pool else ''}) + dense {'-'.join(map(str, cfg.dense))}"
+        ),
         "ae_architecture": f"{'-'.join(map(str, cfg.ae_filters))} filters, latent {cfg.ae_latent}, {cfg.ae_epochs} epochs",
         "weights": weights_info,
         "shrinkage": (

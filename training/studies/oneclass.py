@@ -93,7 +93,7 @@ def make_scorer(method: str, config: Config, n_inputs: int, seed: int) -> Scorer
         from training.ocdn import OCDN
 
         ocdn_config = OCDNConfig(
-            hidden=config.train.ocdn.hidden,
+            hidden=oc.ocdn_hidden,
             epochs=oc.epochs_ocdn,
             batch_size=oc.batch_size,
             learning_rate=oc.learning_rate,
