@@ -130,11 +130,15 @@ def run_point(config: Config, run_dir: str, point: ScanPoint) -> dict[str, Any]:
             "saturated_fraction": (validation.get("saturation") or {}).get("fraction"),
             "resources": {
                 k: r[k]
-                for k in ("source", "latency_cycles", "latency_ns", "ii", "dsp", "lut", "ff", "bram", "bops")
+                for k in (
+                    *("source", "latency_cycles", "latency_ns", "ii", "dsp", "lut", "ff", "bram", "bops"),
+                    *("part", "part_capacity", "clock_period_ns"),
+                )
                 if k in r
             }
             | {"ebops": r.get("ebops"), "percent_of_part": r.get("percent_of_part")},
             "hgq_ebops": validation.get("hgq_ebops"),
+            "has_convolution": validation.get("has_convolution"),
             "hls_project": validation["hls_project"],
             "seconds": time.perf_counter() - start,
             "convert_compile_seconds": validation.get("convert_compile_seconds"),

@@ -469,9 +469,11 @@ def pareto_plot(
     data_label: str,
     label_key: str = "label",
     group_key: str = "group",
+    x_limit: float | None = None,
 ) -> Path:
     """Scatter of ``points`` in (``x``, ``y``) with the Pareto front (min x, max y) marked and joined.
 
+    ``x_limit`` (e.g. the L1 budget's LUT count or latency) is drawn as a vertical line.
     The axis labels are the key names. Front points carrying ``label_key`` are annotated with it.
     Points carrying ``group_key`` (e.g. the quantizer) get one colour and marker per group; the front
     is taken over all groups together. A positive x spanning more than two decades (resources, bit
@@ -529,7 +531,9 @@ def pareto_plot(
                     ha="right" if last else "left",
                     fontsize=12,
                 )
-        if xs.min() > 0 and xs.max() / xs.min() > 100:
+        if x_limit is not None:
+            ax.axvline(x_limit, color="black", linestyle=":", linewidth=2.0, label="L1 budget")
+        if xs.min() > 0 and max(xs.max(), x_limit or 0.0) / xs.min() > 100:
             ax.set_xscale("log")
         # Room for the annotation below the lowest point.
         ax.margins(y=0.08)

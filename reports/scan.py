@@ -15,8 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from firmware.budget import layers_have_convolution, model_budget
 from l1ad.config import Config
 from l1ad.io import atomic_path, read_json, write_json
+from l1ad.parts import part_capacity
 from reports.plots import pareto_front, pareto_plot
 
 # (key in a row, axis label, file suffix) of the Pareto views
@@ -31,9 +33,11 @@ AUC_MARGIN = 0.005
 STRATEGY_LABEL = {"Latency": "", "Resource": " Res", "distributed_arithmetic": " DA"}  # in point labels
 
 
-def _row(result: dict[str, Any]) -> dict[str, Any]:
-    """One table row: the point, its mean AUC / TPR over signals per version, resources."""
+def _row(result: dict[str, Any], config: Config) -> dict[str, Any]:
+    """One table row: the point, its mean AUC / TPR over signals per version, resources, L1 budget."""
     p, r = result["point"], result["resources"]
+    is_cnn = bool(result.get("has_convolution")) or layers_have_convolution(r)
+    budget = model_budget(p["model"], r, is_cnn, config.firmware)
     mean = {v: float(np.mean([a[v] for a in result["auc"].values()])) for v in ("float", "quantized", "csim")}
     tpr = float(np.mean([t["csim"] for t in result["tpr_at_trigger"].values()]))
     return {
@@ -60,6 +64,9 @@ def _row(result: dict[str, Any]) -> dict[str, Any]:
         "resources_source": r["source"],
         "seconds": result["seconds"],
         "convert_compile_seconds": result.get("convert_compile_seconds"),
+        "within_budget": budget["passed"],
+        "over_budget": [key for key, f in budget["figures"].items() if not f["passed"]],
+        "budget_limits": {key: f["limit"] for key, f in budget["figures"].items()},
     }
 
 
@@ -74,7 +81,7 @@ def write_scan(config: Config, run_dir: Path) -> dict[str, Any]:
         result = finished(scan_dir, point, point_fingerprint(config, point))
         failure = scan_dir / "failed" / f"{point_id(point)}.json"
         if result is not None:
-            rows.append(_row(result))
+            rows.append(_row(result, config))
         elif failure.is_file():
             failed.append(read_json(failure))
         else:
@@ -92,6 +99,12 @@ def write_scan(config: Config, run_dir: Path) -> dict[str, Any]:
             front = pareto_front(xs, ys)
             pareto[model][suffix] = [r["id"] for r, f in zip(mine, front, strict=True) if f]
             path = scan_dir / "plots" / f"pareto_{model}_{suffix}.png"
+            limits = mine[0]["budget_limits"]
+            lut_capacity = (part_capacity(config.firmware.part) or {}).get("lut")
+            x_limit = {
+                "latency_ns": limits["latency_ns"],
+                "lut": limits["lut"] * lut_capacity if lut_capacity else None,
+            }.get(key)
             pareto_plot(
                 [
                     {
@@ -107,13 +120,19 @@ def write_scan(config: Config, run_dir: Path) -> dict[str, Any]:
                 path,
                 f"{model}: design-space scan",
                 data_label(source[mine[0]["family"]]["source"]),
+                x_limit=x_limit,
             )
             plots.append(f"scan/plots/{path.name}")
     for row in rows:
         row["pareto"] = [suffix for _, _, suffix in AXES if row["id"] in pareto[row["model"]][suffix]]
 
+    best = {}
+    for model in sorted({r["model"] for r in rows}):
+        inside = [r for r in rows if r["model"] == model and r["within_budget"]]
+        best[model] = max(inside, key=lambda r: r["auc_csim"])["id"] if inside else None
     summary = {
         "points": rows,
+        "best_within_budget": best,
         "failed": [{"id": f["id"], "point": f["point"], "error": f["error"]} for f in failed],
         "pending": pending,
         "pareto": pareto,
@@ -186,24 +205,33 @@ def render_scan(summary: dict[str, Any]) -> str:
         f"quantized model (QKeras, or HGQ's proxy), resources on {summary['part']} at "
         f"{summary['clock_period_ns']} ns (source column: estimate or synthesized). AUC and TPR at the "
         "trigger FPR are averaged over the model's signals. Marks: Pareto-optimal in LUT (L), EBOPs (E), "
-        "latency (T) against csim AUC. Data: "
+        "latency (T) against csim AUC; the L1 budget column and the dotted lines on the plots are "
+        "`firmware.budget`'s limits. Data: "
         + ", ".join(f"{model} {label.split(' · ')[-1]}" for model, label in summary["data"].items())
         + ". HGQ's LUT and DSP estimates size every multiplier by the layer's "
         "weight type, which hls4ml makes as wide as the layer's widest constant: compare quantizers on EBOPs.",
         "",
-        "| point | Pareto | AUC float | AUC quantized | AUC csim | TPR csim | csim exact | saturated | LUT | EBOPs | DSP | FF | latency [cycles] | II | source | convert + compile [s] |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| point | Pareto | L1 budget | AUC float | AUC quantized | AUC csim | TPR csim | csim exact | saturated | LUT | EBOPs | DSP | FF | latency [cycles] | II | source | convert + compile [s] |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     marks = {"lut": "L", "ebops": "E", "latency": "T"}
     for r in summary["points"]:
         lines.append(
-            f"| {r['id']} | {''.join(marks[v] for v in r['pareto'])} | {r['auc_float']:.3f} | "
+            f"| {r['id']} | {''.join(marks[v] for v in r['pareto'])} | "
+            f"{'fits' if r['within_budget'] else 'over: ' + ', '.join(r['over_budget'])} | {r['auc_float']:.3f} | "
             f"{r['auc_quantized']:.3f} | {r['auc_csim']:.3f} | {r['tpr_csim']:.3g} | "
             f"{r['csim_exact_fraction']:.2%} | {_pct(r['saturated_fraction'])} | {r['lut']:,} | "
             f"{r['ebops']:,} | {r['dsp']} | {r['ff']:,} | {r['latency_cycles']} | {r['ii']} | "
             f"{r['resources_source']} | {_seconds(r['convert_compile_seconds'])} |"
         )
     lines.append("")
+    for model, best in summary.get("best_within_budget", {}).items():
+        row = next((r for r in summary["points"] if r["id"] == best), None)
+        lines.append(
+            f"- {model}: best mean csim AUC within the L1 budget: {best} ({row['auc_csim']:.3f})"
+            if row
+            else f"- {model}: no point within the L1 budget"
+        )
     lines += [f"- {line}" for line in summary["quantizer_comparison"].values()]
     for f in summary["failed"]:
         lines.append(f"- **{f['id']} failed**: {f['error']}")

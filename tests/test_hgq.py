@@ -129,7 +129,7 @@ def test_nurd_cnn_and_fixed_head_map_to_hgq_with_one_width_per_tensor() -> None:
     bits = QuantBits(
         input_bits=12, input_integer=0, bias_bits=12, bias_integer=0, activation_integer=0, output_integer=4
     )
-    cfg = NuRDConfig(filters=(2, 3), dense=(8,), representation_dim=3)
+    cfg = NuRDConfig(filters=(2, 3), kernel_size=3, strides=1, pool=True, dense=(8,), representation_dim=3)
     inputs, representation = build_cnn(cfg, 10, seed=6)
     float_model = tf.keras.Model(inputs, add_mahalanobis_head(representation, 2))
     rng = np.random.default_rng(6)

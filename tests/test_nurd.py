@@ -126,7 +126,7 @@ def test_critic_moves_the_score_mass_correlation_towards_zero(jets) -> None:
         cfg = NuRDConfig(**{**SMALL.__dict__, "critic_lambda": lam, "critic_warmup_steps": 0})
         scorer = NuRD(cfg, SIZE, seed=1).fit(X, y=y, nuisance=mass)
         correlation[lam] = metrics.distance_correlation(scorer.score(Xt)[qcd], mt[qcd])
-    # measured on this run: about 0.5 without the critic, 0.3 with it
+    # measured on this run: about 0.6 without the critic, 0.4 with it
     assert correlation[0.0] > 0.3
     assert correlation[10.0] < correlation[0.0] - 0.08
 

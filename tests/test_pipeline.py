@@ -78,7 +78,7 @@ def test_run_reaches_a_report_that_honours_the_contract(tiny_run):
         assert m["input_format"].startswith("ap_fixed<")
         assert m["bits"]["weight_bits"] == 8
         res = m["resources"]
-        assert res["source"] == "estimate"  # no vendor tool on these machines
+        assert res["source"] in ("estimate", "estimate+da4ml")  # no vendor tool on these machines
         for key in ("latency_cycles", "latency_ns", "ii", "dsp", "lut", "ff", "bram", "bops"):
             assert res[key] >= 0, key
         assert res["latency_cycles"] >= 1
@@ -161,7 +161,7 @@ def test_a_tighter_budget_fails_the_gate_without_a_rebuild(tiny_run, tmp_path):
         ).stdout
     )
     with pytest.raises(
-        GateError, match=r"gate failed \(1\): ocdn: latency_ns [0-9.]+ > limit 1 \(l1ad estimate"
+        GateError, match=r"gate failed \(1\): ocdn: latency_ns [0-9.]+ > limit 1 \((l1ad estimate|da4ml cost)"
     ):
         api.check(config, run_dir)
     assert (run_dir / "manifest.json").read_text() == manifest
