@@ -10,7 +10,14 @@ from typing import Any
 
 import numpy as np
 
-from firmware.hls import format_of, layer_precisions, output_lsb, precision_cpp, require_on_grid
+from firmware.hls import (
+    QUANTIZER_ROUNDING,
+    format_of,
+    layer_precisions,
+    output_lsb,
+    precision_cpp,
+    require_on_grid,
+)
 from quantize.qmodels import exact_outputs, predict_exact
 from training import metrics
 
@@ -88,6 +95,7 @@ def saturation_events(
     max_events: int = 2000,
     y: np.ndarray | None = None,
     classes: list[str] | None = None,
+    traceable: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Events in which some layer's value leaves its fixed-point type (saturates or wraps), from a trace.
 
@@ -100,9 +108,16 @@ def saturation_events(
     class labels ``y`` (indices into ``classes``) at most ``max_events`` of each class, and
     ``per_class`` gives each class's fraction of traced events with any layer out of range (the
     figure ``l1ad check`` gates on: a layer sized on background can still overflow on a signal).
+    ``traceable`` (a mask over ``X``) restricts the trace to events the precisions were not sized on.
+    Each layer whose type l1ad sized from a profile (not a quantizer's) reports ``margin_bits``, the
+    headroom its most demanding traced event leaves (``margin_bits``); per class, the tightest such
+    layer and its margin.
     """
     X = _check_inputs(hls_model, X)
-    rows = trace_rows(len(X), max_events, y)
+    candidates = np.arange(len(X)) if traceable is None else np.flatnonzero(traceable)
+    rows = candidates[
+        trace_rows(len(candidates), max_events, None if y is None else np.asarray(y)[candidates])
+    ]
     X = np.ascontiguousarray(X[rows])
     try:
         if hls_model.config.trace_output and hls_model._top_function_lib is not None:
@@ -118,13 +133,15 @@ def saturation_events(
     trace = {name: v for name, v in trace.items() if name in {layer.name for layer in qmodel.layers}}
     keras_names = {name: _keras_tensor_of(qmodel, set(hls_layers), name) for name in trace}
     reference = exact_outputs(qmodel, X, sorted(set(keras_names.values())))
-    out_by_layer, dev_by_layer = {}, {}
+    out_by_layer, dev_by_layer, use_by_layer = {}, {}, {}
     for name, traced in trace.items():
         fmt = format_of(hls_layers[name].get_output_variable().type.precision)
         ref = reference[keras_names[name]].reshape(len(X), -1)
         got = np.asarray(traced, dtype=np.float64).reshape(len(X), -1)
         out_by_layer[name] = np.any((ref < fmt.lo) | (ref > fmt.hi), axis=1)
         dev_by_layer[name] = np.any(np.abs(got - ref) > fmt.lsb, axis=1)
+        if fmt.rounding != QUANTIZER_ROUNDING:  # a type l1ad sized from the profile, not a quantizer's clip
+            use_by_layer[name] = range_used(ref, fmt)
     any_out = np.any(list(out_by_layer.values()), axis=0) if trace else np.zeros(len(X), dtype=bool)
     any_dev = np.any(list(dev_by_layer.values()), axis=0) if trace else np.zeros(len(X), dtype=bool)
     result: dict[str, Any] = {
@@ -137,6 +154,7 @@ def saturation_events(
                 "type": types[name],
                 "out_of_range": int(out_by_layer[name].sum()),
                 "deviating": int(dev_by_layer[name].sum()),
+                "margin_bits": margin_bits(use_by_layer[name]) if name in use_by_layer else None,
             }
             for name in trace
         },
@@ -154,8 +172,34 @@ def saturation_events(
                 "n_deviating_events": int(any_dev[sel].sum()),
                 # the layers that overflow on this class, with their event counts
                 "layers": {n: int(o[sel].sum()) for n, o in out_by_layer.items() if o[sel].any()},
+                **tightest_layer({n: u[sel] for n, u in use_by_layer.items()}),
             }
     return result
+
+
+def range_used(values: np.ndarray, fmt: Any) -> np.ndarray:
+    """Per event, the largest share of its type's range one of ``values`` (events x features) reaches:
+    value / hi above zero, value / lo below (1 = at the edge, above 1 = out of range)."""
+    up = np.where(values > 0, values / fmt.hi if fmt.hi > 0 else np.inf, 0.0)
+    down = np.where(values < 0, values / fmt.lo if fmt.lo < 0 else np.inf, 0.0)
+    return np.maximum(up, down).max(axis=1)
+
+
+def margin_bits(used: np.ndarray) -> float | None:
+    """Headroom left by the most demanding event: log2(1 / largest share of the range), in bits
+    (1.0: values reach half the range; negative: out of range). None when nothing was traced or every
+    value is 0."""
+    peak = float(used.max()) if used.size else 0.0
+    return None if peak <= 0 else float(-np.log2(peak))
+
+
+def tightest_layer(used: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The layer with the least headroom on these events and that headroom, in bits."""
+    margins = {n: m for n, u in used.items() if (m := margin_bits(u)) is not None}
+    if not margins:
+        return {"margin_bits": None, "tightest_layer": None}
+    name = min(margins, key=margins.get)
+    return {"margin_bits": margins[name], "tightest_layer": name}
 
 
 def relu_inputs_beyond_float32(hls_model: Any) -> list[str]:
@@ -193,6 +237,7 @@ def validate(
     max_trace_events: int = 2000,
     batch_size: int = 10_000,
     classes: list[str] | None = None,
+    traceable: np.ndarray | None = None,
 ) -> tuple[dict[str, Any], np.ndarray]:
     """The csim validation of one model and its csim scores: (JSON-ready figures, scores (N,)).
 
@@ -202,7 +247,7 @@ def validate(
     (``quantize_inputs``); labels ``y`` >= ``n_background_classes`` mark signal; the AUCs
     are all signals together against background. The saturation trace takes up to
     ``max_trace_events`` events of each class (``classes`` names the labels; without it the
-    per-class figures are keyed by label index).
+    per-class figures are keyed by label index), among the ``traceable`` ones when given.
     """
     X = _check_inputs(hls_model, X)
     if not len(X) == len(y) == len(float_scores):
@@ -229,7 +274,9 @@ def validate(
     result = {
         "agreement": csim_agreement(csim, qkeras, lsb),
         "auc": aucs,
-        "saturation": saturation_events(hls_model, qmodel, X, max_trace_events, y=y, classes=classes),
+        "saturation": saturation_events(
+            hls_model, qmodel, X, max_trace_events, y=y, classes=classes, traceable=traceable
+        ),
         "output_lsb": lsb,
         "output_type": precision_cpp(hls_model.get_output_variables()[0].type.precision),
         "layer_precisions": layer_precisions(hls_model),

@@ -18,6 +18,8 @@ from l1ad.errors import DesignError
 from l1ad.io import atomic_path
 from quantize.qmodels import exact_ranges, is_ones_sum
 
+# QKeras rounds half to even (tf.round): the rounding of every quantizer's type; l1ad's own types truncate
+QUANTIZER_ROUNDING = "AP_RND_CONV"
 # Only the fallback for a tensor this module does not type; convert() refuses to leave one.
 DEFAULT_PRECISION = "ap_fixed<32,16>"
 
@@ -103,7 +105,9 @@ def quantizer_format(quantizer: Any, where: str) -> FixedFormat:
             and not quantizer.use_stochastic_rounding
         )
         if plain:
-            return FixedFormat(True, int(quantizer.bits), int(quantizer.integer) + 1, "AP_RND_CONV", "AP_SAT")
+            return FixedFormat(
+                True, int(quantizer.bits), int(quantizer.integer) + 1, QUANTIZER_ROUNDING, "AP_SAT"
+            )
     elif kind == "quantized_relu":
         plain = (
             not quantizer.use_sigmoid
@@ -111,7 +115,9 @@ def quantizer_format(quantizer: Any, where: str) -> FixedFormat:
             and not quantizer.use_stochastic_rounding
         )
         if plain:
-            return FixedFormat(False, int(quantizer.bits), int(quantizer.integer), "AP_RND_CONV", "AP_SAT")
+            return FixedFormat(
+                False, int(quantizer.bits), int(quantizer.integer), QUANTIZER_ROUNDING, "AP_SAT"
+            )
     raise ValueError(f"layer '{where}': quantizer {quantizer} has no exact fixed-point type here")
 
 

@@ -92,19 +92,22 @@ def build_firmware(
     io_type = io_type_for(qmodel, fw)
     log(f"converting with hls4ml ({fw.backend}, {io_type}, {fw.strategy}, RF {fw.reuse_factor})")
     t0 = time.perf_counter()
-    # Precisions are profiled on every event the firmware is asked to score here:
-    # background training events plus the test set (background and each signal).
+    # Precisions are sized on training background and half of each signal's test events; the saturation
+    # trace and its margins read the other half and the test background, which the sizing never saw.
+    held_out = held_out_events(y, n_bkg)
     hls_model = convert(
         qmodel,
         out / "hls_project",
         fw,
-        profile_inputs=np.concatenate([X_train, X_test]),
+        profile_inputs=np.concatenate([X_train, X_test[~held_out]]),
         project_name=f"l1ad_{name}",
         testbench=(X_test[tb_rows], qkeras[tb_rows]),
     )
     convert_seconds = time.perf_counter() - t0
     log(f"compiling the C simulation (g++) and scoring {len(X_test)} test events")
-    result, csim = validate(hls_model, qmodel, X_test, y, float_scores, qkeras, n_bkg, classes=classes)
+    result, csim = validate(
+        hls_model, qmodel, X_test, y, float_scores, qkeras, n_bkg, classes=classes, traceable=held_out
+    )
     resources = resources_report(
         hls_model,
         fw.part,
@@ -133,6 +136,12 @@ def build_firmware(
         **agreement,
         "saturated_events": saturation["n_events"],
         "saturation": saturation,
+        # what the types were sized on; the saturation trace and its margins read only other events
+        "precision_profile": {
+            "training_background_events": len(X_train),
+            "test_signal_events": int((~held_out).sum()),
+            "traced": "held-out test events: all background, every second event of each signal",
+        },
         "input_clipped": input_clipping(splits.test.X, y, classes, bits),
         "output_lsb": result["output_lsb"],
         "output_format": result["output_type"],
@@ -149,6 +158,17 @@ def build_firmware(
         "trigger": trigger,
     }
     return validation, csim
+
+
+def held_out_events(y: np.ndarray, n_background_classes: int) -> np.ndarray:
+    """Test events the fixed-point types are not sized on (a mask): all background (the types see the
+    training background instead) and every second event of each signal class."""
+    y = np.asarray(y)
+    held_out = y < n_background_classes
+    for k in np.unique(y[y >= n_background_classes]):
+        rows = np.flatnonzero(y == k)
+        held_out[rows[1::2]] = True
+    return held_out
 
 
 def input_clipping(X: np.ndarray, y: np.ndarray, classes: list[str], bits: QuantBits) -> dict[str, Any]:

@@ -101,7 +101,7 @@ def ocdn_case():
     import tensorflow as tf
 
     X, y = dijet_features(N_BACKGROUND, N_SIGNAL, seed=11)
-    model = OCDN(OCDNConfig(hidden=(32, 32)), n_inputs=5, seed=1).build()
+    model = OCDN(OCDNConfig(hidden=(32, 32, 32)), n_inputs=5, seed=1).build()
     background = X[y == 0]
     _fit(
         model,
@@ -115,7 +115,7 @@ def ocdn_case():
 @pytest.fixture(scope="module")
 def ae_case():
     X, y = l1_inputs(N_BACKGROUND, N_SIGNAL, seed=12)
-    model = L1Autoencoder(AEConfig(score="residual", latent=3), n_inputs=57, seed=1).build()
+    model = L1Autoencoder(AEConfig(encoder=(32, 16), latent=3), n_inputs=57, seed=1).build()
     background = X[y == 0]
     _fit(reconstruction_model(model), background, background, "mse")
     return model, qmodels.quantize_inputs(X, BITS.input_bits, BITS.input_integer), y

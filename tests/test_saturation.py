@@ -69,6 +69,20 @@ def test_overflow_is_counted_per_class(overflow_case) -> None:
     assert found["n_events"] == wide["n_events"]
     # firmware saturates where QKeras does not: the traced values deviate on those events
     assert 0 < wide["n_deviating_events"] <= wide["n_events"]
+    # margins: sized on background with no headroom, background reaches its types' edges (margin in
+    # [0, 1) bit); the wide class leaves its tightest layer's range (negative margin)
+    assert 0.0 <= per_class["background"]["margin_bits"] < 1.0
+    assert wide["margin_bits"] < 0 and wide["tightest_layer"] in wide["layers"]
+    assert found["per_layer"]["relu_1"]["margin_bits"] is None  # a quantizer's type: it clips in QKeras too
+
+
+def test_traceable_mask_keeps_the_trace_on_unseen_events(tmp_path) -> None:
+    rng = np.random.default_rng(6)
+    X = qmodels.quantize_inputs(rng.normal(0.0, 1.0, (300, 5)), BITS.input_bits, BITS.input_integer)
+    q = qmodels.to_qkeras(OCDN(OCDNConfig(hidden=(8,)), n_inputs=5, seed=4).build(), BITS)
+    h = hls.convert(q, tmp_path / "prj", FirmwareConfig(strategy="Latency"), X[:100], "mask")
+    found = csim.saturation_events(h, q, X, max_events=1000, traceable=np.arange(300) >= 100)
+    assert found["n_traced"] == 200  # only the events the types were not sized on
 
 
 def _report(found: dict) -> dict:
