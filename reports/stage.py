@@ -150,7 +150,7 @@ def model_figures(config: Config, run_dir: Path, name: str, plot_dir: Path) -> d
             "part": config.firmware.part,
             "clock_period_ns": config.firmware.clock_period_ns,
             "io_type": validation.get("io_type", config.firmware.io_type),
-            "strategy": config.firmware.strategy,
+            "strategy": validation.get("strategy", config.firmware.strategy),
             "reuse_factor": config.firmware.reuse_factor,
             "convert_compile_seconds": validation.get("convert_compile_seconds"),
             "csim_events_per_second": validation.get("csim_events_per_second"),
@@ -175,6 +175,8 @@ def saturation_figures(saturation: dict[str, Any], classes: list[str]) -> dict[s
         "fraction": saturation["fraction"],
         "per_class": per_class,
         "per_layer": saturation["per_layer"],
+        # margins: headroom (bits) of the tightest l1ad-sized layer on events the types were not sized on
+        "margin_bits": {c: v.get("margin_bits") for c, v in (per_class or {}).items()},
     }
 
 
@@ -349,16 +351,26 @@ def render_markdown(report: dict[str, Any], config: Config, run_dir: Path) -> st
 
 
 def saturation_line(sat: dict[str, Any], limit: float) -> str:
-    """Per class, the fraction of csim-traced events in which a layer saturates or wraps."""
+    """Per class, the fraction of csim-traced events in which a layer saturates or wraps, and the margin
+    of the tightest layer l1ad sized, both on test events the types were not sized on."""
     if sat["per_class"] is None:
         return "Saturation per class: not traced (older firmware stage; rerun `l1ad firmware --force`)."
+
+    def margin(s: dict[str, Any]) -> str:
+        if s.get("margin_bits") is None:
+            return ""
+        return f", margin {s['margin_bits']:+.2f} bits at {s['tightest_layer']}"
+
     return (
-        "Events in which a layer saturates or wraps (leaves its fixed-point type) in csim, per class: "
+        "Events in which a layer saturates or wraps (leaves its fixed-point type) in csim, per class, "
+        "traced on held-out test events (the types were sized on training background and the other half "
+        "of each signal): "
         + ", ".join(
-            f"{cls} {s['fraction']:.2%} ({s['n_events']} of {s['n_traced']} traced)"
+            f"{cls} {s['fraction']:.2%} ({s['n_events']} of {s['n_traced']} traced{margin(s)})"
             for cls, s in sat["per_class"].items()
         )
-        + f"; gate limit {limit:.2%}."
+        + f"; gate limit {limit:.2%}. A margin is the headroom the most demanding held-out event leaves in "
+        "the tightest type l1ad sized (1 bit: it reaches half the range; negative: it saturates)."
     )
 
 
