@@ -63,7 +63,7 @@ def test_qkeras_h5_round_trip_is_bit_exact(saved_qkeras, tmp_path):
     assert row["input_format"] == "ap_fixed<10,4,AP_RND_CONV,AP_SAT>"
     assert (tmp_path / "out" / "hls_project" / "firmware" / "l1ad_byo.cpp").is_file()
     res = row["resources"]
-    assert res["source"] == "estimate" and res["parameters"] == 8 * 12 + 12 + 12 + 1
+    assert res["source"] == "estimate+da4ml" and res["parameters"] == 8 * 12 + 12 + 12 + 1  # DA by default
     assert res["latency_cycles"] >= 1 and res["ii"] == 1
     assert json.loads((tmp_path / "out" / "csim_validation.json").read_text())["exact_fraction"] == 1.0
 
