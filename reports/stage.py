@@ -264,6 +264,7 @@ def render_markdown(report: dict[str, Any], config: Config, run_dir: Path) -> st
                 if src == "synthetic"
                 else f"file `{src}`."
             ),
+            f"Architecture: {architecture(name, config)}",
             f"Input format the trigger must deliver: `{m['input_format']}`; score format `{m['output_format']}`; "
             f"weights {m['bits']['weight_bits']} bits, activations {m['bits']['activation_bits']} bits.",
             f"HLS project: `{m['hls_project']}` ({m['firmware']['backend']}, {m['firmware']['part']}, "
@@ -348,6 +349,41 @@ def render_markdown(report: dict[str, Any], config: Config, run_dir: Path) -> st
     if report["scan"] is not None:
         lines += [(run_dir / "scan" / "scan.md").read_text().rstrip(), ""]
     return "\n".join(lines) + "\n"
+
+
+def architecture(name: str, config: Config) -> str:
+    """The deployed graph of ``name`` and how it relates to its source study's (from the config)."""
+
+    def widths(*parts: Any) -> str:
+        return "-".join(str(w) for part in parts for w in (part if isinstance(part, tuple) else (part,)))
+
+    if name == "ocdn":
+        return (
+            f"{widths(5, config.train.ocdn.hidden, 1)} (L1-sized; the OCDN study trains the paper's "
+            f"{widths(5, config.studies.oneclass.ocdn_hidden, 1)})."
+        )
+    if name == "ae":
+        ae = config.train.ae
+        if ae.score == "latent":
+            return (
+                f"encoder {widths(57, ae.encoder, ae.latent)} of a variational AE, score = sum of squared "
+                "latent means (AXOL1TL's form); the AE-on-FPGA study's score is the reconstruction error."
+            )
+        return (
+            f"{widths(57, ae.encoder, ae.latent, tuple(reversed(ae.encoder)), 57)}, score = sum of squared "
+            "residuals summed on chip (L1-sized; the AE-on-FPGA study's AEs are 57-32-16-3-16-32-57 and "
+            "larger, with the same score)."
+        )
+    if name == "nurd":
+        n, s = config.train.nurd, config.studies.nurd
+        return (
+            f"CNN {widths(n.filters)} filters {n.kernel_size}x{n.kernel_size}/stride {n.strides}"
+            f"{', 2x2 max pooling' if n.pool else ''}, dense {widths(n.dense)}, representation "
+            f"{n.representation_dim}, fixed Mahalanobis head (L1-sized; the NuRD study trains "
+            f"{widths(s.filters)} filters {s.kernel_size}x{s.kernel_size}, dense {widths(s.dense)}, "
+            f"representation {s.representation_dim})."
+        )
+    return "bring-your-own model."
 
 
 def saturation_line(sat: dict[str, Any], limit: float) -> str:

@@ -3,7 +3,8 @@ score-mass correlation, and the compact scorer through QKeras, hls4ml and C simu
 
 Jets come from the project's jet-image generator at 8x8 pixels; every fit is a few epochs on a few
 thousand jets, so the figures are small-run figures with generous margins. The CNN is the default
-CICADA-like one (4 filters, 2x2, stride 2, no pooling) with smaller dense layers.
+CICADA-like one (4 filters, 2x2, stride 2) without its pooling (at 8x8 pixels it would leave 2x2 maps)
+and with smaller dense layers.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ from training.nurd import (
 from training.scorer import load_scorer
 
 SIZE = 8
-SMALL = NuRDConfig(dense=(8,), representation_dim=4, critic_hidden=(32, 16), epochs=8, batch_size=128)
+SMALL = NuRDConfig(
+    pool=False, dense=(8,), representation_dim=4, critic_hidden=(32, 16), epochs=8, batch_size=128
+)
 
 
 @pytest.fixture(scope="module")

@@ -50,6 +50,13 @@ TINY = {
 }
 
 
+def _cli(*args: object) -> subprocess.CompletedProcess:
+    """``l1ad ARGS`` in a subprocess, as a user runs it (output captured)."""
+    return subprocess.run(
+        [sys.executable, "-m", "l1ad.cli", *map(str, args)], capture_output=True, text=True, cwd=ROOT
+    )
+
+
 def write_config(path: Path, overrides: dict) -> Path:
     path.write_text(yaml.safe_dump(overrides))
     return path
@@ -144,24 +151,7 @@ def test_a_tighter_budget_fails_the_gate_without_a_rebuild(tiny_run, tmp_path):
     }
     config = write_config(tmp_path / "tight.yaml", tight)
     # the firmware stage's fingerprint ignores the budget: the built firmware stays up to date
-    assert (
-        "[firmware] up to date"
-        in subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "l1ad.cli",
-                "firmware",
-                "--config",
-                str(config),
-                "--run-dir",
-                str(run_dir),
-            ],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-        ).stdout
-    )
+    assert "[firmware] up to date" in _cli("firmware", "--config", config, "--run-dir", run_dir).stdout
     with pytest.raises(
         GateError, match=r"gate failed \(1\): ocdn: latency_ns [0-9.]+ > limit 1 \((l1ad estimate|da4ml cost)"
     ):
@@ -198,21 +188,7 @@ def test_gate_fails_on_a_starved_model_and_names_it(tiny_run, tmp_path):
     with pytest.raises(GateError, match=r"ae/Ato4l: AUC_qkeras [0-9.]+ < AUC_float"):
         api.run(starved_config, run_dir)
     # the CLI says the same in one line and exits 1
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "l1ad.cli",
-            "check",
-            "--config",
-            str(starved_config),
-            "--run-dir",
-            str(run_dir),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
+    out = _cli("check", "--config", starved_config, "--run-dir", run_dir)
     assert out.returncode == 1
     assert "ae/Ato4l: AUC_qkeras" in out.stderr and out.stderr.count("\n") == 1
     assert load_config(starved_config).quantize.ae.bits.weight_bits == 2
