@@ -5,6 +5,8 @@ One ``validate`` call gives the JSON of one model.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import time
 from typing import Any
 
@@ -119,11 +121,14 @@ def saturation_events(
         trace_rows(len(candidates), max_events, None if y is None else np.asarray(y)[candidates])
     ]
     X = np.ascontiguousarray(X[rows])
+    prebuilt = hls_model.config.trace_output and hls_model._top_function_lib is not None
     try:
-        if hls_model.config.trace_output and hls_model._top_function_lib is not None:
-            # compiled with tracing already (``validate``): hls4ml's trace() would build it all again
+        if prebuilt:
+            # compiled with tracing already (``validate``): hls4ml's trace() would build it all again,
+            # and would say "Recompiling ... with tracing" when it no longer does
             hls_model.compile = lambda: None
-        _, trace = hls_model.trace(X)
+        with contextlib.redirect_stdout(io.StringIO()) if prebuilt else contextlib.nullcontext():
+            _, trace = hls_model.trace(X)
     finally:
         vars(hls_model).pop("compile", None)
         hls_model.config.trace_output = False  # the next compile() builds the plain library again

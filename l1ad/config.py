@@ -588,13 +588,14 @@ class Config:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _coerce(value: Any, annotation: Any, where: str, path: Path) -> Any:
-    """Convert a YAML value to the annotated field type, or raise naming the key."""
+def _coerce(value: Any, annotation: Any, where: str, path: Path, default: Any = None) -> Any:
+    """Convert a YAML value to the annotated field type, or raise naming the key. A section starts from
+    ``default``, the field's own default, so the keys it leaves out keep their documented values."""
     origin = typing.get_origin(annotation)
     if dataclasses.is_dataclass(annotation):
         if not isinstance(value, dict):
             raise InputError(path, f"'{where}' must be a mapping")
-        return _build(annotation, value, where, path)
+        return _build(annotation, value, where, path, default if isinstance(default, annotation) else None)
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise InputError(path, f"'{where}' must be a list")
@@ -636,7 +637,10 @@ def _coerce(value: Any, annotation: Any, where: str, path: Path) -> Any:
     return value
 
 
-def _build(cls: type, values: dict[str, Any], prefix: str, path: Path) -> Any:
+def _build(cls: type, values: dict[str, Any], prefix: str, path: Path, base: Any = None) -> Any:
+    """``base`` (default: ``cls()``) with the keys of ``values`` replaced: a partial section keeps the
+    rest of its defaults, including those a field's factory sets (``quantize.nurd.bits``)."""
+    base = cls() if base is None else base
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
     for key in values:
@@ -646,8 +650,8 @@ def _build(cls: type, values: dict[str, Any], prefix: str, path: Path) -> Any:
     kwargs = {}
     for key, value in values.items():
         where = f"{prefix}.{key}" if prefix else key
-        kwargs[key] = _coerce(value, hints[key], where, path)
-    return cls(**kwargs)
+        kwargs[key] = _coerce(value, hints[key], where, path, getattr(base, key))
+    return dataclasses.replace(base, **kwargs)
 
 
 def load_config(path: str | Path | None = None) -> Config:

@@ -102,3 +102,15 @@ def test_cli_help_teaches():
     assert out.returncode == 0
     for word in ("data", "train", "quantize", "firmware", "report", "check", "run", "--force"):
         assert word in out.stdout
+
+
+def test_a_partial_section_keeps_the_rest_of_its_defaults(tmp_path) -> None:
+    """Keys left out of a section keep their documented values, also those a factory sets per model
+    (the deployed formats and QAT rates differ between ocdn, ae and nurd)."""
+    path = tmp_path / "partial.yaml"
+    path.write_text("quantize:\n  ocdn: {epochs: 1}\n  nurd: {epochs: 2}\n  ae: {bits: {weight_bits: 4}}\n")
+    q, default = load_config(path).quantize, Config().quantize
+    assert q.ocdn.epochs == 1 and q.ocdn.bits == default.ocdn.bits
+    assert q.ocdn.learning_rate == default.ocdn.learning_rate
+    assert q.nurd.epochs == 2 and q.nurd.bits == default.nurd.bits
+    assert q.ae.bits.weight_bits == 4 and q.ae.bits.input_bits == default.ae.bits.input_bits

@@ -115,7 +115,9 @@ def test_gate_fails_naming_model_class_and_fraction(overflow_case, tmp_path) -> 
     with pytest.raises(GateError, match=r"mlp/wide: a layer saturates or wraps"):
         check_report(Config(), tmp_path)
     line = saturation_line(report["models"]["mlp"]["saturation"], 0.001)
-    assert "background 0.00% (0 of 200 traced)" in line and f"wide {fraction:.2%}" in line
+    assert "background 0.00% (0 of 200 traced, margin +0." in line and f"wide {fraction:.2%}" in line
+    wide = overflow_case["per_class"]["wide"]
+    assert f"margin {wide['margin_bits']:+.2f} bits at {wide['tightest_layer']}" in line
 
 
 def test_report_without_per_class_figures_fails_the_gate(overflow_case) -> None:
