@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from firmware.resources import ESTIMATE_WITH_DA
 from l1ad.config import BUDGET_FIGURES, BUDGET_FRACTIONS, BudgetConfig
 from l1ad.parts import part_capacity
 
@@ -23,7 +24,7 @@ SOURCE_LABELS = {
     "estimate": "l1ad estimate",
     "synthesized": "vendor report",
     "da4ml": "da4ml cost",
-    "estimate+da4ml": "da4ml cost (DA layers) + l1ad estimate",
+    ESTIMATE_WITH_DA: "da4ml cost (DA layers) + l1ad estimate",
 }
 
 
