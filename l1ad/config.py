@@ -136,8 +136,8 @@ class NuRDConfig:
     dense: tuple[int, ...] = (16,)  # hidden Dense + ReLU widths between the CNN and the representation
     representation_dim: int = 8  # r, the layer before the logit (the study uses 20)
     critic_hidden: tuple[int, ...] = (256, 128, 68)  # critic MLP on (r, Y, Z)
-    # Weight of the critic penalty (0 = Step I weights only). On the default data this compact CNN
-    # gave top AUC 0.77 / 0.76 / 0.46 and QCD score-mass Pearson 0.70 / 0.64 / 0.08 at lambda 0 /
+    # Weight of the critic penalty (0 = Step I weights only). On the default data this compact CNN (without
+    # its pooling) gave top AUC 0.77 / 0.76 / 0.46 and QCD score-mass Pearson 0.70 / 0.64 / 0.08 at lambda 0 /
     # 0.01 / 0.1 (mean of 3 seeds; the former 3x3 two-block CNN: 0.72 / 0.67 / 0.50 and 0.66 / 0.59 /
     # 0.19): 0.01 keeps a working detector; the study compares lambda up to 1.
     critic_lambda: float = 0.01
