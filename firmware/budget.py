@@ -37,7 +37,7 @@ def has_convolution(validation: dict[str, Any]) -> bool:
     """Whether a model's graph has a convolution: the firmware stage's ``has_convolution`` when it
     wrote one (``csim_validation.json``), else a layer class of the resource estimate naming one
     (hls4ml's Conv1D, Conv2D, PointwiseConv2D, DepthwiseConv2D, SeparableConv2D, ...)."""
-    if "has_convolution" in validation:
+    if validation.get("has_convolution") is not None:
         return bool(validation["has_convolution"])
     return layers_have_convolution(validation.get("resources") or {})
 

@@ -112,8 +112,7 @@ def saturation_events(
     figure ``l1ad check`` gates on: a layer sized on background can still overflow on a signal).
     ``traceable`` (a mask over ``X``) restricts the trace to events the precisions were not sized on.
     Each layer whose type l1ad sized from a profile (not a quantizer's) reports ``margin_bits``, the
-    headroom its most demanding traced event leaves (``margin_bits``); per class, the tightest such
-    layer and its margin.
+    headroom its most demanding traced event leaves; per class, the tightest such layer and its margin.
     """
     X = _check_inputs(hls_model, X)
     candidates = np.arange(len(X)) if traceable is None else np.flatnonzero(traceable)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from firmware.budget import layers_have_convolution, model_budget
+from firmware.budget import has_convolution, model_budget
 from l1ad.config import Config
 from l1ad.io import atomic_path, read_json, write_json
 from l1ad.parts import part_capacity
@@ -36,8 +36,7 @@ STRATEGY_LABEL = {"Latency": "", "Resource": " Res", "distributed_arithmetic": "
 def _row(result: dict[str, Any], config: Config) -> dict[str, Any]:
     """One table row: the point, its mean AUC / TPR over signals per version, resources, L1 budget."""
     p, r = result["point"], result["resources"]
-    is_cnn = bool(result.get("has_convolution")) or layers_have_convolution(r)
-    budget = model_budget(p["model"], r, is_cnn, config.firmware)
+    budget = model_budget(p["model"], r, has_convolution(result), config.firmware)
     mean = {v: float(np.mean([a[v] for a in result["auc"].values()])) for v in ("float", "quantized", "csim")}
     tpr = float(np.mean([t["csim"] for t in result["tpr_at_trigger"].values()]))
     return {

@@ -1,12 +1,13 @@
 """Small L1 autoencoder whose anomaly score is computed inside the graph, in one of two forms.
 
-``score: latent`` (default, the CMS Global Trigger's AXOL1TL): a variational AE is trained on
-background; the deployable graph is its encoder only, 57-32-16-8 (ReLU), and the score is the sum of
-squared latent means, ``Multiply([mu, mu]) -> frozen Dense(1) of ones``. Half the layers of the whole
-AE and 8 squares instead of 57: it fits the 50 ns, no-DSP budget of a Level-1 trigger.
+``score: residual`` (default): the whole AE (57-8-57 deployed; ``train.ae.encoder`` adds hidden
+layers, mirrored) with ``Subtract([x, x_hat]) -> Multiply([d, d]) -> frozen Dense(1) of ones``, the
+*sum* of squared residuals (= 57 x MSE).
 
-``score: residual``: the whole AE (57-32-16-3-16-32-57) with ``Subtract([x, x_hat]) ->
-Multiply([d, d]) -> frozen Dense(1) of ones``, the *sum* of squared residuals (= 57 x MSE).
+``score: latent`` (the CMS Global Trigger's AXOL1TL form): a variational AE is trained on background;
+the deployable graph is its encoder only and the score is the sum of squared latent means,
+``Multiply([mu, mu]) -> frozen Dense(1) of ones``: half the layers of the whole AE and one square
+per latent value instead of 57.
 
 Both scores are sums of squares: exact in fixed point, where a mean with weights 1/N is not, and
 bit-exact csim is the standard here.
@@ -22,12 +23,12 @@ from training.keras_scorer import KerasScorer, keras_fit
 LATENT = "latent"  # the layer whose output is the latent mean (both forms)
 
 
-def _ones_sum(x, name: str = "score"):
+def _ones_sum(x):
     """A frozen Dense(1) of ones without bias: the on-chip sum of ``x``'s features."""
     import tensorflow as tf
 
     n = int(x.shape[-1])
-    layer = tf.keras.layers.Dense(1, use_bias=False, trainable=False, kernel_initializer="ones", name=name)
+    layer = tf.keras.layers.Dense(1, use_bias=False, trainable=False, kernel_initializer="ones", name="score")
     out = layer(x)
     layer.set_weights([np.ones((n, 1), dtype=np.float32)])
     return out
