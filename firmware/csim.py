@@ -30,14 +30,22 @@ def _check_inputs(hls_model: Any, X: np.ndarray) -> np.ndarray:
     return X
 
 
+def predict_outputs(hls_model: Any, X: np.ndarray, batch_size: int = 10_000) -> list[np.ndarray]:
+    """csim outputs of a compiled project: one float64 array (N, output size) per model output."""
+    X = _check_inputs(hls_model, X)
+    chunks: list[list[np.ndarray]] = []
+    for s in range(0, len(X), batch_size):
+        batch = X[s : s + batch_size]
+        # float64 in and out: a type can be wider than a float's 24-bit mantissa
+        result = hls_model.predict(batch)
+        result = result if isinstance(result, (list, tuple)) else [result]
+        chunks.append([np.asarray(r, dtype=np.float64).reshape(len(batch), -1) for r in result])
+    return [np.concatenate(parts) for parts in zip(*chunks, strict=True)]
+
+
 def predict(hls_model: Any, X: np.ndarray, batch_size: int = 10_000) -> np.ndarray:
     """csim score per event of a compiled project, shape (N,)."""
-    # float64 in and out: the score type can be wider than a float's 24-bit mantissa.
-    out = [
-        np.asarray(hls_model.predict(X[s : s + batch_size]), dtype=np.float64).reshape(-1)
-        for s in range(0, len(X), batch_size)
-    ]
-    return np.concatenate(out) if out else np.zeros(0)
+    return predict_outputs(hls_model, X, batch_size)[0].reshape(-1) if len(X) else np.zeros(0)
 
 
 def compile_and_predict(hls_model: Any, X: np.ndarray, batch_size: int = 10_000) -> np.ndarray:

@@ -315,6 +315,20 @@ def unroll_convolutions(model: Any, config: dict[str, Any]) -> None:
             config["LayerName"][layer.name]["ParallelizationFactor"] = pixels
 
 
+# QKeras quantizers whose weights hls4ml stores XNOR-encoded (0/1 for -1/+1): hls4ml 1.3's distributed-arithmetic
+# Dense reads them as 0/1, so csim differs from QKeras (measured on a binary QDense); such layers keep Latency.
+XNOR_QUANTIZERS = ("binary", "stochastic_binary")
+
+
+def binary_weight_layers(model: Any) -> list[str]:
+    """Names of the layers whose kernel quantizer is binary (hls4ml's XNOR weights)."""
+    return [
+        layer.name
+        for layer in model.layers
+        if type(getattr(layer, "kernel_quantizer_internal", None)).__name__ in XNOR_QUANTIZERS
+    ]
+
+
 def base_config(model: Any, fw: FirmwareConfig) -> dict[str, Any]:
     """hls4ml's per-layer config of ``model`` with the firmware section's backend, strategy and reuse
     factor; every precision is then set explicitly by the caller (never hls4ml's ``auto``)."""
@@ -330,8 +344,30 @@ def base_config(model: Any, fw: FirmwareConfig) -> dict[str, Any]:
         default_reuse_factor=fw.reuse_factor,
     )
     config["Model"]["Strategy"] = fw.strategy
+    if fw.strategy == "distributed_arithmetic":
+        for name in binary_weight_layers(model):
+            config["LayerName"][name]["Strategy"] = "Latency"
     if io_type_for(model, fw) == "io_parallel":
         unroll_convolutions(model, config)
+    return config
+
+
+def quantizer_config(qmodel: Any, fw: FirmwareConfig, profile_inputs: np.ndarray) -> dict[str, Any]:
+    """The hls4ml config of ``qmodel`` with every precision from ``plan_precisions``.
+
+    Raises ``ValueError`` naming the layer when a layer has no exact mapping to the quantizers' types.
+    """
+    config = base_config(qmodel, fw)
+    plan = plan_precisions(qmodel, profile_inputs, fw.headroom_bits)
+    for name, layer_config in config["LayerName"].items():
+        if name not in plan:
+            raise ValueError(f"hls4ml layer '{name}' has no planned precision")
+        layer_config["Precision"].update(plan[name])
+        layer_config["Trace"] = True  # lets csim.saturation_events read every layer (no cost in synthesis)
+        layer_config["ReuseFactor"] = fw.reuse_factor
+        unset = [k for k, v in layer_config["Precision"].items() if v == "auto"]
+        if unset:
+            raise ValueError(f"hls4ml layer '{name}' left with automatic precision for {unset}")
     return config
 
 
@@ -349,20 +385,8 @@ def convert(
     unquantized tensors; ``testbench`` (inputs, expected scores) is written as the project's
     ``tb_data`` so Vitis csim/cosim can run on another machine.
     """
-
-    output_dir = Path(output_dir)
-    config = base_config(qmodel, fw)
-    plan = plan_precisions(qmodel, profile_inputs, fw.headroom_bits)
-    for name, layer_config in config["LayerName"].items():
-        if name not in plan:
-            raise ValueError(f"hls4ml layer '{name}' has no planned precision")
-        layer_config["Precision"].update(plan[name])
-        layer_config["Trace"] = True  # lets csim.saturation_events read every layer (no cost in synthesis)
-        layer_config["ReuseFactor"] = fw.reuse_factor
-        unset = [k for k, v in layer_config["Precision"].items() if v == "auto"]
-        if unset:
-            raise ValueError(f"hls4ml layer '{name}' left with automatic precision for {unset}")
-    return write_project(qmodel, config, output_dir, fw, project_name, testbench)
+    config = quantizer_config(qmodel, fw, profile_inputs)
+    return write_project(qmodel, config, Path(output_dir), fw, project_name, testbench)
 
 
 # Distributed arithmetic: da4ml solves each Dense/Conv kernel as an adder graph, in time and memory that

@@ -4,10 +4,14 @@ For each QKeras graph from ``quantize``: profile its activations on background
 and signal, convert with deliberate per-layer precisions, write the complete HLS
 project (with testbench data from the test set), compile the C simulation with g++,
 score the full test set, and compare with the exact QKeras score event by event.
+With ``firmware.rtl.enabled`` the same graph also becomes pipelined Verilog (da4ml), simulated
+with Verilator on the full test set against the C simulation, and, with ``synthesize``,
+synthesized by Yosys in the background while the next model builds (``firmware/rtl.py``).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from firmware import rtl
 from firmware.csim import validate
 from firmware.hls import convert, has_convolution, io_type_for
 from firmware.trigger import trigger_threshold, write_threshold
@@ -23,17 +28,44 @@ from l1ad.config import Config, FirmwareConfig, QuantBits
 from l1ad.io import read_json, write_json
 from quantize.qmodels import input_format, load_qmodel, quantize_inputs
 from training.data.splits import Splits, read_splits
-from training.stage import DEPLOYABLE, read_scores, write_scores
+from training.stage import read_scores, write_scores
 
 
 def run_firmware(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
+    if config.firmware.rtl.enabled:
+        rtl.require_tools(config.firmware.rtl.synthesize)  # one line naming a missing tool, before any work
+    rtl_builds: dict[str, rtl.RTLBuild] = {}
+    try:
+        return _run_firmware(config, out, run_dir, rtl_builds)
+    finally:
+        for build in rtl_builds.values():  # a failed or interrupted stage leaves no Yosys behind
+            if build.yosys is not None:
+                build.yosys.stop()
+
+
+def _run_firmware(
+    config: Config, out: Path, run_dir: Path, rtl_builds: dict[str, rtl.RTLBuild]
+) -> dict[str, Any]:
     summary: dict[str, Any] = {}
-    for name in DEPLOYABLE:
+    rtl_config = config.firmware.rtl
+    for name in config.run.models:
         qinfo = read_json(run_dir / "quantize" / name / "info.json")
         splits = read_splits(run_dir / qinfo["splits"])
         qmodel = load_qmodel(run_dir / qinfo["qmodel"])
         qkeras, y, classes, n_bkg = read_scores(run_dir / "quantize" / name / "scores.h5")
         float_scores = read_scores(run_dir / "train" / name / "scores.h5")[0][0]
+        if rtl_config.enabled:
+            # written first, so Yosys (one core, minutes) runs while hls4ml converts and compiles
+            print(f"  {name}: tracing the QKeras graph to Verilog (da4ml)", flush=True)
+            rtl_builds[name] = rtl.prepare_rtl(
+                name,
+                qmodel,
+                out / name / "rtl",
+                config.firmware.clock_period_ns,
+                config.firmware.part,
+                rtl_config.synthesize,
+                n_jobs=os.cpu_count() or 1,
+            )
         validation, csim = build_firmware(
             name,
             qmodel,
@@ -62,7 +94,46 @@ def run_firmware(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
             f"{resources['source']}: {resources['latency_cycles']} cycles, {resources['dsp']} DSP, "
             f"{resources['lut']:.0f} LUT"
         )
+        if name in rtl_builds:
+            bits = QuantBits(**qinfo["bits"])
+            X_test = quantize_inputs(splits.test.X, bits.input_bits, bits.input_integer)
+            print(f"  {name}: Verilator build of the RTL, then {len(X_test)} events simulated", flush=True)
+            figures = rtl.simulate_rtl(
+                rtl_builds[name],
+                X_test,
+                csim,
+                qkeras,
+                testbench_rows(len(X_test), config.firmware.n_testbench_events, config.run.seed),
+            )
+            print(
+                f"  {name}: RTL == csim on {figures['exact_fraction']:.4%} of events; "
+                f"Verilator build {figures['build_seconds']:.0f} s, {figures['events_per_second']:.0f} events/s; "
+                f"{figures['latency_cycles']} cycles",
+                flush=True,
+            )
+    for name, build in rtl_builds.items():
+        if build.yosys is not None:
+            print(f"  {name}: waiting for Yosys synthesis", flush=True)
+        figures = rtl.rtl_figures(
+            build, rtl_config.yosys_timeout_s, log=lambda line, n=name: print(f"  {n}: {line}")
+        )
+        figures["rtl_project"] = f"firmware/{name}/rtl"
+        write_json(out / name / "rtl" / "rtl.json", figures)
+        summary[name]["rtl_exact_fraction"] = figures["exact_fraction"]
+        if figures["lut"] is not None:
+            print(
+                f"  {name}: {figures['source']}: {figures['lut']} LUT, {figures['ff']} FF, "
+                f"{figures['carry']} CARRY, {figures['dsp']} DSP in {figures['synth_seconds']:.0f} s",
+                flush=True,
+            )
     return summary
+
+
+def testbench_rows(n_events: int, n_testbench: int, seed: int) -> np.ndarray:
+    """The test events written as testbench data (HLS and RTL alike): a fixed random subset, in order."""
+    rows = np.random.default_rng(seed).choice(n_events, min(n_testbench, n_events), replace=False)
+    rows.sort()
+    return rows
 
 
 def build_firmware(
@@ -85,10 +156,7 @@ def build_firmware(
     X_test = quantize_inputs(splits.test.X, bits.input_bits, bits.input_integer)
     X_train = quantize_inputs(splits.train.X, bits.input_bits, bits.input_integer)
     y, classes, n_bkg = splits.test.y, splits.classes, splits.n_background_classes
-    tb_rows = np.random.default_rng(config.run.seed).choice(
-        len(X_test), min(fw.n_testbench_events, len(X_test)), replace=False
-    )
-    tb_rows.sort()
+    tb_rows = testbench_rows(len(X_test), fw.n_testbench_events, config.run.seed)
     io_type = io_type_for(qmodel, fw)
     log(f"converting with hls4ml ({fw.backend}, {io_type}, {fw.strategy}, RF {fw.reuse_factor})")
     t0 = time.perf_counter()

@@ -7,43 +7,63 @@ report = api.report(run_dir="runs/default")   # the report.json contract as a di
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from l1ad.config import Config, load_config
+from l1ad.errors import L1adError
 from l1ad.pipeline import run_stage
 
 DEFAULT_CONFIG = Path("configs/default.yaml")
 DEFAULT_RUN_DIR = Path("runs/default")
 
 
-def _config(config: str | Path | Config | None) -> Config:
+def _config(config: str | Path | Config | None, models: Sequence[str] | None = None) -> Config:
+    """The config (a path, a ``Config``, or the default), with ``run.models`` replaced by ``models`` if given."""
     if isinstance(config, Config):
-        return config
-    if config is None:
-        return load_config(DEFAULT_CONFIG) if DEFAULT_CONFIG.is_file() else Config()
-    return load_config(config)
+        cfg = config
+    elif config is None:
+        cfg = load_config(DEFAULT_CONFIG) if DEFAULT_CONFIG.is_file() else Config()
+    else:
+        cfg = load_config(config)
+    if models is None:
+        return cfg
+    run = dataclasses.replace(cfg.run, models=tuple(models))
+    if run.problems():
+        raise L1adError(run.problems()[0].replace("run.models", "--models", 1))
+    return dataclasses.replace(cfg, run=run)
 
 
 def data(
-    config: str | Path | Config | None = None, run_dir: str | Path = DEFAULT_RUN_DIR, force: bool = False
+    config: str | Path | Config | None = None,
+    run_dir: str | Path = DEFAULT_RUN_DIR,
+    force: bool = False,
+    models: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Generate (or read) the three data families and write model-ready splits."""
-    return run_stage(_config(config), run_dir, "data", force)
+    return run_stage(_config(config, models), run_dir, "data", force)
 
 
 def train(
-    config: str | Path | Config | None = None, run_dir: str | Path = DEFAULT_RUN_DIR, force: bool = False
+    config: str | Path | Config | None = None,
+    run_dir: str | Path = DEFAULT_RUN_DIR,
+    force: bool = False,
+    models: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Train the float scorers (runs ``data`` first if needed)."""
-    return run_stage(_config(config), run_dir, "train", force)
+    return run_stage(_config(config, models), run_dir, "train", force)
 
 
 def quantize(
-    config: str | Path | Config | None = None, run_dir: str | Path = DEFAULT_RUN_DIR, force: bool = False
+    config: str | Path | Config | None = None,
+    run_dir: str | Path = DEFAULT_RUN_DIR,
+    force: bool = False,
+    models: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Quantization-aware retraining in QKeras and the bit-width scan."""
-    return run_stage(_config(config), run_dir, "quantize", force)
+    return run_stage(_config(config, models), run_dir, "quantize", force)
 
 
 def firmware(
@@ -51,10 +71,11 @@ def firmware(
     run_dir: str | Path = DEFAULT_RUN_DIR,
     force: bool = False,
     synth: bool = False,
+    models: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """hls4ml HLS projects, C simulation and csim validation; ``synth`` adds vendor C synthesis
     where the tool is installed (an estimate otherwise)."""
-    cfg = _config(config)
+    cfg = _config(config, models)
     if synth:
         cfg.firmware.synth = True
     return run_stage(cfg, run_dir, "firmware", force)
@@ -69,47 +90,75 @@ def byo(
     data_key: str | None = None,
     input_range: tuple[float, float] | None = None,
     hls_config: str | Path | None = None,
+    input_format: str | None = None,
+    logits: bool = False,
+    score: str | None = None,
+    latent_layer: str | None = None,
+    strategy: str | None = None,
 ) -> dict[str, Any]:
     """Bring your own QKeras / Keras-2 model: convert, compile, validate csim against Keras on
     ``data`` (or on inputs drawn in ``input_range``) and estimate resources, into
-    RUN_DIR/byo/<model name>; returns the report row."""
+    RUN_DIR/byo/<model name>; returns the report row.
+
+    ``input_format`` declares the trigger's input type for a model without an input quantizer
+    (else l1ad profiles one); ``logits`` drops lookup-table activations (softmax, sigmoid) from the
+    outputs; ``score`` composes an on-chip score (``residual`` or ``latent``, of ``latent_layer``);
+    ``strategy`` overrides ``firmware.strategy``. See ``firmware.byo.byo_firmware``."""
     from firmware.byo import byo_firmware
-    from l1ad.errors import InputError
+    from l1ad.config import strategy_problems
+    from l1ad.errors import InputError, L1adError
     from l1ad.io import atomic_dir
 
     if data is None and input_range is None:
         raise InputError(model, "give --data FILE (inputs to validate on) or --input-range LO HI")
     cfg = _config(config)
+    fw = cfg.firmware
+    if strategy is not None:
+        problems = strategy_problems(strategy, fw.reuse_factor)
+        if problems:
+            raise L1adError(f"--strategy: {problems[0]}")
+        fw = dataclasses.replace(fw, strategy=strategy)
     name = Path(model).stem
     with atomic_dir(Path(run_dir) / "byo" / name) as out:
         return byo_firmware(
             model,
             out,
-            cfg.firmware,
+            fw,
             data=data,
             input_range=input_range,
             hls_config_yaml=hls_config,
             weights=weights,
             data_key=data_key,
+            input_format=input_format,
+            logits=logits,
+            score=score,
+            latent_layer=latent_layer,
             project_name=f"l1ad_{name}",
         )
 
 
 def report(
-    config: str | Path | Config | None = None, run_dir: str | Path = DEFAULT_RUN_DIR, force: bool = False
+    config: str | Path | Config | None = None,
+    run_dir: str | Path = DEFAULT_RUN_DIR,
+    force: bool = False,
+    models: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Write report.md / report.json and plots; returns the report.json content."""
     from l1ad.io import read_json
 
-    run_stage(_config(config), run_dir, "report", force)
+    run_stage(_config(config, models), run_dir, "report", force)
     return read_json(Path(run_dir) / "report" / "report.json")
 
 
-def check(config: str | Path | Config | None = None, run_dir: str | Path = DEFAULT_RUN_DIR) -> list[str]:
+def check(
+    config: str | Path | Config | None = None,
+    run_dir: str | Path = DEFAULT_RUN_DIR,
+    models: Sequence[str] | None = None,
+) -> list[str]:
     """Apply the CI gate to the run's report.json; raise ``GateError`` listing every failure."""
     from reports.check import check_report
 
-    return check_report(_config(config), Path(run_dir))
+    return check_report(_config(config, models), Path(run_dir))
 
 
 def study(
@@ -118,8 +167,12 @@ def study(
     run_dir: str | Path = DEFAULT_RUN_DIR,
     force: bool = False,
 ) -> dict[str, Any]:
-    """Run one full-precision study (oneclass, gaussian, anomalyclr, nae) into RUN_DIR/studies/NAME."""
-    return run_stage(_config(config), run_dir, name, force)
+    """Run one full-precision study (oneclass, gaussian, anomalyclr, nae, mpdr, nurd) into RUN_DIR/studies/NAME."""
+    from training.stage import require_family
+
+    cfg = _config(config)
+    require_family(cfg, name.removeprefix("studies/"))
+    return run_stage(cfg, run_dir, name, force)
 
 
 def scan(config: str | Path | Config | None = None, run_dir: str | Path = DEFAULT_RUN_DIR) -> dict[str, Any]:
@@ -149,10 +202,15 @@ def csim(
 
 
 def run(
-    config: str | Path | Config | None = None, run_dir: str | Path = DEFAULT_RUN_DIR, force: bool = False
+    config: str | Path | Config | None = None,
+    run_dir: str | Path = DEFAULT_RUN_DIR,
+    force: bool = False,
+    models: Sequence[str] | None = None,
 ) -> list[str]:
     """All stages (data -> train -> quantize -> firmware), the studies in ``run.studies``, the report, then the gate."""
-    cfg = _config(config)
-    for stage in ("data", "train", "quantize", "firmware", *cfg.run.studies, "report"):
+    from training.stage import selected_studies
+
+    cfg = _config(config, models)
+    for stage in ("data", "train", "quantize", "firmware", *selected_studies(cfg), "report"):
         run_stage(cfg, run_dir, stage, force, quiet_if_done=not force)
     return check(cfg, run_dir)

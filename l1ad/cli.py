@@ -118,6 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--run-dir", default="runs/default", help="run directory (default: %(default)s)")
         if name not in ("check", "scan", "csim"):
             p.add_argument("--force", action="store_true", help="redo the stage even if it is up to date")
+        if name in ("run", "data", "train", "quantize", "firmware", "report", "check"):
+            p.add_argument(
+                "--models",
+                type=lambda text: tuple(m.strip() for m in text.split(",") if m.strip()),
+                metavar="M[,M]",
+                help="deployed models to build, instead of run.models: ocdn (dijet features), ae (L1 objects), "
+                "nurd (jet images); only their data families are prepared and only the studies on those run",
+            )
         if name == "csim":
             p.add_argument(
                 "--model", required=True, choices=["ocdn", "ae", "nurd"], help="which firmware model"
@@ -162,6 +170,33 @@ def build_parser() -> argparse.ArgumentParser:
             byo.add_argument(
                 "--hls-config", metavar="YAML", help="hls4ml-style per-layer config to apply on top"
             )
+            byo.add_argument(
+                "--input-format",
+                metavar="TYPE",
+                help="the trigger's input type, e.g. 'ap_fixed<16,6>', for a model without an input quantizer "
+                "(default: l1ad profiles a 16-bit type from the inputs and says which)",
+            )
+            byo.add_argument(
+                "--logits",
+                action="store_true",
+                help="drop softmax/sigmoid/tanh output activations (hls4ml evaluates them with lookup tables); "
+                "the logits are exact in fixed point and select the same events as a sigmoid",
+            )
+            byo.add_argument(
+                "--score",
+                choices=["residual", "latent"],
+                help="compose an on-chip anomaly score: residual = sum of (input - output)^2 of an autoencoder; "
+                "latent = sum of squares of the latent layer (the CMS AXOL1TL style)",
+            )
+            byo.add_argument(
+                "--latent-layer",
+                metavar="NAME",
+                help="with --score latent: the layer (default: the first output)",
+            )
+            byo.add_argument(
+                "--strategy",
+                help="hls4ml strategy instead of firmware.strategy: distributed_arithmetic, Latency or Resource",
+            )
     return parser
 
 
@@ -170,6 +205,34 @@ def quiet_known_warnings() -> None:
     QKeras read them) and QKeras quantizers passed where Keras expects constraints."""
     warnings.filterwarnings("ignore", message="You are saving your model as an HDF5 file")
     warnings.filterwarnings("ignore", message=r"The `keras.constraints.serialize\(\)` API")
+
+
+def _print_byo(model: str, row: dict, out: Path) -> list[str]:
+    """One line per output of a bring-your-own validation; the outputs that should be exact and are not."""
+    print(
+        f"[byo] {model}: input {row['input_format']} ({row['input_format_source']}); types from {row['precision_route']}"
+    )
+    failures = []
+    for o in row["outputs"]:
+        line = (
+            f"[byo]   output '{o['name']}' ({o['format']}): csim equals {o['reference']} on {o['exact_fraction']:.4%}, "
+            f"within 1 LSB on {o['within_1lsb_fraction']:.4%} of {o['n_events']} events, max {o['max_diff_lsb']:g} LSB"
+        )
+        if not o["exact_expected"]:
+            line += f" (exactness not asserted: {o['why_not_exact']})"
+        elif o["exact_fraction"] < 1.0:
+            failures.append(f"output '{o['name']}' should equal QKeras bit for bit")
+        print(line)
+    for note in row["notes"]:
+        print(f"[byo]   note: {note}")
+    res = row["resources"]
+    print(
+        f"[byo] {res['latency_ns']:g} ns, {res['lut']:.0f} LUT, {res['dsp']} DSP ({res['source']}); "
+        f"HLS project {out / row['hls_project']}"
+    )
+    for failure in failures:
+        print(f"l1ad firmware: error: {failure}", file=sys.stderr)
+    return failures
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -191,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
 
         function = getattr(api, args.command)
         if args.command == "check":
-            failures = function(args.config, args.run_dir)
+            failures = function(args.config, args.run_dir, models=args.models)
         elif args.command == "study":
             function(args.name, args.config, args.run_dir, force=args.force)
             failures = []
@@ -205,15 +268,15 @@ def main(argv: list[str] | None = None) -> int:
                 data_key=args.data_key,
                 input_range=tuple(args.input_range) if args.input_range else None,
                 hls_config=args.hls_config,
+                input_format=args.input_format,
+                logits=args.logits,
+                score=args.score,
+                latent_layer=args.latent_layer,
+                strategy=args.strategy,
             )
-            project = Path(args.run_dir) / "byo" / Path(args.model).stem / row["hls_project"]
-            print(
-                f"[byo] {args.model}: csim equals Keras on {row['exact_fraction']:.4%} and is within 1 LSB on "
-                f"{row['within_1lsb_fraction']:.4%} of {row['n_events']} events; HLS project {project}"
-            )
-            failures = []
+            failures = _print_byo(args.model, row, Path(args.run_dir) / "byo" / Path(args.model).stem)
         elif args.command == "firmware":
-            function(args.config, args.run_dir, force=args.force, synth=args.synth)
+            function(args.config, args.run_dir, force=args.force, synth=args.synth, models=args.models)
             failures = []
         elif args.command == "scan":
             function(args.config, args.run_dir)
@@ -235,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             failures = []
         else:
-            result = function(args.config, args.run_dir, force=args.force)
+            result = function(args.config, args.run_dir, force=args.force, models=args.models)
             failures = result if args.command == "run" else []
         if args.command in ("check", "run") and not failures:
             print("[check] passed")
@@ -246,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"l1ad {args.command}: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
-    return 0
+    return 1 if failures else 0  # check and run raise GateError instead; byo lists outputs that are not exact
 
 
 if __name__ == "__main__":

@@ -26,6 +26,9 @@ from l1ad.parts import device_of, known_devices, part_capacity
 STRATEGIES = ("distributed_arithmetic", "Latency", "Resource")
 
 
+DEPLOYED_MODELS = ("ocdn", "ae", "nurd")
+
+
 @dataclass
 class RunConfig:
     name: str = "default"  # label written into the manifest and the report
@@ -33,6 +36,17 @@ class RunConfig:
     n_seeds: int = 1  # independent trainings per float model (seed, seed+1, ...)
     # run by `l1ad run`; mpdr after nae and anomalyclr (its report quotes theirs)
     studies: tuple[str, ...] = ("gaussian", "oneclass", "anomalyclr", "nae", "mpdr", "nurd")
+    # deployed scorers to build (ocdn: dijet features, ae: L1 objects, nurd: jet images): only their data
+    # families are prepared, and `l1ad run` runs only the studies on those families (`--models` overrides)
+    models: tuple[str, ...] = DEPLOYED_MODELS
+
+    def problems(self) -> list[str]:
+        models = self.models
+        if not models or len(set(models)) != len(models) or not set(models) <= set(DEPLOYED_MODELS):
+            return [
+                f"run.models must name one or more of {', '.join(DEPLOYED_MODELS)}, each once; got {list(models)}"
+            ]
+        return []
 
 
 @dataclass
@@ -310,6 +324,28 @@ class BudgetConfig:
 
 
 @dataclass
+class RtlConfig:
+    """Vendor-free RTL of every deployed scorer (``firmware/rtl.py``), in ``firmware/<model>/rtl/``.
+
+    da4ml traces the QKeras graph to pipelined Verilog (with its Vivado project script and a
+    testbench from the test set), Verilator simulates the whole test set against the C simulation
+    (``l1ad check`` fails below 100% equal), and Yosys ``synth_xilinx`` gives open resource figures
+    (labelled "Yosys synthesis, not Vivado"). Part of the firmware stage's fingerprint: changing it
+    rebuilds the firmware stage.
+    """
+
+    enabled: bool = True  # trace, write, Verilator-build and simulate each deployed scorer
+    # Yosys synthesis after the simulation: minutes per scorer on 2 cores (BENCHMARKS.md, "RTL")
+    synthesize: bool = False
+    yosys_timeout_s: float = 1800.0  # per scorer; past it the figures are recorded as missing, not an error
+
+    def problems(self) -> list[str]:
+        if not self.yosys_timeout_s > 0:
+            return [f"firmware.rtl.yosys_timeout_s must be > 0, got {self.yosys_timeout_s}"]
+        return []
+
+
+@dataclass
 class FirmwareConfig:
     backend: str = "Vitis"  # "Vitis" or "Vivado"
     part: str = "xcvu9p-flga2104-2L-e"
@@ -327,6 +363,7 @@ class FirmwareConfig:
     logic_synthesis: bool = False  # with synth: also logic synthesis (vendor resource figures after it)
     # the L1 budget `l1ad check` enforces (not part of the firmware stage's fingerprint: no rebuild)
     budget: BudgetConfig = field(default_factory=BudgetConfig)
+    rtl: RtlConfig = field(default_factory=RtlConfig)  # Verilog, Verilator simulation, Yosys synthesis
 
 
 @dataclass
@@ -701,7 +738,9 @@ def _validate(config: Config, path: Path) -> None:
             f"firmware.part: unknown device {device_of(config.firmware.part)!r} of part "
             f"{config.firmware.part!r} (known: {', '.join(known_devices())})"
         )
+    problems += config.run.problems()
     problems += config.firmware.budget.problems()
+    problems += config.firmware.rtl.problems()
     if config.train.device not in ("auto", "cpu", "gpu"):
         problems.append(f"train.device must be auto, cpu or gpu, got {config.train.device!r}")
     for frac in (config.data.dijet.test_background_fraction, config.data.l1.test_background_fraction):
@@ -738,8 +777,8 @@ def _scan_problems(scan: ScanConfig) -> list[str]:
     points = scan.points or grid_points(scan)
     problems = [] if points else ["scan: the grid is empty (models, bits, reuse_factors, strategies)"]
     for p in points:
-        if p.model not in ("ocdn", "ae", "nurd"):
-            problems.append(f"scan: model must be ocdn, ae or nurd, got {p.model!r}")
+        if p.model not in DEPLOYED_MODELS:
+            problems.append(f"scan: model must be one of {', '.join(DEPLOYED_MODELS)}, got {p.model!r}")
         if p.bits < 2 or p.reuse_factor < 1:
             problems.append(
                 f"scan: bits must be >= 2 and reuse_factor >= 1, got {p.bits} and {p.reuse_factor}"

@@ -21,6 +21,15 @@ PART_CAPACITY: dict[str, dict[str, int]] = {
     "xc7z020": {"lut": 53_200, "ff": 106_400, "dsp": 220, "bram": 280},
 }
 
+# Yosys ``synth_xilinx -family`` of each device: UltraScale+ (xcup), UltraScale (xcu), 7 series (xc7)
+YOSYS_FAMILY: dict[str, str] = {
+    "xcvu9p": "xcup",
+    "xcvu13p": "xcup",
+    "xcku115": "xcu",
+    "xc7vx690t": "xc7",
+    "xc7z020": "xc7",
+}
+
 
 def device_of(part: str) -> str:
     """The device of a part name: the text before the first '-', lower case (``xcvu9p-flga2104-2L-e``
@@ -36,3 +45,8 @@ def part_capacity(part: str) -> dict[str, int] | None:
 def known_devices() -> list[str]:
     """The devices of the table, sorted."""
     return sorted(PART_CAPACITY)
+
+
+def yosys_family(part: str) -> str | None:
+    """The Yosys ``synth_xilinx`` family of ``part`` (``xcvu9p-flga2104-2L-e`` -> ``xcup``), None when unknown."""
+    return YOSYS_FAMILY.get(device_of(part))

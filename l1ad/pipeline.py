@@ -46,7 +46,7 @@ STAGES: dict[str, Stage] = {
         Stage(
             "data",
             "training.stage:run_data",
-            ("data", "run.seed"),
+            ("data", "run.seed", "run.models"),
             (),
             "generate (or read) the three data families and write model-ready splits",
         ),

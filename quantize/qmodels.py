@@ -215,6 +215,42 @@ def to_qkeras(float_model: Any, bits: QuantBits, copy_weights: bool = True) -> A
     return tf.keras.Model(new_input, tensors[output_name], name=f"q{float_model.name}")
 
 
+def clone_graph(
+    model: Any, declare_input: Any = None, linear: frozenset[str] = frozenset(), dtype: str | None = None
+) -> Any:
+    """A copy of ``model`` with its weights; ``declare_input`` (a layer) is put between the input and
+    its readers, layers named in ``linear`` lose their fused activation, and ``dtype`` (e.g. "float64")
+    replaces every layer's dtype.
+
+    Layers are rebuilt from their Python config (``get_config``) and called in the model's
+    topological order: the JSON form cannot rebuild a QActivation holding a quantizer object, and
+    Keras' ``clone_model`` does not insert layers.
+    """
+    import tensorflow as tf
+
+    tensors: dict[str, Any] = {}
+    inputs = []
+    for layer in model.layers:
+        if isinstance(layer, tf.keras.layers.InputLayer):
+            shape = tuple(layer.get_config()["batch_input_shape"][1:])
+            inp = tf.keras.Input(shape=shape, name=layer.name, dtype=dtype)
+            inputs.append(inp)
+            tensors[layer.name] = inp if declare_input is None else declare_input(inp)
+            continue
+        config = layer.get_config()
+        if layer.name in linear:
+            config["activation"] = "linear"
+        if dtype is not None:
+            config["dtype"] = dtype
+        new = type(layer).from_config(config)
+        args = [tensors[p.name] for p in _inbound_layers(layer)]  # refuses shared layers
+        tensors[layer.name] = new(args if len(args) > 1 else args[0])
+        if layer.weights:
+            new.set_weights(layer.get_weights())
+    outputs = [tensors[n] for n in model.output_names]
+    return tf.keras.Model(inputs, outputs if len(outputs) > 1 else outputs[0], name=model.name)
+
+
 def frozen_constants(qmodel: Any) -> dict[str, dict[str, Any]]:
     """The quantized constants of each frozen QDense (the NuRD head) and their error against float.
 
@@ -297,12 +333,8 @@ def _exact_batches(
     if len(X) == 0:
         raise ValueError("no events to evaluate")
 
-    config = qmodel.get_config()
-    for layer in config["layers"]:
-        layer["config"]["dtype"] = "float64"
     with _floatx("float64"):
-        twin = tf.keras.Model.from_config(config, custom_objects=qkeras_custom_objects())
-        twin.set_weights(qmodel.get_weights())
+        twin = clone_graph(qmodel, dtype="float64")
         outputs = [twin.output] if layer_names is None else [twin.get_layer(n).output for n in layer_names]
         probe = tf.keras.Model(twin.input, outputs)
         for start in range(0, len(X), batch_size):

@@ -21,7 +21,7 @@ from quantize.qmodels import input_format, predict_exact, quantize_inputs, save_
 from training import metrics
 from training.data.splits import Split, read_splits
 from training.scorer import load_scorer
-from training.stage import DEPLOYABLE, read_scores, write_scores
+from training.stage import read_scores, write_scores
 
 
 def trigger_fpr(config: Config, family: str) -> float:
@@ -82,7 +82,7 @@ def run_quantize(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
 
     configure_tensorflow(config.train.device)
     summary: dict[str, Any] = {}
-    for name in DEPLOYABLE:
+    for name in config.run.models:
         info = read_json(run_dir / "train" / name / "info.json")
         family = info["family"]
         splits = read_splits(run_dir / info["splits"])

@@ -3,6 +3,7 @@
     python -m reports.bench data [--events 1000000]   # events/s and peak RSS per family
     python -m reports.bench run  [--config configs/default.yaml]
     python -m reports.bench csim [--events 1000000] [--run-dir runs/default]   # sharded C simulation
+    python -m reports.bench rtl [--run-dir runs/default] [--no-synthesize]   # RTL of the deployed scorers
 
 Each measurement runs in a fresh subprocess so its peak resident memory is its own.
 Results are printed as a Markdown table and written to ``benchmarks/<name>.json``.
@@ -130,6 +131,76 @@ def bench_csim(config: str, run_dir: str, n_events: int, chunk_events: int) -> d
     return {"events": n_events, "chunk_events": chunk_events, "model": "ae", "runs": results}
 
 
+def bench_rtl(config: str, run_dir: str, synthesize: bool) -> dict:
+    """The firmware stage with ``firmware.rtl`` on (and ``synthesize``) in ``run_dir`` (its upstream
+    stages made if missing; the firmware stage redone when its config changed), then each deployed
+    scorer's ``rtl.json``: RTL == csim, Verilator build seconds and events/s, Yosys seconds and cells."""
+    from l1ad import api
+    from l1ad.config import load_config
+    from training.stage import DEPLOYABLE
+
+    cfg = load_config(config)
+    cfg.firmware.rtl.enabled, cfg.firmware.rtl.synthesize = True, synthesize
+    api.firmware(cfg, run_dir)
+    manifest = json.loads((Path(run_dir) / "manifest.json").read_text())
+    results = {}
+    for name in DEPLOYABLE:
+        r = json.loads((Path(run_dir) / "firmware" / name / "rtl" / "rtl.json").read_text())
+        r.pop("yosys", None)
+        results[name] = r
+        print(
+            f"| {name} | {r['events']} | {r['exact_fraction']:.4%} | {r['trace_seconds'] + r['write_seconds']:.0f} | "
+            f"{r['build_seconds']:.0f} | {r['events_per_second']:.0f} | {r['latency_cycles']} | "
+            f"{r['synth_seconds'] if r['synth_seconds'] is not None else 'n/a'} | {r['lut']} | {r['ff']} | "
+            f"{r['carry']} | {r['dsp']} | {r['da4ml_cost']:.0f} |",
+            flush=True,
+        )
+    seconds = manifest["stages"]["firmware"]["seconds"]
+    print(f"firmware stage (hls4ml + csim + RTL) {seconds:.0f} s")
+    return {
+        "part": cfg.firmware.part,
+        "clock_period_ns": cfg.firmware.clock_period_ns,
+        "firmware_stage_seconds": seconds,
+        "models": results,
+    }
+
+
+def bench_rtl_calibration() -> dict:
+    """Yosys figures of the published hls4ml jet tagger's 6-bit, 75%-pruned QKeras network
+    (REFERENCE.md; rebuilt with random weights as ``tests/test_resources.py`` does), traced to RTL
+    without its softmax (inputs ``ap_fixed<16,6>`` as in the published design), next to the published
+    Vivado figures (Latency strategy: multiplications on DSPs, where da4ml's RTL uses adder graphs)."""
+    import tensorflow as tf
+
+    from firmware import rtl
+    from firmware.hls import FixedFormat
+    from tests.test_resources import PUBLISHED, jet_tagger_qkeras6_pruned
+
+    model = jet_tagger_qkeras6_pruned()
+    logits = tf.keras.Model(model.input, model.get_layer("output").output)
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        traced = rtl.trace_qkeras(logits, input_format=FixedFormat(True, 16, 6))
+        project = rtl.write_rtl(traced, Path(tmp), name="jet_tagger", clock_period_ns=5.0)
+        write_seconds = time.perf_counter() - t
+        figures = rtl.synthesize(tmp, "xcup")
+    published = PUBLISHED["qkeras6_pruned75"]
+    result = {
+        "model": "jet tagger 16-64-32-32-5, QKeras 6-bit, 75% pruned (random weights), logits",
+        "trace_write_seconds": write_seconds,
+        "latency_cycles": project.latency_cycles,
+        "da4ml_cost": project.cost,
+        "yosys": figures,
+        "published": published,
+    }
+    print(
+        f"| jet tagger 6-bit pruned | {figures['lut']} | {figures['ff']} | {figures['carry']} | {figures['dsp']} | "
+        f"{project.cost:.0f} | {project.latency_cycles} | {figures['seconds']:.0f} | "
+        f"{published['lut']} LUT, {published['dsp']} DSP, {published['latency_cycles']} cycles |"
+    )
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         prog="python -m reports.bench",
@@ -146,6 +217,13 @@ def main() -> None:
     c.add_argument("--run-dir", default="runs/default", help="its AE firmware is made if missing")
     c.add_argument("--events", type=int, default=1_000_000)
     c.add_argument("--chunk-events", type=int, default=50_000)
+    t = sub.add_parser("rtl", help="RTL per deployed scorer: Verilator build and events/s, Yosys figures")
+    t.add_argument("--config", default="configs/default.yaml")
+    t.add_argument("--run-dir", default="runs/default", help="its firmware stage is redone with RTL")
+    t.add_argument("--no-synthesize", action="store_true", help="skip Yosys")
+    t.add_argument(
+        "--calibration", action="store_true", help="instead: Yosys on the published jet tagger (REFERENCE.md)"
+    )
     args = parser.parse_args()
     if args.what == "data":
         print(
@@ -155,6 +233,18 @@ def main() -> None:
     elif args.what == "csim":
         print("| how | events | seconds | events/s |\n|---|---|---|---|")
         result = bench_csim(args.config, args.run_dir, args.events, args.chunk_events)
+    elif args.what == "rtl" and args.calibration:
+        print(
+            "| network | Yosys LUT | FF | CARRY | DSP | da4ml cost | latency (cycles) | Yosys (s) | published (Vivado HLS) |"
+            "\n|---|---|---|---|---|---|---|---|---|"
+        )
+        result = bench_rtl_calibration()
+    elif args.what == "rtl":
+        print(
+            "| model | events | RTL == csim | trace + write (s) | Verilator build (s) | events/s | latency (cycles) "
+            "| Yosys (s) | LUT | FF | CARRY | DSP | da4ml cost |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        )
+        result = bench_rtl(args.config, args.run_dir, not args.no_synthesize)
     else:
         result = bench_run(args.config)
     result = {
@@ -165,7 +255,8 @@ def main() -> None:
         },
         "results": result,
     }
-    out = ROOT / "benchmarks" / f"{args.what}.json"
+    name = "rtl_calibration" if args.what == "rtl" and args.calibration else args.what
+    out = ROOT / "benchmarks" / f"{name}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"written {out.relative_to(ROOT)}")

@@ -5,7 +5,8 @@ Gated per model and per signal: the quantized AUC may not fall more than
 (AUC within ``check.csim_auc_tolerance``, at least ``check.csim_within_1lsb_min`` of
 events within one output LSB); per model and class (background and each signal), at most
 ``check.max_saturated_fraction`` of the csim-traced events may have a layer saturating or
-wrapping; and every model must fit the L1 budget of ``firmware.budget`` (``firmware/budget.py``):
+wrapping; the RTL simulation (``firmware.rtl``), where it ran, must equal csim on every test
+event; and every model must fit the L1 budget of ``firmware.budget`` (``firmware/budget.py``):
 latency, II x clock period, LUT, DSP, FF and BRAM18 as fractions of the part, at most the limits of
 its class (``cnn`` with a convolution, else ``dense``) after its ``overrides``. The budget is
 recomputed here from report.json's ``resources`` with the config given, so ``l1ad check --config``
@@ -47,6 +48,11 @@ def gate_failures(report: dict[str, Any], config: Config) -> list[str]:
                 f"{name}: csim within 1 LSB of QKeras for {within:.4%} of events < {tol.csim_within_1lsb_min:.2%}"
             )
         failures += saturation_failures(name, model.get("saturation"), tol.max_saturated_fraction)
+        rtl = model.get("rtl")
+        if rtl and rtl.get("exact_fraction") is not None and rtl["exact_fraction"] < 1.0:
+            failures.append(
+                f"{name}: RTL (Verilator) == csim for {rtl['exact_fraction']:.4%} of {rtl['events']} events < 100%"
+            )
         failures += budget_failures(name, model, config)
     return failures
 

@@ -20,7 +20,7 @@ from l1ad.config import BUDGET_FRACTIONS, Config
 from l1ad.io import atomic_path, read_json, write_json
 from reports import plots
 from training import metrics
-from training.stage import DEPLOYABLE, read_scores
+from training.stage import noise_text, read_scores
 
 VERSIONS = ("float", "qkeras", "csim")
 
@@ -41,7 +41,8 @@ def model_figures(config: Config, run_dir: Path, name: str, plot_dir: Path) -> d
     tinfo = read_json(run_dir / "train" / name / "info.json")
     validation = read_json(run_dir / "firmware" / name / "csim_validation.json")
     family = qinfo["family"]
-    source = read_json(run_dir / "data" / "summary.json")[family]["source"]
+    data_summary = read_json(run_dir / "data" / "summary.json")[family]
+    source = data_summary["source"]
     label = data_label(source)
     float_all, y, classes, n_bkg = read_scores(run_dir / "train" / name / "scores.h5")
     scores = {
@@ -109,9 +110,14 @@ def model_figures(config: Config, run_dir: Path, name: str, plot_dir: Path) -> d
     resources = validation["resources"]
     budget = model_budget(name, resources, has_convolution(validation), config.firmware)
     nuisance = nuisance_correlation(run_dir / qinfo["splits"], scores, y, classes[0])
+    rtl_file = run_dir / "firmware" / name / "rtl" / "rtl.json"
     return {
         "family": family,
-        "data": {"description": DATA_DESCRIPTION[family], "source": source},
+        "data": {
+            "description": DATA_DESCRIPTION[family],
+            "source": source,
+            "clipped_noise": data_summary.get("clipped_noise", {}),
+        },
         "auc": {v: float(np.mean([p["auc"][v] for p in per_signal.values()])) for v in VERSIONS},
         "tpr_at_trigger": {
             v: float(np.mean([p["tpr_at_trigger"][v] for p in per_signal.values()])) for v in VERSIONS
@@ -120,6 +126,8 @@ def model_figures(config: Config, run_dir: Path, name: str, plot_dir: Path) -> d
         # the firmware stage's figures (per layer under "layers") with the budget's: ns, fractions of the part
         "resources": {**resource_summary(resources, budget["clock_period_ns"]), **resources},
         "budget": budget,
+        # the Verilog's Verilator simulation against csim and its Yosys figures (None: firmware.rtl off)
+        "rtl": rtl_summary(read_json(rtl_file)) if rtl_file.is_file() else None,
         "trigger": validation["trigger"],
         "per_signal": per_signal,
         "float_seeds": per_seed_auc,
@@ -160,6 +168,32 @@ def model_figures(config: Config, run_dir: Path, name: str, plot_dir: Path) -> d
         "frozen_head": qinfo.get("qat_report"),
         "plots": [f"report/plots/{p}" for p in plot_files],
     }
+
+
+RTL_KEYS = (
+    "exact_fraction",
+    "events",
+    "events_per_second",
+    "lut",
+    "ff",
+    "carry",
+    "dsp",
+    "latency_cycles",
+    "latency_ns",
+    "source",
+    "build_seconds",
+    "synth_seconds",
+    "da4ml_cost",
+    "da4ml_reg_bits",
+    "qkeras_exact_fraction",
+    "max_abs_diff",
+    "rtl_project",
+)
+
+
+def rtl_summary(figures: dict[str, Any]) -> dict[str, Any]:
+    """The report's ``rtl`` entry of one model from its ``firmware/<name>/rtl/rtl.json``."""
+    return {key: figures.get(key) for key in RTL_KEYS}
 
 
 def saturation_figures(saturation: dict[str, Any], classes: list[str]) -> dict[str, Any]:
@@ -211,7 +245,7 @@ def nuisance_correlation(
 
 def run_report(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
     manifest = read_json(run_dir / "manifest.json")
-    models = {name: model_figures(config, run_dir, name, out / "plots") for name in DEPLOYABLE}
+    models = {name: model_figures(config, run_dir, name, out / "plots") for name in config.run.models}
     studies = {
         path.parent.name: read_json(path) for path in sorted((run_dir / "studies").glob("*/study.json"))
     }
@@ -263,6 +297,11 @@ def render_markdown(report: dict[str, Any], config: Config, run_dir: Path) -> st
                 "**synthetic** (l1ad generator, not real collision data)."
                 if src == "synthetic"
                 else f"file `{src}`."
+            )
+            + (
+                f" Floating-point noise set to 0 on loading: {noise_text(m['data']['clipped_noise'])}."
+                if m["data"].get("clipped_noise")
+                else ""
             ),
             f"Architecture: {architecture(name, config)}",
             f"Input format the trigger must deliver: `{m['input_format']}`; score format `{m['output_format']}`; "
@@ -305,7 +344,8 @@ def render_markdown(report: dict[str, Any], config: Config, run_dir: Path) -> st
             + ".",
             "",
         ]
-        lines += resource_lines(m["resources"]) + budget_lines(m.get("budget")) + layer_lines(m["resources"])
+        lines += resource_lines(m["resources"]) + rtl_lines(m.get("rtl"), m["resources"])
+        lines += budget_lines(m.get("budget")) + layer_lines(m["resources"])
         lines += trigger_lines(m["trigger"])
         nc = m.get("nuisance_correlation")
         if nc:
@@ -434,6 +474,39 @@ def resource_lines(r: dict[str, Any]) -> list[str]:
     ]
     if r.get("note"):
         lines += [f"Note: {r['note']}", ""]
+    return lines
+
+
+def rtl_lines(rtl: dict[str, Any] | None, r: dict[str, Any]) -> list[str]:
+    """The RTL check of one model and its Yosys figures beside da4ml's cost and the resource figures
+    above, each column labelled with its source."""
+    if not rtl:
+        return []
+
+    def n(value: Any) -> str:
+        return "n/a" if value is None else f"{value:,.0f}"
+
+    eps = rtl.get("events_per_second")
+    lines = [
+        f"RTL (`{rtl.get('rtl_project')}`: da4ml Verilog, {rtl['latency_cycles']} cycles = "
+        f"{_f(rtl.get('latency_ns'), 0)} ns): Verilator simulation == csim on {rtl['exact_fraction']:.4%} of "
+        f"{rtl['events']} test events ({n(eps)} events/s, build {_f(rtl.get('build_seconds'), 0)} s).",
+        "",
+        f"| figure | {rtl['source']} | da4ml cost (whole network) | {source_label(r.get('source'))} |",
+        "|---|---|---|---|",
+        f"| LUT | {n(rtl.get('lut'))} | {n(rtl.get('da4ml_cost'))} | {n(r.get('lut'))} |",
+        f"| FF | {n(rtl.get('ff'))} | {n(rtl.get('da4ml_reg_bits'))} | {n(r.get('ff'))} |",
+        f"| CARRY | {n(rtl.get('carry'))} | n/a | n/a |",
+        f"| DSP | {n(rtl.get('dsp'))} | 0 | {n(r.get('dsp'))} |",
+        f"| latency (cycles) | {rtl['latency_cycles']} | {rtl['latency_cycles']} | {r.get('latency_cycles', 'n/a')} |",
+        "",
+    ]
+    if rtl.get("lut") is not None:
+        lines += [
+            f"Yosys `synth_xilinx` in {_f(rtl.get('synth_seconds'), 0)} s: it counts LUT2/LUT3 cells one each "
+            "where Vivado packs pairs into one LUT6, and maps wide products to DSPs by its own rules.",
+            "",
+        ]
     return lines
 
 

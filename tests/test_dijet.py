@@ -316,3 +316,41 @@ def test_prepare_dijet_leaves_nothing_behind_on_bad_input(tmp_path: Path, defect
     assert source.name in str(info.value)
     assert not out.exists() and not scaler.exists()
     assert not list(tmp_path.rglob("*.partial"))
+
+
+def test_published_rounding_noise_is_clipped_and_counted(small_file: Path, tmp_path: Path) -> None:
+    """The real features layout with masses of -2e-8 TeV (E^2 - p^2 rounding), -0.0 and tau ratios at the
+    edges loads with the noise set to 0 and counted; a mass of -1 GeV is still refused in one line."""
+    with h5py.File(small_file, "r") as f:
+        table = f["df/block0_values"][:4000].copy()
+    mj1, mj2, tau2j1 = (FEATURE_COLUMNS.index(c) for c in ("mj1", "mj2", "tau2j1"))
+    table[[10, 500, 3999], mj1] = -2e-8 * 1000.0  # -2e-8 TeV in the file's GeV
+    table[20, mj2] = -0.0
+    table[30, tau2j1] = -3e-9
+    table[40, FEATURE_COLUMNS.index("tau1j1")] = 0.0  # tau21 of exactly 0 (one constituent)
+    table[50, tau2j1] = table[50, FEATURE_COLUMNS.index("tau1j1")]  # tau21 of exactly 1
+    noisy = tmp_path / "lhco_rnd_features.h5"
+    _frame_file(noisy, table, list(FEATURE_COLUMNS))
+    clipped: dict[str, int] = {}
+    features, _ = load_dijet(noisy, chunk_events=1000, clipped=clipped)
+    assert clipped == {"mj1": 3, "mj2": 1, "tau2j1": 1}
+    assert np.all(features[:, 1] >= 0) and not np.signbit(features[:, 1:3]).any()
+    summary = prepare_dijet(
+        DijetData(), noisy, tmp_path / "s.h5", tmp_path / "p.json", seed=1, chunk_events=1000
+    )
+    assert summary["clipped_noise"] == clipped
+
+    table[10, mj1] = -1.0  # -1 GeV: not rounding
+    corrupt = tmp_path / "corrupt.h5"
+    _frame_file(corrupt, table, list(FEATURE_COLUMNS))
+    with pytest.raises(
+        InputError, match=r"column 'mj1' of 'df' holds a negative value -1 \(event 10\)"
+    ) as info:
+        load_dijet(corrupt)
+    assert "corrupt.h5" in str(info.value) and "\n" not in str(info.value)
+    prepared = _prepared(200)
+    prepared[5, 1] = -2e-8  # prepared arrays hold masses in TeV
+    np.save(tmp_path / "prepared.npy", prepared)
+    clipped = {}
+    features, _ = load_dijet(tmp_path / "prepared.npy", clipped=clipped)
+    assert clipped == {"mj_min": 1} and features[5, 1] == 0.0

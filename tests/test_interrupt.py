@@ -149,7 +149,9 @@ def assert_consistent(run_dir: Path) -> dict:
 
 
 def test_killed_in_every_stage_resumes_to_the_uninterrupted_results(tmp_path: Path) -> None:
-    config = write_config(tmp_path / "tiny.yaml", TINY)
+    # without the RTL check (test_pipeline covers it): its Verilator builds would double this test's time
+    no_rtl = {**TINY, "firmware": {**TINY["firmware"], "rtl": {"enabled": False}}}
+    config = write_config(tmp_path / "tiny.yaml", no_rtl)
     run_dir, ref_dir = tmp_path / "run", tmp_path / "reference"
     reference = Cli(config, ref_dir)  # uninterrupted, alongside (two cores)
     for k, (stage, marker, sig) in enumerate(PLAN):

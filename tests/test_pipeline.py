@@ -123,6 +123,25 @@ def test_run_reaches_a_report_that_honours_the_contract(tiny_run):
     assert manifest["versions"]["tensorflow"].startswith("2.14")
 
 
+def test_rtl_equals_csim_on_every_test_event(tiny_run):
+    """firmware.rtl (on by default): each scorer's Verilog, Verilator-simulated on its whole test set."""
+    _, run_dir, _ = tiny_run
+    report = json.loads((run_dir / "report" / "report.json").read_text())
+    for name in ("ocdn", "ae", "nurd"):
+        rtl_dir = run_dir / "firmware" / name / "rtl"
+        figures = json.loads((rtl_dir / "rtl.json").read_text())
+        assert figures["exact_fraction"] == 1.0 and figures["qkeras_exact_fraction"] == 1.0
+        assert figures["events"] == report["models"][name]["csim"]["n_events"] > 0
+        assert figures["latency_cycles"] >= 1 and figures["events_per_second"] > 0
+        assert (rtl_dir / "build_vivado_prj.tcl").is_file() and (rtl_dir / f"src/l1ad_{name}.v").is_file()
+        assert (rtl_dir / "tb" / f"l1ad_{name}_tb.v").is_file()
+        assert len((rtl_dir / "tb" / "tb_expected.hex").read_text().split()) == 50  # n_testbench_events
+        rtl = report["models"][name]["rtl"]
+        assert rtl["exact_fraction"] == 1.0 and rtl["rtl_project"] == f"firmware/{name}/rtl"
+        assert rtl["source"].startswith("not synthesized") and rtl["lut"] is None  # synthesize: false
+    assert "Verilator simulation == csim on 100.0000% of" in (run_dir / "report" / "report.md").read_text()
+
+
 def test_hls_project_is_complete(tiny_run):
     _, run_dir, _ = tiny_run
     project = run_dir / "firmware" / "ae" / "hls_project"
@@ -332,3 +351,22 @@ def test_interrupted_csim_job_resumes_from_its_finished_chunks(tiny_run, tmp_pat
     assert resumed["chunks_done_before"] == 2 and clean["chunks_done_before"] == 0
     with h5py.File(tmp_path / "clean.h5", "r") as a, h5py.File(out, "r") as b:
         np.testing.assert_array_equal(a["score"][...], b["score"][...])
+
+
+def test_models_select_what_is_built_and_only_their_data(tmp_path):
+    """A user with only dijet data: `--models ocdn` prepares the dijet family alone, and a study of another
+    family, or an unknown model, is refused in one line."""
+    from l1ad.errors import L1adError
+
+    config = write_config(tmp_path / "tiny.yaml", {**TINY, "run": {"name": "tiny", "studies": ["nurd"]}})
+    summary = api.data(config, tmp_path / "run", models=["ocdn"])
+    assert set(summary) == {"dijet"}
+    assert (tmp_path / "run" / "data" / "dijet_splits.h5").is_file()
+    assert not (tmp_path / "run" / "data" / "l1_splits.h5").exists()
+    assert not (tmp_path / "run" / "data" / "jet_images").exists()
+    cfg = load_config(config)
+    cfg.run.models = ("ocdn",)
+    with pytest.raises(L1adError, match="study nurd reads the jet_images data.*add nurd to run.models"):
+        api.study("nurd", cfg, tmp_path / "run")
+    result = _cli("data", "--config", config, "--run-dir", tmp_path / "run", "--models", "ocdn,higgs")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "--models must name" in result.stderr

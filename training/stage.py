@@ -15,6 +15,7 @@ import h5py
 import numpy as np
 
 from l1ad.config import Config
+from l1ad.errors import L1adError
 from l1ad.io import atomic_path, read_json, write_json
 from training import metrics
 from training.data import dijet, jetimages, l1objects
@@ -36,11 +37,56 @@ def split_path(run_dir: Path, family: str) -> Path:
     return Path(run_dir) / "data" / SPLIT_FILES[family]
 
 
-def run_data(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
-    """Generate or read each family and write its splits and preprocessing into ``out``."""
-    seed, chunk = config.run.seed, config.data.chunk_events
-    summary: dict[str, Any] = {}
+# The data family each study reads (None: it makes its own toy data).
+STUDY_FAMILIES = {
+    "oneclass": "dijet",
+    "gaussian": None,
+    "anomalyclr": "l1",
+    "nae": "l1",
+    "mpdr": "l1",
+    "nurd": "jet_images",
+}
 
+
+def selected_families(config: Config) -> list[str]:
+    """The data families of the deployed models in ``run.models``: what the data stage prepares."""
+    return [f for f in ("dijet", "l1", "jet_images") if any(DEPLOYABLE[m][0] == f for m in config.run.models)]
+
+
+def selected_studies(config: Config) -> list[str]:
+    """The studies of ``run.studies`` whose data family is prepared (see ``selected_families``)."""
+    families = selected_families(config)
+    return [s for s in config.run.studies if STUDY_FAMILIES[s] in (None, *families)]
+
+
+def require_family(config: Config, study: str) -> None:
+    """Refuse, in one line, a study whose data family ``run.models`` leaves out."""
+    family = STUDY_FAMILIES[study]
+    if family is not None and family not in selected_families(config):
+        owners = [m for m, (f, _) in DEPLOYABLE.items() if f == family]
+        raise L1adError(
+            f"study {study} reads the {family} data, which run.models ({', '.join(config.run.models)}) leaves out: "
+            f"add {' or '.join(owners)} to run.models (--models)"
+        )
+
+
+def run_data(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
+    """Generate or read each family ``run.models`` needs and write its splits and preprocessing into ``out``."""
+    summary: dict[str, Any] = {}
+    families = selected_families(config)
+    if "dijet" in families:
+        _prepare_dijet(config, out, summary)
+    if "l1" in families:
+        _prepare_l1(config, out, summary)
+    if "jet_images" in families:
+        _prepare_jet_images(config, out, summary)
+    write_json(out / "summary.json", summary)
+    print_data_summary(summary)
+    return summary
+
+
+def _prepare_dijet(config: Config, out: Path, summary: dict[str, Any]) -> None:
+    seed, chunk = config.run.seed, config.data.chunk_events
     dj = config.data.dijet
     if dj.source == "synthetic":
         source = out / "dijet" / "events_anomalydetection_v2.features.h5"
@@ -65,6 +111,9 @@ def run_data(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
         },
     }
 
+
+def _prepare_l1(config: Config, out: Path, summary: dict[str, Any]) -> None:
+    seed, chunk = config.run.seed, config.data.chunk_events
     l1 = config.data.l1
     if l1.source == "synthetic":
         files = l1objects.generate_l1_dataset(out / "l1", l1.n_background, l1.n_signal, seed=seed + 1)
@@ -75,6 +124,9 @@ def run_data(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
     )
     summary["l1"]["source"] = l1.source
 
+
+def _prepare_jet_images(config: Config, out: Path, summary: dict[str, Any]) -> None:
+    seed, chunk = config.run.seed, config.data.chunk_events
     ji = config.data.jet_images
     if ji.source == "synthetic":
         image_file = out / "jet_images" / "jetImage_synthetic.h5"
@@ -92,9 +144,6 @@ def run_data(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
     summary["jet_images"]["source"] = ji.source
     if ji.source == "synthetic":
         _name_final_place(out / "jet_images_preprocessing.json", out)
-    write_json(out / "summary.json", summary)
-    print_data_summary(summary)
-    return summary
 
 
 def _name_final_place(preprocessing: Path, out: Path) -> None:
@@ -115,6 +164,18 @@ def print_data_summary(summary: dict[str, Any]) -> None:
         print(
             f"  {family:<11} source={info.get('source')}  " + "  ".join(f"{k}={v}" for k, v in counts.items())
         )
+        if info.get("clipped_noise"):
+            print(f"  {'':<11} floating-point noise set to 0: {noise_text(info['clipped_noise'])}")
+
+
+def noise_text(clipped: dict[str, int]) -> str:
+    """'3 values (mj1 2, tau2j1 1)': the values a loader set from within noise of 0 to 0, per column."""
+    total = sum(clipped.values())
+    return (
+        f"{total} value{'s' if total != 1 else ''} ("
+        + ", ".join(f"{c} {n}" for c, n in clipped.items())
+        + ")"
+    )
 
 
 def _load_class(path: str):
@@ -176,7 +237,8 @@ def run_train(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
 
     device = configure_tensorflow(config.train.device)
     summary: dict[str, Any] = {"device": device}
-    for name, (family, class_path) in DEPLOYABLE.items():
+    for name in config.run.models:
+        family, class_path = DEPLOYABLE[name]
         splits = read_splits(split_path(run_dir, family))
         n_bkg = splits.n_background_classes
         cls = _load_class(class_path)

@@ -15,7 +15,16 @@ import numpy as np
 from l1ad.config import DijetData
 from l1ad.errors import InputError
 from l1ad.io import atomic_path, require_finite, write_json
-from training.data.h5read import MAX_GEV, open_h5, open_npy, require_dataset, require_within
+from training.data.h5read import (
+    ENERGY_NOISE_GEV,
+    MAX_GEV,
+    RATIO_NOISE,
+    clip_noise,
+    open_h5,
+    open_npy,
+    require_dataset,
+    require_within,
+)
 from training.data.splits import Split, Splits, write_splits
 
 # Column order of the features file (REFERENCE.md section 1); momenta and masses in GeV.
@@ -319,7 +328,8 @@ def _read_rows(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Chunked pass over a 2-D table: features from ``convert`` per chunk, labels from ``label_column``.
 
-    ``check(block, start)`` validates the value ranges of each raw chunk before conversion.
+    ``check(block, start)`` clips floating-point noise in each raw chunk (in place) and validates its
+    value ranges before conversion.
     """
     n = source.shape[0]
     features = np.empty((n, len(FEATURE_NAMES)), dtype=np.float32)
@@ -327,7 +337,7 @@ def _read_rows(
     try:
         for start in range(0, n, chunk_events):
             stop = min(start + chunk_events, n)
-            block = np.asarray(source[start:stop], dtype=np.float64)
+            block = np.array(source[start:stop], dtype=np.float64)  # a copy: check() clips noise in it
             require_finite(block, path, f"{what} (events {start}-{stop})")
             check(block, start)
             features[start:stop] = convert(block)
@@ -354,7 +364,9 @@ def _prepared_layout(ds: h5py.Dataset | np.ndarray, path: Path, what: str) -> in
     return 5 if ds.shape[1] == 6 else None
 
 
-def _load_features_frame(f: h5py.File, path: Path, chunk_events: int) -> tuple[np.ndarray, np.ndarray | None]:
+def _load_features_frame(
+    f: h5py.File, path: Path, chunk_events: int, clipped: dict[str, int]
+) -> tuple[np.ndarray, np.ndarray | None]:
     """The real features file: pandas fixed frame ``df`` with the 15 (or, unlabelled, 14) named columns."""
     values = require_dataset(f, "df/block0_values", path, ndim=2, floating=True)
     if "df/block0_items" not in f:
@@ -384,19 +396,30 @@ def _load_features_frame(f: h5py.File, path: Path, chunk_events: int) -> tuple[n
         convert = lambda block: derive_features(block[:, index])  # noqa: E731
 
     def check(block: np.ndarray, start: int) -> None:
-        """Momenta and masses within +-100 TeV; masses and N-subjettiness not negative."""
+        """Momenta and masses within +-100 TeV; masses and N-subjettiness not negative beyond noise."""
         for c in range(N_JET_COLUMNS):
+            name = FEATURE_COLUMNS[c]
+            if c in NONNEGATIVE_COLUMNS:
+                tolerance = ENERGY_NOISE_GEV if name.startswith("mj") else RATIO_NOISE
+                _count(clipped, name, clip_noise(block[:, index[c]], tolerance))
             lo = 0.0 if c in NONNEGATIVE_COLUMNS else -MAX_GEV
-            column = f"column '{FEATURE_COLUMNS[c]}' of 'df'"
-            require_within(block[:, index[c]], path, column, lo, MAX_GEV, " (GeV)", start)
+            require_within(block[:, index[c]], path, f"column '{name}' of 'df'", lo, MAX_GEV, " (GeV)", start)
 
     return _read_rows(values, path, "df/block0_values", chunk_events, convert, label_column, check)
 
 
-def _check_prepared(path: Path, what: str) -> Callable[[np.ndarray, int], None]:
+def _count(clipped: dict[str, int], column: str, n: int) -> None:
+    if n:
+        clipped[column] = clipped.get(column, 0) + n
+
+
+def _check_prepared(path: Path, what: str, clipped: dict[str, int]) -> Callable[[np.ndarray, int], None]:
     def check(block: np.ndarray, start: int) -> None:
-        """Masses in TeV and tau21 ratios: none negative, none beyond 100 (a file in GeV shows up here)."""
+        """Masses in TeV and tau21 ratios: none negative beyond noise, none beyond 100 (a file in GeV
+        shows up here)."""
         for c, name in enumerate(FEATURE_NAMES):
+            tolerance = RATIO_NOISE if name.startswith("tau") else ENERGY_NOISE_GEV / 1000.0  # TeV
+            _count(clipped, name, clip_noise(block[:, c], tolerance))
             require_within(
                 block[:, c],
                 path,
@@ -414,13 +437,18 @@ def _as_float32(block: np.ndarray) -> np.ndarray:
     return block[:, : len(FEATURE_NAMES)].astype(np.float32)
 
 
-def load_dijet(path: str | Path, chunk_events: int = 100_000) -> tuple[np.ndarray, np.ndarray | None]:
+def load_dijet(
+    path: str | Path, chunk_events: int = 100_000, clipped: dict[str, int] | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Load the five features (N, 5) float32 and labels (N,) int8, or None when the file has no label column.
 
     Accepts the real features file (``.h5``, pandas key ``df``) and prepared arrays
     [mjj, mj_min, dm, tau21_light, tau21_heavy(, label)] as ``.npy`` or as one 2-D dataset in an ``.h5``
-    (key ``data``, or the file's only dataset). Reads in chunks of ``chunk_events`` rows.
+    (key ``data``, or the file's only dataset). Reads in chunks of ``chunk_events`` rows. Floating-point
+    noise in masses and N-subjettiness (``h5read.ENERGY_NOISE_GEV``, ``RATIO_NOISE``) is set to 0 and
+    counted per column into ``clipped``; values negative beyond it are refused.
     """
+    clipped = {} if clipped is None else clipped
     if chunk_events < 1:
         raise ValueError(f"chunk_events must be >= 1, got {chunk_events}")
     path = Path(path)
@@ -430,13 +458,13 @@ def load_dijet(path: str | Path, chunk_events: int = 100_000) -> tuple[np.ndarra
     if suffix == ".npy":
         array = open_npy(path)
         label_column = _prepared_layout(array, path, "array")
-        check = _check_prepared(path, "array")
+        check = _check_prepared(path, "array", clipped)
         return _read_rows(array, path, "array", chunk_events, _as_float32, label_column, check)
     if suffix not in (".h5", ".hdf5"):
         raise InputError(path, f"unknown extension '{path.suffix}' (expected .h5, .hdf5 or .npy)")
     with open_h5(path) as f:
         if "df" in f:
-            return _load_features_frame(f, path, chunk_events)
+            return _load_features_frame(f, path, chunk_events, clipped)
         datasets: list[str] = []
         f.visititems(lambda name, obj: datasets.append(name) if isinstance(obj, h5py.Dataset) else None)
         if "data" in f:
@@ -450,7 +478,8 @@ def load_dijet(path: str | Path, chunk_events: int = 100_000) -> tuple[np.ndarra
         if not isinstance(ds, h5py.Dataset):
             raise InputError(path, f"'{key}' is a group, expected a dataset")
         label_column = _prepared_layout(ds, path, key)
-        return _read_rows(ds, path, key, chunk_events, _as_float32, label_column, _check_prepared(path, key))
+        check = _check_prepared(path, key, clipped)
+        return _read_rows(ds, path, key, chunk_events, _as_float32, label_column, check)
 
 
 def signal_region_mask(mjj: np.ndarray, window: tuple[float, float] = (3.3, 3.7)) -> np.ndarray:
@@ -478,7 +507,8 @@ def prepare_dijet(
     SR signal only to test (at most ``cfg.n_test_signal``). Writes the split file and the scaler JSON and
     returns event counts and the per-class SR marginals.
     """
-    features, labels = load_dijet(source, chunk_events)
+    clipped: dict[str, int] = {}
+    features, labels = load_dijet(source, chunk_events, clipped)
     if labels is None:
         raise InputError(
             source,
@@ -499,6 +529,8 @@ def prepare_dijet(
         "n_signal_region_background": len(background),
         "n_signal_region_signal": len(signal),
         "n_sideband": int(sideband_mask(features[:, 0], tuple(cfg.sidebands)).sum()),
+        # values within floating-point noise of 0 (h5read.ENERGY_NOISE_GEV, RATIO_NOISE) set to 0, per column
+        "clipped_noise": clipped,
         "background_mean": dict(
             zip(FEATURE_NAMES, background.mean(axis=0, dtype=np.float64).tolist(), strict=True)
         ),

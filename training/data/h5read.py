@@ -19,6 +19,23 @@ from l1ad.io import require_finite
 # Largest plausible momentum, energy or mass: 100 TeV, about 8 times the LHC's centre-of-mass energy.
 # Anything larger is a corrupt value or a file not in GeV.
 MAX_GEV = 1.0e5
+# Floating-point noise in published files, decided once from the physics. A jet mass from sqrt(E^2 - p^2)
+# comes out slightly negative where E^2 - p^2 rounds below zero (a public preprocessing of the LHC Olympics
+# R&D features stores masses of -2e-8 TeV). 10 MeV is below the energy threshold of any calorimeter cell:
+# a mass or momentum above -10 MeV is rounding, clipped to 0 and counted; -1 GeV is corrupt, and refused.
+ENERGY_NOISE_GEV = 0.01
+# N-subjettiness values and their ratios are sums of pT x Delta R, never negative: within 1e-6 of 0 is rounding.
+RATIO_NOISE = 1e-6
+
+
+def clip_noise(values: np.ndarray, tolerance: float) -> int:
+    """Set the values in [-tolerance, -0.0] of a non-negative quantity to +0.0, in place; return how many.
+
+    -0.0 counts too: it compares equal to 0 but keeps its sign through products and logarithms.
+    """
+    noise = np.signbit(values) & (values >= -tolerance)
+    values[noise] = 0.0
+    return int(noise.sum())
 
 
 @contextlib.contextmanager

