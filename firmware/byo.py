@@ -426,6 +426,16 @@ def keras_outputs(model: Any, X: np.ndarray, names: list[str]) -> tuple[dict[str
     return {n: np.asarray(r, dtype=np.float64) for n, r in zip(names, result, strict=True)}, why
 
 
+def _for_model(path: Path, step: Any) -> Any:
+    """Run a step that applies an option to the model; its refusal names the model file."""
+    try:
+        return step()
+    except InputError:
+        raise
+    except L1adError as exc:
+        raise InputError(path, str(exc)) from None
+
+
 def _hls4ml_step(path: Path, what: str, step: Any) -> Any:
     """Run an hls4ml step; its failure on a model that passed l1ad's checks becomes one line."""
     try:
@@ -491,7 +501,9 @@ def byo_firmware(
             )
         format_source = f"the model's input quantizer '{declared.name}'"
     else:
-        fmt = parse_format(input_format) if input_format is not None else profiled_format(X)
+        fmt = _for_model(
+            model_path, lambda: parse_format(input_format) if input_format is not None else profiled_format(X)
+        )
         model = with_input_format(model, fmt)
         format_source = (
             "--input-format"
@@ -515,10 +527,10 @@ def byo_firmware(
             "it; --logits deploys the values before it (exact in fixed point)"
         )
     if score is not None:
-        model = with_score(model, score, latent_layer)
+        model = _for_model(model_path, lambda: with_score(model, score, latent_layer))
         notes.append(f"on-chip score: {score} ({model.output_names[0]})")
     elif latent_layer is not None:
-        raise L1adError("--latent-layer goes with --score latent")
+        raise InputError(model_path, "--latent-layer goes with --score latent")
 
     X = np.asarray(input_quantizer(model)(tf.constant(X, dtype=tf.float32)), dtype=np.float64)
     output_names = list(model.output_names)

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
 
 DATA_LOADERS = ("dijet_frame", "dijet_prepared", "l1", "jet_images", "config")  # no TensorFlow needed
-TF_LOADERS = ("splits", "byo_model", "byo_data", "byo_hls_config")
+TF_LOADERS = ("splits", "byo_model", "byo_data", "byo_hls_config", "byo_options")
 # Examples per (loader, mutation): more where one mutation hides many kinds (the YAML and hls4ml cases).
 EXAMPLES = {"config": 12, "byo_hls_config": 24, "byo_model": 8}
 DEFAULT_EXAMPLES = 5

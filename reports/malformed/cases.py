@@ -19,8 +19,9 @@ LOADERS: dict[str, dict[str, Mutation]] = {
     "byo_model": models.BYO_MODEL,
     "byo_data": models.BYO_DATA,
     "byo_hls_config": configs.BYO_HLS_CONFIG,
+    "byo_options": models.BYO_OPTIONS,
 }
-NEEDS_TENSORFLOW = {"splits", "byo_model", "byo_data", "byo_hls_config"}
+NEEDS_TENSORFLOW = {"splits", "byo_model", "byo_data", "byo_hls_config", "byo_options"}
 FAMILY_OF = {"dijet_frame": "dijet", "dijet_prepared": "dijet", "l1": "l1", "jet_images": "jet_images"}
 
 
@@ -43,6 +44,7 @@ def make_case(loader: str, mutation: str, ch: Chooser, base: Baselines, work: Pa
         model_args = {
             "byo_model": ["--model", str(bad), "--input-range", "-1", "1"],
             "byo_data": ["--model", str(base.byo_model), "--data", str(bad)],
+            "byo_options": ["--model", str(bad), "--data", str(base.byo_npy)],
             "byo_hls_config": [
                 "--model",
                 str(base.byo_model),

@@ -4,6 +4,7 @@ bring-your-own model (``--model``, ``--weights``) and inputs (``--data``, ``--da
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -352,3 +353,38 @@ BYO_DATA: dict[str, Mutation] = {
     "no_events": _byo_data(lambda ch, X: X[:0], r"no events|non-empty"),
     "absurd_values": _byo_data(_byo_data_absurd, r"beyond|range|absurd"),
 }
+
+
+def _byo_options(ch: Chooser, base: Baselines, work: Path) -> Bad:
+    """Options that do not fit the model: an input format that is not a fixed-point type or out of
+    range, an on-chip residual score of a model whose output is not shaped like its input, a latent
+    layer the model lacks, or a latent layer without ``--score latent``."""
+    kind = ch.choice(["format", "format_range", "residual", "latent_layer", "layer_alone"])
+    if kind == "format":
+        text = ch.choice(["ap_fixed<16>", "float", "ap_fixed<x,3>", "ap_int<8>", ""])
+        return base.byo_model, r"--input-format .* is not a fixed-point type", ["--input-format", text]
+    if kind == "format_range":
+        text = ch.choice(["ap_fixed<40,6>", "ap_fixed<8,9>", "ap_ufixed<1,0>"])
+        return base.byo_model, r"--input-format .*: need 2 <= W <= 32", ["--input-format", text]
+    if kind == "residual":
+        return (
+            base.byo_model,
+            r"--score residual needs an output shaped like the input",
+            ["--score", "residual"],
+        )
+    if kind == "latent_layer":
+        name = ch.choice(["mu", "encoder_z", "hidden2"])
+        return (
+            base.byo_model,
+            rf"--latent-layer '{re.escape(name)}' is not a layer",
+            [
+                "--score",
+                "latent",
+                "--latent-layer",
+                name,
+            ],
+        )
+    return base.byo_model, r"--latent-layer goes with --score latent", ["--latent-layer", "hidden"]
+
+
+BYO_OPTIONS: dict[str, Mutation] = {"options": _byo_options}
