@@ -338,3 +338,23 @@ def test_prepare_reads_a_directory_and_needs_every_class(tmp_path):
     with pytest.raises(InputError, match="no top jets"):
         prepare_jet_images(cfg, no_top, tmp_path / "s2.h5", tmp_path / "p2.json", seed=0, chunk_events=7)
     assert not (tmp_path / "s2.h5").exists()
+
+
+def test_rounding_noise_in_pixels_and_jet_pt_is_clipped_and_counted(tmp_path):
+    """Pixel pT a few 1e-7 GeV below zero, or -0.0, is rounding: set to 0 and counted; -1 GeV is refused."""
+
+    def pixels(*values):
+        def mutate(images, jets):
+            images[0, 10, 10], images[2, 0, 0] = values
+            return images, jets
+
+        return mutate
+
+    path = tmp_path / "jetImage_noisy.h5"
+    _write_real_layout(path, REAL_FLAGS, mutate=pixels(-3e-7, -0.0))
+    clipped = {}
+    images, *_ = load_jet_images(path, 20, clipped=clipped)
+    assert clipped == {"jetImage pixel pT": 2} and not np.signbit(images).any()
+    _write_real_layout(path, REAL_FLAGS, mutate=pixels(-1.0, 0.0))
+    with pytest.raises(InputError, match="pixel pT"):
+        load_jet_images(path, 20)

@@ -296,3 +296,20 @@ def test_prepare_l1_splits(
     raw = np.where(pt != 0, pt * pre.pt_std + pre.pt_mean, 0.0)
     assert np.allclose(raw.mean(0), pre.pt_mean, rtol=1e-4, atol=1e-3)
     assert not np.allclose(l1.L1Preprocessor().fit(particles["background"]).pt_mean, pre.pt_mean, rtol=1e-4)
+
+
+def test_rounding_noise_in_pt_is_clipped_and_counted(dataset: dict[str, Path], tmp_path: Path) -> None:
+    """pT a few 1e-8 GeV below zero (or -0.0) is rounding: an empty slot, counted; -1 GeV is refused."""
+    with h5py.File(dataset["Ato4l"], "r") as f:
+        events = f["Particles"][:20].astype(np.float64)
+    events[3, 18] = (-2e-8, 0.7, 1.1, 4.0)  # an emptied slot whose pT came out negative
+    events[4, 17, 0] = -0.0
+    clipped: dict[str, int] = {}
+    loaded = l1.load_particles(_write(tmp_path / "noisy.h5", events), clipped=clipped)
+    assert (
+        clipped == {"Particles pT": 2} and np.all(loaded[3, 18] == 0) and not np.signbit(loaded[..., 0]).any()
+    )
+    events[3, 18, 0] = -1.0
+    with pytest.raises(InputError, match="negative pT") as info:
+        l1.load_particles(_write(tmp_path / "corrupt.h5", events))
+    assert "corrupt.h5" in str(info.value)

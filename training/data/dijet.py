@@ -24,6 +24,7 @@ from training.data.h5read import (
     open_npy,
     require_dataset,
     require_within,
+    tally,
 )
 from training.data.splits import Split, Splits, write_splits
 
@@ -401,16 +402,11 @@ def _load_features_frame(
             name = FEATURE_COLUMNS[c]
             if c in NONNEGATIVE_COLUMNS:
                 tolerance = ENERGY_NOISE_GEV if name.startswith("mj") else RATIO_NOISE
-                _count(clipped, name, clip_noise(block[:, index[c]], tolerance))
+                tally(clipped, name, clip_noise(block[:, index[c]], tolerance))
             lo = 0.0 if c in NONNEGATIVE_COLUMNS else -MAX_GEV
             require_within(block[:, index[c]], path, f"column '{name}' of 'df'", lo, MAX_GEV, " (GeV)", start)
 
     return _read_rows(values, path, "df/block0_values", chunk_events, convert, label_column, check)
-
-
-def _count(clipped: dict[str, int], column: str, n: int) -> None:
-    if n:
-        clipped[column] = clipped.get(column, 0) + n
 
 
 def _check_prepared(path: Path, what: str, clipped: dict[str, int]) -> Callable[[np.ndarray, int], None]:
@@ -419,7 +415,7 @@ def _check_prepared(path: Path, what: str, clipped: dict[str, int]) -> Callable[
         shows up here)."""
         for c, name in enumerate(FEATURE_NAMES):
             tolerance = RATIO_NOISE if name.startswith("tau") else ENERGY_NOISE_GEV / 1000.0  # TeV
-            _count(clipped, name, clip_noise(block[:, c], tolerance))
+            tally(clipped, name, clip_noise(block[:, c], tolerance))
             require_within(
                 block[:, c],
                 path,

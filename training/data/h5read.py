@@ -38,6 +38,12 @@ def clip_noise(values: np.ndarray, tolerance: float) -> int:
     return int(noise.sum())
 
 
+def tally(clipped: dict[str, int] | None, column: str, n: int) -> None:
+    """Add ``n`` clipped values of ``column`` to the per-column counts (kept only where non-zero)."""
+    if clipped is not None and n:
+        clipped[column] = clipped.get(column, 0) + n
+
+
 @contextlib.contextmanager
 def open_h5(path: str | Path) -> Iterator[h5py.File]:
     """Open an HDF5 file for reading, naming the file when it is missing, empty or corrupt."""

@@ -14,7 +14,15 @@ import numpy as np
 from l1ad.config import JetImageData
 from l1ad.errors import InputError
 from l1ad.io import atomic_path, require_finite, write_json
-from training.data.h5read import MAX_GEV, open_h5, require_dataset, require_within
+from training.data.h5read import (
+    ENERGY_NOISE_GEV,
+    MAX_GEV,
+    clip_noise,
+    open_h5,
+    require_dataset,
+    require_within,
+    tally,
+)
 from training.data.splits import Split, Splits, write_splits
 
 CLASSES = ("qcd", "wz", "top")
@@ -345,7 +353,7 @@ def _read_block(ds: h5py.Dataset, start: int, stop: int, path: Path, what: str) 
 
 
 def load_jet_images(
-    path: str | Path, image_size: int, chunk_events: int = 10_000
+    path: str | Path, image_size: int, chunk_events: int = 10_000, clipped: dict[str, int] | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Read a jet-image file (hls4ml ``jetImage_*.h5`` layout or the generator's) rebinned to ``image_size``.
 
@@ -396,6 +404,7 @@ def load_jet_images(
                 raise InputError(path, f"event {bad} has more than one class flag set")
             label = np.where(n_flags == 1, flag_class[np.argmax(onehot, axis=1)], -1).astype(np.int8)
             labels.append(label)
+            tally(clipped, "j_pt", clip_noise(block[:, column["j_pt"]], ENERGY_NOISE_GEV))
             require_within(block[:, column["j_pt"]], path, "'jets' column j_pt", 0.0, MAX_GEV, " GeV", start)
             require_within(
                 block[:, column["j_mass"]], path, "'jets' column j_mass", -MAX_GEV, MAX_GEV, " GeV", start
@@ -416,6 +425,7 @@ def load_jet_images(
             if not chunk_keep.any():
                 continue
             raw = _read_block(image_ds, start, stop, path, "jetImage")
+            tally(clipped, "jetImage pixel pT", clip_noise(raw, ENERGY_NOISE_GEV))
             require_within(raw, path, "'jetImage' pixel pT", 0.0, MAX_GEV, " GeV", start)
             raw = raw[chunk_keep]
             out[filled : filled + len(raw)] = rebin_images(raw, image_size)
@@ -478,7 +488,8 @@ def prepare_jet_images(
             raise InputError(source, "directory holds no jetImage_*.h5 files")
     else:
         files = [source]
-    loaded = [load_jet_images(p, size, chunk_events) for p in files]
+    clipped: dict[str, int] = {}
+    loaded = [load_jet_images(p, size, chunk_events, clipped) for p in files]
     images = np.concatenate([x[0] for x in loaded]) if len(loaded) > 1 else loaded[0][0]
     label, mass, pt = (np.concatenate([x[i] for x in loaded]) for i in (1, 2, 3))
     del loaded
@@ -526,6 +537,7 @@ def prepare_jet_images(
         "mass_label_correlation_qcd_vs_wz": mass_corr,
         "mass_label_mutual_information_bits": _binned_mutual_information(mass[background], label[background]),
         "n_dropped_empty": n_empty,
+        "clipped_noise": clipped,  # values within noise of 0 set to 0 (h5read.ENERGY_NOISE_GEV)
     }
     write_json(
         preprocessing_path,

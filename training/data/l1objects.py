@@ -15,7 +15,16 @@ import numpy as np
 from l1ad.config import L1Data
 from l1ad.errors import InputError
 from l1ad.io import atomic_path, read_json, write_json
-from training.data.h5read import MAX_GEV, open_h5, read_chunked, require_dataset, require_within
+from training.data.h5read import (
+    ENERGY_NOISE_GEV,
+    MAX_GEV,
+    clip_noise,
+    open_h5,
+    read_chunked,
+    require_dataset,
+    require_within,
+    tally,
+)
 from training.data.splits import Split, Splits, write_splits
 
 SAMPLES: dict[str, str] = {
@@ -567,7 +576,10 @@ def find_l1_files(directory: str | Path) -> dict[str, Path]:
 
 
 def load_particles(
-    path: str | Path, chunk_events: int = 100_000, max_events: int | None = None
+    path: str | Path,
+    chunk_events: int = 100_000,
+    max_events: int | None = None,
+    clipped: dict[str, int] | None = None,
 ) -> np.ndarray:
     """Read ``Particles`` as (N, 19, 4) float32, validated; eta, phi and class are zeroed where pT == 0.
 
@@ -586,6 +598,8 @@ def load_particles(
             if names != PARTICLE_NAMES:
                 raise InputError(path, f"'Particles_Names' is {names}, expected {PARTICLE_NAMES}")
         particles = read_chunked(ds, path, "Particles", chunk_events, max_events)
+    # pT within 10 MeV below zero is rounding (h5read.ENERGY_NOISE_GEV): set to 0 (an empty slot), counted
+    tally(clipped, "Particles pT", clip_noise(particles[..., 0], ENERGY_NOISE_GEV))
     if np.any(particles[..., 0] < 0):
         event = int(np.argwhere(particles[..., 0] < 0)[0][0])
         raise InputError(path, f"'Particles' holds negative pT values (first in event {event})")
@@ -701,8 +715,9 @@ def prepare_l1(
     """
     per_sample: dict[str, dict] = {}
     selected: dict[str, np.ndarray] = {}
+    clipped: dict[str, int] = {}
     for name in SAMPLES:
-        particles = load_particles(files[name], chunk_events=chunk_events)
+        particles = load_particles(files[name], chunk_events=chunk_events, clipped=clipped)
         keep = passes_selection(particles)
         selected[name] = particles[keep]
         per_sample[name] = {
@@ -749,6 +764,7 @@ def prepare_l1(
     write_splits(out_path, splits)
     return {
         "samples": per_sample,
+        "clipped_noise": clipped,  # values within noise of 0 set to 0 (h5read.ENERGY_NOISE_GEV)
         "counts": {
             "train": {"background": len(train_idx)},
             "val": {"background": len(val_idx)},
