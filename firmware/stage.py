@@ -55,7 +55,7 @@ def _run_firmware(
         qkeras, y, classes, n_bkg = read_scores(run_dir / "quantize" / name / "scores.h5")
         float_scores = read_scores(run_dir / "train" / name / "scores.h5")[0][0]
         if rtl_config.enabled:
-            # written first, so Yosys (one core, minutes) runs while hls4ml converts and compiles
+            # written first: its Verilator build (and Yosys) run while hls4ml converts and compiles
             print(f"  {name}: tracing the QKeras graph to Verilog (da4ml)", flush=True)
             rtl_builds[name] = rtl.prepare_rtl(
                 name,
@@ -65,6 +65,7 @@ def _run_firmware(
                 config.firmware.part,
                 rtl_config.synthesize,
                 n_jobs=os.cpu_count() or 1,
+                synth_max_cost=rtl_config.synth_max_cost,
             )
         validation, csim = build_firmware(
             name,

@@ -330,19 +330,25 @@ class RtlConfig:
     da4ml traces the QKeras graph to pipelined Verilog (with its Vivado project script and a
     testbench from the test set), Verilator simulates the whole test set against the C simulation
     (``l1ad check`` fails below 100% equal), and Yosys ``synth_xilinx`` gives open resource figures
-    (labelled "Yosys synthesis, not Vivado"). Part of the firmware stage's fingerprint: changing it
-    rebuilds the firmware stage.
+    (labelled "Yosys synthesis, not Vivado") for designs up to ``synth_max_cost``. Part of the
+    firmware stage's fingerprint: changing it rebuilds the firmware stage.
     """
 
     enabled: bool = True  # trace, write, Verilator-build and simulate each deployed scorer
-    # Yosys synthesis after the simulation: minutes per scorer on 2 cores (BENCHMARKS.md, "RTL")
-    synthesize: bool = False
+    # Yosys synth_xilinx in the background while the stage goes on: 27 s (OCDN) and 60 s (AE) of one core
+    synthesize: bool = True
+    # Yosys only for designs up to this da4ml cost (about LUTs): NuRD's 102k took about 15 CPU minutes, so it is
+    # recorded as not synthesized unless this is raised (BENCHMARKS.md, "RTL")
+    synth_max_cost: float = 50_000.0
     yosys_timeout_s: float = 1800.0  # per scorer; past it the figures are recorded as missing, not an error
 
     def problems(self) -> list[str]:
+        problems = []
         if not self.yosys_timeout_s > 0:
-            return [f"firmware.rtl.yosys_timeout_s must be > 0, got {self.yosys_timeout_s}"]
-        return []
+            problems.append(f"firmware.rtl.yosys_timeout_s must be > 0, got {self.yosys_timeout_s}")
+        if not self.synth_max_cost > 0:
+            problems.append(f"firmware.rtl.synth_max_cost must be > 0, got {self.synth_max_cost}")
+        return problems
 
 
 @dataclass

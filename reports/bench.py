@@ -137,14 +137,13 @@ def bench_rtl(config: str, run_dir: str, synthesize: bool) -> dict:
     scorer's ``rtl.json``: RTL == csim, Verilator build seconds and events/s, Yosys seconds and cells."""
     from l1ad import api
     from l1ad.config import load_config
-    from training.stage import DEPLOYABLE
 
     cfg = load_config(config)
     cfg.firmware.rtl.enabled, cfg.firmware.rtl.synthesize = True, synthesize
     api.firmware(cfg, run_dir)
     manifest = json.loads((Path(run_dir) / "manifest.json").read_text())
     results = {}
-    for name in DEPLOYABLE:
+    for name in cfg.run.models:
         r = json.loads((Path(run_dir) / "firmware" / name / "rtl" / "rtl.json").read_text())
         r.pop("yosys", None)
         results[name] = r

@@ -183,6 +183,7 @@ RTL_KEYS = (
     "source",
     "build_seconds",
     "synth_seconds",
+    "synth_cpu_seconds",
     "da4ml_cost",
     "da4ml_reg_bits",
     "qkeras_exact_fraction",
@@ -497,13 +498,14 @@ def rtl_lines(rtl: dict[str, Any] | None, r: dict[str, Any]) -> list[str]:
         f"| LUT | {n(rtl.get('lut'))} | {n(rtl.get('da4ml_cost'))} | {n(r.get('lut'))} |",
         f"| FF | {n(rtl.get('ff'))} | {n(rtl.get('da4ml_reg_bits'))} | {n(r.get('ff'))} |",
         f"| CARRY | {n(rtl.get('carry'))} | n/a | n/a |",
-        f"| DSP | {n(rtl.get('dsp'))} | 0 | {n(r.get('dsp'))} |",
+        f"| DSP | {n(rtl.get('dsp'))} | n/a | {n(r.get('dsp'))} |",
         f"| latency (cycles) | {rtl['latency_cycles']} | {rtl['latency_cycles']} | {r.get('latency_cycles', 'n/a')} |",
         "",
     ]
     if rtl.get("lut") is not None:
         lines += [
-            f"Yosys `synth_xilinx` in {_f(rtl.get('synth_seconds'), 0)} s: it counts LUT2/LUT3 cells one each "
+            f"Yosys `synth_xilinx` in {_f(rtl.get('synth_seconds'), 0)} s ({_f(rtl.get('synth_cpu_seconds'), 0)} s "
+            "of CPU, in the background while the other scorers built): it counts LUT2/LUT3 cells one each "
             "where Vivado packs pairs into one LUT6, and maps wide products to DSPs by its own rules.",
             "",
         ]

@@ -104,14 +104,17 @@ def test_mlp_rtl_equals_csim_on_every_event(tmp_path: Path) -> None:
         model, tmp_path / "hls", FirmwareConfig(strategy="Latency"), profile_inputs=X, project_name="t"
     )
     csim = compile_and_predict(hls_model, X)
-    traced = rtl.trace_qkeras(model)
-    project = rtl.write_rtl(traced, tmp_path / "rtl", name="mlp")
-    assert (tmp_path / "rtl/build_vivado_prj.tcl").exists() and (tmp_path / "rtl/src/mlp.v").exists()
-    rtl.build_emulator(project, n_jobs=2)
-    got = rtl.predict_rtl(project, X)[:, 0]
-    np.testing.assert_array_equal(got, csim)
+    # the firmware stage's steps; a cost cap of 1 keeps Yosys out (tested on its own below)
+    build = rtl.prepare_rtl("mlp", model, tmp_path / "rtl", 5.0, "xcvu9p-flga2104-2L-e", True, 2, 1.0)
+    assert (tmp_path / "rtl/build_vivado_prj.tcl").exists() and (tmp_path / "rtl/src/l1ad_mlp.v").exists()
+    rtl.simulate_rtl(build, X, csim, csim, np.arange(20))
+    figures = rtl.rtl_figures(build, timeout_s=60)
+    assert figures["exact_fraction"] == 1.0 and figures["events"] == len(X) and figures["latency_cycles"] >= 1
+    assert figures["lut"] is None and "firmware.rtl.synth_max_cost" in figures["source"]
+    assert len((tmp_path / "rtl/tb/tb_input.hex").read_text().split()) == 20
+    np.testing.assert_array_equal(rtl.predict_rtl(build.project, X)[:, 0], csim)
     with pytest.raises(ValueError, match="not in the declared input format"):
-        rtl.predict_rtl(project, X + 2.0**-8)
+        rtl.predict_rtl(build.project, X + 2.0**-8)
 
 
 def test_wide_outputs_are_split_and_joined_exactly(tmp_path: Path) -> None:
@@ -148,6 +151,7 @@ def test_yosys_figures_of_a_tiny_layer(tmp_path: Path) -> None:
     assert fig["source"] == rtl.YOSYS_SOURCE
     assert fig["lut"] == sum(fig["lut_by_size"].values()) > 0
     assert fig["ff"] > 0 and fig["carry"] > 0 and fig["dsp"] == 0 and fig["seconds"] > 0
+    assert 0 < fig["cpu_seconds"] and fig["family"] == "xcup"
 
 
 def test_missing_tools_give_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
