@@ -459,6 +459,7 @@ def byo_firmware(
     logits: bool = False,
     score: str | None = None,
     latent_layer: str | None = None,
+    rtl_check: bool = False,
     n_events: int = 2000,
     frac_bits: int = 16,
     seed: int = 0,
@@ -476,7 +477,8 @@ def byo_firmware(
     Precisions: a graph whose every layer maps to QKeras' quantizers goes through
     ``firmware.hls.convert`` (bit-exact by design); any other gets ``explicit_config`` (YAML on
     top). Each output is compared with Keras in its own LSB; where exactness is not expected (no
-    float64 twin, lookup tables, explicit precisions) the row says why.
+    float64 twin, lookup tables, explicit precisions) the row says why. ``rtl_check`` also traces
+    the model to Verilog and simulates it against csim on every event (``byo_rtl``).
     """
     import tensorflow as tf
 
@@ -613,8 +615,52 @@ def byo_firmware(
         "compile_and_csim_seconds": csim_seconds,
         "notes": notes,
     }
+    if rtl_check:
+        row["rtl"] = byo_rtl(model, route, out_dir / "rtl", fw, X_grid, csim, reference[output_names[0]])
     write_json(out_dir / "csim_validation.json", row)
     return row
+
+
+def byo_rtl(
+    model: Any,
+    route: str,
+    out: Path,
+    fw: FirmwareConfig,
+    X: np.ndarray,
+    csim: list[np.ndarray],
+    reference: np.ndarray,
+) -> dict[str, Any]:
+    """The model as pipelined Verilog (da4ml) simulated with Verilator against csim on every event,
+    with Yosys figures per ``fw.rtl``; or ``{"skipped": why}`` where the layers do not allow it.
+
+    RTL is traced from the QKeras quantizers, so it applies to the quantizers route with one scalar
+    output (a score); a layer without an RTL mapping is named in the reason.
+    """
+    from firmware import rtl
+    from l1ad.errors import DesignError
+
+    if route != "quantizers":
+        return {
+            "skipped": "RTL is traced from the QKeras quantizers' exact types; this model uses explicit precisions"
+        }
+    if len(csim) != 1 or csim[0].shape[1] != 1:
+        return {"skipped": "RTL is built for one scalar output (a score): give --score or a one-output model"}
+    rtl.require_tools(fw.rtl.synthesize)
+    try:
+        build = rtl.prepare_rtl(
+            model.name,
+            model,
+            out,
+            fw.clock_period_ns,
+            fw.part,
+            fw.rtl.synthesize,
+            synth_max_cost=fw.rtl.synth_max_cost,
+        )
+    except DesignError as exc:
+        return {"skipped": str(exc)}
+    rows = np.arange(min(len(X), fw.n_testbench_events))
+    rtl.simulate_rtl(build, X, csim[0][:, 0], reference.reshape(-1), rows)
+    return rtl.rtl_figures(build, fw.rtl.yosys_timeout_s)
 
 
 def _validation_inputs(

@@ -95,6 +95,7 @@ def byo(
     score: str | None = None,
     latent_layer: str | None = None,
     strategy: str | None = None,
+    rtl: bool = False,
 ) -> dict[str, Any]:
     """Bring your own QKeras / Keras-2 model: convert, compile, validate csim against Keras on
     ``data`` (or on inputs drawn in ``input_range``) and estimate resources, into
@@ -103,7 +104,8 @@ def byo(
     ``input_format`` declares the trigger's input type for a model without an input quantizer
     (else l1ad profiles one); ``logits`` drops lookup-table activations (softmax, sigmoid) from the
     outputs; ``score`` composes an on-chip score (``residual`` or ``latent``, of ``latent_layer``);
-    ``strategy`` overrides ``firmware.strategy``. See ``firmware.byo.byo_firmware``."""
+    ``strategy`` overrides ``firmware.strategy``; ``rtl`` also simulates the model's Verilog against csim
+    (``firmware.byo.byo_rtl``). See ``firmware.byo.byo_firmware``."""
     from firmware.byo import byo_firmware
     from l1ad.config import strategy_problems
     from l1ad.errors import InputError, L1adError
@@ -133,6 +135,7 @@ def byo(
             logits=logits,
             score=score,
             latent_layer=latent_layer,
+            rtl_check=rtl,
             project_name=f"l1ad_{name}",
         )
 

@@ -194,6 +194,12 @@ def build_parser() -> argparse.ArgumentParser:
                 help="with --score latent: the layer (default: the first output)",
             )
             byo.add_argument(
+                "--rtl",
+                action="store_true",
+                help="also trace the model to Verilog (da4ml), simulate it with Verilator against csim on every "
+                "event and synthesize it per firmware.rtl (one scalar output through the quantizers' types)",
+            )
+            byo.add_argument(
                 "--strategy",
                 help="hls4ml strategy instead of firmware.strategy: distributed_arithmetic, Latency or Resource",
             )
@@ -225,6 +231,16 @@ def _print_byo(model: str, row: dict, out: Path) -> list[str]:
         print(line)
     for note in row["notes"]:
         print(f"[byo]   note: {note}")
+    rtl = row.get("rtl")
+    if rtl and "skipped" in rtl:
+        print(f"[byo]   RTL not built: {rtl['skipped']}")
+    elif rtl:
+        print(
+            f"[byo]   RTL (Verilator) == csim on {rtl['exact_fraction']:.4%} of {rtl['events']} events, "
+            f"{rtl['latency_cycles']} cycles; {rtl['source']}"
+        )
+        if rtl["exact_fraction"] < 1.0:
+            failures.append("the RTL should equal csim on every event")
     res = row["resources"]
     print(
         f"[byo] {res['latency_ns']:g} ns, {res['lut']:.0f} LUT, {res['dsp']} DSP ({res['source']}); "
@@ -273,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
                 score=args.score,
                 latent_layer=args.latent_layer,
                 strategy=args.strategy,
+                rtl=args.rtl,
             )
             failures = _print_byo(args.model, row, Path(args.run_dir) / "byo" / Path(args.model).stem)
         elif args.command == "firmware":

@@ -272,8 +272,9 @@ def test_softmax_classifier_without_input_quantizer(capsys, tmp_path):
     model.add(QActivation(activation=quantized_relu(6), name="relu1"))  # a quantizer object, not a string
     model.add(_dense(5, "output"))
     model.add(tf.keras.layers.Activation("softmax", name="softmax"))
-    code, out, row = _byo_cli(capsys, tmp_path, model)
+    code, out, row = _byo_cli(capsys, tmp_path, model, "--rtl")
     assert code == 0, out
+    assert "explicit precisions" in row["rtl"]["skipped"]
     softmax = row["outputs"][0]
     assert not softmax["exact_expected"] and "lookup tables" in softmax["why_not_exact"]
     assert softmax["max_abs_diff"] < 0.5 and "exactness not asserted" in out
@@ -326,12 +327,19 @@ def test_autoencoder_with_residual_score(capsys, tmp_path):
     q = QActivation("quantized_bits(10,4,alpha=1)", name="in_q")(inp)
     h = QActivation("quantized_relu(8,3)", name="er")(_dense(4, "enc")(q))
     model = tf.keras.Model(inp, _dense(12, "dec")(h), name="user_ae")
-    code, out, row = _byo_cli(capsys, tmp_path, model, "--score", "residual")
+    code, out, row = _byo_cli(capsys, tmp_path, model, "--score", "residual", "--rtl")
     assert code == 0, out
     assert (
         row["outputs"][0]["name"] == "score_sum" and row["exact_fraction"] == 1.0 and row["n_events"] == 2000
     )
     assert "on-chip score: residual" in out
+    # the same score as Verilog, simulated with Verilator on every validation event
+    assert (
+        row["rtl"]["exact_fraction"] == 1.0
+        and row["rtl"]["events"] == 2000
+        and row["rtl"]["latency_cycles"] >= 1
+    )
+    assert (tmp_path / "run" / "byo" / "user_ae" / "rtl" / "tb").is_dir() and "RTL (Verilator) == csim" in out
     code, _, _ = _byo_cli(capsys, tmp_path / "bad", model, "--score", "residual", "--latent-layer", "enc")
     assert code == 2
 
