@@ -475,7 +475,7 @@ def byo_firmware(
     ``latent``, see ``byo_graph.with_score``) composes an on-chip anomaly score onto the model.
 
     Precisions: a graph whose every layer maps to QKeras' quantizers goes through
-    ``firmware.hls.convert`` (bit-exact by design); any other gets ``explicit_config`` (YAML on
+    ``firmware.hls.quantizer_config`` (bit-exact by design); any other gets ``explicit_config`` (YAML on
     top). Each output is compared with Keras in its own LSB; where exactness is not expected (no
     float64 twin, lookup tables, explicit precisions) the row says why. ``rtl_check`` also traces
     the model to Verilog and simulates it against csim on every event (``byo_rtl``).
@@ -565,7 +565,7 @@ def byo_firmware(
     if not np.array_equal(X_grid, X):
         reference, _ = keras_outputs(model, X_grid, output_names)
     t1 = time.perf_counter()
-    hls_model = _hls4ml_step(model_path, "compile", lambda: (hls_model.compile(), hls_model)[1])
+    _hls4ml_step(model_path, "compile", hls_model.compile)
     csim = predict_outputs(hls_model, X_grid)
     csim_seconds = time.perf_counter() - t1
 

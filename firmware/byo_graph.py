@@ -1,8 +1,8 @@
 """Edits of a user's Keras/QKeras graph before conversion: declared input format, logits, on-chip score.
 
-Each edit rebuilds the model from its JSON architecture (Keras' own serialisation, which also holds
-QKeras quantizer objects correctly) and copies every layer's weights by name, so the user's file is
-never changed and the edited graph is an ordinary functional model that hls4ml converts like any other.
+Each edit builds a new functional graph (``quantize.qmodels.clone_graph``: layers rebuilt from their
+Python configs, weights copied) or extends the model's own tensors, so the user's file is never changed
+and the edited graph is an ordinary functional model that hls4ml converts like any other.
 """
 
 from __future__ import annotations

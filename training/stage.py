@@ -61,7 +61,7 @@ def selected_studies(config: Config) -> list[str]:
 
 def require_family(config: Config, study: str) -> None:
     """Refuse, in one line, a study whose data family ``run.models`` leaves out."""
-    family = STUDY_FAMILIES[study]
+    family = STUDY_FAMILIES.get(study)  # an unknown name is refused by the stage lookup
     if family is not None and family not in selected_families(config):
         owners = [m for m, (f, _) in DEPLOYABLE.items() if f == family]
         raise L1adError(
