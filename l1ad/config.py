@@ -211,6 +211,23 @@ class QuantBits:
     output_bits: int = 16  # linear outputs (AE reconstruction): quantized_bits(output_bits, output_integer)
     output_integer: int = 6
 
+    def problems(self, where: str) -> list[str]:
+        """hls4ml maps quantized_bits(b, i) to ap_fixed<b, i+1>: 2 <= b <= 32 and 0 <= i <= b-1 (sign bit);
+        quantized_relu(b, i) to ap_ufixed<b, i>: 1 <= b <= 32 and 0 <= i <= b."""
+        found = []
+        for role in ("input", "weight", "bias", "output"):
+            bits, integer = getattr(self, f"{role}_bits"), getattr(self, f"{role}_integer")
+            if not (2 <= bits <= 32 and 0 <= integer <= bits - 1):
+                found.append(
+                    f"{where}.{role}_bits/{role}_integer = {bits}/{integer}: need 2 <= bits <= 32, 0 <= integer < bits"
+                )
+        if not (1 <= self.activation_bits <= 32 and 0 <= self.activation_integer <= self.activation_bits):
+            found.append(
+                f"{where}.activation_bits/activation_integer = {self.activation_bits}/{self.activation_integer}: "
+                "need 1 <= bits <= 32, 0 <= integer <= bits"
+            )
+        return found
+
 
 @dataclass
 class QATModelConfig:
@@ -697,6 +714,24 @@ def _build(cls: type, values: dict[str, Any], prefix: str, path: Path, base: Any
     return dataclasses.replace(base, **kwargs)
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (plain YAML keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"key '{key}' given twice (line {key_node.start_mark.line + 1})",
+                    key_node.start_mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_config(path: str | Path | None = None) -> Config:
     """Load a YAML config; ``None`` gives the embedded defaults."""
     if path is None:
@@ -705,7 +740,7 @@ def load_config(path: str | Path | None = None) -> Config:
     if not path.is_file():
         raise InputError(path, "config file not found")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader
     except UnicodeDecodeError as exc:
         raise InputError(path, f"not a UTF-8 text file, so not a YAML config ({exc})") from None
     except yaml.YAMLError as exc:
@@ -745,6 +780,8 @@ def _validate(config: Config, path: Path) -> None:
             f"{config.firmware.part!r} (known: {', '.join(known_devices())})"
         )
     problems += config.run.problems()
+    for name in ("ocdn", "ae", "nurd"):
+        problems += getattr(config.quantize, name).bits.problems(f"quantize.{name}.bits")
     problems += config.firmware.budget.problems()
     problems += config.firmware.rtl.problems()
     if config.train.device not in ("auto", "cpu", "gpu"):

@@ -40,6 +40,16 @@ def test_unknown_key_is_named(tmp_path):
         ("firmware:\n  backend: Quartus\n", "firmware.backend must be Vitis or Vivado"),
         ("run: {seed: 1\n", "not valid YAML"),
         ("- a\n- b\n", "top level must be a mapping"),
+        ("run:\n  seed: 1\n  seed: 2\n", r"key 'seed' given twice \(line 3\)"),
+        (
+            "quantize:\n  ocdn:\n    bits: {weight_bits: 40, weight_integer: 30}\n",
+            "quantize.ocdn.bits.weight_bits",
+        ),
+        (
+            "quantize:\n  ae:\n    bits: {activation_bits: 4, activation_integer: 6}\n",
+            "quantize.ae.bits.activation",
+        ),
+        ("run:\n  models: [ocdn, higgs]\n", "run.models must name"),
     ],
 )
 def test_bad_configs_give_one_line(tmp_path, text, message):
