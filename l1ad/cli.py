@@ -13,6 +13,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from l1ad.config import STUDY_FAMILIES
 from l1ad.errors import L1adError
 
 DESCRIPTION = """\
@@ -111,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "study":
             p.add_argument(
                 "name",
-                choices=["oneclass", "gaussian", "anomalyclr", "nae", "mpdr", "nurd"],
+                choices=list(STUDY_FAMILIES),
                 help="which study",
             )
         p.add_argument("--config", default="configs/default.yaml", help="YAML config (default: %(default)s)")

@@ -124,3 +124,11 @@ def test_a_partial_section_keeps_the_rest_of_its_defaults(tmp_path) -> None:
     assert q.ocdn.learning_rate == default.ocdn.learning_rate
     assert q.nurd.epochs == 2 and q.nurd.bits == default.nurd.bits
     assert q.ae.bits.weight_bits == 4 and q.ae.bits.input_bits == default.ae.bits.input_bits
+
+
+def test_study_table_and_study_families_name_the_same_studies():
+    """run.studies is checked against config.STUDY_FAMILIES (no import of the stage table from config)."""
+    from l1ad.config import STUDY_FAMILIES
+    from l1ad.pipeline import STUDIES
+
+    assert sorted(name.split("/", 1)[1] for name in STUDIES) == sorted(STUDY_FAMILIES)

@@ -14,7 +14,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from l1ad.config import Config
+from l1ad.config import STUDY_FAMILIES, Config
 from l1ad.errors import L1adError
 from l1ad.io import atomic_path, read_json, write_json
 from training import metrics
@@ -35,17 +35,6 @@ SPLIT_FILES = {"dijet": "dijet_splits.h5", "l1": "l1_splits.h5", "jet_images": "
 def split_path(run_dir: Path, family: str) -> Path:
     """Where the data stage leaves the model-ready splits of ``family``."""
     return Path(run_dir) / "data" / SPLIT_FILES[family]
-
-
-# The data family each study reads (None: it makes its own toy data).
-STUDY_FAMILIES = {
-    "oneclass": "dijet",
-    "gaussian": None,
-    "anomalyclr": "l1",
-    "nae": "l1",
-    "mpdr": "l1",
-    "nurd": "jet_images",
-}
 
 
 def selected_families(config: Config) -> list[str]:
