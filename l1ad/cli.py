@@ -10,7 +10,6 @@ import argparse
 import os
 import signal
 import sys
-import warnings
 from pathlib import Path
 
 from l1ad.config import STUDY_FAMILIES
@@ -207,13 +206,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def quiet_known_warnings() -> None:
-    """Keras 2 warns about two things l1ad does on purpose: HDF5 model files (hls4ml and
-    QKeras read them) and QKeras quantizers passed where Keras expects constraints."""
-    warnings.filterwarnings("ignore", message="You are saving your model as an HDF5 file")
-    warnings.filterwarnings("ignore", message=r"The `keras.constraints.serialize\(\)` API")
-
-
 def _print_byo(model: str, row: dict, out: Path) -> list[str]:
     """One line per output of a bring-your-own validation; the outputs that should be exact and are not."""
     print(
@@ -264,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
         # factory" errors when imported; on the command line an error is one line, so TF's C++ log is
         # silenced too (its Python exceptions are not). Any other level the user set is kept.
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    from l1ad.io import quiet_known_warnings  # numpy with it: not needed for --help
+
     quiet_known_warnings()
     signal.signal(signal.SIGTERM, _terminate)
     try:

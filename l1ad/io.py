@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -145,3 +146,10 @@ def require_finite(array: np.ndarray, path: str | Path, what: str) -> np.ndarray
         n_bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
         raise InputError(path, f"{what} holds {n_bad} NaN/Inf values")
     return array
+
+
+def quiet_known_warnings() -> None:
+    """Keras 2 warns about two things l1ad does on purpose: HDF5 model files (hls4ml and
+    QKeras read them) and QKeras quantizers passed where Keras expects constraints."""
+    warnings.filterwarnings("ignore", message="You are saving your model as an HDF5 file")
+    warnings.filterwarnings("ignore", message=r"The `keras.constraints.serialize\(\)` API")

@@ -71,7 +71,7 @@ def _row(result: dict[str, Any], config: Config) -> dict[str, Any]:
 
 def write_scan(config: Config, run_dir: Path) -> dict[str, Any]:
     """Write scan.json, scan.md and plots/pareto_<model>_{lut,ebops,latency}.png; return the summary."""
-    from l1ad.scan import finished, point_fingerprint, point_id, scan_points
+    from l1ad.scan_points import finished, point_fingerprint, point_id, scan_points
     from reports.stage import data_label
 
     scan_dir = Path(run_dir) / "scan"
