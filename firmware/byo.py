@@ -28,6 +28,7 @@ from firmware.hls import (
     FixedFormat,
     base_config,
     format_of,
+    grid_exponents,
     layer_precisions,
     precision_cpp,
     quantizer_config,
@@ -151,14 +152,8 @@ def _frac_of(precision: str) -> int:
 
 def _grid_frac(values: np.ndarray) -> int:
     """Fewest fractional bits that hold every value exactly (0 for integers; up to 1074 for floats)."""
-    v = np.abs(np.asarray(values, dtype=np.float64).ravel())
-    v = v[v > 0]
-    if not v.size:
-        return 0
-    mantissa, exponent = np.frexp(v)
-    m = np.ldexp(mantissa, 53).astype(np.int64)
-    lowest = np.log2(m & -m).astype(np.int64)  # the lowest set bit of each 53-bit mantissa
-    return max(0, int(-(exponent - 53 + lowest).min()))
+    exponents = grid_exponents(values)
+    return 0 if exponents is None else max(0, -exponents[1])
 
 
 def _stored_frac(values: np.ndarray, precision: str) -> int:

@@ -398,19 +398,25 @@ def convert(
 DA_MAX_KERNEL_SIZE = 2_500_000  # about 1-2 min and 1.2 GB for one layer
 
 
+def grid_exponents(values: np.ndarray) -> tuple[int, int] | None:
+    """(e, g) of the non-zero ``values``: every |v| < 2^e and every v a multiple of 2^g; None for all zeros."""
+    v = np.abs(np.asarray(values, dtype=np.float64).ravel())
+    v = v[v > 0]
+    if not v.size:
+        return None
+    mantissa, exponent = np.frexp(v)  # v = mantissa x 2^exponent, mantissa in [0.5, 1)
+    m = np.ldexp(mantissa, 53).astype(np.int64)
+    lowest = np.log2(m & -m).astype(np.int64)  # the lowest set bit of each 53-bit mantissa
+    return int(exponent.max()), int((exponent - 53 + lowest).min())
+
+
 def constant_bits(values: np.ndarray) -> int:
     """Bits of the signed integers that hold ``values`` on their finest power-of-two grid (0 for all zeros).
 
     Quantized weights sit on their quantizer's grid (a few bits); float weights need about 24.
     """
-    v = np.abs(np.asarray(values, dtype=np.float64).ravel())
-    v = v[v > 0]
-    if not v.size:
-        return 0
-    mantissa, exponent = np.frexp(v)  # v = mantissa x 2^exponent, mantissa in [0.5, 1)
-    m = np.ldexp(mantissa, 53).astype(np.int64)
-    lowest = np.log2(m & -m).astype(np.int64)  # the lowest set bit of each 53-bit mantissa
-    return int(exponent.max() - (exponent - 53 + lowest).min()) + 1  # magnitude bits + sign
+    exponents = grid_exponents(values)
+    return 0 if exponents is None else exponents[0] - exponents[1] + 1  # magnitude bits + sign
 
 
 def da_kernel_sizes(model: Any) -> dict[str, dict[str, int]]:
