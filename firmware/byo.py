@@ -35,7 +35,7 @@ from firmware.hls import (
     quantizer_format,
     write_project,
 )
-from l1ad.config import FirmwareConfig, UniqueKeyLoader
+from l1ad.config import FirmwareConfig, safe_load_unique
 from l1ad.errors import InputError, L1adError
 from l1ad.io import require_finite, write_json
 from l1ad.untrusted import load_keras_model, one_line
@@ -332,7 +332,7 @@ def _read_yaml(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise InputError(path, "hls4ml config file not found")
     try:
-        loaded = yaml.load(path.read_text(encoding="utf-8"), Loader=UniqueKeyLoader)  # noqa: S506 - SafeLoader
+        loaded = safe_load_unique(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
         raise InputError(path, f"not a UTF-8 text file, so not YAML ({exc})") from None
     except yaml.YAMLError as exc:

@@ -741,6 +741,15 @@ class UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def safe_load_unique(text: str) -> Any:
+    """``yaml.safe_load`` that refuses duplicate keys (``UniqueKeyLoader``): plain data only, no objects."""
+    loader = UniqueKeyLoader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
 def load_config(path: str | Path | None = None) -> Config:
     """Load a YAML config; ``None`` gives the embedded defaults."""
     if path is None:
@@ -749,7 +758,7 @@ def load_config(path: str | Path | None = None) -> Config:
     if not path.is_file():
         raise InputError(path, "config file not found")
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader
+        raw = safe_load_unique(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
         raise InputError(path, f"not a UTF-8 text file, so not a YAML config ({exc})") from None
     except yaml.YAMLError as exc:
