@@ -29,16 +29,19 @@ from firmware.hls import (
     base_config,
     format_of,
     grid_exponents,
+    integer_bits,
     layer_precisions,
     precision_cpp,
     quantizer_config,
     quantizer_format,
     write_project,
 )
+from firmware.trigger import parse_ap_fixed
 from l1ad.config import FirmwareConfig, safe_load_unique
 from l1ad.errors import InputError, L1adError
 from l1ad.io import require_finite, write_json
 from l1ad.untrusted import load_keras_model, one_line
+from quantize.graph import inbound_layers
 from quantize.qmodels import exact_outputs, qkeras_custom_objects
 from training.data.h5read import open_h5, open_npy, read_chunked, require_dataset
 
@@ -133,21 +136,20 @@ def _on_grid(X: np.ndarray, fmt: FixedFormat) -> np.ndarray:
     return np.clip(np.rint(np.asarray(X, dtype=np.float64) / fmt.lsb) * fmt.lsb, fmt.lo, fmt.hi)
 
 
-def _integer_bits(max_abs: float, frac: int) -> int:
-    """Fewest integer bits (sign included) of a signed type holding +-max_abs at 2^-frac."""
-    integer = 1
-    while max_abs > 2.0 ** (integer - 1) - 2.0**-frac:
-        integer += 1
-    return integer
-
-
-_CONFIG_TYPE = re.compile(r"(?:ap_)?(u?)fixed<\s*(\d+)\s*,\s*(-?\d+)")
+def _fixed_type(text: str) -> FixedFormat | None:
+    """A fixed-point type string, ``ap_`` optional (hls4ml's ``fixed<6,1,TRN,WRAP,0>``, l1ad's
+    ``ap_fixed<16,6,AP_TRN,AP_SAT>``), as a ``FixedFormat``; None for any other type (``int<2>``)."""
+    text = text.strip()
+    try:
+        return parse_ap_fixed(text if text.startswith("ap_") else "ap_" + text)
+    except ValueError:
+        return None
 
 
 def _frac_of(precision: str) -> int:
     """Fractional bits of an hls4ml type string (0 for integer types such as ``int<2>``)."""
-    match = _CONFIG_TYPE.search(precision)
-    return int(match.group(2)) - int(match.group(3)) if match else 0
+    fmt = _fixed_type(precision)
+    return fmt.frac if fmt is not None else 0
 
 
 def _grid_frac(values: np.ndarray) -> int:
@@ -163,7 +165,7 @@ def _stored_frac(values: np.ndarray, precision: str) -> int:
     quantized values exactly: their grid decides.
     """
     grid = _grid_frac(values)
-    return min(grid, _frac_of(precision)) if _CONFIG_TYPE.search(precision) else grid
+    return min(grid, _frac_of(precision)) if _fixed_type(precision) is not None else grid
 
 
 def _layer_constants(layer: Any) -> dict[str, np.ndarray]:
@@ -224,7 +226,7 @@ def explicit_config(
     result_of: dict[str, str] = {}  # result type of each Keras layer itself (before a split activation)
 
     def profiled(max_abs: float, frac: int) -> str:
-        integer = _integer_bits(max_abs, frac) + fw.headroom_bits
+        integer = integer_bits(-max_abs, max_abs, frac) + fw.headroom_bits
         return f"ap_fixed<{integer + frac},{integer},AP_TRN,AP_SAT>"
 
     def base_of(name: str) -> tuple[str | None, str]:
@@ -236,9 +238,6 @@ def explicit_config(
         owner = max(owners, key=len)
         return owner, name[len(owner) + 1 :]
 
-    def inbound_of(layer: Any) -> str:
-        return tf.nest.flatten(layer.inbound_nodes[0].inbound_layers)[0].name
-
     for name, layer_config in config["LayerName"].items():
         precision = layer_config.setdefault("Precision", {})
         layer_config["ReuseFactor"] = fw.reuse_factor
@@ -247,21 +246,22 @@ def explicit_config(
         constants = _layer_constants(layer) if layer is not None and not suffix else {}
         for key, values in constants.items():
             if precision.get(key) == "auto":
-                integer = _integer_bits(float(np.abs(values).max(initial=0.0)), frac_bits)
+                peak = float(np.abs(values).max(initial=0.0))
+                integer = integer_bits(-peak, peak, frac_bits)
                 precision[key] = f"ap_fixed<{integer + frac_bits},{integer}>"
         if owner == input_name and not suffix:
             precision["result"] = declared or profiled(profile[input_name], frac_bits)
         elif "weight" in constants and isinstance(precision.get("weight"), str):
             # a Dense or Conv: products kept exact, integer bits for the largest sum the profiled
             # input range allows (plus headroom), so the accumulator never wraps
-            source = inbound_of(layer)
+            source = inbound_layers(layer)[0].name
             kernel = np.abs(constants["weight"]).reshape(-1, constants["weight"].shape[-1])
             bias = np.abs(constants.get("bias", 0.0))
             bound = float((kernel.sum(axis=0) * profile.get(source, 0.0) + bias).max(initial=0.0))
             frac = out_frac.get(source, frac_bits) + _stored_frac(constants["weight"], precision["weight"])
             if isinstance(precision.get("bias"), str) and "bias" in constants:
                 frac = max(frac, _stored_frac(constants["bias"], precision["bias"]))
-            integer = _integer_bits(bound, frac) + fw.headroom_bits
+            integer = integer_bits(-bound, bound, frac) + fw.headroom_bits
             for key in ("accum", "result"):
                 if precision.get(key) == "auto":
                     precision[key] = f"ap_fixed<{integer + frac},{integer}>"
@@ -375,14 +375,16 @@ EXPLICIT_WHY = (
 
 
 def parse_format(text: str) -> FixedFormat:
-    """``ap_fixed<W,I>`` / ``ap_ufixed<W,I>`` (``ap_`` optional) as a ``FixedFormat``; one-line error otherwise."""
-    match = re.fullmatch(r"\s*(?:ap_)?(u?)fixed<\s*(\d+)\s*,\s*(-?\d+)\s*>\s*", text)
-    if not match:
+    """``ap_fixed<W,I>`` / ``ap_ufixed<W,I>`` (``ap_`` optional) as a ``FixedFormat``; one-line error otherwise.
+
+    No rounding or overflow modes: the trigger delivers values already on the grid.
+    """
+    fmt = _fixed_type(text)
+    if fmt is None or text.count(",") != 1:
         raise L1adError(f"--input-format '{text}' is not a fixed-point type such as ap_fixed<16,6>")
-    signed, width, integer = not match.group(1), int(match.group(2)), int(match.group(3))
-    if not 2 <= width <= 32 or not 1 <= integer <= width:
+    if not 2 <= fmt.width <= 32 or not 1 <= fmt.integer <= fmt.width:
         raise L1adError(f"--input-format '{text}': need 2 <= W <= 32 and 1 <= I <= W (I counts the sign bit)")
-    return FixedFormat(signed, width, integer)
+    return fmt
 
 
 def profiled_format(X: np.ndarray, width: int = PROFILED_INPUT_BITS) -> FixedFormat:

@@ -13,6 +13,7 @@ import numpy as np
 
 from firmware.hls import FixedFormat
 from l1ad.errors import L1adError
+from quantize.graph import inbound_layers
 from quantize.qmodels import clone_graph
 
 # Activations hls4ml evaluates through lookup tables (1,024 entries by default): csim approximates them.
@@ -110,7 +111,7 @@ def to_logits(model: Any) -> tuple[Any, list[str]]:
     outputs, removed = [], []
     for name in model.output_names:
         if name in lut and name not in fused:  # a separate activation layer: its input becomes the output
-            parent = model.get_layer(name).inbound_nodes[0].inbound_layers
+            parent = inbound_layers(model.get_layer(name))[0]
             outputs.append(clone.get_layer(parent.name).output)
             removed.append(f"{name} ({lut[name]})")
         else:

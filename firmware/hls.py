@@ -16,6 +16,7 @@ import numpy as np
 from l1ad.config import FirmwareConfig
 from l1ad.errors import DesignError
 from l1ad.io import atomic_path
+from quantize.graph import Handler, Node, is_input, nodes, walk
 from quantize.qmodels import exact_ranges, is_ones_sum
 
 # QKeras rounds half to even (tf.round): the rounding of every quantizer's type; l1ad's own types truncate
@@ -77,8 +78,12 @@ def require_on_grid(X: np.ndarray, fmt: FixedFormat, what: str) -> None:
         raise ValueError(f"{what} are not in the declared input format {fmt}: apply quantize_inputs first")
 
 
-def _integer_bits(lo: float, hi: float, frac: int) -> int:
-    """Fewest integer bits (sign included, at least 1) of a signed format holding [lo, hi] at 2^-frac."""
+def integer_bits(lo: float, hi: float, frac: int) -> int:
+    """Fewest integer bits (sign included, at least 1) of a signed format holding [lo, hi] at 2^-frac.
+
+    The one integer-bit rule of l1ad's types: the QKeras precision plan and BYO's explicit precisions
+    (``integer_bits(-m, m, frac)`` for a range +-m) both size with it.
+    """
     integer = 1
     while lo < -(2.0 ** (integer - 1)) or hi > 2.0 ** (integer - 1) - 2.0**-frac:
         integer += 1
@@ -86,7 +91,7 @@ def _integer_bits(lo: float, hi: float, frac: int) -> int:
 
 
 def _sized(lo: float, hi: float, frac: int, saturation: str = "") -> FixedFormat:
-    integer = _integer_bits(lo, hi, frac)
+    integer = integer_bits(lo, hi, frac)
     return FixedFormat(True, integer + frac, integer, saturation=saturation)
 
 
@@ -125,23 +130,6 @@ def _is_bits(quantizer: Any) -> bool:
     return type(quantizer).__name__ == "quantized_bits"
 
 
-def _inbound(layer: Any) -> list[str]:
-    import tensorflow as tf
-
-    return [p.name for p in tf.nest.flatten(layer.inbound_nodes[0].inbound_layers)]
-
-
-def _consumers(qmodel: Any) -> dict[str, list[Any]]:
-    import tensorflow as tf
-
-    users: dict[str, list[Any]] = {layer.name: [] for layer in qmodel.layers}
-    for layer in qmodel.layers:
-        if not isinstance(layer, tf.keras.layers.InputLayer):
-            for parent in _inbound(layer):
-                users[parent].append(layer)
-    return users
-
-
 def plan_precisions(qmodel: Any, profile_inputs: np.ndarray, headroom_bits: int) -> dict[str, dict[str, str]]:
     """Precision entries per Keras layer name (hls4ml ``LayerName`` config keys).
 
@@ -155,102 +143,109 @@ def plan_precisions(qmodel: Any, profile_inputs: np.ndarray, headroom_bits: int)
     import tensorflow as tf
     from qkeras import QActivation, QConv2D, QDense
 
-    users = _consumers(qmodel)
-    names = [layer.name for layer in qmodel.layers if not isinstance(layer, tf.keras.layers.InputLayer)]
+    names = [node.name for node in nodes(qmodel) if not is_input(node.layer)]
     ranges = exact_ranges(qmodel, profile_inputs, names)
-    fmt: dict[str, FixedFormat] = {}
     plan: dict[str, dict[str, str]] = {}
 
     def profiled(name: str, frac: int, worst: FixedFormat) -> FixedFormat:
-        integer = _integer_bits(*ranges[name], frac) + headroom_bits
+        integer = integer_bits(*ranges[name], frac) + headroom_bits
         integer = min(max(integer, 1), worst.integer)  # never wider than the worst case needs
         return FixedFormat(True, integer + frac, integer, saturation="AP_SAT")
 
-    for layer in qmodel.layers:
-        name = layer.name
-        if isinstance(layer, tf.keras.layers.InputLayer):
-            declared = [u for u in users[name] if isinstance(u, QActivation)]
-            if len(users[name]) != 1 or not declared:
-                raise ValueError(
-                    f"input '{name}' must feed exactly one quantized_bits QActivation (its format)"
-                )
-            fmt[name] = quantizer_format(declared[0].quantizer, declared[0].name)
-            require_on_grid(profile_inputs, fmt[name], "profile_inputs")
-            plan[name] = {"result": str(fmt[name])}
-        elif isinstance(layer, QActivation):
-            fmt[name] = quantizer_format(layer.quantizer, name)
-            plan[name] = {"result": str(fmt[name])}
-        elif isinstance(layer, (tf.keras.layers.Dense, tf.keras.layers.Conv2D)):
-            fin = fmt[_inbound(layer)[0]]
-            if isinstance(layer, (QDense, QConv2D)):
-                wq, bq = layer.get_quantizers()[:2]
-                wfmt = quantizer_format(wq, name)
-                bfmt = quantizer_format(bq, name) if layer.use_bias else wfmt
-                kernel = np.asarray(wq(layer.kernel), dtype=np.float64)
-                bias = (
-                    np.asarray(bq(layer.bias), dtype=np.float64)
-                    if layer.use_bias
-                    else np.zeros(kernel.shape[-1])
-                )
-            elif isinstance(layer, tf.keras.layers.Dense) and is_ones_sum(layer):
-                wfmt = bfmt = FixedFormat(False, 1, 1)  # the frozen sum: weights are exactly 1
-                kernel, bias = layer.get_weights()[0].astype(np.float64), np.zeros(layer.units)
-            else:
-                raise ValueError(
-                    f"{type(layer).__name__} '{name}' is neither quantized nor a frozen all-ones sum"
-                )
-            # Each output sums kernel x input over every axis but the last (Dense: inputs; Conv2D: the window).
-            kernel = kernel.reshape(-1, kernel.shape[-1])
-            frac = max(fin.frac + wfmt.frac, bfmt.frac)
-            lo = bias + np.minimum(kernel * fin.lo, kernel * fin.hi).sum(axis=0)
-            hi = bias + np.maximum(kernel * fin.lo, kernel * fin.hi).sum(axis=0)
-            accum = _sized(float(lo.min()), float(hi.max()), frac)
-            after = users[name]
-            if len(after) == 1 and isinstance(after[0], QActivation) and _is_bits(after[0].quantizer):
-                # The STACK.md trap: hls4ml drops this QActivation, so the layer itself must round to it.
-                result = quantizer_format(after[0].quantizer, after[0].name)
-            else:
-                result = profiled(name, frac, accum)
-                for relu in (
-                    u for u in after if isinstance(u, QActivation) and not _is_bits(u.quantizer)
-                ):  # cover the ReLU's range: a saturated sum still gives QKeras' ReLU value
-                    need = quantizer_format(relu.quantizer, relu.name).integer + 1
-                    if result.integer < need:
-                        result = FixedFormat(True, need + frac, need, saturation="AP_SAT")
-            fmt[name] = result
-            plan[name] = {
-                "weight": _plain(wfmt),
-                "bias": _plain(bfmt),
-                "accum": str(accum),
-                "result": str(result),
-            }
-            plan[f"{name}_linear"] = {"result": str(result)}  # hls4ml's split-off linear activation
-        elif isinstance(layer, (tf.keras.layers.MaxPooling2D, tf.keras.layers.Flatten)):
-            # Selecting or reordering values: exactly the input's type.
-            fmt[name] = fmt[_inbound(layer)[0]]
-            plan[name] = {"result": str(fmt[name])}
-            if isinstance(layer, tf.keras.layers.MaxPooling2D):
-                plan[name]["accum"] = str(fmt[name])  # hls4ml's pooling declares one; a max needs no wider
-        elif isinstance(layer, tf.keras.layers.Minimum):
-            # The smaller of exact values: a type holding both inputs' grids and ranges, no rounding.
-            a, b = (fmt[p] for p in _inbound(layer))
-            frac = max(a.frac, b.frac)
-            integer = max(a.integer, b.integer)
-            fmt[name] = FixedFormat(True, integer + frac, integer, saturation="AP_SAT")
-            plan[name] = {"result": str(fmt[name])}
-        elif isinstance(layer, (tf.keras.layers.Subtract, tf.keras.layers.Multiply, tf.keras.layers.Add)):
-            a, b = (fmt[p] for p in _inbound(layer))
-            if isinstance(layer, tf.keras.layers.Subtract):
-                frac, lo, hi = max(a.frac, b.frac), a.lo - b.hi, a.hi - b.lo
-            elif isinstance(layer, tf.keras.layers.Add):
-                frac, lo, hi = max(a.frac, b.frac), a.lo + b.lo, a.hi + b.hi
-            else:
-                corners = [a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi]
-                frac, lo, hi = a.frac + b.frac, min(corners), max(corners)
-            fmt[name] = profiled(name, frac, _sized(lo, hi, frac))
-            plan[name] = {"result": str(fmt[name])}
+    def result(node: Node, fmt: FixedFormat) -> FixedFormat:
+        plan[node.name] = {"result": str(fmt)}
+        return fmt
+
+    def input_layer(node: Node, args: list[FixedFormat]) -> FixedFormat:
+        users = node.consumers
+        declared = [u for u in users if isinstance(u, QActivation)]
+        if len(users) != 1 or not declared:
+            raise ValueError(
+                f"input '{node.name}' must feed exactly one quantized_bits QActivation (its format)"
+            )
+        fmt = quantizer_format(declared[0].quantizer, declared[0].name)
+        require_on_grid(profile_inputs, fmt, "profile_inputs")
+        return result(node, fmt)
+
+    def quantizer(node: Node, args: list[FixedFormat]) -> FixedFormat:  # QActivation
+        return result(node, quantizer_format(node.layer.quantizer, node.name))
+
+    def weighted(node: Node, args: list[FixedFormat]) -> FixedFormat:  # Dense and Conv2D
+        layer, name = node.layer, node.name
+        fin = args[0]
+        if isinstance(layer, (QDense, QConv2D)):
+            wq, bq = layer.get_quantizers()[:2]
+            wfmt = quantizer_format(wq, name)
+            bfmt = quantizer_format(bq, name) if layer.use_bias else wfmt
+            kernel = np.asarray(wq(layer.kernel), dtype=np.float64)
+            bias = (
+                np.asarray(bq(layer.bias), dtype=np.float64) if layer.use_bias else np.zeros(kernel.shape[-1])
+            )
+        elif is_ones_sum(layer):
+            wfmt = bfmt = FixedFormat(False, 1, 1)  # the frozen sum: weights are exactly 1
+            kernel, bias = layer.get_weights()[0].astype(np.float64), np.zeros(layer.units)
         else:
-            raise ValueError(f"layer '{name}' ({type(layer).__name__}) has no firmware mapping")
+            raise ValueError(f"{node.kind} '{name}' is neither quantized nor a frozen all-ones sum")
+        # Each output sums kernel x input over every axis but the last (Dense: inputs; Conv2D: the window).
+        kernel = kernel.reshape(-1, kernel.shape[-1])
+        frac = max(fin.frac + wfmt.frac, bfmt.frac)
+        lo = bias + np.minimum(kernel * fin.lo, kernel * fin.hi).sum(axis=0)
+        hi = bias + np.maximum(kernel * fin.lo, kernel * fin.hi).sum(axis=0)
+        accum = _sized(float(lo.min()), float(hi.max()), frac)
+        after = node.consumers
+        if len(after) == 1 and isinstance(after[0], QActivation) and _is_bits(after[0].quantizer):
+            # The STACK.md trap: hls4ml drops this QActivation, so the layer itself must round to it.
+            out = quantizer_format(after[0].quantizer, after[0].name)
+        else:
+            out = profiled(name, frac, accum)
+            for relu in (
+                u for u in after if isinstance(u, QActivation) and not _is_bits(u.quantizer)
+            ):  # cover the ReLU's range: a saturated sum still gives QKeras' ReLU value
+                need = quantizer_format(relu.quantizer, relu.name).integer + 1
+                if out.integer < need:
+                    out = FixedFormat(True, need + frac, need, saturation="AP_SAT")
+        plan[name] = {"weight": _plain(wfmt), "bias": _plain(bfmt), "accum": str(accum), "result": str(out)}
+        plan[f"{name}_linear"] = {"result": str(out)}  # hls4ml's split-off linear activation
+        return out
+
+    def selection(node: Node, args: list[FixedFormat]) -> FixedFormat:  # MaxPooling2D, Flatten
+        # Selecting or reordering values: exactly the input's type.
+        fmt = result(node, args[0])
+        if isinstance(node.layer, tf.keras.layers.MaxPooling2D):
+            plan[node.name]["accum"] = str(fmt)  # hls4ml's pooling declares one; a max needs no wider
+        return fmt
+
+    def minimum(node: Node, args: list[FixedFormat]) -> FixedFormat:
+        # The smaller of exact values: a type holding both inputs' grids and ranges, no rounding.
+        a, b = args
+        frac = max(a.frac, b.frac)
+        integer = max(a.integer, b.integer)
+        return result(node, FixedFormat(True, integer + frac, integer, saturation="AP_SAT"))
+
+    def arithmetic(node: Node, args: list[FixedFormat]) -> FixedFormat:  # Subtract, Add, Multiply
+        a, b = args
+        if isinstance(node.layer, tf.keras.layers.Subtract):
+            frac, lo, hi = max(a.frac, b.frac), a.lo - b.hi, a.hi - b.lo
+        elif isinstance(node.layer, tf.keras.layers.Add):
+            frac, lo, hi = max(a.frac, b.frac), a.lo + b.lo, a.hi + b.hi
+        else:
+            corners = [a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi]
+            frac, lo, hi = a.frac + b.frac, min(corners), max(corners)
+        return result(node, profiled(node.name, frac, _sized(lo, hi, frac)))
+
+    handlers: dict[str, Handler] = {
+        "InputLayer": input_layer,
+        "QActivation": quantizer,
+        "Dense": weighted,
+        "Conv2D": weighted,
+        "MaxPooling2D": selection,
+        "Flatten": selection,
+        "Minimum": minimum,
+        "Subtract": arithmetic,
+        "Add": arithmetic,
+        "Multiply": arithmetic,
+    }
+    walk(qmodel, handlers, "firmware")
     return plan
 
 

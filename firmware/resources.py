@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -302,6 +303,213 @@ def _distributed_arithmetic(
     est.source = "da4ml"
 
 
+def _output_bits(layer: Any) -> int:
+    return _width(layer.get_output_variable().type.precision) or 0
+
+
+def _accum_bits(layer: Any) -> int:
+    accum = layer.get_attr("accum_t")
+    return _width(accum.precision) if accum is not None else _output_bits(layer)
+
+
+def _wiring(est: LayerEstimate, layer: Any, io_type: str, keras_model: Any) -> None:
+    pass  # wiring (io_parallel) or copies of a stream
+
+
+def _da_layer(est: LayerEstimate, layer: Any, io_type: str, keras_model: Any) -> None:
+    if keras_model is None:
+        raise ValueError(f"layer '{layer.name}' is distributed arithmetic: its Keras model is needed")
+    out = layer.get_output_variable()
+    n_out = int(layer.get_attr("n_filt", 0) or layer.get_attr("n_out"))
+    copies = 1
+    if layer.class_name != "Dense" and io_type == "io_parallel":
+        pixels = _prod(out.shape[:-1])
+        partitions = int(layer.get_attr("n_partitions", pixels) or pixels)
+        copies = max(pixels // partitions, 1)
+        est.extra_cycles, est.interval = partitions - 1, partitions
+    elif layer.class_name != "Dense":
+        est.stream_beats = _stream_beats(layer.get_input_variable())
+    _distributed_arithmetic(est, layer, keras_model, copies, n_out)
+
+
+def _dense(est: LayerEstimate, layer: Any, io_type: str, keras_model: Any) -> None:
+    rf = est.reuse_factor
+    in_bits = _width(layer.get_input_variable().type.precision)
+    weight, bias = layer.weights["weight"], layer.weights.get("bias")
+    _constant_matmul(
+        est,
+        _as_in_out(weight.data, int(layer.get_attr("n_out"))),
+        weight.type.precision,
+        None if bias is None else bias.data,
+        None if bias is None else bias.type.precision,
+        in_bits,
+        _accum_bits(layer),
+        copies=1,
+    )
+    est.extra_cycles = rf - 1
+    if est.strategy.lower() == "resource" and rf > 1:
+        n_in, n_outs = int(layer.get_attr("n_in")), int(layer.get_attr("n_out"))
+        block = math.ceil(n_in * n_outs / rf)
+        w_bits = _width(weight.type.precision) or 1
+        # hls4ml reshapes the weights into one memory, RF deep and block x bits wide
+        est.bram += math.ceil(block * w_bits / 36) * math.ceil(rf / 512)
+
+
+def _convolution(est: LayerEstimate, layer: Any, io_type: str, keras_model: Any) -> None:
+    rf = est.reuse_factor
+    in_bits = _width(layer.get_input_variable().type.precision)
+    weight, bias = layer.weights["weight"], layer.weights.get("bias")
+    kernel = _as_in_out(weight.data, int(layer.get_attr("n_filt")))  # (filter x channels, filters)
+    out_pixels = _prod(layer.get_output_variable().shape[:-1])
+    if io_type == "io_stream":
+        copies = 1  # one kernel instance, fed one pixel per beat
+        est.stream_beats = _stream_beats(layer.get_input_variable())
+    else:
+        partitions = int(layer.get_attr("n_partitions", out_pixels) or out_pixels)
+        copies = max(out_pixels // partitions, 1)
+        est.extra_cycles = partitions * rf - 1
+        est.interval = partitions * rf
+    _constant_matmul(
+        est,
+        kernel,
+        weight.type.precision,
+        None if bias is None else bias.data,
+        None if bias is None else bias.type.precision,
+        in_bits,
+        _accum_bits(layer),
+        copies=copies,
+    )
+    est.multiplications = int(kernel.size) * out_pixels
+    est.nonzero_multiplications = est.nonzero_multiplications // copies * out_pixels
+    est.bops = est.bops // copies * out_pixels
+    est.ebops = est.ebops // copies * out_pixels
+
+
+def _batch_normalization(est: LayerEstimate, layer: Any, io_type: str, keras_model: Any) -> None:
+    in_bits = _width(layer.get_input_variable().type.precision)
+    scale, bias = layer.weights["scale"], layer.weights.get("bias")
+    n = int(np.size(scale.data))
+    copies = 1 if io_type == "io_stream" else max(_prod(layer.get_output_variable().shape) // n, 1)
+    # a per-channel scale: a diagonal matrix, one product and one bias add per element
+    diag = np.diag(np.asarray(scale.data, dtype=np.float64).reshape(-1))
+    _constant_matmul(
+        est,
+        diag,
+        scale.type.precision,
+        None if bias is None else bias.data,
+        None if bias is None else bias.type.precision,
+        in_bits,
+        _output_bits(layer),
+        copies=copies,
+    )
+    est.multiplications = est.nonzero_multiplications = n * copies  # not n^2: diagonal
+
+
+def _activation(est: LayerEstimate, layer: Any, io_type: str, keras_model: Any) -> None:
+    out_bits = _output_bits(layer)
+    n = _prod(layer.get_input_variable().shape)
+    act = str(layer.get_attr("activation", "")).lower()
+    if act in ("relu", "leakyrelu", "linear", "relu6", "hard_sigmoid", "hard_tanh", "binary_tanh"):
+        est.lut = n * out_bits * LUT_PER_MUX_BIT
+        est.delay_ns = T_CMP_NS if act != "linear" else 0.0
+    else:  # sigmoid, tanh, ...: one table lookup per element
+        table = layer.get_attr("table_t")
+        _rom_cost(
+            est,
+            int(layer.get_attr("table_size", 1024)),
+            _width(table.precision) if table is not None else out_bits,
+            n,
+        )
+        est.delay_ns = T_ROM_NS
+
+
+def _softmax(est: LayerEstimate, layer: Any, io_type: str, keras_model: Any) -> None:
+    n = int(layer.get_attr("n_in"))
+    exp_bits = _width(layer.get_attr("exp_table_t").precision)
+    inv_bits = _width(layer.get_attr("inv_table_t").precision)
+    _rom_cost(est, int(layer.get_attr("exp_table_size", layer.get_attr("table_size", 1024))), exp_bits, n)
+    _rom_cost(est, int(layer.get_attr("inv_table_size", layer.get_attr("table_size", 1024))), inv_bits, 1)
+    acc, out_bits = _accum_bits(layer), _output_bits(layer)
+    est.lut += (n - 1) * acc * LUT_PER_ADDER_BIT + n * out_bits * LUT_PER_MUX_BIT  # sum; max (stable)
+    est.multiplications = est.nonzero_multiplications = est.multipliers = n
+    est.bits_weight, est.bits_input = inv_bits, exp_bits
+    if _is_dsp(exp_bits, inv_bits):
+        est.dsp_multipliers, est.dsp = n, n * _dsp_per_product(exp_bits, inv_bits)
+        mult_delay = T_DSP_MULT_NS
+    else:
+        est.fabric_multipliers = n
+        est.lut += n * exp_bits * inv_bits * LUT_PER_PRODUCT_BIT
+        mult_delay = _fabric_mult_delay(inv_bits)
+    # max tree (stable), subtract, exp lookup, sum tree, inverse lookup, product
+    est.delay_ns = 2 * _adder_levels(n) * T_ADD_NS + T_ADD_NS + 2 * T_ROM_NS + mult_delay
+    est.bops = n * exp_bits * inv_bits
+    est.ebops = est.bops
+
+
+def _merge(est: LayerEstimate, layer: Any, io_type: str, keras_model: Any) -> None:
+    out_bits = _output_bits(layer)
+    op = str(layer.get_attr("op", "")).lower()
+    a, b = (layer.get_input_variable(name) for name in layer.inputs[:2])
+    a_bits, b_bits = _width(a.type.precision), _width(b.type.precision)
+    n = _prod(a.shape)
+    if op in ("multiply", "dot"):
+        est.multiplications = est.nonzero_multiplications = est.multipliers = n
+        est.bits_weight, est.bits_input = b_bits, a_bits
+        est.bops = est.ebops = n * a_bits * b_bits
+        if _is_dsp(a_bits, b_bits):
+            est.dsp_multipliers, est.dsp = n, n * _dsp_per_product(a_bits, b_bits)
+            est.delay_ns = T_DSP_MULT_NS
+        else:
+            est.fabric_multipliers = n
+            est.lut = n * a_bits * b_bits * LUT_PER_PRODUCT_BIT
+            est.delay_ns = _fabric_mult_delay(min(a_bits, b_bits))
+        if op == "dot":
+            est.lut += (n - 1) * out_bits * LUT_PER_ADDER_BIT
+            est.delay_ns += _adder_levels(n) * T_ADD_NS
+    elif op in ("add", "subtract", "average"):
+        est.lut = n * out_bits * LUT_PER_ADDER_BIT
+        est.delay_ns = T_ADD_NS
+    elif op in ("maximum", "minimum"):
+        est.lut = n * out_bits * LUT_PER_MUX_BIT
+        est.delay_ns = T_CMP_NS
+    else:
+        est.notes.append(f"merge operation '{op}' not modelled: counted as free")
+
+
+def _pooling(est: LayerEstimate, layer: Any, io_type: str, keras_model: Any) -> None:
+    inp = layer.get_input_variable()
+    n_out_total = _prod(layer.get_output_variable().shape)
+    window = max(_prod(inp.shape) // max(n_out_total, 1), 1)
+    average = str(layer.get_attr("pool_op", "")).lower() == "average"
+    per = LUT_PER_ADDER_BIT if average else LUT_PER_MUX_BIT
+    est.lut = n_out_total * (window - 1) * _output_bits(layer) * per
+    est.delay_ns = _adder_levels(window) * (T_ADD_NS if average else T_CMP_NS)
+    if io_type == "io_stream":
+        est.stream_beats = _stream_beats(inp)
+
+
+def _not_modelled(est: LayerEstimate, layer: Any, io_type: str, keras_model: Any) -> None:
+    est.notes.append(f"layer class '{layer.class_name}' not modelled: counted as free")
+
+
+# How each hls4ml layer class (``layer.class_name``, exactly) is estimated; any other is counted as
+# free with a note. A layer built with distributed arithmetic is estimated by ``_da_layer`` whatever its class.
+LAYER_ESTIMATORS: dict[str, Callable[[LayerEstimate, Any, str, Any], None]] = {
+    **dict.fromkeys(
+        ("Input", "Reshape", "Transpose", "ZeroPadding1D", "ZeroPadding2D", "Concatenate", "Clone"), _wiring
+    ),
+    "Dense": _dense,
+    **dict.fromkeys(
+        ("Conv1D", "Conv2D", "PointwiseConv1D", "PointwiseConv2D", "Conv2DBatchnorm"), _convolution
+    ),
+    "BatchNormalization": _batch_normalization,
+    **dict.fromkeys(("Activation", "ParametrizedActivation", "HardActivation", "PReLU"), _activation),
+    "Softmax": _softmax,
+    **dict.fromkeys(("Merge", "Dot"), _merge),
+    **dict.fromkeys(("Pooling1D", "Pooling2D", "GlobalPooling1D", "GlobalPooling2D"), _pooling),
+}
+
+
 def _estimate_layer(layer: Any, io_type: str, keras_model: Any = None) -> LayerEstimate:
     cls = layer.class_name
     rf = int(layer.get_attr("reuse_factor", 1) or 1)
@@ -312,164 +520,12 @@ def _estimate_layer(layer: Any, io_type: str, keras_model: Any = None) -> LayerE
     n_out_total = _prod(out.shape)
     est.parameters = int(sum(int(np.size(w.data)) for w in layer.weights.values()))
 
-    def accum_bits() -> int:
-        accum = layer.get_attr("accum_t")
-        return _width(accum.precision) if accum is not None else out_bits
-
-    if cls in ("Input", "Reshape", "Transpose", "ZeroPadding1D", "ZeroPadding2D", "Concatenate", "Clone"):
-        pass  # wiring (io_parallel) or copies of a stream
-    elif layer.get_attr("da_kernel_cost") is not None:
-        if keras_model is None:
-            raise ValueError(f"layer '{layer.name}' is distributed arithmetic: its Keras model is needed")
-        n_out = int(layer.get_attr("n_filt", 0) or layer.get_attr("n_out"))
-        copies = 1
-        if cls != "Dense" and io_type == "io_parallel":
-            pixels = _prod(out.shape[:-1])
-            partitions = int(layer.get_attr("n_partitions", pixels) or pixels)
-            copies = max(pixels // partitions, 1)
-            est.extra_cycles, est.interval = partitions - 1, partitions
-        elif cls != "Dense":
-            est.stream_beats = _stream_beats(layer.get_input_variable())
-        _distributed_arithmetic(est, layer, keras_model, copies, n_out)
-    elif cls == "Dense":
-        in_bits = _width(layer.get_input_variable().type.precision)
-        weight, bias = layer.weights["weight"], layer.weights.get("bias")
-        _constant_matmul(
-            est,
-            _as_in_out(weight.data, int(layer.get_attr("n_out"))),
-            weight.type.precision,
-            None if bias is None else bias.data,
-            None if bias is None else bias.type.precision,
-            in_bits,
-            accum_bits(),
-            copies=1,
-        )
-        est.extra_cycles = rf - 1
-        if strategy.lower() == "resource" and rf > 1:
-            n_in, n_outs = int(layer.get_attr("n_in")), int(layer.get_attr("n_out"))
-            block = math.ceil(n_in * n_outs / rf)
-            w_bits = _width(weight.type.precision) or 1
-            # hls4ml reshapes the weights into one memory, RF deep and block x bits wide
-            est.bram += math.ceil(block * w_bits / 36) * math.ceil(rf / 512)
-    elif cls in ("Conv1D", "Conv2D", "PointwiseConv1D", "PointwiseConv2D", "Conv2DBatchnorm"):
-        in_bits = _width(layer.get_input_variable().type.precision)
-        weight, bias = layer.weights["weight"], layer.weights.get("bias")
-        kernel = _as_in_out(weight.data, int(layer.get_attr("n_filt")))  # (filter x channels, filters)
-        out_pixels = _prod(out.shape[:-1])
-        if io_type == "io_stream":
-            copies = 1  # one kernel instance, fed one pixel per beat
-            est.stream_beats = _stream_beats(layer.get_input_variable())
-        else:
-            partitions = int(layer.get_attr("n_partitions", out_pixels) or out_pixels)
-            copies = max(out_pixels // partitions, 1)
-            est.extra_cycles = partitions * rf - 1
-            est.interval = partitions * rf
-        _constant_matmul(
-            est,
-            kernel,
-            weight.type.precision,
-            None if bias is None else bias.data,
-            None if bias is None else bias.type.precision,
-            in_bits,
-            accum_bits(),
-            copies=copies,
-        )
-        est.multiplications = int(kernel.size) * out_pixels
-        est.nonzero_multiplications = est.nonzero_multiplications // copies * out_pixels
-        est.bops = est.bops // copies * out_pixels
-        est.ebops = est.ebops // copies * out_pixels
-    elif cls == "BatchNormalization":
-        in_bits = _width(layer.get_input_variable().type.precision)
-        scale, bias = layer.weights["scale"], layer.weights.get("bias")
-        n = int(np.size(scale.data))
-        copies = 1 if io_type == "io_stream" else max(n_out_total // n, 1)
-        # a per-channel scale: a diagonal matrix, one product and one bias add per element
-        diag = np.diag(np.asarray(scale.data, dtype=np.float64).reshape(-1))
-        _constant_matmul(
-            est,
-            diag,
-            scale.type.precision,
-            None if bias is None else bias.data,
-            None if bias is None else bias.type.precision,
-            in_bits,
-            out_bits,
-            copies=copies,
-        )
-        est.multiplications = est.nonzero_multiplications = n * copies  # not n^2: diagonal
-    elif cls in ("Activation", "ParametrizedActivation", "HardActivation", "PReLU"):
-        n = _prod(layer.get_input_variable().shape)
-        act = str(layer.get_attr("activation", "")).lower()
-        if act in ("relu", "leakyrelu", "linear", "relu6", "hard_sigmoid", "hard_tanh", "binary_tanh"):
-            est.lut = n * out_bits * LUT_PER_MUX_BIT
-            est.delay_ns = T_CMP_NS if act != "linear" else 0.0
-        else:  # sigmoid, tanh, ...: one table lookup per element
-            table = layer.get_attr("table_t")
-            _rom_cost(
-                est,
-                int(layer.get_attr("table_size", 1024)),
-                _width(table.precision) if table is not None else out_bits,
-                n,
-            )
-            est.delay_ns = T_ROM_NS
-    elif cls == "Softmax":
-        n = int(layer.get_attr("n_in"))
-        exp_bits = _width(layer.get_attr("exp_table_t").precision)
-        inv_bits = _width(layer.get_attr("inv_table_t").precision)
-        _rom_cost(est, int(layer.get_attr("exp_table_size", layer.get_attr("table_size", 1024))), exp_bits, n)
-        _rom_cost(est, int(layer.get_attr("inv_table_size", layer.get_attr("table_size", 1024))), inv_bits, 1)
-        acc = accum_bits()
-        est.lut += (n - 1) * acc * LUT_PER_ADDER_BIT + n * out_bits * LUT_PER_MUX_BIT  # sum; max (stable)
-        est.multiplications = est.nonzero_multiplications = est.multipliers = n
-        est.bits_weight, est.bits_input = inv_bits, exp_bits
-        if _is_dsp(exp_bits, inv_bits):
-            est.dsp_multipliers, est.dsp = n, n * _dsp_per_product(exp_bits, inv_bits)
-            mult_delay = T_DSP_MULT_NS
-        else:
-            est.fabric_multipliers = n
-            est.lut += n * exp_bits * inv_bits * LUT_PER_PRODUCT_BIT
-            mult_delay = _fabric_mult_delay(inv_bits)
-        # max tree (stable), subtract, exp lookup, sum tree, inverse lookup, product
-        est.delay_ns = 2 * _adder_levels(n) * T_ADD_NS + T_ADD_NS + 2 * T_ROM_NS + mult_delay
-        est.bops = n * exp_bits * inv_bits
-        est.ebops = est.bops
-    elif cls in ("Merge", "Dot"):
-        op = str(layer.get_attr("op", "")).lower()
-        a, b = (layer.get_input_variable(name) for name in layer.inputs[:2])
-        a_bits, b_bits = _width(a.type.precision), _width(b.type.precision)
-        n = _prod(a.shape)
-        if op in ("multiply", "dot"):
-            est.multiplications = est.nonzero_multiplications = est.multipliers = n
-            est.bits_weight, est.bits_input = b_bits, a_bits
-            est.bops = est.ebops = n * a_bits * b_bits
-            if _is_dsp(a_bits, b_bits):
-                est.dsp_multipliers, est.dsp = n, n * _dsp_per_product(a_bits, b_bits)
-                est.delay_ns = T_DSP_MULT_NS
-            else:
-                est.fabric_multipliers = n
-                est.lut = n * a_bits * b_bits * LUT_PER_PRODUCT_BIT
-                est.delay_ns = _fabric_mult_delay(min(a_bits, b_bits))
-            if op == "dot":
-                est.lut += (n - 1) * out_bits * LUT_PER_ADDER_BIT
-                est.delay_ns += _adder_levels(n) * T_ADD_NS
-        elif op in ("add", "subtract", "average"):
-            est.lut = n * out_bits * LUT_PER_ADDER_BIT
-            est.delay_ns = T_ADD_NS
-        elif op in ("maximum", "minimum"):
-            est.lut = n * out_bits * LUT_PER_MUX_BIT
-            est.delay_ns = T_CMP_NS
-        else:
-            est.notes.append(f"merge operation '{op}' not modelled: counted as free")
-    elif cls in ("Pooling1D", "Pooling2D", "GlobalPooling1D", "GlobalPooling2D"):
-        inp = layer.get_input_variable()
-        window = max(_prod(inp.shape) // max(n_out_total, 1), 1)
-        average = str(layer.get_attr("pool_op", "")).lower() == "average"
-        per = LUT_PER_ADDER_BIT if average else LUT_PER_MUX_BIT
-        est.lut = n_out_total * (window - 1) * out_bits * per
-        est.delay_ns = _adder_levels(window) * (T_ADD_NS if average else T_CMP_NS)
-        if io_type == "io_stream":
-            est.stream_beats = _stream_beats(inp)
+    wired = LAYER_ESTIMATORS.get(cls) is _wiring
+    if not wired and layer.get_attr("da_kernel_cost") is not None:
+        estimator = _da_layer
     else:
-        est.notes.append(f"layer class '{cls}' not modelled: counted as free")
+        estimator = LAYER_ESTIMATORS.get(cls, _not_modelled)
+    estimator(est, layer, io_type, keras_model)
 
     if io_type == "io_stream" and cls not in ("Input",) and not est.stream_beats and layer.inputs:
         est.stream_beats = _stream_beats(layer.get_input_variable())

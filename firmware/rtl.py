@@ -34,6 +34,8 @@ import numpy as np
 
 from firmware.hls import FixedFormat, quantizer_format, require_on_grid
 from l1ad.errors import DesignError, L1adError
+from quantize.graph import Handler, Node, input_shape, is_input, no_mapping, nodes, output_name, walk
+from quantize.qmodels import is_ones_sum
 
 # da4ml's hardware model: adder_size 1, carry_size -1 (every adder one level of delay, cost = its
 # bits), no latency cutoff while tracing. The pipeline is cut afterwards (``write_rtl``).
@@ -112,16 +114,6 @@ class TracedModel:
         return comb_trace(self.inputs.ravel(), self.outputs.ravel())
 
 
-def _inbound(layer: Any) -> list[Any]:
-    import tensorflow as tf
-
-    if len(layer.inbound_nodes) != 1:
-        raise DesignError(
-            f"layer '{layer.name}' is used {len(layer.inbound_nodes)} times: not supported in RTL"
-        )
-    return tf.nest.flatten(layer.inbound_nodes[0].inbound_layers)
-
-
 def _weights(layer: Any) -> tuple[np.ndarray, np.ndarray]:
     """Kernel and bias of a QDense/QConv2D taken through their quantizers, float64 (exact)."""
     wq, bq = layer.get_quantizers()[:2]
@@ -173,85 +165,104 @@ def _stack(arrays: list[Any]) -> Any:
 
 def input_format_of(qmodel: Any) -> FixedFormat:
     """The declared input format: the quantizer of the one QActivation fed by the model's input."""
-    import tensorflow as tf
     from qkeras import QActivation
 
-    inp = next(layer for layer in qmodel.layers if isinstance(layer, tf.keras.layers.InputLayer))
-    users = [layer for layer in qmodel.layers if layer is not inp and inp in _inbound(layer)]
+    inp = next(node for node in nodes(qmodel, DesignError) if is_input(node.layer))
+    users = inp.consumers
     if len(users) != 1 or not isinstance(users[0], QActivation):
         raise DesignError(f"input '{inp.name}' must feed exactly one quantized_bits QActivation (its format)")
     return quantizer_format(users[0].quantizer, users[0].name)
 
 
-def trace_qkeras(qmodel: Any, input_format: FixedFormat | None = None) -> TracedModel:
-    """Rebuild ``qmodel``'s computation with da4ml's tracer, layer by layer in ``qmodel.layers`` order.
+def _conv2d_layer(node: Node, args: list[Any]) -> Any:
+    cfg = node.layer.get_config()
+    if cfg["padding"] != "valid" or tuple(cfg["dilation_rate"]) != (1, 1):
+        raise DesignError(f"QConv2D '{node.name}': only padding='valid' without dilation in RTL")
+    kernel, bias = _weights(node.layer)
+    return _fused_activation(node.layer, _conv2d(args[0], kernel, bias, tuple(cfg["strides"])))
 
-    Supported: Input (in ``input_format``; by default the format of the input's QActivation),
-    ``QActivation`` with a plain ``quantized_bits``/``quantized_relu`` (round half to even and
-    saturate, ``round_half_even``), ``QDense``/``QConv2D`` (valid padding, no dilation) with
-    quantized kernel and bias (taken through ``layer.get_quantizers()``), a frozen all-ones
+
+def _dense_layer(node: Node, args: list[Any]) -> Any:
+    kernel, bias = _weights(node.layer)
+    return _fused_activation(node.layer, (args[0] @ kernel) + bias)
+
+
+def _ones_sum_layer(node: Node, args: list[Any]) -> Any:
+    if not is_ones_sum(node.layer):
+        raise DesignError(no_mapping(node.layer, "RTL"))
+    return args[0] @ np.ones((args[0].shape[-1], node.layer.units))
+
+
+def _max_pool_layer(node: Node, args: list[Any]) -> Any:
+    cfg = node.layer.get_config()
+    if cfg["padding"] != "valid":
+        raise DesignError(f"MaxPooling2D '{node.name}': only padding='valid' in RTL")
+    return _max_pool(args[0], tuple(cfg["pool_size"]), tuple(cfg["strides"]))
+
+
+def _quantizer_layer(node: Node, args: list[Any]) -> Any:
+    return round_half_even(args[0], quantizer_format(node.layer.quantizer, node.name))
+
+
+def _flatten_layer(node: Node, args: list[Any]) -> Any:
+    return args[0].reshape(-1)  # channels-last C order, as Keras flattens
+
+
+def _merge(op: Any) -> Any:
+    def merge(node: Node, args: list[Any]) -> Any:
+        if len(args) > 2:
+            raise DesignError(f"layer '{node.name}' merges {len(args)} tensors: only two in RTL")
+        return op(args[0], args[1])
+
+    return merge
+
+
+# The layers ``trace_qkeras`` maps, by class (a subclass takes its nearest base's handler).
+TRACERS: dict[str, Handler] = {
+    "QActivation": _quantizer_layer,
+    "QDense": _dense_layer,
+    "QConv2D": _conv2d_layer,
+    "Dense": _ones_sum_layer,
+    "MaxPooling2D": _max_pool_layer,
+    "Flatten": _flatten_layer,
+    "Add": _merge(lambda a, b: a + b),
+    "Subtract": _merge(lambda a, b: a - b),
+    "Multiply": _merge(lambda a, b: a * b),
+    "Minimum": _merge(np.minimum),
+}
+
+
+def trace_qkeras(qmodel: Any, input_format: FixedFormat | None = None) -> TracedModel:
+    """Rebuild ``qmodel``'s computation with da4ml's tracer, layer by layer in topological order.
+
+    Supported (``TRACERS``): Input (in ``input_format``; by default the format of the input's
+    QActivation), ``QActivation`` with a plain ``quantized_bits``/``quantized_relu`` (round half to
+    even and saturate, ``round_half_even``), ``QDense``/``QConv2D`` (valid padding, no dilation)
+    with quantized kernel and bias (taken through ``layer.get_quantizers()``), a frozen all-ones
     ``Dense`` without bias (a sum), ``MaxPooling2D`` (valid), ``Flatten``, ``Add``, ``Subtract``,
     ``Multiply``, ``Minimum``. Nothing else rounds: sums, differences and products stay exact, as
     in l1ad's precision plan. Anything else raises ``DesignError`` naming the layer.
     """
-    import tensorflow as tf
     from da4ml.trace import FixedVariableArray, HWConfig
-    from qkeras import QActivation, QConv2D, QDense
-
-    from quantize.qmodels import is_ones_sum
 
     fmt = input_format or input_format_of(qmodel)
     if len(qmodel.inputs) != 1 or len(qmodel.outputs) != 1:
         raise DesignError(f"model '{qmodel.name}' must have one input and one output for RTL")
-    tensors: dict[str, Any] = {}
-    inputs = None
-    for layer in qmodel.layers:
-        name = layer.name
-        if isinstance(layer, tf.keras.layers.InputLayer):
-            shape = tuple(int(d) for d in layer.get_config()["batch_input_shape"][1:])
-            k, i, f = kif_of(fmt)
-            inputs = FixedVariableArray.from_kif(
+
+    inputs: list[Any] = []
+
+    def input_layer(node: Node, args: list[Any]) -> Any:
+        shape = tuple(int(d) for d in input_shape(node.layer))
+        k, i, f = kif_of(fmt)
+        inputs.append(
+            FixedVariableArray.from_kif(
                 np.full(shape, k), np.full(shape, i), np.full(shape, f), HWConfig(*HWCONF)
             )
-            tensors[name] = inputs
-            continue
-        args = [tensors[p.name] for p in _inbound(layer)]
-        x = args[0]
-        if isinstance(layer, QActivation):
-            y = round_half_even(x, quantizer_format(layer.quantizer, name))
-        elif isinstance(layer, QDense):
-            kernel, bias = _weights(layer)
-            y = _fused_activation(layer, (x @ kernel) + bias)
-        elif isinstance(layer, QConv2D):
-            cfg = layer.get_config()
-            if cfg["padding"] != "valid" or tuple(cfg["dilation_rate"]) != (1, 1):
-                raise DesignError(f"QConv2D '{name}': only padding='valid' without dilation in RTL")
-            kernel, bias = _weights(layer)
-            y = _fused_activation(layer, _conv2d(x, kernel, bias, tuple(cfg["strides"])))
-        elif isinstance(layer, tf.keras.layers.Dense) and is_ones_sum(layer):
-            y = x @ np.ones((x.shape[-1], layer.units))
-        elif isinstance(layer, tf.keras.layers.MaxPooling2D):
-            cfg = layer.get_config()
-            if cfg["padding"] != "valid":
-                raise DesignError(f"MaxPooling2D '{name}': only padding='valid' in RTL")
-            y = _max_pool(x, tuple(cfg["pool_size"]), tuple(cfg["strides"]))
-        elif isinstance(layer, tf.keras.layers.Flatten):
-            y = x.reshape(-1)  # channels-last C order, as Keras flattens
-        elif isinstance(layer, tf.keras.layers.Add):
-            y = args[0] + args[1]
-        elif isinstance(layer, tf.keras.layers.Subtract):
-            y = args[0] - args[1]
-        elif isinstance(layer, tf.keras.layers.Multiply):
-            y = args[0] * args[1]
-        elif isinstance(layer, tf.keras.layers.Minimum):
-            y = np.minimum(args[0], args[1])
-        else:
-            raise DesignError(f"layer '{name}' ({type(layer).__name__}) has no RTL mapping")
-        if len(args) > 2:
-            raise DesignError(f"layer '{name}' merges {len(args)} tensors: only two in RTL")
-        tensors[name] = y
-    output_name = qmodel.outputs[0].node.layer.name
-    return TracedModel(inputs=inputs, outputs=tensors[output_name], input_format=fmt)
+        )
+        return inputs[0]
+
+    tensors = walk(qmodel, {"InputLayer": input_layer, **TRACERS}, "RTL", DesignError)
+    return TracedModel(inputs=inputs[0], outputs=tensors[output_name(qmodel)], input_format=fmt)
 
 
 # ---------------------------------------------------------------- Verilog and Verilator

@@ -38,7 +38,8 @@ import numpy as np
 from l1ad.config import QuantBits
 from l1ad.errors import InputError
 from l1ad.io import atomic_path
-from quantize.qmodels import _inbound_layers, constant_integer, is_ones_sum, quantize_inputs
+from quantize.graph import Handler, Node, input_shape, no_mapping, output_name, walk
+from quantize.qmodels import constant_integer, is_ones_sum, is_relu, quantize_inputs
 
 INPUT_QUANTIZER = "input_quantizer"  # the HQuantize after the input (the proxy's first FixedPointQuantizer)
 
@@ -93,23 +94,6 @@ class HGQSettings:
             value = getattr(self, name)
             if value is not None and not -23 <= value <= 23:
                 raise ValueError(f"HGQ {name} must lie in [-23, 23] (HGQ's bit-width clip), got {value}")
-
-
-def _is_relu(layer: Any) -> bool:
-    import tensorflow as tf
-
-    return isinstance(layer, tf.keras.layers.Activation) and layer.get_config()["activation"] == "relu"
-
-
-def _consumers(model: Any) -> dict[str, list[Any]]:
-    import tensorflow as tf
-
-    users: dict[str, list[Any]] = {layer.name: [] for layer in model.layers}
-    for layer in model.layers:
-        if not isinstance(layer, tf.keras.layers.InputLayer):
-            for parent in _inbound_layers(layer):
-                users[parent.name].append(layer)
-    return users
 
 
 def _load_float_weights(new: Any, old: Any, kernel_init_bw: float) -> None:
@@ -176,87 +160,97 @@ def to_hgq(
     kernel_init = initial(settings.kernel_init_bw, bits.weight_bits - 1)
     output_init = float(bits.output_bits - 1 - bits.output_integer)  # the declared output format's
     beta = float(settings.beta)
-    consumers = _consumers(float_model)
-    tensors: dict[str, Any] = {}
     plain: set[str] = set()  # layers kept as plain Keras: no HGQ layer may follow them
     fused: set[str] = set()  # ReLUs folded into the HDense/HConv2D before them
-    new_input = None
+    new_inputs: list[Any] = []
 
-    def hgq_inputs(layer: Any) -> list[Any]:
-        parents = [p.name for p in _inbound_layers(layer)]
-        late = [p for p in parents if p in plain]
+    def hgq_args(node: Node, args: list[Any]) -> list[Any]:
+        late = [p.name for p in node.inbound if p.name in plain]
         if late:
             raise ValueError(
-                f"layer '{layer.name}' follows the plain layer '{late[0]}': HGQ layers must precede "
+                f"layer '{node.name}' follows the plain layer '{late[0]}': HGQ layers must precede "
                 "Subtract/Multiply/Minimum/Add and frozen Dense layers"
             )
-        return [tensors[p] for p in parents]
+        return args
 
-    for layer in float_model.layers:
-        name = layer.name
-        kind = type(layer).__name__
-        if isinstance(layer, tf.keras.layers.InputLayer):
-            shape = tuple(layer.get_config()["batch_input_shape"][1:])
-            new_input = tf.keras.Input(shape=shape, name=name)
-            tensors[name] = HQuantize(paq_conf=paq(input_init), beta=beta, name=INPUT_QUANTIZER)(new_input)
-            continue
-        if kind in ("Dense", "Conv2D"):
-            config = layer.get_config()
-            if config["activation"] != "linear":
-                raise ValueError(f"{kind} '{name}' has a fused activation; use a separate Activation layer")
-            if not layer.trainable:
-                if kind != "Dense":
-                    raise ValueError(f"frozen {kind} '{name}' has no HGQ mapping")
-                args = [tensors[p.name] for p in _inbound_layers(layer)]
-                new = tf.keras.layers.Dense(layer.units, use_bias=layer.use_bias, trainable=False, name=name)
-                tensors[name] = new(args[0])
-                new.set_weights(layer.get_weights())
-                plain.add(name)
-                if not is_ones_sum(layer):
-                    # Round the projection (the NuRD head) like QKeras' ``<name>_quantizer``: without it the
-                    # squares that follow carry every fractional bit of constant x representation.
-                    quantizer = HQuantize(paq_conf=paq(output_init), beta=0.0, name=name + "_quantizer")
-                    tensors[name] = quantizer(tensors[name])
-                continue
-            args = hgq_inputs(layer)
-            users = consumers[name]
-            relu = len(users) == 1 and _is_relu(users[0])
-            common = dict(
-                activation="relu" if relu else None,
-                use_bias=layer.use_bias,
-                kq_conf=kq(),
-                paq_conf=paq(act_init),
-                beta=beta,
-                name=name,
-            )
-            if kind == "Dense":
-                new = HDense(layer.units, **common)
-            else:
-                if config["padding"] != "valid" or tuple(config["dilation_rate"]) != (1, 1):
-                    raise ValueError(f"Conv2D '{name}' must use padding='valid' and no dilation")
-                new = HConv2D(config["filters"], config["kernel_size"], strides=config["strides"], **common)
-            tensors[name] = new(args[0])
-            if copy_weights:
-                _load_float_weights(new, layer, kernel_init)
-            if relu:
-                tensors[users[0].name] = tensors[name]
-                fused.add(users[0].name)
-        elif _is_relu(layer):
-            if name not in fused:
-                args = hgq_inputs(layer)
-                tensors[name] = HActivation("relu", paq_conf=paq(act_init), beta=beta, name=name)(args[0])
-        elif kind in ("MaxPooling2D", "Flatten"):
-            args = hgq_inputs(layer)
-            passive = PMaxPool2D if kind == "MaxPooling2D" else PFlatten
-            tensors[name] = passive.from_config(layer.get_config())(args[0])
-        elif kind in ("Subtract", "Multiply", "Minimum", "Add"):
-            args = [tensors[p.name] for p in _inbound_layers(layer)]
-            tensors[name] = type(layer).from_config(layer.get_config())(args)
-            plain.add(name)
+    def input_layer(node: Node, args: list[Any]) -> Any:
+        new_inputs.append(tf.keras.Input(shape=input_shape(node.layer), name=node.name))
+        return HQuantize(paq_conf=paq(input_init), beta=beta, name=INPUT_QUANTIZER)(new_inputs[0])
+
+    def frozen_dense(node: Node, args: list[Any]) -> Any:
+        layer, name = node.layer, node.name
+        new = tf.keras.layers.Dense(layer.units, use_bias=layer.use_bias, trainable=False, name=name)
+        out = new(args[0])
+        new.set_weights(layer.get_weights())
+        plain.add(name)
+        if not is_ones_sum(layer):
+            # Round the projection (the NuRD head) like QKeras' ``<name>_quantizer``: without it the
+            # squares that follow carry every fractional bit of constant x representation.
+            quantizer = HQuantize(paq_conf=paq(output_init), beta=0.0, name=name + "_quantizer")
+            out = quantizer(out)
+        return out
+
+    def weighted(node: Node, args: list[Any]) -> Any:  # Dense and Conv2D
+        layer, name, kind = node.layer, node.name, node.kind
+        config = layer.get_config()
+        if config["activation"] != "linear":
+            raise ValueError(f"{kind} '{name}' has a fused activation; use a separate Activation layer")
+        if not layer.trainable:
+            if kind != "Dense":
+                raise ValueError(f"frozen {kind} '{name}' has no HGQ mapping")
+            return frozen_dense(node, args)
+        args = hgq_args(node, args)
+        users = node.consumers
+        relu = len(users) == 1 and is_relu(users[0])
+        common = dict(
+            activation="relu" if relu else None,
+            use_bias=layer.use_bias,
+            kq_conf=kq(),
+            paq_conf=paq(act_init),
+            beta=beta,
+            name=name,
+        )
+        if kind == "Dense":
+            new = HDense(layer.units, **common)
         else:
-            raise ValueError(f"layer '{name}' ({kind}) has no HGQ mapping")
-    output_name = float_model.outputs[0].node.layer.name
-    return tf.keras.Model(new_input, tensors[output_name], name=f"hgq_{float_model.name}")
+            if config["padding"] != "valid" or tuple(config["dilation_rate"]) != (1, 1):
+                raise ValueError(f"Conv2D '{name}' must use padding='valid' and no dilation")
+            new = HConv2D(config["filters"], config["kernel_size"], strides=config["strides"], **common)
+        out = new(args[0])
+        if copy_weights:
+            _load_float_weights(new, layer, kernel_init)
+        if relu:
+            fused.add(users[0].name)
+        return out
+
+    def activation(node: Node, args: list[Any]) -> Any:
+        if not is_relu(node.layer):
+            raise ValueError(no_mapping(node.layer, "HGQ"))
+        if node.name in fused:  # the HDense/HConv2D before it applies it: its value is theirs
+            return args[0]
+        args = hgq_args(node, args)
+        return HActivation("relu", paq_conf=paq(act_init), beta=beta, name=node.name)(args[0])
+
+    def passive(node: Node, args: list[Any]) -> Any:  # MaxPooling2D, Flatten
+        args = hgq_args(node, args)
+        kind = PMaxPool2D if node.kind == "MaxPooling2D" else PFlatten
+        return kind.from_config(node.layer.get_config())(args[0])
+
+    def merge(node: Node, args: list[Any]) -> Any:  # kept plain: HGQ has no quantized merge
+        plain.add(node.name)
+        return type(node.layer).from_config(node.layer.get_config())(args)
+
+    handlers: dict[str, Handler] = {
+        "InputLayer": input_layer,
+        "Dense": weighted,
+        "Conv2D": weighted,
+        "Activation": activation,
+        "MaxPooling2D": passive,
+        "Flatten": passive,
+        **dict.fromkeys(("Subtract", "Multiply", "Minimum", "Add"), merge),
+    }
+    tensors = walk(float_model, handlers, "HGQ", subclasses=False)
+    return tf.keras.Model(new_inputs[0], tensors[output_name(float_model)], name=f"hgq_{float_model.name}")
 
 
 def round_frozen_constants(model: Any, bits: int) -> dict[str, dict[str, float]]:

@@ -17,6 +17,8 @@ import numpy as np
 from l1ad.config import QuantBits
 from l1ad.errors import InputError
 from l1ad.io import atomic_path
+from l1ad.untrusted import load_keras_model, qkeras_custom_objects
+from quantize.graph import Handler, Node, input_shape, no_mapping, output_name, walk
 
 INPUT_QUANTIZER = "input_quantizer"  # name of the QActivation that declares the input format
 OUTPUT_QUANTIZER_SUFFIX = "_quantizer"  # "<dense>_quantizer": the bounded format of a linear Dense
@@ -69,15 +71,6 @@ def quantize_inputs(X: np.ndarray, bits: int, integer: int) -> np.ndarray:
     scale = 2.0**integer / m  # the LSB
     q = np.clip(np.rint(x / scale), -m, m - 1)
     return (q * scale).astype(np.float32)
-
-
-def _inbound_layers(layer: Any) -> list[Any]:
-    import tensorflow as tf
-
-    nodes = layer.inbound_nodes
-    if len(nodes) != 1:
-        raise ValueError(f"layer '{layer.name}' is used {len(nodes)} times; shared layers are not supported")
-    return tf.nest.flatten(nodes[0].inbound_layers)
 
 
 def constant_integer(values: np.ndarray, bits: int, headroom_bits: int = 1) -> int:
@@ -133,86 +126,92 @@ def to_qkeras(float_model: Any, bits: QuantBits, copy_weights: bool = True) -> A
     q = quantizer_strings(bits)
     if len(float_model.inputs) != 1 or len(float_model.outputs) != 1:
         raise ValueError(f"model '{float_model.name}' must have one input and one output (the score)")
+    new_inputs: list[Any] = []
 
-    consumers: dict[str, list[Any]] = {layer.name: [] for layer in float_model.layers}
-    for layer in float_model.layers:
-        if not isinstance(layer, tf.keras.layers.InputLayer):
-            for parent in _inbound_layers(layer):
-                consumers[parent.name].append(layer)
-
-    def is_relu(layer: Any) -> bool:
-        return isinstance(layer, tf.keras.layers.Activation) and layer.get_config()["activation"] == "relu"
-
-    def bounded(name: str, out: Any) -> Any:
-        users = consumers[name]
+    def bounded(node: Node, out: Any) -> Any:
+        users = node.consumers
         if users and not all(is_relu(u) for u in users):
-            return QActivation(q["output"], name=name + OUTPUT_QUANTIZER_SUFFIX)(out)
+            return QActivation(q["output"], name=node.name + OUTPUT_QUANTIZER_SUFFIX)(out)
         return out
 
-    tensors: dict[str, Any] = {}
-    new_input = None
-    for layer in float_model.layers:
-        name = layer.name
-        kind = type(layer).__name__
-        if isinstance(layer, tf.keras.layers.InputLayer):
-            shape = tuple(layer.get_config()["batch_input_shape"][1:])
-            new_input = tf.keras.Input(shape=shape, name=name)
-            tensors[name] = QActivation(q["input"], name=INPUT_QUANTIZER)(new_input)
-            continue
-        args = [tensors[p.name] for p in _inbound_layers(layer)]
-        if kind in ("Dense", "Conv2D"):
-            if layer.get_config()["activation"] != "linear":
-                raise ValueError(f"{kind} '{name}' has a fused activation; use a separate Activation layer")
-            if is_ones_sum(layer):
-                new = tf.keras.layers.Dense(layer.units, use_bias=False, trainable=False, name=name)
-                tensors[name] = new(args[0])
-                new.set_weights(layer.get_weights())
-                continue
-            if kind == "Dense" and not layer.trainable:
-                kernel, bias = layer.get_weights()
-                new = QDense(
-                    layer.units,
-                    kernel_quantizer=constant_quantizer(kernel, bits.output_bits),
-                    bias_quantizer=constant_quantizer(bias, bits.output_bits),
-                    trainable=False,
-                    name=name,
-                )
-            elif not layer.trainable:
-                raise ValueError(f"frozen {kind} '{name}' has no QKeras mapping")
-            elif kind == "Dense":
-                new = QDense(
-                    layer.units,
-                    kernel_quantizer=q["kernel"],
-                    bias_quantizer=q["bias"],
-                    use_bias=layer.use_bias,
-                    name=name,
-                )
-            else:
-                config = layer.get_config()
-                if config["padding"] != "valid" or tuple(config["dilation_rate"]) != (1, 1):
-                    raise ValueError(f"Conv2D '{name}' must use padding='valid' and no dilation")
-                new = QConv2D(
-                    config["filters"],
-                    config["kernel_size"],
-                    strides=config["strides"],
-                    kernel_quantizer=q["kernel"],
-                    bias_quantizer=q["bias"],
-                    use_bias=layer.use_bias,
-                    name=name,
-                )
+    def input_layer(node: Node, args: list[Any]) -> Any:
+        new_inputs.append(tf.keras.Input(shape=input_shape(node.layer), name=node.name))
+        return QActivation(q["input"], name=INPUT_QUANTIZER)(new_inputs[0])
+
+    def weighted(node: Node, args: list[Any]) -> Any:  # Dense and Conv2D
+        layer, name, kind = node.layer, node.name, node.kind
+        if layer.get_config()["activation"] != "linear":
+            raise ValueError(f"{kind} '{name}' has a fused activation; use a separate Activation layer")
+        if is_ones_sum(layer):
+            new = tf.keras.layers.Dense(layer.units, use_bias=False, trainable=False, name=name)
             out = new(args[0])
-            if copy_weights or not layer.trainable:
-                new.set_weights(layer.get_weights())
-            tensors[name] = bounded(name, out)
-        elif is_relu(layer):
-            tensors[name] = QActivation(q["activation"], name=name)(args[0])
-        elif kind in _STRUCTURAL:
-            new = type(layer).from_config(layer.get_config())
-            tensors[name] = new(args if len(args) > 1 else args[0])
+            new.set_weights(layer.get_weights())
+            return out
+        if kind == "Dense" and not layer.trainable:
+            kernel, bias = layer.get_weights()
+            new = QDense(
+                layer.units,
+                kernel_quantizer=constant_quantizer(kernel, bits.output_bits),
+                bias_quantizer=constant_quantizer(bias, bits.output_bits),
+                trainable=False,
+                name=name,
+            )
+        elif not layer.trainable:
+            raise ValueError(f"frozen {kind} '{name}' has no QKeras mapping")
+        elif kind == "Dense":
+            new = QDense(
+                layer.units,
+                kernel_quantizer=q["kernel"],
+                bias_quantizer=q["bias"],
+                use_bias=layer.use_bias,
+                name=name,
+            )
         else:
-            raise ValueError(f"layer '{name}' ({kind}) has no QKeras mapping")
-    output_name = float_model.outputs[0].node.layer.name
-    return tf.keras.Model(new_input, tensors[output_name], name=f"q{float_model.name}")
+            config = layer.get_config()
+            if config["padding"] != "valid" or tuple(config["dilation_rate"]) != (1, 1):
+                raise ValueError(f"Conv2D '{name}' must use padding='valid' and no dilation")
+            new = QConv2D(
+                config["filters"],
+                config["kernel_size"],
+                strides=config["strides"],
+                kernel_quantizer=q["kernel"],
+                bias_quantizer=q["bias"],
+                use_bias=layer.use_bias,
+                name=name,
+            )
+        out = new(args[0])
+        if copy_weights or not layer.trainable:
+            new.set_weights(layer.get_weights())
+        return bounded(node, out)
+
+    def activation(node: Node, args: list[Any]) -> Any:
+        if not is_relu(node.layer):
+            raise ValueError(no_mapping(node.layer, "QKeras"))
+        return QActivation(q["activation"], name=node.name)(args[0])
+
+    handlers: dict[str, Handler] = {
+        "InputLayer": input_layer,
+        "Dense": weighted,
+        "Conv2D": weighted,
+        "Activation": activation,
+        **dict.fromkeys(_STRUCTURAL, rebuilt),
+    }
+    tensors = walk(float_model, handlers, "QKeras", subclasses=False)
+    return tf.keras.Model(new_inputs[0], tensors[output_name(float_model)], name=f"q{float_model.name}")
+
+
+def is_relu(layer: Any) -> bool:
+    """A Keras ``Activation`` layer applying ReLU (QKeras: ``quantized_relu``; HGQ: fused or HActivation)."""
+    import tensorflow as tf
+
+    return isinstance(layer, tf.keras.layers.Activation) and layer.get_config()["activation"] == "relu"
+
+
+def rebuilt(node: Node, args: list[Any]) -> Any:
+    """``node``'s layer rebuilt from its own config and called on ``args`` (a layer that only moves,
+    selects or combines values exactly)."""
+    new = type(node.layer).from_config(node.layer.get_config())
+    return new(args if len(args) > 1 else args[0])
 
 
 def clone_graph(
@@ -228,25 +227,27 @@ def clone_graph(
     """
     import tensorflow as tf
 
-    tensors: dict[str, Any] = {}
-    inputs = []
-    for layer in model.layers:
-        if isinstance(layer, tf.keras.layers.InputLayer):
-            shape = tuple(layer.get_config()["batch_input_shape"][1:])
-            inp = tf.keras.Input(shape=shape, name=layer.name, dtype=dtype)
-            inputs.append(inp)
-            tensors[layer.name] = inp if declare_input is None else declare_input(inp)
-            continue
+    inputs: list[Any] = []
+
+    def input_layer(node: Node, args: list[Any]) -> Any:
+        inp = tf.keras.Input(shape=input_shape(node.layer), name=node.name, dtype=dtype)
+        inputs.append(inp)
+        return inp if declare_input is None else declare_input(inp)
+
+    def layer_copy(node: Node, args: list[Any]) -> Any:
+        layer = node.layer
         config = layer.get_config()
         if layer.name in linear:
             config["activation"] = "linear"
         if dtype is not None:
             config["dtype"] = dtype
         new = type(layer).from_config(config)
-        args = [tensors[p.name] for p in _inbound_layers(layer)]  # refuses shared layers
-        tensors[layer.name] = new(args if len(args) > 1 else args[0])
+        out = new(args if len(args) > 1 else args[0])
         if layer.weights:
             new.set_weights(layer.get_weights())
+        return out
+
+    tensors = walk(model, {"InputLayer": input_layer, "Layer": layer_copy}, "copy")  # refuses shared layers
     outputs = [tensors[n] for n in model.output_names]
     return tf.keras.Model(inputs, outputs if len(outputs) > 1 else outputs[0], name=model.name)
 
@@ -285,15 +286,6 @@ def frozen_constants(qmodel: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
-def qkeras_custom_objects() -> dict[str, Any]:
-    """The QKeras layers and quantizers Keras needs to deserialize a QKeras model."""
-    from qkeras.utils import _add_supported_quantized_objects
-
-    objects: dict[str, Any] = {}
-    _add_supported_quantized_objects(objects)
-    return objects
-
-
 def save_qmodel(model: Any, path: str | Path) -> None:
     """Save a QKeras model as HDF5 (atomically: a crash leaves no half-written file)."""
     with atomic_path(path) as tmp:
@@ -302,9 +294,6 @@ def save_qmodel(model: Any, path: str | Path) -> None:
 
 def load_qmodel(path: str | Path) -> Any:
     """Load a QKeras model saved by ``save_qmodel``."""
-
-    from l1ad.untrusted import load_keras_model  # imports this module: import it late
-
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "QKeras model file not found")

@@ -391,3 +391,19 @@ def test_qkeras_cnn_with_logits(capsys, tmp_path):
     assert code == 0, out
     assert row["precision_route"] == "quantizers" and row["exact_fraction"] == 1.0
     assert "dense's softmax" in " ".join(row["notes"]) and row["resources"]["lut"] > 0
+
+
+def test_fixed_point_type_strings_parse_through_one_parser() -> None:
+    from firmware.hls import FixedFormat
+    from l1ad.errors import L1adError
+
+    assert byo.parse_format(" fixed<10,4> ") == FixedFormat(True, 10, 4)
+    assert byo.parse_format("ap_ufixed<8, 3>") == FixedFormat(False, 8, 3)
+    for bad in ("ap_fixed<16,6,AP_RND>", "ap_int<8>", "fixed16"):
+        with pytest.raises(L1adError, match="not a fixed-point type"):
+            byo.parse_format(bad)
+    with pytest.raises(L1adError, match="1 <= I <= W"):
+        byo.parse_format("ap_fixed<8,0>")
+    # hls4ml's config strings and l1ad's own: fractional bits; integer and exponent types: none
+    assert byo._frac_of("fixed<6,1,TRN,WRAP,0>") == 5 and byo._frac_of("ap_fixed<16,6,AP_TRN,AP_SAT>") == 10
+    assert byo._frac_of("ufixed<8,-2>") == 10 and byo._frac_of("int<4>") == 0

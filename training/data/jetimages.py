@@ -465,6 +465,16 @@ def _binned_mutual_information(values: np.ndarray, label: np.ndarray, n_bins: in
     return float((joint[nz] * np.log2(joint[nz] / expected[nz])).sum())
 
 
+def normalise_pt(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each image divided by its total pT (in place where possible), empty images dropped: (images, kept mask)."""
+    total = images.sum(axis=(1, 2), dtype=np.float64)
+    nonempty = total > 0
+    if not nonempty.all():
+        images, total = images[nonempty], total[nonempty]
+    images /= total.astype(np.float32)[:, None, None]
+    return images, nonempty
+
+
 def prepare_jet_images(
     cfg: JetImageData, source: Path, out_path: Path, preprocessing_path: Path, seed: int, chunk_events: int
 ) -> dict:
@@ -494,12 +504,10 @@ def prepare_jet_images(
     label, mass, pt = (np.concatenate([x[i] for x in loaded]) for i in (1, 2, 3))
     del loaded
 
-    total = images.sum(axis=(1, 2), dtype=np.float64)
-    nonempty = total > 0
+    images, nonempty = normalise_pt(images)
     n_empty = int((~nonempty).sum())
     if n_empty:
-        images, label, mass, pt, total = (a[nonempty] for a in (images, label, mass, pt, total))
-    images /= total.astype(np.float32)[:, None, None]
+        label, mass, pt = (a[nonempty] for a in (label, mass, pt))
     for c, name in enumerate(CLASSES):
         if not (label == c).any():
             raise InputError(source, f"no {name} jets in the input: every class is needed for the splits")
