@@ -17,9 +17,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
 
 from firmware import rtl
+from firmware.csim import predict as csim_predict
 from firmware.csim import validate
 from firmware.hls import convert, has_convolution, io_type_for
 from firmware.trigger import trigger_threshold, write_threshold
@@ -27,8 +29,11 @@ from firmware.vendor import resources_report
 from l1ad.config import Config, FirmwareConfig, QuantBits
 from l1ad.io import read_json, write_json
 from quantize.qmodels import input_format, load_qmodel, quantize_inputs
+from training.data.rate import WHAT, rate_sample_path
 from training.data.splits import Splits, read_splits
 from training.stage import read_scores, write_scores
+
+RATE_CHECK_EVENTS = 10_000  # rate-sample events scored by both the RTL and the C simulation
 
 
 def run_firmware(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
@@ -67,7 +72,7 @@ def _run_firmware(
                 n_jobs=os.cpu_count() or 1,
                 synth_max_cost=rtl_config.synth_max_cost,
             )
-        validation, csim = build_firmware(
+        validation, csim, hls_model = build_firmware(
             name,
             qmodel,
             QuantBits(**qinfo["bits"]),
@@ -81,8 +86,6 @@ def _run_firmware(
         )
         validation["hls_project"] = f"firmware/{name}/hls_project"
         write_scores(out / name / "csim_scores.h5", csim, splits.test.y, classes, n_bkg)
-        # Written last: its presence marks the model's firmware as complete.
-        write_json(out / name / "csim_validation.json", validation)
         resources = validation["resources"]
         summary[name] = {
             "exact_fraction": validation["exact_fraction"],
@@ -112,6 +115,22 @@ def _run_firmware(
                 f"{figures['latency_cycles']} cycles",
                 flush=True,
             )
+        rate_path = rate_sample_path(run_dir, qinfo["family"])
+        if rate_path.is_file():
+            build = rtl_builds.get(name)
+            validation["trigger"] = rate_trigger(
+                rate_path,
+                QuantBits(**qinfo["bits"]),
+                hls_model,
+                build.project if build else None,
+                config,
+                {classes[k]: csim[y == k] for k in range(n_bkg, len(classes))},
+                validation["trigger"],
+                log=lambda line, name=name: print(f"  {name}: {line}", flush=True),
+            )
+            write_threshold(out / name / "hls_project" / "firmware", validation["trigger"])
+        # Written last: its presence marks the model's firmware as complete.
+        write_json(out / name / "csim_validation.json", validation)
     for name, build in rtl_builds.items():
         if build.yosys is not None:
             print(f"  {name}: waiting for Yosys synthesis", flush=True)
@@ -128,6 +147,72 @@ def _run_firmware(
                 flush=True,
             )
     return summary
+
+
+def rate_trigger(
+    path: Path,
+    bits: QuantBits,
+    hls_model: Any,
+    rtl_project: rtl.RTLProject | None,
+    config: Config,
+    signals: dict[str, np.ndarray],
+    test_trigger: dict[str, Any],
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """The trigger threshold set on the data stage's rate sample (``training/data/rate.py``).
+
+    Every event is scored bit-exactly, chunk by chunk: by the Verilated RTL when the model has
+    one (fast), else by the C simulation; the first ``RATE_CHECK_EVENTS`` are also scored the
+    other way (RTL against csim; without RTL the csim scores stand alone). Signal efficiencies
+    stay on the test set's csim scores (``signals``); ``test_trigger`` (the threshold on the test
+    set's background) is kept beside for comparison.
+    """
+    step = config.data.chunk_events
+    with h5py.File(path, "r") as f:
+        X_all = f["X"]
+        n = len(X_all)
+        scores = np.empty(n, dtype=np.float64)
+        t0 = time.perf_counter()
+        for start in range(0, n, step):
+            X = quantize_inputs(X_all[start : start + step], bits.input_bits, bits.input_integer)
+            if rtl_project is not None:
+                scores[start : start + len(X)] = rtl.predict_rtl(
+                    rtl_project, X, n_threads=os.cpu_count() or 1
+                )[:, 0]
+            else:
+                scores[start : start + len(X)] = csim_predict(hls_model, X)
+            log(f"rate sample: {start + len(X):,} of {n:,} background events scored")
+        seconds = time.perf_counter() - t0
+        check = None
+        if rtl_project is not None:
+            X = quantize_inputs(X_all[:RATE_CHECK_EVENTS], bits.input_bits, bits.input_integer)
+            equal = csim_predict(hls_model, X) == scores[: len(X)]
+            check = {"events": len(X), "rtl_equals_csim_fraction": float(np.mean(equal))}
+    trigger = trigger_threshold(
+        scores,
+        config.firmware.trigger_rate_hz,
+        config.metrics.bunch_crossing_rate_hz,
+        test_trigger["score_type"],
+        signals,
+    )
+    trigger["background_sample"] = {
+        "source": f"{WHAT} (data/{path.name})",
+        "events": n,
+        "scored_with": "RTL (Verilator)" if rtl_project is not None else "C simulation",
+        "events_per_second": n / seconds if seconds > 0 else None,
+        "check": check,
+    }
+    trigger["test_set"] = {
+        k: test_trigger[k]
+        for k in (
+            "threshold_fixed",
+            "n_background",
+            "n_background_pass",
+            "achieved_rate_hz",
+            "rate_uncertainty_hz",
+        )
+    }
+    return trigger
 
 
 def testbench_rows(n_events: int, n_testbench: int, seed: int) -> np.ndarray:
@@ -148,8 +233,9 @@ def build_firmware(
     fw: FirmwareConfig,
     out: Path,
     log: Callable[[str], None] = print,
-) -> tuple[dict[str, Any], np.ndarray]:
-    """One model's HLS project in ``out/hls_project``, its csim validation and resources: (figures, csim scores).
+) -> tuple[dict[str, Any], np.ndarray, Any]:
+    """One model's HLS project in ``out/hls_project``, its csim validation and resources: (figures, csim
+    scores, the compiled hls4ml model).
 
     ``qkeras`` are the exact QKeras scores of the input-quantized test set and ``float_scores``
     the float model's; the design-space scan calls this with its own ``fw`` per point.
@@ -195,6 +281,7 @@ def build_firmware(
         result["output_type"],
         {classes[k]: csim[y == k] for k in range(n_bkg, len(classes))},
     )
+    trigger["background_sample"] = {"source": "test set", "events": int((y < n_bkg).sum())}
     write_threshold(out / "hls_project" / "firmware", trigger)
     agreement, saturation = result["agreement"], result["saturation"]
     validation = {
@@ -226,7 +313,7 @@ def build_firmware(
         "resources": resources,
         "trigger": trigger,
     }
-    return validation, csim
+    return validation, csim, hls_model
 
 
 def held_out_events(y: np.ndarray, n_background_classes: int) -> np.ndarray:

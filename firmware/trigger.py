@@ -140,7 +140,8 @@ def header_text(trigger: dict[str, Any]) -> str:
     lines = [
         "// L1 anomaly-detection trigger threshold, written by l1ad: the event fires when score > L1AD_THRESHOLD.",
         f"// target rate {trigger['rate_hz']:g} Hz of {trigger['bunch_crossing_rate_hz'] / 1e6:g} MHz bunch crossings "
-        f"(FPR {trigger['target_fpr']:.3g}); on {trigger['n_background']} background csim events "
+        f"(FPR {trigger['target_fpr']:.3g}); on {trigger['n_background']} background events "
+        f"({trigger.get('background_sample', {}).get('source', 'test set')}): "
         f"{trigger['n_background_pass']} pass: FPR {trigger['fpr']:.3g}, "
         f"rate {trigger['achieved_rate_hz']:.4g} +- {trigger['rate_uncertainty_hz']:.2g} Hz.",
         f"// raw value {trigger['threshold_raw']} x 2^-{fmt.frac}",

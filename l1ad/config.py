@@ -100,6 +100,10 @@ class DataConfig:
     l1: L1Data = field(default_factory=L1Data)
     jet_images: JetImageData = field(default_factory=JetImageData)
     chunk_events: int = 100_000  # events per read chunk: bounds loader memory
+    # generated background events per family of a deployed model (synthetic sources) on which the firmware's
+    # trigger threshold is set: 1e6 leave ~25 events above a 1 kHz threshold (rate known to +-20%); 0: none,
+    # the threshold is set on the test set's background (training/data/rate.py)
+    rate_sample: int = 1_000_000
 
 
 @dataclass
@@ -858,7 +862,7 @@ def _scan_problems(scan: ScanConfig) -> list[str]:
 _RANGE_RULES: tuple[tuple[Any, float, float, bool, bool], ...] = (
     (lambda k: k.endswith(("learning_rate", "_rate_hz")) or k == "clock_period_ns", 0, math.inf, False, False),
     (lambda k: k == "epochs" or k.endswith(("_epochs", "_steps")) or k.startswith("epochs_"), 0, math.inf, True, False),
-    (lambda k: k == "headroom_bits", 0, math.inf, True, False),
+    (lambda k: k in ("headroom_bits", "rate_sample"), 0, math.inf, True, False),
     (lambda k: k.endswith("_bits"), 1, 64, True, True),
     (
         lambda k: k in ("batch_size", "latent", "kernel_size", "reuse_factor")

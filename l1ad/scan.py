@@ -134,7 +134,7 @@ def _qkeras_point(
     qmodel, _ = quantize_one(scorer, bits, splits.train, splits.val, config.scan.epochs, lr)
     save_qmodel(qmodel, out / "qmodel.h5")
     qkeras = predict_exact(qmodel, quantize_inputs(splits.test.X, bits.input_bits, bits.input_integer))
-    validation, csim = build_firmware(
+    validation, csim, _ = build_firmware(
         point.model, qmodel, bits, splits, qkeras, float_scores, config, fw, out, log=print
     )
     return validation, qkeras, csim

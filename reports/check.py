@@ -53,6 +53,12 @@ def gate_failures(report: dict[str, Any], config: Config) -> list[str]:
             failures.append(
                 f"{name}: RTL (Verilator) == csim for {rtl['exact_fraction']:.4%} of {rtl['events']} events < 100%"
             )
+        check = ((model.get("trigger") or {}).get("background_sample") or {}).get("check") or {}
+        if check.get("events") and check["rtl_equals_csim_fraction"] < 1.0:
+            failures.append(
+                f"{name}: RTL == csim for {check['rtl_equals_csim_fraction']:.4%} of the first "
+                f"{check['events']} rate-sample events < 100%"
+            )
         failures += budget_failures(name, model, config)
     return failures
 

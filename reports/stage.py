@@ -56,16 +56,14 @@ def model_figures(config: Config, run_dir: Path, name: str, plot_dir: Path) -> d
 
     per_signal: dict[str, Any] = {}
     plot_files: list[str] = []
-    for k, signal in enumerate(classes[n_bkg:], start=n_bkg):
-        sel = (y < n_bkg) | (y == k)
-        yb = (y[sel] == k).astype(int)
+    for signal, (sel, yb) in metrics.signal_selections(y, classes, n_bkg).items():
         figs = {v: metrics.summarise(yb, scores[v][sel], fpr, min_bkg) for v in VERSIONS}
         per_signal[signal] = {
             "auc": {v: figs[v]["auc"] for v in VERSIONS},
             "max_sic": {v: figs[v]["max_sic"] for v in VERSIONS},
             "tpr_at_trigger": {v: figs[v]["tpr_at_fpr"]["tpr"] for v in VERSIONS},
             "tpr_at_trigger_detail": {v: figs[v]["tpr_at_fpr"] for v in VERSIONS},
-            "n_test": {"background": int((y < n_bkg).sum()), "signal": int((y == k).sum())},
+            "n_test": {"background": int((y < n_bkg).sum()), "signal": int(yb.sum())},
         }
         curves = {f"{v} (AUC {figs[v]['auc']:.3f})": (yb, scores[v][sel]) for v in VERSIONS}
         title = f"{name}: {signal} vs background"
@@ -110,6 +108,10 @@ def model_figures(config: Config, run_dir: Path, name: str, plot_dir: Path) -> d
     resources = validation["resources"]
     budget = model_budget(name, resources, has_convolution(validation), config.firmware)
     nuisance = nuisance_correlation(run_dir / qinfo["splits"], scores, y, classes[0])
+    if nuisance is not None and name == "nurd":
+        plot_files.append(
+            nurd_sculpting_plot(config, run_dir / qinfo["splits"], scores, y, classes, plot_dir, label)
+        )
     rtl_file = run_dir / "firmware" / name / "rtl" / "rtl.json"
     return {
         "family": family,
@@ -242,6 +244,36 @@ def nuisance_correlation(
             for v in VERSIONS
         },
     }
+
+
+def nurd_sculpting_plot(
+    config: Config,
+    split_file: Path,
+    scores: dict[str, np.ndarray],
+    y: np.ndarray,
+    classes: list[str],
+    plot_dir: Path,
+    label: str,
+) -> str:
+    """The deployed NuRD's mass sculpting: the first background's jet mass after cuts on the csim score.
+
+    Same cuts as the NuRD study (``studies.nurd.sculpting_efficiencies``), on the firmware's own score, with
+    its Pearson correlation in the title. Returns the plot's file name.
+    """
+    from training.data.h5read import open_h5
+
+    with open_h5(split_file) as f:
+        mass = f["test"]["nuisance"][...].astype(np.float64)
+    sel = y == 0
+    pearson = metrics.pearson(scores["csim"][sel], mass[sel])
+    return plots.mass_sculpting_plot(
+        mass[sel],
+        scores["csim"][sel],
+        config.studies.nurd.sculpting_efficiencies,
+        plot_dir / "nurd_mass_sculpting.png",
+        f"deployed NuRD (csim): {classes[0]} jet mass after score cuts, Pearson {pearson:+.3f}",
+        label,
+    ).name
 
 
 def run_report(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
@@ -559,13 +591,32 @@ def trigger_lines(t: dict[str, Any]) -> list[str]:
     eff = ", ".join(
         f"{s} {e['efficiency']:.4f} +- {e['uncertainty']:.4f}" for s, e in t["efficiency"].items()
     )
+    sample = t.get("background_sample", {"source": "test set", "scored_with": "C simulation"})
+    scored = sample.get("scored_with", "C simulation")
     lines = [
-        f"Trigger threshold for {t['rate_hz']:.0f} Hz (FPR {t['target_fpr']:.2g}) on the csim background scores: "
+        f"Trigger threshold for {t['rate_hz']:.0f} Hz (FPR {t['target_fpr']:.2g}) on the background of the "
+        f"{sample['source']}, scored by the {scored}: "
         f"score > {t['threshold_fixed']:.6g} (`{t['score_type']}`, raw {t['threshold_raw']}; written to "
-        f"`trigger_threshold.h`), {t['n_background_pass']} of {t['n_background']} background events pass "
-        f"(achieved {t['achieved_rate_hz']:.0f} +- {t['rate_uncertainty_hz']:.0f} Hz). Signal efficiency: {eff}.",
+        f"`trigger_threshold.h`), {t['n_background_pass']:,} of {t['n_background']:,} background events pass "
+        f"(achieved {t['achieved_rate_hz']:.0f} +- {t['rate_uncertainty_hz']:.0f} Hz). Signal efficiency "
+        f"(test set, csim): {eff}.",
         "",
     ]
+    if "test_set" in t:
+        test = t["test_set"]
+        lines += [
+            f"On the test set's {test['n_background']:,} background events alone the threshold would be "
+            f"{test['threshold_fixed']:.6g} with {test['n_background_pass']} passing "
+            f"({test['achieved_rate_hz']:.0f} +- {test['rate_uncertainty_hz']:.0f} Hz).",
+            "",
+        ]
+    if (sample.get("check") or {}).get("events"):
+        check = sample["check"]
+        lines += [
+            f"RTL == csim on {check['rtl_equals_csim_fraction']:.2%} of the first {check['events']:,} "
+            "rate-sample events (scored both ways).",
+            "",
+        ]
     if t.get("note"):
         lines += [f"Note: {t['note']}", ""]
     return lines

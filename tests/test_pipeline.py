@@ -34,6 +34,7 @@ TINY = {
         "dijet": {"n_background": 60000, "n_signal": 3000, "n_test_signal": 2000},
         "l1": {"n_background": 30000, "n_signal": 3000},
         "jet_images": {"n_qcd": 300, "n_wz": 300, "n_top": 200, "image_size": 8},
+        "rate_sample": 5000,  # one chunk: generated here, not on Dask
     },
     # the default strategy (distributed arithmetic) on small graphs: da4ml and g++ stay quick
     "train": {"ocdn": {"epochs": 2, "hidden": [16, 16]}, "ae": {"epochs": 3, "latent": 4}},
@@ -105,6 +106,12 @@ def test_run_reaches_a_report_that_honours_the_contract(tiny_run):
             trig["threshold_fixed"] <= trig["threshold"] < trig["threshold_fixed"] + m["csim"]["output_lsb"]
         )
         assert (run_dir / m["hls_project"] / "firmware" / "trigger_threshold.h").is_file()
+        # set on the generated rate sample, scored by the RTL, cross-checked against csim; the test set's
+        # own threshold kept beside
+        sample = trig["background_sample"]
+        assert sample["events"] == trig["n_background"] == 5000 and sample["scored_with"] == "RTL (Verilator)"
+        assert sample["check"] == {"events": 5000, "rtl_equals_csim_fraction": 1.0}
+        assert trig["test_set"]["n_background"] > 0
         for plot in m["plots"]:
             assert (run_dir / plot).stat().st_size > 0
     nurd = report["models"]["nurd"]

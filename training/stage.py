@@ -18,7 +18,7 @@ from l1ad.config import STUDY_FAMILIES, Config
 from l1ad.errors import L1adError
 from l1ad.io import atomic_path, read_json, write_json
 from training import metrics
-from training.data import dijet, jetimages, l1objects
+from training.data import dijet, jetimages, l1objects, rate
 from training.data.splits import Split, read_splits
 
 # Deployable float scorers: name -> (data family, scorer class path); ``config.train.<name>`` and
@@ -69,6 +69,10 @@ def run_data(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
         _prepare_l1(config, out, summary)
     if "jet_images" in families:
         _prepare_jet_images(config, out, summary)
+    generated = [f for f in families if getattr(config.data, f).source == "synthetic"]
+    if config.data.rate_sample and generated:
+        for family, info in rate.write_rate_samples(config, generated, out).items():
+            summary[family]["rate_sample"] = info
     write_json(out / "summary.json", summary)
     print_data_summary(summary)
     return summary
@@ -153,6 +157,11 @@ def print_data_summary(summary: dict[str, Any]) -> None:
         print(
             f"  {family:<11} source={info.get('source')}  " + "  ".join(f"{k}={v}" for k, v in counts.items())
         )
+        if info.get("rate_sample"):
+            sample = info["rate_sample"]
+            print(
+                f"  {'':<11} rate sample: {sample['events']:,} {sample['source']} events ({sample['file']})"
+            )
         if info.get("clipped_noise"):
             print(f"  {'':<11} floating-point noise set to 0: {noise_text(info['clipped_noise'])}")
 
@@ -210,14 +219,7 @@ def read_scores(path: Path) -> tuple[np.ndarray, np.ndarray, list[str], int]:
 
 def auc_per_signal(scores: np.ndarray, y: np.ndarray, classes: list[str], n_bkg: int) -> dict[str, float]:
     """ROC AUC of each signal class against the background classes."""
-    background = y < n_bkg
-    out = {}
-    for k, name in enumerate(classes):
-        if k < n_bkg:
-            continue
-        sel = background | (y == k)
-        out[name] = metrics.auc((y[sel] == k).astype(int), scores[sel])
-    return out
+    return metrics.per_signal(scores, y, classes, n_bkg, metrics.auc)
 
 
 def run_train(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:

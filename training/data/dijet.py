@@ -246,6 +246,14 @@ def generate_dijet_features(path: str | Path, n_background: int, n_signal: int, 
         _write_pandas_fixed_frame(tmp, "df", table, FEATURE_COLUMNS)
 
 
+def generate_background_features(rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` selected QCD background events (all mjj) as the five OCDN features (N, 5) float32, in memory.
+
+    The same generator and feature code as a written file read by ``load_dijet``.
+    """
+    return derive_features(np.concatenate(list(_accepted(rng, n, _background_batch))))
+
+
 def _write_pandas_fixed_frame(path: Path, key: str, values: np.ndarray, columns: tuple[str, ...]) -> None:
     """Lay out one float64 frame as ``DataFrame.to_hdf(format="fixed")`` does through PyTables.
 

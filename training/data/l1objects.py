@@ -510,6 +510,19 @@ def _collect(
     return np.concatenate(parts)
 
 
+def generate_background_block(rng: np.random.Generator, size: int) -> np.ndarray:
+    """``size`` selected background events (size, 19, 4) from the process mixture, shuffled together.
+
+    The mixture fractions hold after the trigger, so each process fills its own quota.
+    """
+    names = list(BACKGROUND_MIXTURE)
+    counts = rng.multinomial(size, np.array([BACKGROUND_MIXTURE[k] for k in names]))
+    block = np.concatenate(
+        [_collect(rng, _BACKGROUND_GENERATORS[k], c) for k, c in zip(names, counts, strict=True) if c]
+    )
+    return block[rng.permutation(size)]
+
+
 def generate_l1_sample(path: str | Path, process: str, n: int, seed: int) -> None:
     """Write ``n`` selected events of ``process`` (a key of ``SAMPLES``) in the ADC2021 file layout."""
     if process not in SAMPLES:
@@ -517,8 +530,6 @@ def generate_l1_sample(path: str | Path, process: str, n: int, seed: int) -> Non
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     rng = np.random.default_rng(seed)
-    names = list(BACKGROUND_MIXTURE)
-    fractions = np.array([BACKGROUND_MIXTURE[k] for k in names])
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         dset = f.create_dataset("Particles", shape=(n, N_SLOTS, N_FEATURES), dtype=np.float32)
         f.create_dataset("Particles_Names", data=np.array(PARTICLE_NAMES))
@@ -526,16 +537,7 @@ def generate_l1_sample(path: str | Path, process: str, n: int, seed: int) -> Non
         for start in range(0, n, _BLOCK_EVENTS):
             size = min(_BLOCK_EVENTS, n - start)
             if process == "background":
-                # The mixture fractions hold after the trigger, so each process fills its own quota.
-                counts = rng.multinomial(size, fractions)
-                block = np.concatenate(
-                    [
-                        _collect(rng, _BACKGROUND_GENERATORS[k], c)
-                        for k, c in zip(names, counts, strict=True)
-                        if c
-                    ]
-                )
-                block = block[rng.permutation(size)]
+                block = generate_background_block(rng, size)
             else:
                 block = _collect(rng, _SIGNAL_GENERATORS[process], size)
             dset[start : start + size] = block
