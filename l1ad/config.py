@@ -365,11 +365,11 @@ class RtlConfig:
     """
 
     enabled: bool = True  # trace, write, Verilator-build and simulate each deployed scorer
-    # Yosys synth_xilinx in the background while the stage goes on: 27 s (OCDN) and 60 s (AE) of one core
+    # Yosys synth_xilinx (ABC's LUT mapper) in the background while the stage goes on: seconds for the OCDN
+    # and the AE, about 3 minutes of one core for NuRD (BENCHMARKS.md, "RTL")
     synthesize: bool = True
-    # Yosys only for designs up to this da4ml cost (about LUTs): NuRD's 102k took about 15 CPU minutes, so it is
-    # recorded as not synthesized unless this is raised (BENCHMARKS.md, "RTL")
-    synth_max_cost: float = 50_000.0
+    # Yosys only for designs up to this da4ml cost (about LUTs); larger ones are recorded as not synthesized
+    synth_max_cost: float = 250_000.0
     yosys_timeout_s: float = 1800.0  # per scorer; past it the figures are recorded as missing, not an error
 
     def problems(self) -> list[str]:
