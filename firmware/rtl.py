@@ -47,6 +47,7 @@ HWCONF = (1, -1, -1)
 ADDER_LEVELS_PER_NS = 1.0
 
 YOSYS_SOURCE = "Yosys synthesis, not Vivado"
+VIVADO_SOURCE = "Vivado place and route (da4ml's project script)"
 
 
 # ---------------------------------------------------------------- formats and rounding
@@ -600,21 +601,23 @@ def _top_of(rtl_dir: Path) -> str:
 
 
 @dataclass
-class YosysRun:
-    """A Yosys synthesis running in the background (``start_synthesis``); ``result`` waits for it."""
+class SynthesisRun:
+    """Yosys (``start_synthesis``) or Vivado (``start_vivado``) running in the background; ``result``
+    waits for it and reads its figures."""
 
     process: subprocess.Popen
     rtl_dir: Path
     family: str
     top: str
     started: float
+    tool: str = "Yosys"  # or "Vivado"
 
     def result(self, timeout_s: float = 3600) -> dict[str, Any]:
         """Wait at most ``timeout_s`` seconds (from the start) and parse the figures (``synthesize``).
 
-        Past the timeout Yosys is stopped and ``subprocess.TimeoutExpired`` raised. Besides the wall
-        time (``seconds``) the figures hold Yosys' own CPU time (``cpu_seconds``), which does not
-        grow when other jobs share the cores.
+        Past the timeout the tool is stopped and ``subprocess.TimeoutExpired`` raised. Besides the
+        wall time (``seconds``) the figures hold the tool's own CPU time (``cpu_seconds``), which does
+        not grow when other jobs share the cores.
         """
         while True:  # os.wait4 (not Popen.wait): it returns the process's own resource usage
             pid, status, usage = os.wait4(self.process.pid, os.WNOHANG)
@@ -626,16 +629,21 @@ class YosysRun:
             time.sleep(0.2)
         self.process.returncode = os.waitstatus_to_exitcode(status)
         seconds = time.perf_counter() - self.started
+        log = self.rtl_dir / f"{self.tool.lower()}.log"
         if self.process.returncode != 0:
-            stderr = (self.rtl_dir / "yosys.stderr").read_text(errors="replace")
+            stderr = (self.rtl_dir / f"{self.tool.lower()}.stderr").read_text(errors="replace")
             last = stderr.strip().splitlines()[-1:] or ["no output"]
-            raise L1adError(f"Yosys failed on {self.rtl_dir} (see {self.rtl_dir / 'yosys.log'}): {last[0]}")
-        figures = yosys_figures(self.rtl_dir / "yosys_stat.json", self.family, self.top, seconds)
+            raise L1adError(f"{self.tool} failed on {self.rtl_dir} (see {log}): {last[0]}")
+        if self.tool == "Vivado":
+            report = self.rtl_dir / f"output_{self.top}" / "reports" / f"{self.top}_post_route_util.rpt"
+            figures = vivado_figures(report, self.top, seconds)
+        else:
+            figures = yosys_figures(self.rtl_dir / "yosys_stat.json", self.family, self.top, seconds)
         figures["cpu_seconds"] = round(usage.ru_utime + usage.ru_stime, 2)
         return figures
 
     def stop(self) -> None:
-        """End Yosys if it still runs (the stage failed or was interrupted)."""
+        """End the tool if it still runs (the stage failed or was interrupted)."""
         if self.process.returncode is None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
@@ -659,7 +667,7 @@ tee -q -o yosys_stat.json stat -json
 """
 
 
-def start_synthesis(rtl_dir: str | Path, family: str = "xcup") -> YosysRun:
+def start_synthesis(rtl_dir: str | Path, family: str = "xcup") -> SynthesisRun:
     """Start Yosys ``synth_xilinx -family <family> -flatten -noiopad`` of a ``write_rtl`` project.
 
     Synthesizes the clocked top ``src/<name>.v`` with its stages and da4ml's static helpers
@@ -683,7 +691,33 @@ def start_synthesis(rtl_dir: str | Path, family: str = "xcup") -> YosysRun:
     # relative paths only: YoWASP's sandbox sees the working directory (and maps /tmp elsewhere)
     with open(rtl_dir / "yosys.stderr", "w") as stderr:
         process = subprocess.Popen(cmd, cwd=rtl_dir, stdout=subprocess.DEVNULL, stderr=stderr)
-    return YosysRun(process, rtl_dir, family, top, time.perf_counter())
+    return SynthesisRun(process, rtl_dir, family, top, time.perf_counter())
+
+
+def vivado_command() -> str | None:
+    """A ``vivado`` on PATH, else None (l1ad then synthesizes with Yosys)."""
+    return shutil.which("vivado")
+
+
+def start_vivado(rtl_dir: str | Path, family: str) -> SynthesisRun:
+    """Start da4ml's ``build_vivado_prj.tcl`` of a ``write_rtl`` project in batch mode (synthesis, place
+    and route for the part the project names) in the background; its post-route utilization report
+    gives the figures (``vivado_figures``)."""
+    rtl_dir = Path(rtl_dir).resolve()
+    top = _top_of(rtl_dir)
+    cmd = [
+        str(vivado_command()),
+        "-mode",
+        "batch",
+        "-nojournal",
+        "-log",
+        "vivado.log",
+        "-source",
+        "build_vivado_prj.tcl",
+    ]
+    with open(rtl_dir / "vivado.stderr", "w") as stderr:
+        process = subprocess.Popen(cmd, cwd=rtl_dir, stdout=subprocess.DEVNULL, stderr=stderr)
+    return SynthesisRun(process, rtl_dir, family, top, time.perf_counter(), tool="Vivado")
 
 
 def synthesize(rtl_dir: str | Path, family: str = "xcup", timeout_s: float = 3600) -> dict[str, Any]:
@@ -695,6 +729,32 @@ def synthesize(rtl_dir: str | Path, family: str = "xcup", timeout_s: float = 360
     into one LUT6.
     """
     return start_synthesis(rtl_dir, family).result(timeout_s)
+
+
+def _report_count(text: str, names: tuple[str, ...], report: Path) -> int:
+    """The "Used" column of the first of ``names`` in a Vivado ``report_utilization`` table."""
+    for name in names:
+        match = re.search(rf"^\|\s*{re.escape(name)}\*?\s*\|\s*(\d+)\s*\|", text, re.MULTILINE)
+        if match:
+            return int(match.group(1))
+    raise L1adError(f"{report}: no '{names[0]}' row in the utilization report")
+
+
+def vivado_figures(report: Path, top: str, seconds: float) -> dict[str, Any]:
+    """LUT, FF, CARRY and DSP of a Vivado post-route ``report_utilization`` (UltraScale+ or 7-series rows)."""
+    if not report.is_file():
+        raise L1adError(f"Vivado wrote no utilization report {report}")
+    text = report.read_text(errors="replace")
+    return {
+        "source": VIVADO_SOURCE,
+        "top": top,
+        "lut": _report_count(text, ("CLB LUTs", "Slice LUTs"), report),
+        "ff": _report_count(text, ("CLB Registers", "Slice Registers"), report),
+        "carry": _report_count(text, ("CARRY8", "CARRY4"), report),
+        "dsp": _report_count(text, ("DSPs",), report),
+        "report": str(report),
+        "seconds": round(seconds, 2),
+    }
 
 
 def yosys_figures(stat_file: Path, family: str, top: str, seconds: float) -> dict[str, Any]:
@@ -738,7 +798,7 @@ class RTLBuild:
 
     project: RTLProject
     emulator: EmulatorBuild
-    yosys: YosysRun | None
+    synthesis: SynthesisRun | None
     family: str | None
     figures: dict[str, Any]
 
@@ -754,9 +814,10 @@ def prepare_rtl(
     synth_max_cost: float = float("inf"),
 ) -> RTLBuild:
     """Trace ``qmodel``, write its Verilog into ``out``, start its Verilator build in the background
-    and, with ``synthesize``, Yosys for ``part``'s family (``l1ad.parts.yosys_family``; none for a
-    part not known there) when da4ml's cost is at most ``synth_max_cost``: both go on while the
-    caller converts and compiles the HLS project."""
+    and, with ``synthesize``, when da4ml's cost is at most ``synth_max_cost``: Vivado on da4ml's
+    project script when ``vivado`` is on PATH, else Yosys for ``part``'s family
+    (``l1ad.parts.yosys_family``; none for a part not known there). Both go on while the caller
+    converts and compiles the HLS project."""
     from l1ad.parts import yosys_family
 
     t0 = time.perf_counter()
@@ -766,7 +827,12 @@ def prepare_rtl(
     t2 = time.perf_counter()
     emulator = EmulatorBuild(project, n_jobs)
     family = yosys_family(part)
-    yosys = start_synthesis(out, family) if synthesize and family and project.cost <= synth_max_cost else None
+    synthesis = None
+    if synthesize and project.cost <= synth_max_cost:
+        if vivado_command():
+            synthesis = start_vivado(out, family or "")
+        elif family:
+            synthesis = start_synthesis(out, family)
     figures = {
         "latency_cycles": project.latency_cycles,
         "latency_ns": project.latency_cycles * clock_period_ns,
@@ -778,7 +844,7 @@ def prepare_rtl(
         "trace_seconds": round(t1 - t0, 2),
         "write_seconds": round(t2 - t1, 2),
     }
-    return RTLBuild(project, emulator, yosys, family, figures)
+    return RTLBuild(project, emulator, synthesis, family, figures)
 
 
 def simulate_rtl(
@@ -809,8 +875,9 @@ def simulate_rtl(
 
 
 def rtl_figures(build: RTLBuild, timeout_s: float, log: Any = print) -> dict[str, Any]:
-    """``build``'s figures with Yosys' (waiting for it): ``lut, ff, carry, dsp, synth_seconds`` and
-    ``source``, or None for each with a ``note`` saying why when synthesis did not run or finish."""
+    """``build``'s figures with its synthesis' (waiting for it): ``lut, ff, carry, dsp, synth_seconds``
+    and ``source`` (Yosys or Vivado), or None for each and a ``source`` saying why when synthesis
+    did not run or finish."""
     figures = dict(build.figures)
     empty = {
         "lut": None,
@@ -820,27 +887,32 @@ def rtl_figures(build: RTLBuild, timeout_s: float, log: Any = print) -> dict[str
         "synth_seconds": None,
         "synth_cpu_seconds": None,
     }
-    if build.yosys is None:
+    run = build.synthesis
+    if run is None:
         if not figures["synthesize"]:
             why = "not synthesized (firmware.rtl.synthesize: false)"
-        elif not build.family:
-            why = "not synthesized (no Yosys family for this part in l1ad/parts.py)"
-        else:
+        elif figures["da4ml_cost"] > figures["synth_max_cost"]:
             why = f"not synthesized (da4ml cost {figures['da4ml_cost']:,.0f} > firmware.rtl.synth_max_cost)"
+        else:
+            why = "not synthesized (no Yosys family for this part in l1ad/parts.py)"
         return {**figures, **empty, "source": why}
     try:
-        yosys = build.yosys.result(timeout_s)
+        result = run.result(timeout_s)
     except subprocess.TimeoutExpired:
-        log(f"Yosys stopped after firmware.rtl.yosys_timeout_s = {timeout_s:g} s")
-        return {**figures, **empty, "source": f"not synthesized (Yosys past {timeout_s:g} s)"}
+        log(f"{run.tool} stopped after firmware.rtl.yosys_timeout_s = {timeout_s:g} s")
+        return {**figures, **empty, "source": f"not synthesized ({run.tool} past {timeout_s:g} s)"}
     except L1adError as err:  # the figures are information, not the check: the stage goes on
         log(str(err))
-        return {**figures, **empty, "source": "not synthesized (Yosys failed: see yosys.log)"}
+        return {
+            **figures,
+            **empty,
+            "source": f"not synthesized ({run.tool} failed: see {run.tool.lower()}.log)",
+        }
     return {
         **figures,
-        **{k: yosys[k] for k in ("lut", "ff", "carry", "dsp")},
-        "synth_seconds": yosys["seconds"],
-        "synth_cpu_seconds": yosys["cpu_seconds"],
-        "source": YOSYS_SOURCE,
-        "yosys": yosys,
+        **{k: result[k] for k in ("lut", "ff", "carry", "dsp")},
+        "synth_seconds": result["seconds"],
+        "synth_cpu_seconds": result["cpu_seconds"],
+        "source": result["source"],
+        run.tool.lower(): result,
     }

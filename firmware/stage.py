@@ -44,8 +44,8 @@ def run_firmware(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
         return _run_firmware(config, out, run_dir, rtl_builds)
     finally:
         for build in rtl_builds.values():  # a failed or interrupted stage leaves no Yosys behind
-            if build.yosys is not None:
-                build.yosys.stop()
+            if build.synthesis is not None:
+                build.synthesis.stop()
 
 
 def _run_firmware(
@@ -132,8 +132,8 @@ def _run_firmware(
         # Written last: its presence marks the model's firmware as complete.
         write_json(out / name / "csim_validation.json", validation)
     for name, build in rtl_builds.items():
-        if build.yosys is not None:
-            print(f"  {name}: waiting for Yosys synthesis", flush=True)
+        if build.synthesis is not None:
+            print(f"  {name}: waiting for {build.synthesis.tool} synthesis", flush=True)
         figures = rtl.rtl_figures(
             build, rtl_config.yosys_timeout_s, log=lambda line, n=name: print(f"  {n}: {line}")
         )

@@ -154,6 +154,44 @@ def test_yosys_figures_of_a_tiny_layer(tmp_path: Path) -> None:
     assert 0 < fig["cpu_seconds"] and fig["family"] == "xcup"
 
 
+# The rows of a Vivado UltraScale+ post-route utilization report l1ad reads (Vivado is not on this
+# machine: a stand-in ``vivado`` writes them where da4ml's project script has Vivado write its report).
+_UTIL_ROWS = """| CLB LUTs                   | 1234 |     0 |          0 |   1182240 |  0.10 |
+|   LUT as Logic             | 1200 |     0 |          0 |   1182240 |  0.10 |
+| CLB Registers              |  567 |     0 |          0 |   2364480 |  0.02 |
+| CARRY8                     |   89 |     0 |          0 |    147780 |  0.06 |
+| DSPs                       |    3 |     0 |          0 |      6840 |  0.04 |
+"""
+
+
+def test_vivado_on_path_runs_the_project_script_and_its_report_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from da4ml.trace import FixedVariableArray, HWConfig
+
+    x = FixedVariableArray.from_kif(np.ones(4, int), np.full(4, 3), np.full(4, 4), HWConfig(*rtl.HWCONF))
+    traced = rtl.TracedModel(x, x.relu(), FixedFormat(True, 8, 4))
+    rtl.write_rtl(traced, tmp_path / "tiny", name="tiny")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "vivado"
+    fake.write_text(
+        "#!/bin/sh\n"
+        '[ "$7" = build_vivado_prj.tcl ] && [ -f build_vivado_prj.tcl ] || exit 3\n'
+        "mkdir -p output_tiny/reports\n"
+        f"cat > output_tiny/reports/tiny_post_route_util.rpt <<'EOF'\n{_UTIL_ROWS}EOF\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{__import__('os').environ['PATH']}")
+    assert rtl.vivado_command() == str(fake)
+    fig = rtl.start_vivado(tmp_path / "tiny", "xcup").result(timeout_s=60)
+    assert fig["source"] == rtl.VIVADO_SOURCE
+    assert (fig["lut"], fig["ff"], fig["carry"], fig["dsp"]) == (1234, 567, 89, 3)
+    fake.write_text("#!/bin/sh\necho 'ERROR: [Common 17-345] A valid license was not found' >&2\nexit 1\n")
+    with pytest.raises(L1adError, match="Vivado failed on .*license"):
+        rtl.start_vivado(tmp_path / "tiny", "xcup").result(timeout_s=60)
+
+
 def test_missing_tools_give_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import builtins
 
