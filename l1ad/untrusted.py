@@ -32,13 +32,21 @@ def one_line(exc: BaseException, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def qkeras_custom_objects() -> dict[str, Any]:
+    """The QKeras layers and quantizers Keras needs to deserialize a QKeras model (the
+    QKeras classes trusted by ``load_keras_model``)."""
+    from qkeras.utils import _add_supported_quantized_objects
+
+    objects: dict[str, Any] = {}
+    _add_supported_quantized_objects(objects)
+    return objects
+
+
 @functools.lru_cache(maxsize=1)
 def keras_class_allow_list() -> frozenset[str]:
     """Classes Keras and QKeras deserialise from their own code: layers, initialisers, regularisers,
     constraints, activations, QKeras quantizers. ``Lambda`` is not among them."""
     import tensorflow as tf
-
-    from quantize.qmodels import qkeras_custom_objects
 
     names = set(MODEL_CLASSES) | KERAS_ENCODINGS | set(qkeras_custom_objects())
     for module in (
@@ -100,8 +108,6 @@ def inspect_keras_config(
     ``extra_classes`` (name -> class) are l1ad's own trusted additions to the allow-list, e.g. the
     layers of a quantization library; their top-level modules are trusted with them.
     """
-    from quantize.qmodels import qkeras_custom_objects
-
     extra = extra_classes or {}
     known = keras_class_allow_list() | set(extra)
     quantized = set(qkeras_custom_objects()) | set(extra)
@@ -182,8 +188,6 @@ def load_keras_model(
     classes, allowed in the architecture too. The optimizer and training config are not loaded. Every
     problem is one ``InputError`` naming the file."""
     import tensorflow as tf
-
-    from quantize.qmodels import qkeras_custom_objects
 
     path = Path(path)
     weights = None if weights is None else Path(weights)

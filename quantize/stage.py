@@ -33,11 +33,9 @@ def score_summary(
     scores: np.ndarray, y: np.ndarray, classes: list[str], fpr: float, min_bkg: int, n_bkg: int = 1
 ) -> dict:
     """Per signal: AUC, max SIC and TPR at ``fpr`` against the background (the first ``n_bkg`` classes)."""
-    out = {}
-    for k, name in enumerate(classes[n_bkg:], start=n_bkg):
-        sel = (y < n_bkg) | (y == k)
-        out[name] = metrics.summarise((y[sel] == k).astype(int), scores[sel], fpr, min_bkg)
-    return out
+    return metrics.per_signal(
+        scores, y, classes, n_bkg, metrics.summarise, target_fpr=fpr, min_background=min_bkg
+    )
 
 
 def scan_bits(default: QuantBits, b: int) -> QuantBits:

@@ -409,7 +409,7 @@ def render_markdown(report: dict[str, Any], config: Config, run_dir: Path) -> st
             lines += [
                 "Float AUC over seeds (best / mean +- std): "
                 + ", ".join(
-                    f"{s} {a['best']:.3f} / {a['mean']:.3f} +- {a['std']:.3f}"
+                    f"{s} {a['best']:.3f} / {metrics.mean_std(a, 3, sep=' +- ')}"
                     for s, a in m["float_seeds"].items()
                 ),
                 "",

@@ -227,3 +227,39 @@ def test_summarise_toy():
     r = metrics.summarise(Y_TOY, S_TOY, target_fpr=0.25, min_background=1)
     assert r["auc"] == pytest.approx(13 / 16) and r["max_sic"] == pytest.approx(1.5)
     assert r["tpr_at_fpr"]["tpr"] == 0.75 and r["n_signal"] == 4 and r["n_background"] == 4
+
+
+def test_signal_selections_each_signal_against_all_backgrounds():
+    # Classes: two backgrounds (0, 1), two signals (2, 3).
+    y = np.array([0, 2, 1, 3, 0, 2])
+    sel = metrics.signal_selections(y, ["qcd", "wz", "top", "h"], 2)
+    assert list(sel) == ["top", "h"]
+    mask, labels = sel["top"]
+    np.testing.assert_array_equal(mask, [True, True, True, False, True, True])
+    np.testing.assert_array_equal(labels, [0, 1, 0, 0, 1])
+    mask, labels = sel["h"]
+    np.testing.assert_array_equal(mask, [True, False, True, True, True, False])
+    np.testing.assert_array_equal(labels, [0, 0, 1, 0])
+    assert metrics.signal_selections(y, ["qcd", "wz", "top", "h"], 4) == {}
+
+
+def test_per_signal_applies_the_figure():
+    y = np.array([0] * 4 + [1] * 4 + [2] * 4)
+    scores = np.concatenate([BKG, SIG, [0.0, 0.0, 0.0, 0.0]])
+    aucs = metrics.per_signal(scores, y, ["bkg", "a", "b"], 1, metrics.auc)
+    assert aucs == {"a": pytest.approx(13 / 16), "b": 0.0}  # b: every signal score below every background
+    figs = metrics.per_signal(
+        scores, y, ["bkg", "a", "b"], 1, metrics.summarise, target_fpr=0.25, min_background=1
+    )
+    assert figs["a"] == metrics.summarise(Y_TOY, S_TOY, target_fpr=0.25, min_background=1)
+
+
+def test_mean_std():
+    agg = metrics.aggregate([0.8, 0.9, 1.0])
+    assert metrics.mean_std(agg, 3) == "0.900 ± 0.082"
+    assert metrics.mean_std(agg, 2, sep=" +- ") == "0.90 +- 0.08"
+    assert metrics.mean_std(None, 3) == "n/a"
+    one = metrics.aggregate([0.5])
+    assert metrics.mean_std(one, 1) == "0.5 ± 0.0"
+    assert metrics.mean_std(one, 1, std_of_one=False) == "0.5"
+    assert metrics.mean_std(agg, 1, std_of_one=False) == "0.9 ± 0.1"

@@ -163,7 +163,7 @@ def test_resume_reaches_the_uninterrupted_state(splits, projection, tmp_path: Pa
 def _fake_study(run_dir: Path, name: str, method: str, label: str, splits, n_background: int) -> None:
     """A study of the run with one method scored by the sum of squared inputs (as its own study would write)."""
     from training.stage import write_scores
-    from training.studies.anomalyclr import aggregate_runs, per_signal, signal_figures
+    from training.studies.common import aggregate_runs, per_signal, signal_figures
 
     config = Config()
     scores = (splits.test.X.astype(np.float64) ** 2).sum(axis=1)

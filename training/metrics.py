@@ -7,7 +7,8 @@ correlation and seed aggregation: one implementation each, shared by the report 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 from scipy.spatial.distance import cdist
@@ -16,6 +17,8 @@ from sklearn.metrics import roc_auc_score, roc_curve
 # Distance correlation works on blocks of rows of the n x n distance matrices; this many float64
 # entries per block (32 MB) keeps memory bounded whatever max_events is.
 _BLOCK_ELEMENTS = 1 << 22
+
+T = TypeVar("T")
 
 
 def _finite_1d(x: np.ndarray, name: str) -> np.ndarray:
@@ -296,6 +299,37 @@ def distance_correlation(a: np.ndarray, b: np.ndarray, max_events: int = 20_000,
     return math.sqrt(max(s_xz, 0.0) / denom)
 
 
+def signal_selections(
+    y: np.ndarray, classes: Sequence[str], n_background_classes: int
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each signal against all backgrounds: signal name -> (mask of the events of that signal and of every
+    background class, their 0/1 labels). ``y`` holds class indices into ``classes``, whose first
+    ``n_background_classes`` are the backgrounds; signals come in the order of ``classes``."""
+    y = np.asarray(y)
+    background = y < n_background_classes
+    out = {}
+    for k in range(n_background_classes, len(classes)):
+        sel = background | (y == k)
+        out[classes[k]] = (sel, (y[sel] == k).astype(int))
+    return out
+
+
+def per_signal(
+    scores: np.ndarray,
+    y: np.ndarray,
+    classes: Sequence[str],
+    n_background_classes: int,
+    figure: Callable[..., T],
+    **options: Any,
+) -> dict[str, T]:
+    """``figure(labels, scores, **options)`` of each signal against all backgrounds (``signal_selections``),
+    by signal name: ``per_signal(scores, y, classes, n_bkg, auc)``, or ``summarise`` with ``target_fpr=``."""
+    return {
+        name: figure(labels, scores[sel], **options)
+        for name, (sel, labels) in signal_selections(y, classes, n_background_classes).items()
+    }
+
+
 def aggregate(values: Sequence[float], higher_is_better: bool = True) -> dict:
     """Summary of one figure over seeds: ``best``, ``mean``, ``std`` (population, ddof=0) and ``n``."""
     arr = np.asarray(values, dtype=np.float64)
@@ -310,6 +344,17 @@ def aggregate(values: Sequence[float], higher_is_better: bool = True) -> dict:
         "std": float(arr.std(ddof=0)),
         "n": int(arr.size),
     }
+
+
+def mean_std(agg: dict | None, digits: int = 3, sep: str = " ± ", std_of_one: bool = True) -> str:
+    """'mean ± std' of an ``aggregate`` dict to ``digits`` decimals ('n/a' for None); with
+    ``std_of_one=False`` the std of a single value (always 0) is left out."""
+    if agg is None:
+        return "n/a"
+    text = f"{agg['mean']:.{digits}f}"
+    if std_of_one or agg["n"] > 1:
+        text += f"{sep}{agg['std']:.{digits}f}"
+    return text
 
 
 def summarise(y: np.ndarray, score: np.ndarray, target_fpr: float = 1e-5, min_background: int = 10) -> dict:

@@ -27,15 +27,24 @@ from training.anomalyclr import (
     raw_ae_params,
     representation_ae_params,
 )
-from training.data.splits import Split, Splits, read_splits
+from training.data.splits import Split, read_splits
 from training.device import torch_device
 from training.l1_events import load_preprocessor
+from training.metrics import mean_std
 from training.nae import AEParams, TorchAutoencoder
 from training.stage import split_path, write_scores
+from training.studies.common import (
+    SIC_SIGNAL_EFFICIENCY,
+    aggregate_runs,
+    compact_ae_params,
+    dense_ae_size,
+    mean_epoch_seconds,
+    per_signal,
+    signal_figures,
+    subsample,
+)
 
 TITLE = "AnomalyCLR: contrastive representations of L1 objects"
-# SIC is quoted at this signal efficiency (as the AnomalyCLR paper's tables do), beside the maximum SIC.
-SIC_SIGNAL_EFFICIENCY = 0.2
 LOSS_LABELS = {"clr": "CLR + AE", "anomclr": "AnomCLR + AE", "anomclr_plus": "AnomCLR+ + AE"}
 RAW, COMPACT = "ae_raw", "ae_compact"
 # Legend labels: five curves share one plot, so they stay short.
@@ -52,88 +61,6 @@ VAL_FRACTION = 0.1  # validation events (monitoring only) per training event
 
 
 # ---------------------------------------------------------------------------------------------
-# Helpers shared with the NAE study
-# ---------------------------------------------------------------------------------------------
-
-
-def subsample(X: np.ndarray, limit: int, seed: int) -> np.ndarray:
-    """At most ``limit`` rows of ``X`` drawn without replacement with ``default_rng(seed)``, in file order."""
-    if len(X) <= limit:
-        return X
-    idx = np.random.default_rng(seed).choice(len(X), size=limit, replace=False)
-    return X[np.sort(idx)]
-
-
-def per_signal(splits: Splits) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Signal name -> (mask of that signal's and all background test events, their 0/1 labels)."""
-    y = splits.test.y
-    background = splits.is_background(y)
-    return {
-        name: (background | (y == k), (y[background | (y == k)] == k).astype(int))
-        for k, name in enumerate(splits.classes)
-        if k >= splits.n_background_classes
-    }
-
-
-def sic_at_efficiency(
-    labels: np.ndarray, scores: np.ndarray, efficiency: float, min_background: int
-) -> float:
-    """SIC = TPR / sqrt(FPR) at the first working point with TPR >= ``efficiency`` (NaN if none qualifies)."""
-    tpr, sic = metrics.sic_curve(labels, scores, min_background)
-    reached = np.nonzero(tpr >= efficiency)[0]
-    return float(sic[reached[0]]) if reached.size else float("nan")
-
-
-def signal_figures(
-    scores: np.ndarray, signals: dict[str, tuple[np.ndarray, np.ndarray]], config: Config
-) -> dict[str, dict]:
-    """Per signal: ``summarise`` (AUC, max SIC, TPR at the L1 trigger FPR) plus SIC at the fixed efficiency."""
-    m = config.metrics
-    out = {}
-    for signal, (sel, labels) in signals.items():
-        figs = metrics.summarise(labels, scores[sel], m.trigger_fpr_l1, m.min_background_for_sic)
-        figs["sic_at_efficiency"] = sic_at_efficiency(
-            labels, scores[sel], SIC_SIGNAL_EFFICIENCY, m.min_background_for_sic
-        )
-        out[signal] = figs
-    return out
-
-
-def aggregate_runs(records: list[dict]) -> dict[str, dict]:
-    """Per signal: best / mean / std over the runs of AUC, max SIC, SIC at the fixed efficiency, TPR."""
-    out = {}
-    for signal in records[0]["signals"]:
-        figs = [r["signals"][signal] for r in records]
-        sic_eff = [f["sic_at_efficiency"] for f in figs if np.isfinite(f["sic_at_efficiency"])]
-        out[signal] = {
-            "auc": metrics.aggregate([f["auc"] for f in figs]),
-            "max_sic": metrics.aggregate([f["max_sic"] for f in figs]),
-            "sic_at_efficiency": metrics.aggregate(sic_eff) if sic_eff else None,
-            "tpr_at_fpr": metrics.aggregate([f["tpr_at_fpr"]["tpr"] for f in figs]),
-            "tpr_reachable": all(f["tpr_at_fpr"]["reachable"] for f in figs),
-        }
-    return out
-
-
-def pm(agg: dict | None, digits: int) -> str:
-    """'mean ± std' of an ``aggregate`` dict ('n/a' for None)."""
-    return "n/a" if agg is None else f"{agg['mean']:.{digits}f} ± {agg['std']:.{digits}f}"
-
-
-def dense_ae_size(n_inputs: int, hidden: tuple[int, ...], latent: int) -> dict[str, int]:
-    """Parameters and multiply-accumulates per event of a dense AE with a mirrored decoder."""
-    widths = [n_inputs, *hidden, latent, *reversed(hidden), n_inputs]
-    macs = sum(a * b for a, b in zip(widths[:-1], widths[1:], strict=True))
-    return {"parameters": macs + sum(widths[1:]), "macs": macs}
-
-
-def mean_epoch_seconds(history: list[dict]) -> float:
-    """Mean wall time of the epochs trained in this process (NaN when all were restored from a checkpoint)."""
-    seconds = [h["seconds"] for h in history]
-    return float(np.mean(seconds)) if seconds else float("nan")
-
-
-# ---------------------------------------------------------------------------------------------
 # The study
 # ---------------------------------------------------------------------------------------------
 
@@ -144,20 +71,6 @@ class _Data:
     val: np.ndarray
     test: Split
     signals: dict[str, tuple[np.ndarray, np.ndarray]]
-
-
-def compact_ae_params(config: Config) -> AEParams:
-    """The deployed L1 AE's architecture and recipe (``train.ae``), trained here in PyTorch as a reference."""
-    ae = config.train.ae
-    return AEParams(
-        hidden=tuple(ae.encoder),
-        latent=ae.latent,
-        epochs=ae.epochs,
-        batch_size=ae.batch_size,
-        learning_rate=ae.learning_rate,
-        activation="relu",
-        standardize=False,
-    )
 
 
 def _fit_ae(
@@ -317,7 +230,7 @@ def _markdown(study: dict, plot_files: dict[str, list[str]]) -> str:
     for info in methods.values():
         lines.append(
             f"| {info['label']} | {info['n_runs']} | "
-            + " | ".join(pm(info["aggregate"][s]["auc"], 3) for s in signals)
+            + " | ".join(mean_std(info["aggregate"][s]["auc"], 3) for s in signals)
             + " |"
         )
     lines += [
@@ -335,9 +248,11 @@ def _markdown(study: dict, plot_files: dict[str, list[str]]) -> str:
         agg = info["aggregate"]
         lines.append(
             f"| {info['label']} | "
-            + " | ".join(pm(agg[s]["sic_at_efficiency"], 2) for s in signals)
+            + " | ".join(mean_std(agg[s]["sic_at_efficiency"], 2) for s in signals)
             + " | "
-            + " | ".join(pm(agg[s]["tpr_at_fpr"], 4) if agg[s]["tpr_reachable"] else "n/a" for s in signals)
+            + " | ".join(
+                mean_std(agg[s]["tpr_at_fpr"], 4) if agg[s]["tpr_reachable"] else "n/a" for s in signals
+            )
             + " |"
         )
     first_tpr = methods[RAW]["per_run"][0]["signals"][signals[0]]["tpr_at_fpr"]
@@ -376,7 +291,7 @@ def _markdown(study: dict, plot_files: dict[str, list[str]]) -> str:
     for key, info in methods.items():
         t = info["timing"].get("encoder_epoch_seconds") or info["timing"].get("ae_epoch_seconds")
         lines.append(
-            f"| {info['label']} | {sizes[key]['parameters']:,} | {sizes[key]['macs']:,} | {pm(t, 2)} |"
+            f"| {info['label']} | {sizes[key]['parameters']:,} | {sizes[key]['macs']:,} | {mean_std(t, 2)} |"
         )
     if clr_key is not None:
         s = sizes[clr_key]
@@ -429,7 +344,7 @@ def _markdown(study: dict, plot_files: dict[str, list[str]]) -> str:
         ]
         for name, info in rows.items():
             lines.append(
-                f"| {name} | " + " | ".join(pm(info["aggregate"][s]["auc"], 3) for s in signals) + " |"
+                f"| {name} | " + " | ".join(mean_std(info["aggregate"][s]["auc"], 3) for s in signals) + " |"
             )
     lines.append("")
     for signal in signals:

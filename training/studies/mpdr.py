@@ -19,18 +19,12 @@ from training import metrics
 from training.data.l1objects import N_INPUTS, N_SLOTS
 from training.data.splits import read_splits
 from training.device import torch_device
+from training.metrics import mean_std as pm
 from training.mpdr import ENERGY_LABELS, MPDR, projection_config
 from training.nae import NormalizedAutoencoder
 from training.stage import read_scores, split_path, write_scores
-from training.studies.anomalyclr import (
-    LOSS_LABELS,
-    aggregate_runs,
-    dense_ae_size,
-    per_signal,
-    pm,
-    signal_figures,
-    subsample,
-)
+from training.studies.anomalyclr import LOSS_LABELS
+from training.studies.common import aggregate_runs, dense_ae_size, per_signal, signal_figures, subsample
 from training.studies.nae import NAE, PRETRAINED
 
 TITLE = "MPDR: manifold projection-diffusion recovery on L1 objects"

@@ -20,15 +20,15 @@ from l1ad.pipeline import checkpoint_dir
 from training import metrics
 from training.data.splits import read_splits
 from training.device import torch_device
+from training.metrics import mean_std as pm
 from training.nae import NormalizedAutoencoder, TorchAutoencoder
 from training.stage import split_path, write_scores
-from training.studies.anomalyclr import (
+from training.studies.common import (
     aggregate_runs,
     compact_ae_params,
     dense_ae_size,
     mean_epoch_seconds,
     per_signal,
-    pm,
     signal_figures,
     subsample,
 )

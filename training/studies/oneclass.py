@@ -18,8 +18,10 @@ from l1ad.errors import L1adError
 from l1ad.io import atomic_path, write_json
 from training import metrics
 from training.data.splits import Splits, read_splits
+from training.metrics import mean_std
 from training.scorer import Scorer
 from training.stage import split_path, write_scores
+from training.studies.common import per_signal, subsample
 
 TITLE = "One-class methods on dijet features"
 # Methods in table order: name -> (Scorer kind, legend label without the settings).
@@ -135,27 +137,6 @@ def ocsvm_scaling(X: np.ndarray, nu: float, gamma: str, sizes: list[int], seed: 
     return {"nu": nu, "n_events": list(sizes), "seconds": seconds, "exponent": exponent}
 
 
-def _per_signal(splits: Splits) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Signal name -> (mask of the test events of that signal and all backgrounds, their 0/1 labels)."""
-    y = splits.test.y
-    background = splits.is_background(y)
-    out = {}
-    for k, name in enumerate(splits.classes):
-        if k >= splits.n_background_classes:
-            sel = background | (y == k)
-            out[name] = (sel, (y[sel] == k).astype(int))
-    return out
-
-
-def _train_events(splits: Splits, limit: int, seed: int) -> np.ndarray:
-    """At most ``limit`` background training events, drawn without replacement with ``default_rng(seed)``."""
-    X = splits.train.X
-    if len(X) <= limit:
-        return X
-    idx = np.random.default_rng(seed).choice(len(X), size=limit, replace=False)
-    return X[np.sort(idx)]
-
-
 def _warm_up(config: Config) -> dict[str, str]:
     """Import and initialise both frameworks before any timing, so no fit pays their start-up."""
     import torch
@@ -201,7 +182,7 @@ def _fit_method(
         all_scores.append(scores)
         n_used = getattr(scorer, "n_train_used", len(X))
         record = {"seed": seed, "fit_seconds": fit_seconds, "n_train_events": n_used, "signals": {}}
-        for signal, (sel, labels) in _per_signal(splits).items():
+        for signal, (sel, labels) in per_signal(splits).items():
             record["signals"][signal] = metrics.summarise(
                 labels,
                 scores[sel],
@@ -260,10 +241,6 @@ def _scaling_plot(scaling: dict[str, dict], path: Path, data_label: str) -> Path
     return path
 
 
-def _pm(agg: dict, digits: int) -> str:
-    return f"{agg['mean']:.{digits}f} ± {agg['std']:.{digits}f}"
-
-
 def _markdown(study: dict, plot_files: dict[str, list[str]], scaling_file: str | None) -> str:
     """The study.md fragment: data, tables per signal, measured observations and figures."""
     data = study["data"]
@@ -307,11 +284,13 @@ def _markdown(study: dict, plot_files: dict[str, list[str]], scaling_file: str |
         ]
         for info in methods.values():
             agg = info["aggregate"][signal]
-            tpr = _pm(agg["tpr_at_fpr"], 3) if agg["tpr_reachable"] else "n/a (too few background events)"
+            tpr = (
+                mean_std(agg["tpr_at_fpr"], 3) if agg["tpr_reachable"] else "n/a (too few background events)"
+            )
             lines.append(
-                f"| {info['label']} | {agg['auc']['n']} | {agg['auc']['best']:.3f} | {_pm(agg['auc'], 3)} | "
-                f"{agg['max_sic']['best']:.2f} | {_pm(agg['max_sic'], 2)} | {tpr} | "
-                f"{_pm(info['fit_seconds'], 2)} |"
+                f"| {info['label']} | {agg['auc']['n']} | {agg['auc']['best']:.3f} | {mean_std(agg['auc'], 3)} | "
+                f"{agg['max_sic']['best']:.2f} | {mean_std(agg['max_sic'], 2)} | {tpr} | "
+                f"{mean_std(info['fit_seconds'], 2)} |"
             )
         by_auc = max(methods.values(), key=lambda m: m["aggregate"][signal]["auc"]["mean"])
         by_sic = max(methods.values(), key=lambda m: m["aggregate"][signal]["max_sic"]["mean"])
@@ -319,9 +298,9 @@ def _markdown(study: dict, plot_files: dict[str, list[str]], scaling_file: str |
         lines += [
             "",
             f"Measured here: the highest mean AUC is {by_auc['label']} "
-            f"({_pm(by_auc['aggregate'][signal]['auc'], 3)}), the highest mean max SIC {by_sic['label']} "
-            f"({_pm(by_sic['aggregate'][signal]['max_sic'], 2)}), the lowest mean AUC {worst['label']} "
-            f"({_pm(worst['aggregate'][signal]['auc'], 3)}).",
+            f"({mean_std(by_auc['aggregate'][signal]['auc'], 3)}), the highest mean max SIC {by_sic['label']} "
+            f"({mean_std(by_sic['aggregate'][signal]['max_sic'], 2)}), the lowest mean AUC {worst['label']} "
+            f"({mean_std(worst['aggregate'][signal]['auc'], 3)}).",
             "",
         ]
         lines += [f"![{name}](../studies/oneclass/plots/{name})" for name in plot_files[signal]]
@@ -361,12 +340,12 @@ def run_oneclass_study(config: Config, out: Path, run_dir: Path) -> dict[str, An
         raise L1adError(f"studies.oneclass.n_seeds must be at least 1, got {oc.n_seeds}")
     out = Path(out)
     splits = read_splits(split_path(run_dir, "dijet"))
-    X = _train_events(splits, oc.max_train_events, config.run.seed)
+    X = subsample(splits.train.X, oc.max_train_events, config.run.seed)  # background training events
     X_val = splits.val.X
     source = config.data.dijet.source
     label = data_label(source)
     devices = _warm_up(config)
-    per_signal = _per_signal(splits)
+    signals = per_signal(splits)
 
     methods: dict[str, dict] = {}
     test_scores: dict[str, np.ndarray] = {}
@@ -396,7 +375,7 @@ def run_oneclass_study(config: Config, out: Path, run_dir: Path) -> dict[str, An
 
     plot_dir = out / "plots"
     plot_files: dict[str, list[str]] = {}
-    for signal, (sel, labels) in per_signal.items():
+    for signal, (sel, labels) in signals.items():
         curves = {}
         for method, info in methods.items():
             best = info["aggregate"][signal]["best_seed"]
@@ -431,7 +410,7 @@ def run_oneclass_study(config: Config, out: Path, run_dir: Path) -> dict[str, An
             "n_train_events": len(X),
             "n_val": len(X_val),
             "n_test_background": int(splits.is_background(splits.test.y).sum()),
-            "n_test_signal": {s: int(lab.sum()) for s, (_, lab) in per_signal.items()},
+            "n_test_signal": {s: int(lab.sum()) for s, (_, lab) in signals.items()},
         },
         "ocsvm_train_events": n_svm,
         "n_seeds": oc.n_seeds,
@@ -456,7 +435,7 @@ def run_oneclass_study(config: Config, out: Path, run_dir: Path) -> dict[str, An
     with atomic_path(out / "study.md") as tmp:
         tmp.write_text(_markdown(study, plot_files, scaling_file))
 
-    first = next(iter(per_signal))
+    first = next(iter(signals))
     return {
         "source": source,
         "n_train_events": len(X),
