@@ -317,6 +317,9 @@ def test_prepare_writes_normalised_splits_without_top_in_training(tmp_path):
     assert abs(summary["mean_mass_gev"]["top"] - jets[jets[:, COL["j_t"]] == 1, COL["j_mass"]].mean()) < 1e-3
     assert -1 <= summary["mass_label_correlation_qcd_vs_wz"] <= 1
     assert summary["mass_label_mutual_information_bits"] > 0.1  # mass tells QCD from W/Z
+    marginals = summary["marginals"]  # the generator's checks, recorded with the data
+    assert set(marginals["classes"]) == set(CLASSES)
+    assert {"wz_vs_qcd_at_fixed_mass", "top_vs_qcd_at_fixed_mass"} <= set(marginals)
     pre = read_json(tmp_path / "pre.json")
     assert "total pT" in pre["normalisation"] and pre["input_shape"] == [8, 8, 1]
     assert pre["nuisance"].startswith("jet mass")
@@ -358,3 +361,55 @@ def test_rounding_noise_in_pixels_and_jet_pt_is_clipped_and_counted(tmp_path):
     _write_real_layout(path, REAL_FLAGS, mutate=pixels(-1.0, 0.0))
     with pytest.raises(InputError, match="pixel pT"):
         load_jet_images(path, 20)
+
+
+def test_qcd_mass_follows_the_double_log_sudakov():
+    """The hardest emission's rho = z (1 - z) theta^2 / R^2 has P(rho < x) = Sigma(x) / Sigma(rho_max) with the
+    plain-jet-mass radiator Sigma = exp(-(alpha_s C / 2 pi) ln^2 rho); the second emission comes below it."""
+    from training.data import jetimages as ji
+
+    n = 40_000
+    for gluon, colour in ((False, ji._CF), (True, ji._CA)):
+        frac, pos, _, cone = ji._qcd_prongs(np.random.default_rng(3), np.full(n, 600.0), np.full(n, gluon))
+        z2 = frac[:, 2] / (frac[:, 0] + frac[:, 2])
+        core = (
+            pos[:, 0] * (1.0 - z2)[:, None] + pos[:, 2] * z2[:, None]
+        )  # the core before its second emission
+        theta = np.linalg.norm(pos[:, 1] - core, axis=1)
+        z = frac[:, 1]
+        rho = z * (1.0 - z) * (theta / ji._JET_R) ** 2
+        theta2 = np.linalg.norm(pos[:, 2] - pos[:, 0], axis=1)
+        rho2 = z2 * (1.0 - z2) * (theta2 / ji._JET_R) ** 2
+        a = ji._ALPHA_S * colour / (2.0 * np.pi)
+        for x in (0.003, 0.01, 0.05):
+            expected = np.exp(-a * np.log(x) ** 2) / np.exp(-a * np.log(ji._RHO_MAX) ** 2)
+            assert np.mean(rho < x) == pytest.approx(expected, abs=0.012), (gluon, x)
+        assert (rho2 <= rho * (1 + 1e-9)).all() and (
+            frac > 0
+        ).all()  # ordered, three partons in every QCD jet
+        np.testing.assert_allclose(frac.sum(axis=1), 1.0)
+        assert (cone == ji._COLOURED_CONE).all()
+
+
+def test_colour_singlets_radiate_inside_their_prongs():
+    """W/Z (and the W in a top) are colour singlets: at equal mass their radiation is more compact than QCD's,
+    while the pT-weighted width, which measures the mass, barely tells them apart (checked on the marginals
+    the data stage records)."""
+    from training.data.jetimages import _generate_chunk, jet_marginals
+
+    rng = np.random.default_rng(5)
+    cls = np.repeat(np.arange(3), [6000, 3000, 3000]).astype(np.int8)
+    sub = rng.random(len(cls)) < 0.5
+    images, rows = _generate_chunk(rng, cls, sub, 20, HALF_WIDTH)
+    images /= images.sum(axis=(1, 2), keepdims=True)
+    marginals = jet_marginals(images, cls, rows[:, COL["j_mass"]], HALF_WIDTH)
+    fixed = marginals["wz_vs_qcd_at_fixed_mass"]
+    assert min(fixed["n"]) > 200
+    assert fixed["auc_n_pixels"] < 0.25  # W/Z light up fewer pixels than QCD jets of the same mass
+    assert abs(fixed["auc_width"] - 0.5) < 0.15  # ... while the width is set by the mass
+    qcd = marginals["classes"]["qcd"]
+    assert qcd["pearson_mass_width"] > 0.9  # the image encodes the mass: m ~ pT x width
+    # QCD masses from radiation: a falling spectrum peaking well below the W (pT 500-700 GeV, R = 0.8)
+    assert 35.0 < qcd["mass_quantiles_10_50_90_gev"][1] < 80.0
+    assert 80.0 < marginals["classes"]["wz"]["mass_quantiles_10_50_90_gev"][1] < 95.0
+    assert 160.0 < marginals["classes"]["top"]["mass_quantiles_10_50_90_gev"][1] < 180.0

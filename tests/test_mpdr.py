@@ -131,6 +131,14 @@ def test_training_lowers_data_energy_relative_to_negatives(splits, projection, e
     assert gap(after) > gap(before) + 0.05, (gap(before), gap(after))
 
 
+def test_spearman_of_the_diagnosis() -> None:
+    from training.studies.mpdr import _spearman
+
+    x = np.arange(50.0)
+    assert _spearman(x, x**3) == pytest.approx(1.0) and _spearman(x, -x) == pytest.approx(-1.0)
+    assert np.isnan(_spearman(x, np.ones(50)))
+
+
 def test_save_load_round_trip(splits, projection, tmp_path: Path) -> None:
     X = splits.train.X[:256]
     for energy in ("scalar", "reconstruction"):
@@ -209,11 +217,16 @@ def test_study_writes_tables_plots_and_reads_other_studies(splits, tmp_path: Pat
     assert all(study["methods"][k]["epoch_seconds"]["mean"] > 0 for k in study["methods"])
     drawn = study["methods"]["scalar"]["negatives_first_seed"]
     assert drawn["background"]["n_objects"] > 1 and drawn["negatives"]["n_objects"] >= 1  # MET always there
+    # the MPDR-S diagnosis: sign check, how far negatives are from their events, what the energy follows
+    assert 0.0 <= drawn["energy_auc_negatives_vs_background"] <= 1.0
+    assert drawn["decode_distance"] > 0 and drawn["chain_distance"] >= 0
+    assert -1.0 <= drawn["energy_sum_pt_spearman"] <= 1.0
     assert summary["auc_mean"]["nae/nae"] == {
         s: round(a["auc"]["mean"], 4) for s, a in study["external"]["nae/nae"]["aggregate"].items()
     }
     md = (out / "study.md").read_text()
     assert md.startswith("## MPDR") and "| MPDR-S | 1 |" in md and "NAE [nae study]" in md
+    assert "Sign check: the energy ranks negatives above background events" in md
     assert "The anomalyclr study is not in the table: trained or tested on other data." in md
     assert len(study["plots"]) == 2 * len(splits.signal_names())
     for name in study["plots"]:

@@ -170,6 +170,24 @@ def test_study_writes_tables_and_plots(splits, tmp_path: Path) -> None:
     }
     md = (out / "study.md").read_text()
     assert md.startswith("## Normalized autoencoder") and "Suppressed outlier reconstruction" in md
+    too_well = study["reconstructed_too_well"]
+    assert set(too_well) == set(ratios)
+    for r in too_well.values():
+        assert 0.0 <= r["ae_below_background_10pct"] <= r["ae_below_background_median"] <= 1.0
+    assert "### Signal events the AE reconstructs too well" in md
     for name in study["plots"]:
         assert (out / "plots" / name).stat().st_size > 0 and f"../studies/nae/plots/{name}" in md
     assert isinstance(load_scorer(out / "models" / "nae"), NormalizedAutoencoder)
+
+
+def test_reconstructed_too_well_places_events_among_the_background() -> None:
+    from training.studies.nae import reconstructed_too_well
+
+    labels = np.r_[np.zeros(100), np.ones(4)].astype(int)
+    sel = np.ones(104, dtype=bool)
+    ae = np.r_[np.arange(100.0), [5.0, 20.0, 70.0, 200.0]]  # two signal events below the background median
+    nae = np.r_[np.arange(100.0), [60.0, 20.0, 70.0, 200.0]]  # the NAE lifts one of them above it
+    r = reconstructed_too_well(ae, nae, {"sig": (sel, labels)})["sig"]
+    assert r["ae_below_background_median"] == 0.5 and r["nae_below_background_median"] == 0.25
+    assert r["ae_below_background_10pct"] == 0.25 and r["nae_lifts_above_median"] == 0.5
+    assert r["percentile_ae"] == pytest.approx((0.06 + 0.21) / 2)

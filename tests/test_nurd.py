@@ -214,3 +214,69 @@ def test_conv_autoencoder_scores_the_sum_of_squared_pixel_residuals(jets, tmp_pa
     np.testing.assert_allclose(ae.score(Xt[:300]), (residual**2).sum(axis=1), rtol=1e-4, atol=1e-9)
     ae.save(tmp_path / "ae")
     np.testing.assert_array_equal(load_scorer(tmp_path / "ae").score(Xt[:300]), ae.score(Xt[:300]))
+
+
+def test_study_diagnostics_split_the_score_and_bound_a_mass_free_detector(jets) -> None:
+    """The study's measurements: the score's split into the classifier's whitened direction and the rest,
+    the linear mass fit from r, and the supervised mass-equalised bound (one short epoch here)."""
+    from training.studies.nurd import mass_equalised_bound, representation_diagnostics
+
+    (X, y, mass), (Xt, yt, mt) = _split(jets)
+    scorer = NuRD(NuRDConfig(**{**SMALL.__dict__, "critic_lambda": 0.0, "epochs": 3}), SIZE, seed=3).fit(
+        X, y=y, nuisance=mass
+    )
+    d = representation_diagnostics(scorer, Xt, yt, mt)
+    assert set(d["parts"]) == {"qcd_distance", "classifier_direction", "other_directions"}
+    for part in d["parts"].values():
+        assert -1.0 <= part["pearson_qcd"] <= 1.0 and 0.0 <= part["auc_top"] <= 1.0
+    assert d["mass_r2_linear_qcd"] <= 1.0
+    # the two parts add up to the head's QCD distance (the deployed graph's distance to background 0)
+    from training.nurd import head_constants
+
+    r = scorer.representation(Xt).astype(np.float64)
+    kernel, bias = head_constants(scorer.head_stats[0]["mean"], scorer.head_stats[0]["cov"])
+    distance = mahalanobis(r, [scorer.head_stats[0]["mean"]], [scorer.head_stats[0]["cov"]])
+    np.testing.assert_allclose(((r @ kernel + bias) ** 2).sum(axis=1), distance, rtol=1e-6)
+
+    bound = mass_equalised_bound(SMALL, Xt, yt, mt, 2, seed=1, epochs=1)
+    assert set(bound) == {0, 1}
+    assert all(0.0 <= b["auc_at_equal_mass"] <= 1.0 and b["n_train"] > 100 for b in bound.values())
+
+
+def test_study_goal_is_judged_on_both_criteria() -> None:
+    from training.studies.nurd import CONV_AE, _goal, method_key
+
+    def agg(auc: float, pearson: float) -> dict:
+        return {"aggregate": {"auc": {"top": {"mean": auc}}, "abs_pearson": {"mean": pearson}}}
+
+    study = {
+        "data": {"n_test": {"signal": {"top": 10}}},
+        "settings": {"lambdas": [0.0, 0.1, 1.0]},
+        "methods": {
+            method_key(0.0): agg(0.80, 0.70),
+            method_key(0.1): agg(0.78, 0.04),  # decorrelated, AUC within 0.05: met
+            method_key(1.0): agg(0.60, 0.01),  # decorrelated by losing the detector: not met
+            CONV_AE: agg(0.85, 0.60),
+        },
+    }
+    goal = _goal(study)
+    assert goal["per_lambda"]["0.1"]["met"] and not goal["per_lambda"]["1"]["met"]
+    assert goal["decorrelated_lambda_met"] and not goal["best_nurd_beats_conv_ae"]
+    assert goal["best_nurd"] == {"method": method_key(0.0), "auc": 0.80}
+
+
+def test_report_plots_the_deployed_nurd_mass_sculpting(tmp_path) -> None:
+    import h5py
+
+    from l1ad.config import Config
+    from reports.stage import nurd_sculpting_plot
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], 200)
+    mass = rng.uniform(20.0, 200.0, len(y))
+    split = tmp_path / "splits.h5"
+    with h5py.File(split, "w") as f:
+        f.create_dataset("test/nuisance", data=mass.astype(np.float32))
+    scores = {v: mass + rng.normal(0.0, 5.0, len(y)) for v in ("float", "qkeras", "csim")}
+    name = nurd_sculpting_plot(Config(), split, scores, y, ["qcd", "wz", "top"], tmp_path, "synthetic")
+    assert name == "nurd_mass_sculpting.png" and (tmp_path / name).stat().st_size > 0

@@ -32,7 +32,9 @@ def test_rate_events_are_preprocessed_as_the_test_background(l1_run: Path) -> No
     the test set's background within sampling noise (independent events, another seed)."""
     test = read_splits(l1_run / "data" / "l1_splits.h5").test
     background = test.X[test.y == 0]
-    events = rate.rate_chunk(_config(20_000, 20_000), "l1", l1_run / "data", np.random.SeedSequence(9), 20_000)
+    events = rate.rate_chunk(
+        _config(20_000, 20_000), "l1", l1_run / "data", np.random.SeedSequence(9), 20_000
+    )
     assert events.shape == (20_000, background.shape[1]) and events.dtype == np.float32
     # empty slots stay exactly 0 in both; the filled fraction per input agrees to a few percent
     np.testing.assert_allclose((events != 0).mean(0), (background != 0).mean(0), atol=0.04)

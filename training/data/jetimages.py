@@ -58,6 +58,7 @@ _JET_R = 0.8  # anti-kT radius of the hls4ml jets: constituents farther than thi
 _PT_RANGE = (500.0, 700.0)
 _PT_POWER = 5.0  # dN/dpT ~ pT^-5 inside the window
 _ETA_MAX = 2.0
+_COLOURED_CONE = 1.6  # largest constituent angle from a coloured prong (then the R = 0.8 cut)
 _RHO_MAX = 0.2  # largest m^2/(pT R)^2 of the hardest QCD emission (keeps the emission inside the cone)
 _MULT_SCALE = 3.0  # mean constituents per prong = 3 (C/CF)^0.7 ln(1 + P/5 GeV)
 _FRAG_SHAPE = 0.6  # Gamma shape of constituent momentum fractions: a few hard particles, many soft
@@ -93,31 +94,44 @@ def _two_body(
 
 
 def _qcd_prongs(rng: np.random.Generator, pt: np.ndarray, gluon: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Core parton plus its hardest emission, the emission's rho = m^2/(pT R)^2 drawn from a LL Sudakov.
+    """Core parton plus its two hardest emissions, the first one's rho = m^2/(pT R)^2 drawn from a LL Sudakov.
 
-    Sigma(rho) = exp(-(alpha_s C / pi) ln^2 rho), truncated at rho <= _RHO_MAX; gluons (C = CA) radiate
-    more, so their jets are heavier and wider. The emission's z is log-uniform along the line of
-    constant rho (soft-collinear phase space).
+    Sigma(rho) = exp(-(alpha_s C / (2 pi)) ln^2 rho), truncated at rho <= _RHO_MAX: the double-log
+    radiator of the plain jet mass (emission density (alpha_s C / pi) dtheta^2/theta^2 dz/z integrated
+    over z theta^2 / R^2 > rho). Gluons (C = CA) radiate more, so their jets are heavier and wider. The
+    emission's z is log-uniform along the line of constant rho (soft-collinear phase space). The core
+    then emits again at a smaller rho (the next step of the same Sudakov). Every parton stays
+    colour-connected to the rest of the event, so its radiation may reach the cone's edge.
     """
     n = len(pt)
     colour = np.where(gluon, _CA, _CF)
-    a = _ALPHA_S * colour / np.pi
+    a = _ALPHA_S * colour / (2.0 * np.pi)
     u = (1.0 - rng.random(n)) * np.exp(-a * np.log(_RHO_MAX) ** 2)
     rho = np.exp(-np.sqrt(-np.log(u) / a))
     z_lo = 0.5 * (1.0 - np.sqrt(1.0 - 4.0 * rho))
     z = np.exp(rng.uniform(np.log(z_lo), np.log(0.5)))
     theta = _JET_R * np.sqrt(rho / (z * (1.0 - z)))
     core, emission = _two_body(rng, np.zeros((n, 2)), theta, z)
-    frac = np.stack([1.0 - z, z, np.zeros(n)], axis=1)
-    pos = np.stack([core, emission, np.zeros((n, 2))], axis=1)
-    col = np.stack([colour, np.full(n, _CA), np.full(n, _CF)], axis=1)
-    return frac, pos, col
+    # The core's next emission, ordered below the first in rho (Sigma(rho2) / Sigma(rho) uniform): QCD
+    # mass builds up from several emissions, not from one clean splitting.
+    rho2 = np.exp(-np.sqrt(np.log(rho) ** 2 - np.log(1.0 - rng.random(n)) / a))
+    z2_lo = 0.5 * (1.0 - np.sqrt(1.0 - 4.0 * rho2))
+    z2 = np.exp(rng.uniform(np.log(z2_lo), np.log(0.5)))
+    theta2 = _JET_R * np.sqrt(rho2 / (z2 * (1.0 - z2)))
+    core, second = _two_body(rng, core, theta2, z2)
+    frac = np.stack([(1.0 - z) * (1.0 - z2), z, (1.0 - z) * z2], axis=1)
+    pos = np.stack([core, emission, second], axis=1)
+    col = np.stack([colour, np.full(n, _CA), np.full(n, _CA)], axis=1)
+    return frac, pos, col, np.full((n, 3), _COLOURED_CONE)
 
 
 def _vector_boson_prongs(
     rng: np.random.Generator, pt: np.ndarray, is_z: np.ndarray
 ) -> tuple[np.ndarray, ...]:
-    """V -> q q': m^2 = z(1-z) pT^2 theta^2 with z uniform (unpolarised decay), so theta ~ 2m/pT."""
+    """V -> q q': m^2 = z(1-z) pT^2 theta^2 with z uniform (unpolarised decay), so theta ~ 2m/pT.
+
+    The pair is a colour singlet: its radiation stays within the q q' opening angle (the cone returned).
+    """
     n = len(pt)
     mass = np.where(is_z, _breit_wigner(rng, _M_Z, _G_Z, n), _breit_wigner(rng, _M_W, _G_W, n))
     z = rng.uniform(0.01, 0.99, n)
@@ -125,11 +139,15 @@ def _vector_boson_prongs(
     q1, q2 = _two_body(rng, np.zeros((n, 2)), theta, z)
     frac = np.stack([1.0 - z, z, np.zeros(n)], axis=1)
     pos = np.stack([q1, q2, np.zeros((n, 2))], axis=1)
-    return frac, pos, np.full((n, 3), _CF)
+    return frac, pos, np.full((n, 3), _CF), np.repeat(theta[:, None], 3, axis=1)
 
 
 def _top_prongs(rng: np.random.Generator, pt: np.ndarray) -> tuple[np.ndarray, ...]:
-    """t -> b W(-> q q'): b takes z_b uniform in [0, 1 - mW^2/mt^2] (isotropic decay, massless b)."""
+    """t -> b W(-> q q'): b takes z_b uniform in [0, 1 - mW^2/mt^2] (isotropic decay, massless b).
+
+    The b carries the top's colour (its radiation may reach the cone's edge); the W's quarks are a
+    colour singlet whose radiation stays within their opening angle.
+    """
     n = len(pt)
     m_t = _breit_wigner(rng, _M_T, _G_T, n)
     m_w = _breit_wigner(rng, _M_W, _G_W, n)
@@ -141,7 +159,8 @@ def _top_prongs(rng: np.random.Generator, pt: np.ndarray) -> tuple[np.ndarray, .
     theta_qq = m_w / ((1.0 - z_b) * pt * np.sqrt(z_q * (1.0 - z_q)))
     q1, q2 = _two_body(rng, w_axis, theta_qq, z_q)
     frac = np.stack([z_b, (1.0 - z_b) * (1.0 - z_q), (1.0 - z_b) * z_q], axis=1)
-    return frac, np.stack([b, q1, q2], axis=1), np.full((n, 3), _CF)
+    cone = np.stack([np.full(n, _COLOURED_CONE), theta_qq, theta_qq], axis=1)
+    return frac, np.stack([b, q1, q2], axis=1), np.full((n, 3), _CF), cone
 
 
 def _generate_chunk(
@@ -155,6 +174,7 @@ def _generate_chunk(
     pt = _falling_pt(rng, n)
     eta = rng.uniform(-_ETA_MAX, _ETA_MAX, n)
     frac, pos, colour = np.zeros((n, 3)), np.zeros((n, 3, 2)), np.full((n, 3), _CF)
+    cone = np.full((n, 3), _COLOURED_CONE)
     for label, make in (
         (0, lambda m: _qcd_prongs(rng, pt[m], sub[m])),
         (1, lambda m: _vector_boson_prongs(rng, pt[m], sub[m])),
@@ -162,7 +182,7 @@ def _generate_chunk(
     ):
         mask = cls == label
         if mask.any():
-            frac[mask], pos[mask], colour[mask] = make(mask)
+            frac[mask], pos[mask], colour[mask], cone[mask] = make(mask)
 
     # Each prong showers into constituents: multiplicity and width grow with the colour charge,
     # harder constituents sit closer to the prong axis (collinear enhancement).
@@ -176,7 +196,11 @@ def _generate_chunk(
     safe_pt = np.where(active, prong_pt, 1.0).ravel()
     width = _WIDTH_SCALE * np.sqrt(colour.ravel() / _CF) * np.sqrt(300.0 / safe_pt)
     r = width[owner] * rng.gamma(2.0, 0.5, len(owner)) / np.sqrt(n_const[owner] * x)
-    r = np.minimum(r, 2.0 * _JET_R)
+    # Colour coherence (angular ordering): a colour singlet's prongs radiate within their dipole's
+    # opening angle; beyond it soft gluons see no net colour charge. r / (1 + r / cone) keeps the
+    # collinear core and bends the wide-angle tail inside the cone. Coloured prongs radiate up to 2R.
+    reach = cone.ravel()[owner]
+    r = np.where(reach < _COLOURED_CONE, r / (1.0 + r / reach), np.minimum(r, _COLOURED_CONE))
     alpha = rng.uniform(0.0, 2.0 * np.pi, len(owner))
     axes = pos.reshape(-1, 2)
     shower_jet = owner // 3
@@ -248,14 +272,17 @@ def generate_jet_images(
     """Write synthetic jets in the hls4ml LHC jet-dataset layout (``jetImage``, ``jets``, ``jetFeatureNames``).
 
     Jets have pT from a falling spectrum (pT^-5) in 500-700 GeV and |eta| < 2. QCD jets (half gluon,
-    half quark) are a core parton plus its hardest emission with a Sudakov-distributed mass; W and Z
-    jets are two prongs from a Breit-Wigner mass with z uniform (separation ~ 2m/pT); top jets are b + W
-    with the W split again. Each prong showers into constituents (gluons: more and wider), an
-    underlying event adds about 3 GeV, constituent pT is smeared by a calorimeter resolution and only
-    constituents within R = 0.8 of the axis are kept. ``jetImage`` (N, S, S) holds the pT (GeV) per
-    pixel over |d eta|, |d phi| < ``half_width``, centred on the pT-weighted centroid, indexed
-    [eta, phi]. In ``jets`` the columns j_pt, j_eta, j_mass and j_multiplicity are computed from the
-    kept constituents and the one-hot class columns are set (QCD -> j_g or j_q, W -> j_w, Z -> j_z,
+    half quark) are a core parton plus its two hardest emissions, ordered in rho = m^2/(pT R)^2 by the
+    double-log Sudakov of the plain jet mass (QCD mass arises from radiation: median about 58 GeV);
+    W and Z jets are two prongs from a Breit-Wigner mass with z uniform (separation ~ 2m/pT); top jets
+    are b + W with the W split again. Each prong showers into constituents (gluons: more and wider);
+    the quarks of a colour singlet (W, Z, the W in a top) radiate inside their opening angle (colour
+    coherence), coloured partons up to the cone's edge. An underlying event adds about 3 GeV,
+    constituent pT is smeared by a calorimeter resolution and only constituents within R = 0.8 of the
+    axis are kept; ``jet_marginals`` measures what these choices produce (docs/studies.md lists them).
+    ``jetImage`` (N, S, S) holds the pT (GeV) per pixel over |d eta|, |d phi| < ``half_width``, centred
+    on the pT-weighted centroid, indexed [eta, phi]. In ``jets`` the columns j_pt, j_eta, j_mass and
+    j_multiplicity are computed from the kept constituents and the one-hot class columns are set (QCD -> j_g or j_q, W -> j_w, Z -> j_z,
     top -> j_t); every other column is zero. Classes are shuffled together; the write is atomic and
     done in chunks, so memory does not grow with N. The same seed gives the same file.
     """
@@ -451,6 +478,68 @@ def _split_indices(
     return parts
 
 
+def _rank_auc(positive: np.ndarray, negative: np.ndarray) -> float:
+    """P(a positive value > a negative one) + half the ties (Mann-Whitney); NaN when a side is empty."""
+    if len(positive) == 0 or len(negative) == 0:
+        return float("nan")
+    values = np.concatenate([positive, negative])
+    order = np.argsort(values, kind="mergesort")
+    ranks = np.empty(len(values))
+    ranks[order] = np.arange(1, len(values) + 1)
+    # average ranks of ties
+    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+    ranks = np.bincount(inverse, weights=ranks)[inverse] / counts[inverse]
+    n_pos = len(positive)
+    return float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * len(negative)))
+
+
+# Fixed-mass windows (GeV) in which the backgrounds and the signal are compared image by image.
+WZ_WINDOW = (75.0, 100.0)
+TOP_WINDOW = (150.0, 190.0)
+
+
+def jet_marginals(images: np.ndarray, label: np.ndarray, mass: np.ndarray, half_width: float = 0.8) -> dict:
+    """The marginals the generator is checked against, measured on (N, S, S) images normalised to unit pT.
+
+    Per class: jet-mass quantiles (10/50/90%). Image observables per jet: the pT-weighted angular spread
+    ``width`` = sqrt(sum_i I_i |r_i - r_c|^2) (m / pT ~ width for a massless-constituent jet, so it measures
+    the mass through the image) and ``n_pixels``, the pixels holding more than 1% of the jet pT (the spread
+    of the radiation). Reported: Pearson(mass, width) per class (how far the image encodes the mass), and
+    at fixed mass, AUC of W/Z against QCD in ``WZ_WINDOW`` and of top against QCD in ``TOP_WINDOW`` for
+    each observable (AUC > 0.5: the first class has the larger value). At fixed mass the width carries
+    little (AUC near 0.5); what separates the classes there is the radiation pattern.
+    """
+    images = np.asarray(images, dtype=np.float64)
+    if images.ndim == 4:
+        images = images[..., 0]
+    label, mass = np.asarray(label), np.asarray(mass, dtype=np.float64)
+    size = images.shape[1]
+    centres = (np.arange(size) + 0.5) * (2.0 * half_width / size) - half_width
+    u, v = np.meshgrid(centres, centres, indexing="ij")
+    mean_u, mean_v = (images * u).sum(axis=(1, 2)), (images * v).sum(axis=(1, 2))
+    spread = (images * (u**2 + v**2)).sum(axis=(1, 2)) - mean_u**2 - mean_v**2
+    observables = {"width": np.sqrt(np.maximum(spread, 0.0)), "n_pixels": (images > 0.01).sum(axis=(1, 2))}
+    out: dict = {"classes": {}}
+    for c, name in enumerate(CLASSES):
+        sel = label == c
+        if sel.sum() < 2:
+            continue
+        out["classes"][name] = {
+            "n": int(sel.sum()),
+            "mass_quantiles_10_50_90_gev": [float(q) for q in np.percentile(mass[sel], [10, 50, 90])],
+            "pearson_mass_width": float(np.corrcoef(mass[sel], observables["width"][sel])[0, 1]),
+        }
+    for key, (first, window) in {"wz_vs_qcd": (1, WZ_WINDOW), "top_vs_qcd": (2, TOP_WINDOW)}.items():
+        inside = (mass > window[0]) & (mass < window[1])
+        a, b = inside & (label == first), inside & (label == 0)
+        out[f"{key}_at_fixed_mass"] = {
+            "window_gev": list(window),
+            "n": [int(a.sum()), int(b.sum())],
+            **{f"auc_{o}": _rank_auc(vals[a], vals[b]) for o, vals in observables.items()},
+        }
+    return out
+
+
 def _binned_mutual_information(values: np.ndarray, label: np.ndarray, n_bins: int = 20) -> float:
     """I(value; label) in bits with quantile bins: catches the dependence a correlation misses.
 
@@ -512,6 +601,9 @@ def prepare_jet_images(
         if not (label == c).any():
             raise InputError(source, f"no {name} jets in the input: every class is needed for the splits")
 
+    # marginals on at most 20k jets (fixed seed): the checks of the generator, also recorded for real data
+    rows = np.sort(np.random.default_rng(seed + 1).permutation(len(images))[:20_000])
+    marginals = jet_marginals(images[rows], label[rows], mass[rows])
     rng = np.random.default_rng(seed)
     parts = _split_indices(rng, label, cfg.test_fraction)
     split_arrays = {}
@@ -544,6 +636,7 @@ def prepare_jet_images(
         "mean_pt_gev": {CLASSES[c]: float(pt[label == c].mean()) for c in range(len(CLASSES))},
         "mass_label_correlation_qcd_vs_wz": mass_corr,
         "mass_label_mutual_information_bits": _binned_mutual_information(mass[background], label[background]),
+        "marginals": marginals,
         "n_dropped_empty": n_empty,
         "clipped_noise": clipped,  # values within noise of 0 set to 0 (h5read.ENERGY_NOISE_GEV)
     }

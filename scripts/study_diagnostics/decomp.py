@@ -1,0 +1,50 @@
+# ruff: noqa
+# Issue 20 experiment script, kept as run so that docs/studies.md figures can be rerun (python scripts/study_diagnostics/<name>.py).
+import sys
+
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[2]))
+import numpy as np
+
+from l1ad.config import NuRDConfig
+from training import metrics
+from training.data.splits import read_splits
+from training.nurd import NuRD, head_constants
+
+s = read_splits(sys.argv[1])
+rng = np.random.default_rng(0)
+keep = np.sort(rng.choice(len(s.train.X), 20000, replace=False))
+X, y, m = s.train.X[keep], s.train.y[keep].astype(int), s.train.nuisance[keep]
+T = s.test
+for lam in [float(v) for v in sys.argv[2:]]:
+    sc = NuRD(
+        NuRDConfig(
+            filters=(16, 32),
+            kernel_size=3,
+            strides=1,
+            pool=True,
+            dense=(64,),
+            representation_dim=20,
+            epochs=6,
+            critic_lambda=lam,
+        ),
+        20,
+        1,
+    ).fit(X, y=y, nuisance=m)
+    r = sc.representation(T.X).astype(np.float64)
+    L, b = head_constants(sc.head_stats[0]["mean"], sc.head_stats[0]["cov"])
+    p = r @ L + b
+    w = sc.classifier_weights[0].ravel().astype(np.float64)
+    u = np.linalg.solve(L, w)
+    u /= np.linalg.norm(u)
+    par = (p @ u) ** 2
+    perp = (p**2).sum(1) - par
+    q = T.y == 0
+    top = (T.y == 2).astype(int)
+    print(
+        lam,
+        {
+            k: (round(metrics.pearson(v[q], T.nuisance[q]), 3), round(metrics.auc(top, v), 3))
+            for k, v in (("d_qcd", (p**2).sum(1)), ("classifier_dir", par), ("other_19", perp))
+        },
+        flush=True,
+    )
