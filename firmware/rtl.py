@@ -603,7 +603,11 @@ def _top_of(rtl_dir: Path) -> str:
 @dataclass
 class SynthesisRun:
     """Yosys (``start_synthesis``) or Vivado (``start_vivado``) running in the background; ``result``
-    waits for it and reads its figures."""
+    waits for it and reads its figures.
+
+    A thread reaps the process the moment it ends (``os.wait4``: its own CPU time), so ``seconds``
+    is the tool's wall time, not the time until the caller asked for the figures.
+    """
 
     process: subprocess.Popen
     rtl_dir: Path
@@ -612,6 +616,17 @@ class SynthesisRun:
     started: float
     tool: str = "Yosys"  # or "Vivado"
 
+    def __post_init__(self) -> None:
+        self._ended = threading.Event()
+        self._end: tuple[float, int, Any] | None = None  # (time, exit status, resource usage)
+        threading.Thread(target=self._reap, daemon=True).start()
+
+    def _reap(self) -> None:
+        _, status, usage = os.wait4(self.process.pid, 0)
+        self._end = (time.perf_counter(), status, usage)
+        self.process.returncode = os.waitstatus_to_exitcode(status)
+        self._ended.set()
+
     def result(self, timeout_s: float = 3600) -> dict[str, Any]:
         """Wait at most ``timeout_s`` seconds (from the start) and parse the figures (``synthesize``).
 
@@ -619,16 +634,12 @@ class SynthesisRun:
         wall time (``seconds``) the figures hold the tool's own CPU time (``cpu_seconds``), which does
         not grow when other jobs share the cores.
         """
-        while True:  # os.wait4 (not Popen.wait): it returns the process's own resource usage
-            pid, status, usage = os.wait4(self.process.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() - self.started > timeout_s:
-                self.stop()
-                raise subprocess.TimeoutExpired(self.process.args, timeout_s)
-            time.sleep(0.2)
-        self.process.returncode = os.waitstatus_to_exitcode(status)
-        seconds = time.perf_counter() - self.started
+        if not self._ended.wait(max(0.0, self.started + timeout_s - time.perf_counter())):
+            self.stop()
+            raise subprocess.TimeoutExpired(self.process.args, timeout_s)
+        assert self._end is not None
+        end, _, usage = self._end
+        seconds = end - self.started
         log = self.rtl_dir / f"{self.tool.lower()}.log"
         if self.process.returncode != 0:
             stderr = (self.rtl_dir / f"{self.tool.lower()}.stderr").read_text(errors="replace")
@@ -644,9 +655,9 @@ class SynthesisRun:
 
     def stop(self) -> None:
         """End the tool if it still runs (the stage failed or was interrupted)."""
-        if self.process.returncode is None and self.process.poll() is None:
+        if not self._ended.is_set():
             self.process.kill()
-            self.process.wait()
+            self._ended.wait()
 
 
 # Yosys' synth_xilinx up to its LUT mapping, then its map_luts steps with ABC's classic LUT mapper in

@@ -143,7 +143,7 @@ def _run_firmware(
         if figures["lut"] is not None:
             print(
                 f"  {name}: {figures['source']}: {figures['lut']} LUT, {figures['ff']} FF, "
-                f"{figures['carry']} CARRY, {figures['dsp']} DSP in {figures['synth_seconds']:.0f} s",
+                f"{figures['carry']} CARRY, {figures['dsp']} DSP in {figures['synth_seconds']:.0f} s ({figures['synth_cpu_seconds']:.0f} s of CPU)",
                 flush=True,
             )
     return summary
