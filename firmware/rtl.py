@@ -661,9 +661,9 @@ class SynthesisRun:
 
 
 # Yosys' synth_xilinx up to its LUT mapping, then its map_luts steps with ABC's classic LUT mapper in
-# place of abc9, then the rest. Measured on the default scorers (xcup): the AE 20 s of CPU instead of
-# 60 s for 8,349 LUT instead of 8,374; NuRD 176 s instead of about 930 s for 83,959 LUT instead of
-# 80,839 (+3.9%); flip-flops, CARRY4 and DSP as with abc9 (BENCHMARKS.md, "RTL").
+# place of abc9, then the rest. Measured (BENCHMARKS.md, "RTL"): the AE 26 s of CPU instead of 60 s for
+# 8,349 LUT instead of 8,374, the jet tagger 33 s instead of 110 s for 1.6% fewer LUTs, NuRD 215 s
+# instead of about 930 s; flip-flops, CARRY4 and DSP as with abc9.
 _SYNTH_SCRIPT = """read_verilog {files}
 synth_xilinx -family {family} -flatten -noiopad -top {top} -run :map_luts
 opt_expr -mux_undef -noclkinv
