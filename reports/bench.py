@@ -171,7 +171,7 @@ def bench_rtl_calibration() -> dict:
     Vivado figures (Latency strategy: multiplications on DSPs, where da4ml's RTL uses adder graphs)."""
     import tensorflow as tf
 
-    from firmware import rtl
+    from firmware import rtl, synthesis
     from firmware.hls import FixedFormat
     from tests.test_resources import PUBLISHED, jet_tagger_qkeras6_pruned
 
@@ -182,7 +182,7 @@ def bench_rtl_calibration() -> dict:
         traced = rtl.trace_qkeras(logits, input_format=FixedFormat(True, 16, 6))
         project = rtl.write_rtl(traced, Path(tmp), name="jet_tagger", clock_period_ns=5.0)
         write_seconds = time.perf_counter() - t
-        figures = rtl.synthesize(tmp, "xcup")
+        figures = synthesis.synthesize(tmp, "xcup")
     published = PUBLISHED["qkeras6_pruned75"]
     result = {
         "model": "jet tagger 16-64-32-32-5, QKeras 6-bit, 75% pruned (random weights), logits",

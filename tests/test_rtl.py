@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from firmware import rtl
+from firmware import rtl, synthesis
 from firmware.hls import FixedFormat
 from l1ad.errors import L1adError
 
@@ -147,8 +147,8 @@ def test_yosys_figures_of_a_tiny_layer(tmp_path: Path) -> None:
     x = FixedVariableArray.from_kif(np.ones(4, int), np.full(4, 3), np.full(4, 4), HWConfig(*rtl.HWCONF))
     traced = rtl.TracedModel(x, (x @ kernel).relu(), FixedFormat(True, 8, 4))
     rtl.write_rtl(traced, tmp_path / "tiny", name="tiny")
-    fig = rtl.synthesize(tmp_path / "tiny")
-    assert fig["source"] == rtl.YOSYS_SOURCE
+    fig = synthesis.synthesize(tmp_path / "tiny")
+    assert fig["source"] == synthesis.YOSYS_SOURCE
     assert fig["lut"] == sum(fig["lut_by_size"].values()) > 0
     assert fig["ff"] > 0 and fig["carry"] > 0 and fig["dsp"] == 0 and fig["seconds"] > 0
     assert 0 < fig["cpu_seconds"] and fig["family"] == "xcup"
@@ -183,13 +183,13 @@ def test_vivado_on_path_runs_the_project_script_and_its_report_is_read(
     )
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:{__import__('os').environ['PATH']}")
-    assert rtl.vivado_command() == str(fake)
-    fig = rtl.start_vivado(tmp_path / "tiny", "xcup").result(timeout_s=60)
-    assert fig["source"] == rtl.VIVADO_SOURCE
+    assert synthesis.vivado_command() == str(fake)
+    fig = synthesis.start_vivado(tmp_path / "tiny", "xcup").result(timeout_s=60)
+    assert fig["source"] == synthesis.VIVADO_SOURCE
     assert (fig["lut"], fig["ff"], fig["carry"], fig["dsp"]) == (1234, 567, 89, 3)
     fake.write_text("#!/bin/sh\necho 'ERROR: [Common 17-345] A valid license was not found' >&2\nexit 1\n")
     with pytest.raises(L1adError, match="Vivado failed on .*license"):
-        rtl.start_vivado(tmp_path / "tiny", "xcup").result(timeout_s=60)
+        synthesis.start_vivado(tmp_path / "tiny", "xcup").result(timeout_s=60)
 
 
 def test_missing_tools_give_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -209,10 +209,10 @@ def test_missing_tools_give_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     assert str(err.value).startswith("verilator not found")
     monkeypatch.setattr(builtins, "__import__", real_import)
 
-    monkeypatch.setattr(rtl.sys, "executable", str(tmp_path / "python"))
-    monkeypatch.setattr(rtl.shutil, "which", lambda name: None)
+    monkeypatch.setattr(synthesis.sys, "executable", str(tmp_path / "python"))
+    monkeypatch.setattr(synthesis.shutil, "which", lambda name: None)
     with pytest.raises(L1adError) as err:
-        rtl.yosys_command()
+        synthesis.yosys_command()
     assert "\n" not in str(err.value) and "bash scripts/setup.sh" in str(err.value)
     assert str(err.value).startswith("yosys not found")
 
@@ -233,7 +233,7 @@ def test_gate_fails_when_rtl_differs_from_csim(tmp_path: Path) -> None:
         "events_per_second": 176_000.0,
         "latency_cycles": 7,
         "latency_ns": 35.0,
-        "source": rtl.YOSYS_SOURCE,
+        "source": synthesis.YOSYS_SOURCE,
         "lut": 25_064,
         "ff": 5_901,
         "carry": 5_068,
