@@ -395,12 +395,12 @@ def test_colour_singlets_radiate_inside_their_prongs():
     """W/Z (and the W in a top) are colour singlets: at equal mass their radiation is more compact than QCD's,
     while the pT-weighted width, which measures the mass, barely tells them apart (checked on the marginals
     the data stage records)."""
-    from training.data.jetimages import _generate_chunk, jet_marginals
+    from training.data.jetimages import generate_chunk, jet_marginals
 
     rng = np.random.default_rng(5)
     cls = np.repeat(np.arange(3), [6000, 3000, 3000]).astype(np.int8)
     sub = rng.random(len(cls)) < 0.5
-    images, rows = _generate_chunk(rng, cls, sub, 20, HALF_WIDTH)
+    images, rows = generate_chunk(rng, cls, sub, 20, HALF_WIDTH)
     images /= images.sum(axis=(1, 2), keepdims=True)
     marginals = jet_marginals(images, cls, rows[:, COL["j_mass"]], HALF_WIDTH)
     fixed = marginals["wz_vs_qcd_at_fixed_mass"]

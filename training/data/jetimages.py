@@ -163,7 +163,7 @@ def _top_prongs(rng: np.random.Generator, pt: np.ndarray) -> tuple[np.ndarray, .
     return frac, np.stack([b, q1, q2], axis=1), np.full((n, 3), _CF), cone
 
 
-def _generate_chunk(
+def generate_chunk(
     rng: np.random.Generator, cls: np.ndarray, sub: np.ndarray, size: int, half_width: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Images (n, size, size) and the `jets` rows (n, 59) for class indices ``cls``.
@@ -318,7 +318,7 @@ def generate_jet_images(
         f.attrs["pt_range_gev"] = _PT_RANGE
         for start in range(0, n, chunk):
             stop = min(start + chunk, n)
-            images[start:stop], jets[start:stop] = _generate_chunk(
+            images[start:stop], jets[start:stop] = generate_chunk(
                 rng, cls[start:stop], sub[start:stop], image_size, half_width
             )
 

@@ -61,7 +61,7 @@ def _jet_image_events(config: Config, data_dir: Path, rng: np.random.Generator, 
         cls = (rng.random(left) < p_wz).astype(np.int8)
         sub = rng.random(left) < 0.5  # gluon among QCD, Z among W/Z (as the data file)
         # half width 0.8: generate_jet_images' default, with which the data stage writes the data file
-        images, _ = jetimages._generate_chunk(rng, cls, sub, ji.image_size, 0.8)
+        images, _ = jetimages.generate_chunk(rng, cls, sub, ji.image_size, 0.8)
         parts.append(jetimages.normalise_pt(images)[0])  # an empty image is dropped, as in the data
         left -= len(parts[-1])
     return np.concatenate(parts)[..., None]
