@@ -594,10 +594,10 @@ def trigger_lines(t: dict[str, Any]) -> list[str]:
     sample = t.get("background_sample", {"source": "test set", "scored_with": "C simulation"})
     scored = sample.get("scored_with", "C simulation")
     lines = [
-        f"Trigger threshold for {t['rate_hz']:.0f} Hz (FPR {t['target_fpr']:.2g}) on the background of the "
-        f"{sample['source']}, scored by the {scored}: "
+        f"Trigger threshold for {t['rate_hz']:.0f} Hz (FPR {t['target_fpr']:.2g}) on {t['n_background']:,} "
+        f"background events ({sample['source']}), scored by the {scored}: "
         f"score > {t['threshold_fixed']:.6g} (`{t['score_type']}`, raw {t['threshold_raw']}; written to "
-        f"`trigger_threshold.h`), {t['n_background_pass']:,} of {t['n_background']:,} background events pass "
+        f"`trigger_threshold.h`), {t['n_background_pass']:,} of them pass "
         f"(achieved {t['achieved_rate_hz']:.0f} +- {t['rate_uncertainty_hz']:.0f} Hz). Signal efficiency "
         f"(test set, csim): {eff}.",
         "",
