@@ -196,7 +196,7 @@ def rate_trigger(
         signals,
     )
     trigger["background_sample"] = {
-        "source": f"{WHAT} (data/{path.name})",
+        "source": f"{WHAT}, data/{path.name}",
         "events": n,
         "scored_with": "RTL (Verilator)" if rtl_project is not None else "C simulation",
         "events_per_second": n / seconds if seconds > 0 else None,
