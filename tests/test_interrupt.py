@@ -201,4 +201,10 @@ def test_killed_in_every_stage_resumes_to_the_uninterrupted_results(tmp_path: Pa
                 )
         assert got[name]["csim"] == want[name]["csim"]
         assert got[name]["saturation"] == want[name]["saturation"]
-        assert got[name]["trigger"] == want[name]["trigger"]
+        assert _untimed(got[name]["trigger"]) == _untimed(want[name]["trigger"])
+
+
+def _untimed(trigger: dict) -> dict:
+    """The trigger record without the rate sample's scoring speed (the only figure that may differ)."""
+    sample = {k: v for k, v in trigger["background_sample"].items() if k != "events_per_second"}
+    return {**trigger, "background_sample": sample}
