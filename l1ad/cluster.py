@@ -1,4 +1,4 @@
-"""The Dask client that scans and sharded C simulation run on.
+"""The Dask client that scans, sharded C simulation and the studies of ``l1ad run`` run on.
 
 A LocalCluster on this machine by default (one single-threaded worker process per
 core: TensorFlow, hls4ml and the compiled C simulation each keep to one thread in
@@ -18,10 +18,35 @@ from typing import Any
 from l1ad.errors import L1adError
 
 
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity: a batch slot's cores, not the whole node's)."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def worker_hosts(client: Any) -> dict[str, int]:
+    """Workers per host connected to ``client`` now (host name or IP -> count)."""
+    hosts: dict[str, int] = {}
+    for address in client.scheduler_info().get("workers", {}):
+        host = address_host(address)
+        hosts[host] = hosts.get(host, 0) + 1
+    return hosts
+
+
+def address_host(address: str) -> str:
+    """The host of a Dask address (``tcp://10.0.0.1:4567`` -> ``10.0.0.1``)."""
+    return address.split("://", 1)[-1].rsplit(":", 1)[0]
+
+
 @contextlib.contextmanager
-def dask_client(scheduler: str = "", workers: int = 0, memory_limit: str = "auto") -> Iterator[Any]:
+def dask_client(
+    scheduler: str = "", workers: int = 0, memory_limit: str = "auto", quiet: bool = False
+) -> Iterator[Any]:
     """Yield a ``distributed.Client``: connected to ``scheduler``, or to a new LocalCluster of
-    ``workers`` processes (0 = one per core) that is shut down on exit."""
+    ``workers`` processes (0 = one per core) that is shut down on exit. ``quiet``: the LocalCluster's
+    processes log nothing below CRITICAL (for tasks that report their own failures, as the studies do)."""
     from distributed import Client, LocalCluster
 
     if scheduler:
@@ -32,7 +57,7 @@ def dask_client(scheduler: str = "", workers: int = 0, memory_limit: str = "auto
         with client:
             yield client
         return
-    n = workers if workers > 0 else (os.cpu_count() or 1)
+    n = workers if workers > 0 else available_cores()
     with (
         LocalCluster(
             n_workers=n,
@@ -42,7 +67,7 @@ def dask_client(scheduler: str = "", workers: int = 0, memory_limit: str = "auto
             dashboard_address=None,  # no web server on a batch node; dask's dashboard needs bokeh anyway
             # TensorFlow's threads make a worker slow to exit at shutdown; dask then warns that it
             # killed it, which is expected and harmless
-            silence_logs=logging.ERROR,
+            silence_logs=logging.CRITICAL if quiet else logging.ERROR,
         ) as cluster,
         Client(cluster) as client,
     ):

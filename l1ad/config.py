@@ -154,7 +154,8 @@ class NuRDConfig:
     # CICADA-like (CMS's L1 CNN): one Conv2D of 4 non-overlapping 2x2 filters (stride 2), so hls4ml
     # unrolls it io_parallel and the firmware takes an image every clock (firmware.hls.io_type_for); then
     # 2x2 max pooling: 100 flattened inputs instead of 400 keep the Dense solvable by distributed
-    # arithmetic (a 400x16 layer took da4ml 21 min), and on the default data scored top AUC 0.761 and
+    # arithmetic (a 400x16 layer took da4ml 21 min), and on the default data (jet images before issue 20's
+    # generator fixes; docs/studies.md has today's figures) scored top AUC 0.761 and
     # QCD |Pearson(score, m)| 0.578 against 0.758 and 0.64 without pooling (lambda 0.01, seed 1).
     filters: tuple[int, ...] = (4,)  # one block per entry: Conv2D(valid) + ReLU (+ MaxPool 2x2 with pool)
     kernel_size: int = 2
@@ -163,7 +164,8 @@ class NuRDConfig:
     dense: tuple[int, ...] = (16,)  # hidden Dense + ReLU widths between the CNN and the representation
     representation_dim: int = 8  # r, the layer before the logit (the study uses 20)
     critic_hidden: tuple[int, ...] = (256, 128, 68)  # critic MLP on (r, Y, Z)
-    # Weight of the critic penalty (0 = Step I weights only). On the default data this compact CNN (without
+    # Weight of the critic penalty (0 = Step I weights only). On the default data (before issue 20's generator
+    # fixes) this compact CNN (without
     # its pooling) gave top AUC 0.77 / 0.76 / 0.46 and QCD score-mass Pearson 0.70 / 0.64 / 0.08 at lambda 0 /
     # 0.01 / 0.1 (mean of 3 seeds; the former 3x3 two-block CNN: 0.72 / 0.67 / 0.50 and 0.66 / 0.59 /
     # 0.19): 0.01 keeps a working detector; the study compares lambda up to 1.
@@ -404,11 +406,15 @@ class FirmwareConfig:
 
 @dataclass
 class ClusterConfig:
-    """Where ``l1ad scan`` and ``l1ad csim`` run their Dask tasks (workers must see the run directory)."""
+    """Where ``l1ad scan``, ``l1ad csim`` and the studies of ``l1ad run`` run their Dask tasks (workers must
+    see the run directory)."""
 
     scheduler: str = ""  # address of a running Dask scheduler (tcp://host:8786); "" = a LocalCluster here
     workers: int = 0  # LocalCluster worker processes; 0 = one per core
     memory_limit: str = "auto"  # per LocalCluster worker, e.g. "4GiB"; "auto" = machine memory / workers
+    # `l1ad run` runs the studies of run.studies as tasks on these workers, independent ones side by side
+    # (each with cores / workers threads, its output in RUN_DIR/logs/<study>.log); false = one after another
+    parallel_studies: bool = True
 
 
 @dataclass

@@ -7,15 +7,23 @@ directory and writes only its own folder. Asking for a stage runs the upstream
 stages that are missing or stale for the config, and skips those already done
 (resume); ``force`` redoes the asked-for stage. The report only reads artifacts
 and is cheap, so it is always rewritten.
+
+``run_studies`` runs several studies: with ``cluster.parallel_studies`` as tasks on the
+Dask cluster of ``l1ad.cluster`` (each worker process imports the study code itself and
+runs it through ``run_stage``, so each study still writes its folder atomically and
+records itself in the manifest; independent studies run side by side, a study runs
+after the studies it reads, ``Stage.after``), otherwise one after another here.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib
+import os
 import shutil
 import time
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +31,7 @@ from typing import Any
 from l1ad.config import Config
 from l1ad.errors import L1adError
 from l1ad.io import atomic_dir
-from l1ad.rundir import RunDir
+from l1ad.rundir import RunDir, redirect_output
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,9 @@ class Stage:
     upstream: tuple[str, ...]
     help: str
     always: bool = False  # rerun every time (cheap, and reads artifacts outside its upstream chain)
+    # stages whose outputs it reads when they are present (not fingerprinted, not run for it): when both
+    # run in one `l1ad run`, it runs after them
+    after: tuple[str, ...] = ()
 
     def load(self) -> Callable[[Config, Path, Path], dict[str, Any]]:
         module, function = self.function.split(":")
@@ -126,6 +137,10 @@ STUDIES: dict[str, Stage] = {
             ("studies.mpdr", "metrics", "run.seed", "train.device"),
             ("data",),
             "manifold projection-diffusion recovery (MPDR-S, MPDR-R) against AE and NAE on L1 objects",
+            after=(
+                "studies/nae",
+                "studies/anomalyclr",
+            ),  # quotes their results (training.studies.mpdr.EXTERNAL)
         ),
     )
 }
@@ -157,9 +172,17 @@ def fingerprint(config: Config, stage: str) -> str:
 
 
 def run_stage(
-    config: Config, run_dir: str | Path, stage: str, force: bool = False, quiet_if_done: bool = False
+    config: Config,
+    run_dir: str | Path,
+    stage: str,
+    force: bool = False,
+    quiet_if_done: bool = False,
+    threads: int | None = None,
 ) -> dict[str, Any]:
-    """Run ``stage`` (and the upstream stages it needs) in ``run_dir``; return its summary."""
+    """Run ``stage`` (and the upstream stages it needs) in ``run_dir``; return its summary.
+
+    ``threads`` caps this process's CPU threads (torch, TensorFlow, BLAS) for the stage, as a study
+    run as a Dask task does; ``None`` leaves them as ``train.threads`` says."""
     s = lookup(stage)
     stage = s.name
     rd = RunDir(run_dir, config)
@@ -171,7 +194,11 @@ def run_stage(
             print(f"[{stage}] up to date in {rd.stage_dir(stage)}, skipped (use --force to redo)", flush=True)
         return rd.stage_record(stage)["summary"]
     print(f"[{stage}] {s.help}", flush=True)
-    if config.train.threads > 0:
+    if threads is not None:
+        from training.device import set_threads
+
+        set_threads(threads)
+    elif config.train.threads > 0:
         import torch
 
         torch.set_num_threads(config.train.threads)
@@ -184,3 +211,245 @@ def run_stage(
     shutil.rmtree(checkpoint_dir(run_dir, stage), ignore_errors=True)
     print(f"[{stage}] done in {seconds:.1f} s -> {rd.stage_dir(stage)}", flush=True)
     return summary
+
+
+# Seconds of each study on the standard machine (2 cores, BENCHMARKS.md), used to start the longest chains
+# of studies first on the cluster when the run directory has no timing of its own for a study.
+TYPICAL_SECONDS = {
+    "studies/anomalyclr": 170.0,
+    "studies/nurd": 163.0,
+    "studies/oneclass": 67.0,
+    "studies/nae": 58.0,
+    "studies/mpdr": 49.0,
+    "studies/gaussian": 12.0,
+}
+EVENTS_TOPIC = "l1ad-studies"  # Dask event topic of the studies' start messages
+
+
+def order_studies(studies: Sequence[str]) -> list[str]:
+    """The studies' full names in the given order, except that a study comes after those of the list it
+    reads (``Stage.after``): the order ``run_studies`` runs them in one after another."""
+    names = list(dict.fromkeys(lookup(s).name for s in studies))
+    ordered: list[str] = []
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        if name in ordered:
+            return
+        if name in path:
+            raise L1adError(f"studies read each other in a cycle: {' -> '.join((*path, name))}")
+        for before in lookup(name).after:
+            if before in names:
+                visit(before, (*path, name))
+        ordered.append(name)
+
+    for name in names:
+        visit(name, ())
+    return ordered
+
+
+def run_studies(
+    config: Config,
+    run_dir: str | Path,
+    studies: Sequence[str],
+    force: bool = False,
+    parallel: bool | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Run ``studies`` (names as ``lookup`` takes them) in ``run_dir``; return their summaries by full name.
+
+    Studies done for this config are skipped (``force`` redoes them). With ``parallel`` (default
+    ``cluster.parallel_studies``) and two or more to run, they run as tasks on the Dask cluster of the
+    ``cluster`` section: independent ones side by side, each with cores / workers CPU threads, its
+    output in ``RUN_DIR/logs/<study>.log`` and a line on the console when it starts and ends; otherwise
+    one after another in this process. Either way each study runs through ``run_stage`` (same seeds,
+    atomic folder, manifest record), in an order where a study follows the studies it reads
+    (``Stage.after``), so the results are the same up to float noise of the thread count.
+    """
+    names = order_studies(studies)
+    if parallel is None:
+        parallel = config.cluster.parallel_studies
+    rd = RunDir(run_dir, config)
+    for upstream in dict.fromkeys(u for name in names for u in lookup(name).upstream):
+        run_stage(config, run_dir, upstream, quiet_if_done=True)
+    pending = [n for n in names if force or not rd.is_done(n, fingerprint(config, n))]
+    if not parallel or _workers(config, pending) < 2:
+        return {name: run_stage(config, run_dir, name, force, quiet_if_done=not force) for name in names}
+    summaries = {name: rd.stage_record(name)["summary"] for name in names if name not in pending}
+    summaries.update(_run_on_cluster(config, run_dir, pending, force))
+    return {name: summaries[name] for name in names}
+
+
+def _width(pending: list[str]) -> int:
+    """The most studies of ``pending`` that can run at once: the largest layer when each study is placed
+    one layer after the last of the pending studies it waits for."""
+    layer: dict[str, int] = {}
+    for name in pending:  # in order_studies order
+        layer[name] = 1 + max((layer[b] for b in lookup(name).after if b in layer), default=-1)
+    return max((list(layer.values()).count(k) for k in set(layer.values())), default=0)
+
+
+def _workers(config: Config, pending: list[str]) -> int:
+    """Workers of the LocalCluster the studies would run on (no more than can be busy at once); for a
+    running scheduler, the studies that can run at once."""
+    from l1ad.cluster import available_cores
+
+    c = config.cluster
+    if c.scheduler:
+        return _width(pending)
+    return min(c.workers if c.workers > 0 else available_cores(), _width(pending))
+
+
+def _priorities(rd: RunDir, pending: list[str]) -> dict[str, int]:
+    """Dask priority of each pending study (higher starts first): its expected seconds plus the longest
+    chain of pending studies that wait for it, so the long chains start first."""
+    manifest = rd.read_manifest().get("stages", {})
+    seconds = {n: float(manifest.get(n, {}).get("seconds") or TYPICAL_SECONDS.get(n, 60.0)) for n in pending}
+    chain: dict[str, float] = {}
+    for name in reversed(pending):  # pending is in order_studies order: dependents come later
+        waiting = [chain[d] for d in pending if name in lookup(d).after and d in chain]
+        chain[name] = seconds[name] + max(waiting, default=0.0)
+    return {name: int(round(chain[name])) for name in pending}
+
+
+def _run_on_cluster(config: Config, run_dir: str | Path, pending: list[str], force: bool) -> dict[str, dict]:
+    """Run ``pending`` as Dask tasks, no more at once than there are workers: this process hands a study
+    to the cluster when a worker is free and the studies it reads are done, the longest chain first
+    (``_priorities``), so no study waits in a busy worker's queue while another worker idles."""
+    from distributed import as_completed
+
+    from l1ad.cluster import dask_client, n_workers, worker_hosts
+
+    c = config.cluster
+    rd = RunDir(run_dir, config)
+    workers = _workers(config, pending)  # each its share of the cores
+    start = time.perf_counter()
+    short = ", ".join(n.removeprefix("studies/") for n in pending)
+    # quiet: a failing study is one line here and its traceback in its log, not a worker's error log too
+    with dask_client(c.scheduler, workers, c.memory_limit, quiet=True) as client:
+        hosts = worker_hosts(client)
+        where = f"the Dask scheduler at {c.scheduler}" if c.scheduler else f"{workers} local Dask workers"
+        print(f"[studies] {short} on {where}; their output in {rd.path / 'logs'}", flush=True)
+        client.subscribe_topic(EVENTS_TOPIC, _print_started)
+        priorities = _priorities(rd, pending)
+        waiting = list(pending)
+        running: dict[str, str] = {}  # future key -> study
+        summaries: dict[str, dict] = {}
+        failed: dict[str, BaseException] = {}
+        busy = 0.0
+        tasks = as_completed()
+
+        def submit_ready() -> None:
+            slots = workers if not c.scheduler else n_workers(client)
+            while len(running) < slots:
+                ready = [n for n in waiting if all(b in summaries for b in lookup(n).after if b in pending)]
+                if not ready:
+                    return
+                name = max(ready, key=lambda n: priorities[n])
+                waiting.remove(name)
+                future = client.submit(
+                    _study_task,
+                    config,
+                    str(rd.path),
+                    name,
+                    force,
+                    hosts,
+                    key=f"l1ad-{name.replace('/', '-')}-{os.getpid()}-{time.time_ns()}",
+                    pure=False,
+                )
+                running[future.key] = name
+                tasks.add(future)
+
+        submit_ready()
+        for future in tasks:
+            name = running.pop(future.key)
+            if future.status == "finished":
+                result = future.result()
+                busy += result["seconds"]
+                summaries[name] = result["summary"]
+                print(
+                    f"[{name}] done in {result['seconds']:.1f} s on worker {result['worker']} -> "
+                    f"{rd.stage_dir(name)} (log: {rd.log_path(name)})",
+                    flush=True,
+                )
+            else:
+                exc = future.exception()
+                failed[name] = exc
+                message = " ".join(str(exc).split())
+                print(
+                    f"[{name}] failed: {type(exc).__name__}: {message} (log: {rd.log_path(name)})", flush=True
+                )
+                for other in [n for n in waiting if any(b in failed for b in lookup(n).after)]:
+                    waiting.remove(other)
+                    failed[other] = exc
+                    blocked = [b for b in lookup(other).after if b in failed]
+                    print(f"[{other}] not run: {', '.join(blocked)} failed", flush=True)
+            submit_ready()
+        client.unsubscribe_topic(EVENTS_TOPIC)
+    wall = time.perf_counter() - start
+    if failed:
+        first = next(n for n in pending if n in failed)
+        exc = failed[first]
+        if type(exc).__name__ == "KilledWorker":
+            raise L1adError(
+                f"{first}: the Dask worker running it died (out of memory? cluster.memory_limit); "
+                f"see {rd.log_path(first)}; rerun to resume"
+            ) from exc
+        raise exc
+    print(
+        f"[studies] {len(pending)} done in {wall:.1f} s of wall time ({busy:.1f} s of study time added up)",
+        flush=True,
+    )
+    return summaries
+
+
+def _print_started(event: tuple[float, dict]) -> None:
+    """The console line of a study that started on a worker (a Dask event handler)."""
+    msg = event[1]
+    print(
+        f"[{msg['stage']}] started on worker {msg['name']} ({msg['threads']} CPU thread"
+        f"{'s' if msg['threads'] != 1 else ''}), log: {msg['log']}",
+        flush=True,
+    )
+
+
+def _study_task(
+    config: Config, run_dir: str, stage: str, force: bool, hosts: dict[str, int]
+) -> dict[str, Any]:
+    """One study on a Dask worker: this process imports its code and runs it through ``run_stage`` with
+    the cores of this host shared among its workers, its output in the study's log."""
+    from distributed import get_worker
+
+    from l1ad.cluster import address_host, available_cores
+
+    worker = get_worker()
+    threads = max(available_cores() // max(hosts.get(address_host(worker.address), 1), 1), 1)
+    if config.train.threads > 0:
+        threads = min(threads, config.train.threads)
+    rd = RunDir(run_dir, config)
+    log = rd.log_path(stage)
+    worker.log_event(EVENTS_TOPIC, {"stage": stage, "name": worker.name, "threads": threads, "log": str(log)})
+    start = time.perf_counter()
+    with redirect_output(log):
+        print(
+            f"==== {time.strftime('%Y-%m-%dT%H:%M:%S%z')} {stage} on Dask worker {worker.name} "
+            f"(pid {os.getpid()}, CPU threads: {threads})",
+            flush=True,
+        )
+        try:
+            summary = run_stage(config, run_dir, stage, force=force, threads=threads)
+        except BaseException as exc:
+            traceback.print_exc()
+            if isinstance(exc, L1adError) and not _picklable(exc):
+                raise L1adError(str(exc)) from None  # the client gets the same one-line message
+            raise
+    return {"summary": summary, "seconds": time.perf_counter() - start, "worker": worker.name}
+
+
+def _picklable(exc: BaseException) -> bool:
+    """True when ``exc`` survives the trip back to the client (an ``InputError``'s arguments do not)."""
+    import pickle
+
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        return False
+    return True

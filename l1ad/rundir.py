@@ -10,9 +10,13 @@ the manifest never points at half-written outputs.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import os
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +27,7 @@ from l1ad.io import read_json, write_json
 
 MANIFEST = "manifest.json"
 LOCK = ".manifest.lock"
+LOGS = "logs"  # RUN_DIR/logs/<study>.log: the output of each study run as a Dask task
 
 
 def git_commit() -> str | None:
@@ -49,6 +54,10 @@ class RunDir:
 
     def stage_dir(self, stage: str) -> Path:
         return self.path / stage
+
+    def log_path(self, stage: str) -> Path:
+        """Where the output of ``stage`` goes when it runs as a task (``studies/nae`` -> ``logs/nae.log``)."""
+        return self.path / LOGS / f"{stage.removeprefix('studies/').replace('/', '_')}.log"
 
     def read_manifest(self) -> dict[str, Any]:
         path = self.path / MANIFEST
@@ -97,3 +106,33 @@ class RunDir:
             "summary": summary,
         }
         write_json(self.path / MANIFEST, manifest)
+
+
+@contextlib.contextmanager
+def redirect_output(path: str | Path) -> Iterator[None]:
+    """Send this process's stdout and stderr to ``path`` (appended) while the block runs: Python's
+    streams and file descriptors 1 and 2, so TensorFlow's C++ logging and compilers' output go there too.
+
+    For a process that runs one task at a time (a Dask worker with one thread): other threads of the
+    process writing meanwhile land in the same file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    with open(path, "a", buffering=1, encoding="utf-8", errors="replace") as log:
+        saved = [os.dup(1), os.dup(2)]
+        try:
+            os.dup2(log.fileno(), 1)
+            os.dup2(log.fileno(), 2)
+            with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+                yield
+        finally:
+            for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+                with contextlib.suppress(Exception):
+                    stream.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
