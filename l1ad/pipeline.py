@@ -445,11 +445,14 @@ def _study_task(
 
 
 def _picklable(exc: BaseException) -> bool:
-    """True when ``exc`` survives the trip back to the client (an ``InputError``'s arguments do not)."""
-    import pickle
+    """True when ``exc`` survives the trip back to the client (an ``InputError``'s arguments do not).
+
+    ``copy.copy`` rebuilds the exception from ``__reduce_ex__`` as unpickling does, without a pickle.
+    """
+    import copy
 
     try:
-        pickle.loads(pickle.dumps(exc))
+        copy.copy(exc)
     except Exception:
         return False
     return True
