@@ -247,32 +247,18 @@ def score_file(
 def _score_on_dask(
     config: Config, job: ShardJob, chunks: list[tuple[int, int]], todo: list[int], out: h5py.File
 ) -> int:
-    """Submit chunks to Dask with a bounded window (two per worker) and store results as they arrive."""
-    from distributed import as_completed
-    from tqdm import tqdm
-
-    from l1ad.cluster import dask_client, n_workers
+    """Score chunks on Dask with a bounded window (``run_windowed``), storing results as they arrive."""
+    from l1ad.cluster import dask_client, n_workers, run_windowed
 
     c = config.cluster
     with dask_client(c.scheduler, c.workers, c.memory_limit) as client:
         workers = n_workers(client)
-        pending = list(todo)
-        index_of = {}
-
-        def submit() -> Any:
-            i = pending.pop(0)
-            future = client.submit(score_chunk, job, *chunks[i], pure=False)
-            index_of[future.key] = i
-            return future
-
-        window = as_completed([submit() for _ in range(min(2 * workers, len(pending)))])
-        with tqdm(total=len(todo), desc="csim chunks", unit="chunk") as bar:
-            for future in window:
-                _store(out, index_of.pop(future.key), *future.result())
-                future.release()
-                bar.update()
-                if pending:
-                    window.add(submit())
+        run_windowed(
+            client,
+            [(i, score_chunk, (job, *chunks[i])) for i in todo],
+            lambda i, result: _store(out, i, *result),
+            "csim chunks",
+        )
     return workers
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from l1ad.errors import L1adError
@@ -77,3 +77,34 @@ def dask_client(
 def n_workers(client: Any) -> int:
     """Workers connected to ``client`` now (at least 1, for sizing the submission window)."""
     return max(len(client.scheduler_info().get("workers", {})), 1)
+
+
+def run_windowed(
+    client: Any,
+    tasks: list[tuple[Any, Callable[..., Any], tuple[Any, ...]]],
+    store: Callable[[Any, Any], None],
+    desc: str,
+) -> None:
+    """Run ``tasks`` (key, function, arguments) on ``client`` with at most two per worker in flight,
+    calling ``store(key, result)`` as each finishes (with a progress bar): the client's memory holds a
+    bounded number of results whatever the number of tasks."""
+    from distributed import as_completed
+    from tqdm import tqdm
+
+    pending = list(tasks)
+    key_of: dict[str, Any] = {}
+
+    def submit() -> Any:
+        key, function, args = pending.pop(0)
+        future = client.submit(function, *args, pure=False)
+        key_of[future.key] = key
+        return future
+
+    window = as_completed([submit() for _ in range(min(2 * n_workers(client), len(pending)))])
+    with tqdm(total=len(tasks), desc=desc, unit="chunk") as bar:
+        for future in window:
+            store(key_of.pop(future.key), future.result())
+            future.release()
+            bar.update()
+            if pending:
+                window.add(submit())

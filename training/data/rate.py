@@ -91,7 +91,8 @@ def write_rate_samples(
     n, step = config.data.rate_sample, config.data.chunk_events
     sizes = [min(step, n - start) for start in range(0, n, step)]
     offsets = np.cumsum([0, *sizes])
-    seeds = {f: np.random.SeedSequence(config.run.seed + _SEED_OFFSET[f]).spawn(len(sizes)) for f in families}
+    family_seed = {f: config.run.seed + _SEED_OFFSET[f] for f in families}
+    seeds = {f: np.random.SeedSequence(family_seed[f]).spawn(len(sizes)) for f in families}
     tasks = [(f, i) for f in families for i in range(len(sizes))]
     paths = {f: data_dir / FILE_NAMES[f] for f in families}
     with ExitStack() as stack:
@@ -99,7 +100,7 @@ def write_rate_samples(
         for f in families:
             tmp = stack.enter_context(atomic_path(paths[f]))
             h5 = stack.enter_context(h5py.File(tmp, "w"))
-            h5.attrs.update({"family": f, "seed": config.run.seed + _SEED_OFFSET[f], "what": WHAT})
+            h5.attrs.update({"family": f, "seed": family_seed[f], "what": WHAT})
             shape = _input_shape(config, f)
             datasets[f] = h5.create_dataset(
                 "X",
@@ -124,7 +125,7 @@ def write_rate_samples(
         f: {
             "file": f"data/{paths[f].name}",
             "events": n,
-            "seed": config.run.seed + _SEED_OFFSET[f],
+            "seed": family_seed[f],
             "source": WHAT,
         }
         for f in families
@@ -147,31 +148,17 @@ def _generate_on_dask(
     sizes: list[int],
     store: Any,
 ) -> None:
-    """All chunks on the cluster, a bounded window (two per worker) in flight, each stored at its place."""
-    from distributed import as_completed
-    from tqdm import tqdm
-
-    from l1ad.cluster import dask_client, n_workers
+    """All chunks on the cluster (``run_windowed``: two per worker in flight), each stored at its place."""
+    from l1ad.cluster import dask_client, run_windowed
 
     c = config.cluster
     with dask_client(c.scheduler, c.workers, c.memory_limit) as client:
-        pending = list(tasks)
-        task_of: dict[str, tuple[str, int]] = {}
-
-        def submit() -> Any:
-            f, i = pending.pop(0)
-            future = client.submit(rate_chunk, config, f, data_dir, seeds[f][i], sizes[i], pure=False)
-            task_of[future.key] = (f, i)
-            return future
-
-        window = as_completed([submit() for _ in range(min(2 * n_workers(client), len(pending)))])
-        with tqdm(total=len(tasks), desc="rate samples", unit="chunk") as bar:
-            for future in window:
-                store(task_of.pop(future.key), future.result())
-                future.release()
-                bar.update()
-                if pending:
-                    window.add(submit())
+        run_windowed(
+            client,
+            [((f, i), rate_chunk, (config, f, data_dir, seeds[f][i], sizes[i])) for f, i in tasks],
+            store,
+            "rate samples",
+        )
 
 
 def rate_sample_path(run_dir: Path, family: str) -> Path:
