@@ -1,0 +1,138 @@
+"""The README's two commands, timed as a new user meets them: on a fresh clone of this repository.
+
+    python scripts/bench_readme.py [--skip-run] [--skip-tests] [--keep DIR]
+
+Clones the committed HEAD into a temporary folder (no ``.venv``, no run directory), then times
+``bash scripts/setup.sh`` (Python packages from the local pip cache; da4ml's numba solver compiled),
+``bash scripts/run.sh`` (the main job; its set-up step is then a no-op) and
+``bash scripts/test.sh --durations=20``. Each README command on a fresh clone costs set-up plus its
+own time. Records per-stage seconds (the run's manifest), per-study seconds, the slowest tests and
+the machine's load average sampled every 10 s (other work on the machine slows everything), in
+``benchmarks/readme.json``, and prints Markdown tables for BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DURATION = re.compile(r"^([\d.]+)s (call|setup|teardown)\s+(\S+)")
+SUMMARY = re.compile(r"(\d+) passed")
+
+
+class LoadSampler:
+    """Samples the 1-minute load average every 10 s in a thread: the figure that says whether a
+    timing was taken on a quiet machine."""
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(10):
+            self.samples.append(os.getloadavg()[0])
+
+    def stop(self) -> dict:
+        self._stop.set()
+        self._thread.join()
+        s = self.samples or [os.getloadavg()[0]]
+        return {"mean": sum(s) / len(s), "max": max(s)}
+
+
+def timed(cmd: list[str], cwd: Path, log: Path) -> tuple[float, dict, str]:
+    """Run ``cmd`` in ``cwd`` with output to ``log``; return wall seconds, load figures and the output."""
+    sampler = LoadSampler()
+    t = time.perf_counter()
+    with log.open("w") as out:
+        rc = subprocess.run(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT).returncode
+    seconds = time.perf_counter() - t
+    load = sampler.stop()
+    text = log.read_text()
+    if rc != 0:
+        sys.exit(f"bench_readme: {' '.join(cmd)} failed (exit {rc}); see {log}")
+    return seconds, load, text
+
+
+def slowest_tests(text: str, n: int = 20) -> list[dict]:
+    rows = [m.groups() for line in text.splitlines() if (m := DURATION.match(line.strip()))]
+    rows = sorted(((float(s), when, test) for s, when, test in rows), reverse=True)[:n]
+    return [{"seconds": s, "when": when, "test": test} for s, when, test in rows]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="python scripts/bench_readme.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--skip-run", action="store_true", help="do not time scripts/run.sh")
+    parser.add_argument("--skip-tests", action="store_true", help="do not time scripts/test.sh")
+    parser.add_argument("--keep", help="clone into this (new) folder and keep it, instead of a temporary one")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        clone = Path(args.keep) if args.keep else Path(tmp) / "l1ad"
+        commit = subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True).strip()
+        subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
+        logs = ROOT / "benchmarks" / "readme_logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        result: dict = {"commit": commit, "cpus": os.cpu_count(), "python": sys.version.split()[0]}
+
+        seconds, load, _ = timed(["bash", "scripts/setup.sh"], clone, logs / "setup.log")
+        result["setup"] = {"seconds": seconds, "load": load}
+        print(f"set-up (fresh .venv): {seconds:.0f} s (load {load['mean']:.1f})", flush=True)
+
+        if not args.skip_run:
+            run_dir = clone / "runs" / "default"
+            seconds, load, _ = timed(
+                ["bash", "scripts/run.sh", "--run-dir", str(run_dir)], clone, logs / "run.log"
+            )
+            manifest = json.loads((run_dir / "manifest.json").read_text())
+            stages = {s: r["seconds"] for s, r in manifest["stages"].items()}
+            result["run"] = {
+                "seconds": seconds,
+                "with_setup_seconds": seconds + result["setup"]["seconds"],
+                "load": load,
+                "stages": stages,
+                "gate_passed": True,  # `l1ad run` ends with the gate; a failed gate exits non-zero above
+            }
+            print(f"\nrun.sh: {seconds:.0f} s, with set-up {seconds + result['setup']['seconds']:.0f} s")
+            print("| stage | seconds |\n|---|---|")
+            for s, v in stages.items():
+                print(f"| {s} | {v:.0f} |")
+
+        if not args.skip_tests:
+            seconds, load, text = timed(
+                ["bash", "scripts/test.sh", "--durations=20"], clone, logs / "test.log"
+            )
+            passed = SUMMARY.search(text.splitlines()[-1] if text else "")
+            result["tests"] = {
+                "seconds": seconds,
+                "with_setup_seconds": seconds + result["setup"]["seconds"],
+                "load": load,
+                "passed": int(passed.group(1)) if passed else None,
+                "slowest": slowest_tests(text),
+            }
+            print(f"\ntest.sh: {seconds:.0f} s, with set-up {seconds + result['setup']['seconds']:.0f} s")
+            print("| test | phase | seconds |\n|---|---|---|")
+            for r in result["tests"]["slowest"]:
+                print(f"| {r['test']} | {r['when']} | {r['seconds']:.0f} |")
+
+    out = ROOT / "benchmarks" / "readme.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nwritten {out}")
+
+
+if __name__ == "__main__":
+    main()
