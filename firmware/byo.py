@@ -16,6 +16,7 @@ import numpy as np
 
 from firmware import resources
 from firmware.byo_graph import (
+    flat_layers,
     functional,
     input_quantizer,
     output_activations,
@@ -23,26 +24,22 @@ from firmware.byo_graph import (
     with_input_format,
     with_score,
 )
+from firmware.byo_precision import explicit_config, fixed_type, keras_outputs
 from firmware.csim import csim_agreement, predict_outputs
 from firmware.hls import (
     FixedFormat,
     base_config,
     format_of,
-    grid_exponents,
-    integer_bits,
     layer_precisions,
     precision_cpp,
     quantizer_config,
-    quantizer_format,
     write_project,
 )
-from firmware.trigger import parse_ap_fixed
-from l1ad.config import FirmwareConfig, safe_load_unique
+from l1ad.config import FirmwareConfig, read_yaml_file
 from l1ad.errors import InputError, L1adError
 from l1ad.io import require_finite, write_json
 from l1ad.untrusted import load_keras_model, one_line
-from quantize.graph import inbound_layers
-from quantize.qmodels import exact_outputs, qkeras_custom_objects
+from quantize.qmodels import qkeras_custom_objects
 from training.data.h5read import open_h5, open_npy, read_chunked, require_dataset
 
 TRAINING_ONLY = {
@@ -68,19 +65,12 @@ def load_user_model(path: str | Path, weights: str | Path | None = None) -> Any:
     return load_keras_model(path, weights, custom_objects=qkeras_custom_objects())
 
 
-def _flat_layers(model: Any) -> list[Any]:
-    layers = []
-    for layer in model.layers:
-        layers.extend(_flat_layers(layer) if hasattr(layer, "layers") else [layer])
-    return layers
-
-
 def check_hls4ml_support(model: Any, path: str | Path) -> None:
     """Refuse, in one line naming the layer, a layer hls4ml cannot convert."""
     import hls4ml
 
     supported = set(hls4ml.converters.get_supported_keras_layers()) | {"Dropout"}  # Dropout is skipped
-    for layer in _flat_layers(model):
+    for layer in flat_layers(model):
         cls = type(layer).__name__
         if cls in supported:
             continue
@@ -136,166 +126,6 @@ def _on_grid(X: np.ndarray, fmt: FixedFormat) -> np.ndarray:
     return np.clip(np.rint(np.asarray(X, dtype=np.float64) / fmt.lsb) * fmt.lsb, fmt.lo, fmt.hi)
 
 
-def _fixed_type(text: str) -> FixedFormat | None:
-    """A fixed-point type string, ``ap_`` optional (hls4ml's ``fixed<6,1,TRN,WRAP,0>``, l1ad's
-    ``ap_fixed<16,6,AP_TRN,AP_SAT>``), as a ``FixedFormat``; None for any other type (``int<2>``)."""
-    text = text.strip()
-    try:
-        return parse_ap_fixed(text if text.startswith("ap_") else "ap_" + text)
-    except ValueError:
-        return None
-
-
-def _frac_of(precision: str) -> int:
-    """Fractional bits of an hls4ml type string (0 for integer types such as ``int<2>``)."""
-    fmt = _fixed_type(precision)
-    return fmt.frac if fmt is not None else 0
-
-
-def _grid_frac(values: np.ndarray) -> int:
-    """Fewest fractional bits that hold every value exactly (0 for integers; up to 1074 for floats)."""
-    exponents = grid_exponents(values)
-    return 0 if exponents is None else max(0, -exponents[1])
-
-
-def _stored_frac(values: np.ndarray, precision: str) -> int:
-    """Fractional bits of constants as the firmware stores them: their own grid, or the type's if coarser.
-
-    Quantizer types that are not ap_fixed (hls4ml's binary, ternary, power-of-two weights) hold the
-    quantized values exactly: their grid decides.
-    """
-    grid = _grid_frac(values)
-    return min(grid, _frac_of(precision)) if _fixed_type(precision) is not None else grid
-
-
-def _layer_constants(layer: Any) -> dict[str, np.ndarray]:
-    """The constants hls4ml stores for a layer, by precision key, as the firmware holds them.
-
-    QKeras layers' weights pass through their quantizers; a BatchNormalization becomes hls4ml's
-    scale = gamma / sqrt(var + eps) and bias = beta - mean x scale.
-    """
-    import tensorflow as tf
-
-    if isinstance(layer, tf.keras.layers.BatchNormalization):
-        n = int(layer.moving_mean.shape[0])
-        gamma = np.asarray(layer.gamma) if layer.scale else np.ones(n)
-        beta = np.asarray(layer.beta) if layer.center else np.zeros(n)
-        scale = gamma / np.sqrt(np.asarray(layer.moving_variance) + layer.epsilon)
-        return {"scale": scale, "bias": beta - np.asarray(layer.moving_mean) * scale}
-    weights = layer.get_weights()
-    if hasattr(layer, "get_quantizers"):
-        quantizers = layer.get_quantizers()  # may list more than the weights (no bias, activation)
-        # applied to the float32 weights as QKeras does (some quantizers build float32 constants)
-        weights = [w if q is None else q(w) for w, q in zip(weights, quantizers, strict=False)]
-    return dict(zip(("weight", "bias"), (np.asarray(w, dtype=np.float64) for w in weights), strict=False))
-
-
-def _declared_input_type(model: Any) -> str | None:
-    """The input type the model's input quantizer declares, when it is an exact fixed-point type."""
-    declared = input_quantizer(model)
-    if declared is None:
-        return None
-    try:
-        return str(quantizer_format(declared.quantizer, declared.name))
-    except ValueError:  # e.g. alpha != 1: no fixed-point type reproduces it; the profile decides
-        return None
-
-
-def explicit_config(
-    model: Any, X: np.ndarray, fw: FirmwareConfig, frac_bits: int, overrides: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """An hls4ml config with every precision set on purpose (never "auto"), for any supported model.
-
-    Constants without a quantizer (weights, biases, batch-norm scales) get ``frac_bits`` fractional
-    bits and the integer bits of their largest value. Dense/Conv accumulators and results keep every
-    fractional bit of their products and the integer bits of the largest sum the profiled input
-    range allows (sum |w| x max |input| + |b|) plus ``fw.headroom_bits``: they do not wrap. Other
-    tensors (activations, merges, pooling) get ``frac_bits`` and their profiled range on ``X`` plus
-    ``fw.headroom_bits``, saturating beyond. ``overrides`` (an hls4ml-style config) wins last.
-    """
-    import tensorflow as tf
-
-    config = base_config(model, fw)
-    keras_layers = {layer.name: layer for layer in _flat_layers(model)}
-    names = [n for n, layer in keras_layers.items() if not isinstance(layer, tf.keras.layers.InputLayer)]
-    profile = {n: np.abs(v).max(initial=0.0) for n, v in keras_outputs(model, X, names)[0].items()}
-    input_name = model.layers[0].name
-    profile[input_name] = float(np.abs(X).max(initial=0.0))
-    declared = _declared_input_type(model)
-    out_frac: dict[str, int] = {}  # fractional bits of each Keras layer's final output
-    result_of: dict[str, str] = {}  # result type of each Keras layer itself (before a split activation)
-
-    def profiled(max_abs: float, frac: int) -> str:
-        integer = integer_bits(-max_abs, max_abs, frac) + fw.headroom_bits
-        return f"ap_fixed<{integer + frac},{integer},AP_TRN,AP_SAT>"
-
-    def base_of(name: str) -> tuple[str | None, str]:
-        if name in keras_layers:
-            return name, ""
-        owners = [k for k in keras_layers if name.startswith(k + "_")]
-        if not owners:
-            return None, ""
-        owner = max(owners, key=len)
-        return owner, name[len(owner) + 1 :]
-
-    for name, layer_config in config["LayerName"].items():
-        precision = layer_config.setdefault("Precision", {})
-        layer_config["ReuseFactor"] = fw.reuse_factor
-        owner, suffix = base_of(name)
-        layer = keras_layers.get(owner) if owner else None
-        constants = _layer_constants(layer) if layer is not None and not suffix else {}
-        for key, values in constants.items():
-            if precision.get(key) == "auto":
-                peak = float(np.abs(values).max(initial=0.0))
-                integer = integer_bits(-peak, peak, frac_bits)
-                precision[key] = f"ap_fixed<{integer + frac_bits},{integer}>"
-        if owner == input_name and not suffix:
-            precision["result"] = declared or profiled(profile[input_name], frac_bits)
-        elif "weight" in constants and isinstance(precision.get("weight"), str):
-            # a Dense or Conv: products kept exact, integer bits for the largest sum the profiled
-            # input range allows (plus headroom), so the accumulator never wraps
-            source = inbound_layers(layer)[0].name
-            kernel = np.abs(constants["weight"]).reshape(-1, constants["weight"].shape[-1])
-            bias = np.abs(constants.get("bias", 0.0))
-            bound = float((kernel.sum(axis=0) * profile.get(source, 0.0) + bias).max(initial=0.0))
-            frac = out_frac.get(source, frac_bits) + _stored_frac(constants["weight"], precision["weight"])
-            if isinstance(precision.get("bias"), str) and "bias" in constants:
-                frac = max(frac, _stored_frac(constants["bias"], precision["bias"]))
-            integer = integer_bits(-bound, bound, frac) + fw.headroom_bits
-            for key in ("accum", "result"):
-                if precision.get(key) == "auto":
-                    precision[key] = f"ap_fixed<{integer + frac},{integer}>"
-        if suffix == "linear" and owner in result_of and precision.get("result") == "auto":
-            precision["result"] = result_of[owner]  # hls4ml's split-off linear activation: a copy
-        for key, value in list(precision.items()):
-            if value == "auto":  # activations, merges, pooling, the split-off activation of a layer
-                source = owner if owner in profile else None
-                max_abs = profile[source] if source else float(np.abs(X).max(initial=0.0))
-                precision[key] = profiled(max_abs, frac_bits)
-        if owner is not None and "result" in precision:
-            out_frac[owner] = _frac_of(precision["result"])
-            result_of.setdefault(owner, precision["result"])
-    if overrides:
-        _deep_update(config, overrides)
-    unset = [
-        f"{n}.{k}"
-        for n, c in config["LayerName"].items()
-        for k, v in c.get("Precision", {}).items()
-        if v == "auto"
-    ]
-    if unset:
-        raise ValueError(f"precision left automatic for {', '.join(unset)}: hls4ml could loop forever")
-    return config
-
-
-def _deep_update(base: dict[str, Any], update: dict[str, Any]) -> None:
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _deep_update(base[key], value)
-        else:
-            base[key] = value
-
-
 _HLS_TYPE = re.compile(r"^(ap_)?(u?fixed<\s*(\d+)\s*,\s*-?\d+\s*(,\s*\w+\s*){0,3}>|u?int<\s*(\d+)\s*>)$")
 _HLS_SECTIONS = ("Model", "LayerName", "LayerType")
 
@@ -326,17 +156,7 @@ def _hls_problem(where: str, entry: Any) -> str | None:
 
 def _read_yaml(path: str | Path) -> dict[str, Any]:
     """An hls4ml-style config (Model, LayerName, LayerType), checked for structure and explicit types."""
-    import yaml
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "hls4ml config file not found")
-    try:
-        loaded = safe_load_unique(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise InputError(path, f"not a UTF-8 text file, so not YAML ({exc})") from None
-    except yaml.YAMLError as exc:
-        raise InputError(path, f"not valid YAML ({str(exc).splitlines()[0]})") from None
+    loaded = read_yaml_file(path, "hls4ml config file")
     if not isinstance(loaded, dict):
         raise InputError(path, "expected an hls4ml config mapping (Model, LayerName, ...)")
     unknown = set(loaded) - set(_HLS_SECTIONS)
@@ -379,7 +199,7 @@ def parse_format(text: str) -> FixedFormat:
 
     No rounding or overflow modes: the trigger delivers values already on the grid.
     """
-    fmt = _fixed_type(text)
+    fmt = fixed_type(text)
     if fmt is None or text.count(",") != 1:
         raise L1adError(f"--input-format '{text}' is not a fixed-point type such as ap_fixed<16,6>")
     if not 2 <= fmt.width <= 32 or not 1 <= fmt.integer <= fmt.width:
@@ -397,30 +217,6 @@ def profiled_format(X: np.ndarray, width: int = PROFILED_INPUT_BITS) -> FixedFor
     if integer > width:
         raise L1adError(f"inputs span [{lo:g}, {hi:g}]: more than {width} bits; declare --input-format")
     return FixedFormat(signed, width, integer)
-
-
-def keras_outputs(model: Any, X: np.ndarray, names: list[str]) -> tuple[dict[str, np.ndarray], str | None]:
-    """Outputs of layers ``names`` on ``X``: exact (float64 twin), or QKeras' float32 ones and why.
-
-    Some QKeras quantizers (quantized_po2, alpha="auto_po2") build float32 constants and cannot run in
-    float64; their model is then evaluated as QKeras itself does, in float32, which rounds sums wider
-    than 24 bits: agreement is measured, not asserted.
-    """
-    import tensorflow as tf
-
-    try:
-        return exact_outputs(model, X, names), None
-    except Exception as exc:  # noqa: BLE001 - any failure of the twin means: fall back to float32, say why
-        where = re.search(r'calling layer "([^"]+)"', str(exc))
-        layer = f"layer '{where.group(1)}'" if where else "a layer"
-        why = (
-            f"QKeras cannot evaluate {layer} in float64 ({type(exc).__name__}), so csim is compared with "
-            "QKeras' own float32 prediction"
-        )
-    probe = tf.keras.Model(model.inputs, [model.get_layer(n).output for n in names])
-    result = probe.predict(np.asarray(X, dtype=np.float32), batch_size=8192, verbose=0)
-    result = result if isinstance(result, list) else [result]
-    return {n: np.asarray(r, dtype=np.float64) for n, r in zip(names, result, strict=True)}, why
 
 
 def _for_model(path: Path, step: Any) -> Any:

@@ -31,6 +31,14 @@ def functional(model: Any) -> Any:
     return model
 
 
+def flat_layers(model: Any) -> list[Any]:
+    """Every layer of ``model``, the layers of nested models in their place."""
+    layers = []
+    for layer in model.layers:
+        layers.extend(flat_layers(layer) if hasattr(layer, "layers") else [layer])
+    return layers
+
+
 def _unique(model: Any, name: str) -> str:
     taken = {layer.name for layer in model.layers}
     candidate, k = name, 1

@@ -14,7 +14,7 @@ import h5py
 import numpy as np
 import pytest
 
-from firmware import byo
+from firmware import byo, byo_precision
 from l1ad.config import FirmwareConfig
 from l1ad.errors import InputError
 
@@ -204,7 +204,7 @@ def test_explicit_config_sets_every_type_and_yaml_wins(tmp_path):
     bn.set_weights([np.full(6, 3.0), np.zeros(6), np.zeros(6), np.full(6, 0.25)])  # scale 3 / sqrt(.25) = 6
     X = np.random.default_rng(0).uniform(-2, 2, (300, 4))
     (tmp_path / "hls.yml").write_text("LayerName:\n  act:\n    Precision:\n      result: ap_ufixed<10,4>\n")
-    config = byo.explicit_config(model, X, FW, 12, byo._read_yaml(tmp_path / "hls.yml"))
+    config = byo_precision.explicit_config(model, X, FW, 12, byo._read_yaml(tmp_path / "hls.yml"))
     types = {name: c["Precision"] for name, c in config["LayerName"].items()}
     assert all(v != "auto" for p in types.values() for v in p.values())
     assert types["bn"]["scale"] == "ap_fixed<16,4>"  # 6.0 needs 4 integer bits (sign included), 12 fractional
@@ -405,5 +405,8 @@ def test_fixed_point_type_strings_parse_through_one_parser() -> None:
     with pytest.raises(L1adError, match="1 <= I <= W"):
         byo.parse_format("ap_fixed<8,0>")
     # hls4ml's config strings and l1ad's own: fractional bits; integer and exponent types: none
-    assert byo._frac_of("fixed<6,1,TRN,WRAP,0>") == 5 and byo._frac_of("ap_fixed<16,6,AP_TRN,AP_SAT>") == 10
-    assert byo._frac_of("ufixed<8,-2>") == 10 and byo._frac_of("int<4>") == 0
+    assert (
+        byo_precision._frac_of("fixed<6,1,TRN,WRAP,0>") == 5
+        and byo_precision._frac_of("ap_fixed<16,6,AP_TRN,AP_SAT>") == 10
+    )
+    assert byo_precision._frac_of("ufixed<8,-2>") == 10 and byo_precision._frac_of("int<4>") == 0

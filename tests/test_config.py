@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from l1ad.config import Config, load_config
+from l1ad.config import Config, QuantBits, load_config
 from l1ad.envcheck import EnvironmentDriftError, check_versions
 from l1ad.errors import InputError
 
@@ -32,6 +32,57 @@ def test_unknown_key_is_named(tmp_path):
         load_config(path)
 
 
+# Impossible settings of every section (issue 19): each section's own checks run at load and the
+# error names the file and the key.
+IMPOSSIBLE = [
+    ("run:\n  n_seeds: 0\n", r"run.n_seeds must lie in \[1, inf\), got 0"),
+    ("run:\n  seed: -1\n", r"run.seed must lie in \[0, 2\^32"),
+    ("run:\n  studies: [gaussian, bogus]\n", "run.studies: unknown study 'bogus'"),
+    ("data:\n  dijet: {n_background: 0}\n", r"data.dijet.n_background must lie in \[1, inf\)"),
+    (
+        "data:\n  l1: {test_background_fraction: 1.0}\n",
+        r"data.l1.test_background_fraction must lie in \(0, 1\)",
+    ),
+    ("data:\n  dijet: {signal_region: [3.7, 3.3]}\n", "data.dijet.signal_region must be an mjj window"),
+    ("data:\n  dijet: {sidebands: [[4.6, 3.7]]}\n", "data.dijet.sidebands must be an mjj window"),
+    ("data:\n  jet_images: {image_size: 2}\n", "data.jet_images.image_size must be >= 4"),
+    ("data:\n  jet_images: {test_fraction: 1.0}\n", r"data.jet_images.test_fraction must lie in \(0, 1\)"),
+    ("train:\n  device: tpu\n", "train.device must be auto, cpu or gpu"),
+    ("train:\n  threads: -1\n", "train.threads must be >= 0"),
+    ("train:\n  ae: {score: mean}\n", "train.ae: score must be 'latent' or 'residual'"),
+    ("train:\n  nurd: {combine: max}\n", "train.nurd: combine must be one of"),
+    ("train:\n  ocdn: {learning_rate: 0.0}\n", r"train.ocdn.learning_rate must lie in \(0, inf\)"),
+    ("train:\n  ocdn: {hidden: [16, 0]}\n", "train.ocdn.hidden entries must be >= 1"),
+    (
+        "quantize:\n  nurd:\n    bits: {input_bits: 8, input_integer: 8}\n",
+        "quantize.nurd.bits.input_bits/input_integer = 8/8",
+    ),
+    ("quantize:\n  scan: {bits: [4, 0]}\n", "quantize.scan.bits entries must be >= 1"),
+    ("firmware:\n  strategy: Fastest\n", "firmware.strategy must be one of distributed_arithmetic, Latency"),
+    (
+        "firmware:\n  reuse_factor: 4\n",
+        "firmware.strategy distributed_arithmetic needs reuse_factor 1, got 4",
+    ),
+    ("firmware:\n  part: xc7k325t-ffg900-2\n", "firmware.part: unknown device 'xc7k325t'"),
+    ("firmware:\n  io_type: io_serial\n", "firmware.io_type must be io_parallel or io_stream"),
+    ("firmware:\n  clock_period_ns: 0.0\n", "firmware.clock_period_ns must lie in"),
+    ("firmware:\n  rtl: {yosys_timeout_s: 0.0}\n", "firmware.rtl.yosys_timeout_s must be > 0"),
+    ("firmware:\n  budget: {dense: {lut: 1.5}}\n", r"firmware.budget.dense.lut must lie in \(0, 1\]"),
+    ("scan:\n  strategies: [Latency, Fastest]\n", "scan.strategies: strategy must be one of"),
+    ("scan:\n  models: [ocdn, higgs]\n", "scan.*model must be one of ocdn, ae, nurd, got 'higgs'"),
+    ("scan:\n  quantizers: [qkeras, brevitas]\n", "scan.*quantizer must be qkeras or hgq"),
+    ("scan:\n  points: [{model: ae, strategy: Fastest}]\n", r"scan.points\[0\].*strategy must be one of"),
+    ("scan:\n  points: [{model: ae, bits: 1}]\n", r"scan.points\[0\].*bits must be >= 2"),
+    ("scan:\n  strategies: [distributed_arithmetic]\n  reuse_factors: [4]\n", "scan: the grid is empty"),
+    ("cluster:\n  workers: -1\n", "cluster.workers must be >= 0"),
+    ("check:\n  csim_within_1lsb_min: 1.5\n", r"check.csim_within_1lsb_min must lie in \[0, 1\]"),
+    ("metrics:\n  trigger_fpr_l1: 0.0\n", r"metrics.trigger_fpr_l1 must lie in \(0, 1\]"),
+    ("studies:\n  gaussian: {epochs: []}\n", "studies.gaussian.epochs must be a non-empty list"),
+    ("studies:\n  oneclass: {ocsvm_nu_inner: 0.0}\n", "studies.oneclass.ocsvm_nu_inner and ocsvm_nu_outer"),
+    ("studies:\n  nae: {latent_steps: -1}\n", r"studies.nae.latent_steps must lie in \[0, inf\)"),
+]
+
+
 @pytest.mark.parametrize(
     "text, message",
     [
@@ -50,6 +101,7 @@ def test_unknown_key_is_named(tmp_path):
             "quantize.ae.bits.activation",
         ),
         ("run:\n  models: [ocdn, higgs]\n", "run.models must name"),
+        *IMPOSSIBLE,
     ],
 )
 def test_bad_configs_give_one_line(tmp_path, text, message):
@@ -59,6 +111,16 @@ def test_bad_configs_give_one_line(tmp_path, text, message):
         load_config(path)
     assert "\n" not in str(err.value)
     assert str(path) in str(err.value)
+    assert str(err.value).startswith(f"{path}: ")
+
+
+def test_every_section_checks_itself_where_it_sits():
+    """The defaults have no problem; a section names the key it sits at (``QuantBits`` serves three models)."""
+    assert Config().validate() == []
+    bits = QuantBits(weight_bits=40, weight_integer=30)
+    assert bits.validate("quantize.ae.bits")[0].startswith(
+        "quantize.ae.bits.weight_bits/weight_integer = 40/30"
+    )
 
 
 def test_missing_config_file(tmp_path):
