@@ -31,6 +31,7 @@ import h5py
 import numpy as np
 import numpy.ctypeslib as npc
 
+from l1ad.artifacts import RunPaths, hls_sources
 from l1ad.config import Config
 from l1ad.errors import InputError, L1adError
 from l1ad.io import read_json
@@ -114,12 +115,12 @@ def build_library(project: Path, build_dir: Path) -> tuple[str, str]:
     """
     shutil.rmtree(build_dir, ignore_errors=True)
     shutil.copytree(project, build_dir, ignore=shutil.ignore_patterns("*.so", "*.o", "tb_data", "testbench"))
-    for stale in (build_dir / "firmware").glob("*.so"):
+    for stale in hls_sources(build_dir).glob("*.so"):
         stale.unlink()
     proc = subprocess.run(
         ["bash", "build_lib.sh"], cwd=build_dir, capture_output=True, text=True, check=False
     )
-    libraries = sorted((build_dir / "firmware").glob("*.so"))
+    libraries = sorted(hls_sources(build_dir).glob("*.so"))
     if proc.returncode != 0 or len(libraries) != 1:
         tail = (proc.stdout + proc.stderr).strip().splitlines()[-1:] or ["no output"]
         raise L1adError(f"g++ could not build the C simulation of {project}: {tail[0]}")
@@ -131,7 +132,7 @@ def _job(run: Path, model: str, input_path: Path, key: str | None, library: tupl
     """Work out the input layout of ``input_path`` for ``model`` and check its shape against the model."""
     from training.data.h5read import open_h5, require_dataset
 
-    qinfo = read_json(run / "quantize" / model / "info.json")
+    qinfo = read_json(RunPaths(run).quantize.info(model))
     bits = qinfo["bits"]
     splits_path = run / qinfo["splits"]
     with h5py.File(splits_path, "r") as f:
@@ -143,7 +144,7 @@ def _job(run: Path, model: str, input_path: Path, key: str | None, library: tupl
             key = "Particles"
         if qinfo["family"] == "l1" and key == "Particles":
             require_dataset(f, key, input_path, ndim=3, trailing=(19, 4))
-            layout, preprocessing = "particles", str(run / "data" / "l1_preprocessing.json")
+            layout, preprocessing = "particles", str(RunPaths(run).data.preprocessing("l1"))
         else:
             ds = require_dataset(f, key, input_path)
             if tuple(ds.shape[1:]) != event_shape and (
@@ -189,7 +190,7 @@ def score_file(
         raise L1adError(f"unknown model {model!r} (known: {', '.join(DEPLOYABLE)})")
     if chunk_events < 1:
         raise L1adError(f"chunk_events must be >= 1, got {chunk_events}")
-    validation_path = run / "firmware" / model / "csim_validation.json"
+    validation_path = RunPaths(run).firmware.model(model).validation
     if not validation_path.is_file():
         raise InputError(
             validation_path, f"no firmware for {model}: run `l1ad firmware --run-dir {run_dir}` first"
@@ -271,7 +272,7 @@ def _store(out: h5py.File, chunk: int, start: int, scores: np.ndarray) -> None:
 def _stamp(job: ShardJob, chunk_events: int, project: Path) -> str:
     """What a partial output's finished chunks depend on: the input file, its reading, the model."""
     src = Path(job.input_path).stat()
-    sources = sorted((project / "firmware").rglob("*.h")) + sorted((project / "firmware").glob("*.cpp"))
+    sources = sorted(hls_sources(project).rglob("*.h")) + sorted(hls_sources(project).glob("*.cpp"))
     digest = hashlib.sha256()
     for path in sources:
         digest.update(path.read_bytes())

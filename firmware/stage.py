@@ -26,10 +26,11 @@ from firmware.csim import validate
 from firmware.hls import convert, has_convolution, io_type_for
 from firmware.trigger import trigger_threshold, write_threshold
 from firmware.vendor import resources_report
+from l1ad.artifacts import RELATIVE, DataPaths, FirmwarePaths, ModelFirmwarePaths, RunPaths
 from l1ad.config import Config, FirmwareConfig, QuantBits
 from l1ad.io import read_json, write_json
 from quantize.qmodels import input_format, load_qmodel, quantize_inputs
-from training.data.rate import WHAT, rate_sample_path
+from training.data.rate import WHAT
 from training.data.splits import Splits, read_splits
 from training.stage import read_scores, write_scores
 
@@ -53,19 +54,21 @@ def _run_firmware(
 ) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     rtl_config = config.firmware.rtl
+    run = RunPaths(run_dir)
     for name in config.run.models:
-        qinfo = read_json(run_dir / "quantize" / name / "info.json")
+        written = FirmwarePaths(out).model(name)
+        qinfo = read_json(run.quantize.info(name))
         splits = read_splits(run_dir / qinfo["splits"])
         qmodel = load_qmodel(run_dir / qinfo["qmodel"])
-        qkeras, y, classes, n_bkg = read_scores(run_dir / "quantize" / name / "scores.h5")
-        float_scores = read_scores(run_dir / "train" / name / "scores.h5")[0][0]
+        qkeras, y, classes, n_bkg = read_scores(run.quantize.scores(name))
+        float_scores = read_scores(run.train.scores(name))[0][0]
         if rtl_config.enabled:
             # written first: its Verilator build (and Yosys) run while hls4ml converts and compiles
             print(f"  {name}: tracing the QKeras graph to Verilog (da4ml)", flush=True)
             rtl_builds[name] = rtl.prepare_rtl(
                 name,
                 qmodel,
-                out / name / "rtl",
+                written.rtl,
                 config.firmware.clock_period_ns,
                 config.firmware.part,
                 rtl_config.synthesize,
@@ -81,11 +84,11 @@ def _run_firmware(
             float_scores,
             config,
             config.firmware,
-            out / name,
+            written.root,
             log=lambda line, name=name: print(f"  {name}: {line}"),
         )
-        validation["hls_project"] = f"firmware/{name}/hls_project"
-        write_scores(out / name / "csim_scores.h5", csim, splits.test.y, classes, n_bkg)
+        validation["hls_project"] = str(RELATIVE.firmware.model(name).hls_project)
+        write_scores(written.csim_scores, csim, splits.test.y, classes, n_bkg)
         resources = validation["resources"]
         summary[name] = {
             "exact_fraction": validation["exact_fraction"],
@@ -115,11 +118,11 @@ def _run_firmware(
                 f"{figures['latency_cycles']} cycles",
                 flush=True,
             )
-        rate_path = rate_sample_path(run_dir, qinfo["family"])
-        if rate_path.is_file():
+        if run.data.rate_sample(qinfo["family"]).is_file():
             build = rtl_builds.get(name)
             validation["trigger"] = rate_trigger(
-                rate_path,
+                run.data,
+                qinfo["family"],
                 QuantBits(**qinfo["bits"]),
                 hls_model,
                 build.project if build else None,
@@ -128,17 +131,17 @@ def _run_firmware(
                 validation["trigger"],
                 log=lambda line, name=name: print(f"  {name}: {line}", flush=True),
             )
-            write_threshold(out / name / "hls_project" / "firmware", validation["trigger"])
+            write_threshold(written.hls_sources, validation["trigger"])
         # Written last: its presence marks the model's firmware as complete.
-        write_json(out / name / "csim_validation.json", validation)
+        write_json(written.validation, validation)
     for name, build in rtl_builds.items():
         if build.synthesis is not None:
             print(f"  {name}: waiting for {build.synthesis.tool} synthesis", flush=True)
         figures = rtl.rtl_figures(
             build, rtl_config.yosys_timeout_s, log=lambda line, n=name: print(f"  {n}: {line}")
         )
-        figures["rtl_project"] = f"firmware/{name}/rtl"
-        write_json(out / name / "rtl" / "rtl.json", figures)
+        figures["rtl_project"] = str(RELATIVE.firmware.model(name).rtl)
+        write_json(FirmwarePaths(out).model(name).rtl_record, figures)
         summary[name]["rtl_exact_fraction"] = figures["exact_fraction"]
         if figures["lut"] is not None:
             print(
@@ -150,7 +153,8 @@ def _run_firmware(
 
 
 def rate_trigger(
-    path: Path,
+    data: DataPaths,
+    family: str,
     bits: QuantBits,
     hls_model: Any,
     rtl_project: rtl.RTLProject | None,
@@ -159,7 +163,7 @@ def rate_trigger(
     test_trigger: dict[str, Any],
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """The trigger threshold set on the data stage's rate sample (``training/data/rate.py``).
+    """The trigger threshold set on ``family``'s rate sample in ``data`` (``training/data/rate.py``).
 
     Every event is scored bit-exactly, chunk by chunk: by the Verilated RTL when the model has
     one (fast), else by the C simulation; the first ``RATE_CHECK_EVENTS`` are also scored the
@@ -168,7 +172,7 @@ def rate_trigger(
     set's background) is kept beside for comparison.
     """
     step = config.data.chunk_events
-    with h5py.File(path, "r") as f:
+    with h5py.File(data.rate_sample(family), "r") as f:
         X_all = f["X"]
         n = len(X_all)
         scores = np.empty(n, dtype=np.float64)
@@ -196,7 +200,7 @@ def rate_trigger(
         signals,
     )
     trigger["background_sample"] = {
-        "source": f"{WHAT}, data/{path.name}",
+        "source": f"{WHAT}, {RELATIVE.data.rate_sample(family)}",
         "events": n,
         "scored_with": "RTL (Verilator)" if rtl_project is not None else "C simulation",
         "events_per_second": n / seconds if seconds > 0 else None,
@@ -234,8 +238,8 @@ def build_firmware(
     out: Path,
     log: Callable[[str], None] = print,
 ) -> tuple[dict[str, Any], np.ndarray, Any]:
-    """One model's HLS project in ``out/hls_project``, its csim validation and resources: (figures, csim
-    scores, the compiled hls4ml model).
+    """One model's HLS project in the model firmware folder ``out`` (``ModelFirmwarePaths``), its csim
+    validation and resources: (figures, csim scores, the compiled hls4ml model).
 
     ``qkeras`` are the exact QKeras scores of the input-quantized test set and ``float_scores``
     the float model's; the design-space scan calls this with its own ``fw`` per point.
@@ -250,9 +254,10 @@ def build_firmware(
     # Precisions are sized on training background and half of each signal's test events; the saturation
     # trace and its margins read the other half and the test background, which the sizing never saw.
     held_out = held_out_events(y, n_bkg)
+    project = ModelFirmwarePaths(out)
     hls_model = convert(
         qmodel,
-        out / "hls_project",
+        project.hls_project,
         fw,
         profile_inputs=np.concatenate([X_train, X_test[~held_out]]),
         project_name=f"l1ad_{name}",
@@ -282,7 +287,7 @@ def build_firmware(
         {classes[k]: csim[y == k] for k in range(n_bkg, len(classes))},
     )
     trigger["background_sample"] = {"source": "test set", "events": int((y < n_bkg).sum())}
-    write_threshold(out / "hls_project" / "firmware", trigger)
+    write_threshold(project.hls_sources, trigger)
     agreement, saturation = result["agreement"], result["saturation"]
     validation = {
         "model": name,

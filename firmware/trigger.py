@@ -15,12 +15,11 @@ from typing import Any
 import numpy as np
 
 from firmware.hls import FixedFormat
+from l1ad.artifacts import TRIGGER_HEADER, TRIGGER_RECORD
 from l1ad.io import atomic_path, write_json
 from training import metrics
 
 MIN_PASSING_FOR_RATE = 10  # fewer passing background events: the rate is known to worse than ~30%
-HEADER_NAME = "trigger_threshold.h"
-JSON_NAME = "trigger_threshold.json"
 
 _AP_TYPE = re.compile(r"^\s*ap_(u?)fixed\s*<\s*(\d+)\s*,\s*(-?\d+)\s*((?:,\s*\w+\s*)*)>\s*$")
 
@@ -164,10 +163,10 @@ def header_text(trigger: dict[str, Any]) -> str:
 
 
 def write_threshold(out_dir: str | Path, trigger: dict[str, Any]) -> dict[str, Path]:
-    """Write ``trigger_threshold.h`` and ``trigger_threshold.json`` into ``out_dir``, each atomically."""
-    out_dir = Path(out_dir)
-    header = out_dir / HEADER_NAME
+    """Write ``trigger_threshold.h`` and ``trigger_threshold.json`` into ``out_dir`` (an HLS project's
+    sources, ``ModelFirmwarePaths.hls_sources``), each atomically."""
+    header, record = Path(out_dir) / TRIGGER_HEADER, Path(out_dir) / TRIGGER_RECORD
     with atomic_path(header) as tmp:
         tmp.write_text(header_text(trigger))
-    write_json(out_dir / JSON_NAME, trigger)
-    return {"header": header, "json": out_dir / JSON_NAME}
+    write_json(record, trigger)
+    return {"header": header, "json": record}

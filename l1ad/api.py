@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from l1ad.artifacts import RunPaths
 from l1ad.config import Config, load_config
 from l1ad.errors import L1adError
 from l1ad.pipeline import run_stage
@@ -121,7 +122,7 @@ def byo(
             raise L1adError(f"--strategy: {problems[0]}")
         fw = dataclasses.replace(fw, strategy=strategy)
     name = Path(model).stem
-    with atomic_dir(Path(run_dir) / "byo" / name) as out:
+    with atomic_dir(RunPaths(run_dir).byo(name).root) as out:
         return byo_firmware(
             model,
             out,
@@ -150,7 +151,7 @@ def report(
     from l1ad.io import read_json
 
     run_stage(_config(config, models), run_dir, "report", force)
-    return read_json(Path(run_dir) / "report" / "report.json")
+    return read_json(RunPaths(run_dir).report.json)
 
 
 def check(

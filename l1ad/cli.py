@@ -12,6 +12,7 @@ import signal
 import sys
 from pathlib import Path
 
+from l1ad.artifacts import RunPaths
 from l1ad.config import STUDY_FAMILIES
 from l1ad.errors import L1adError
 
@@ -286,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
                 strategy=args.strategy,
                 rtl=args.rtl,
             )
-            failures = _print_byo(args.model, row, Path(args.run_dir) / "byo" / Path(args.model).stem)
+            failures = _print_byo(args.model, row, RunPaths(args.run_dir).byo(Path(args.model).stem).root)
         elif args.command == "firmware":
             function(args.config, args.run_dir, force=args.force, synth=args.synth, models=args.models)
             failures = []

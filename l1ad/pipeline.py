@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from l1ad.artifacts import RunPaths
 from l1ad.config import Config
 from l1ad.errors import L1adError
 from l1ad.io import atomic_dir
@@ -160,7 +161,7 @@ def lookup(stage: str) -> Stage:
 def checkpoint_dir(run_dir: str | Path, stage: str) -> Path:
     """Where a stage keeps training checkpoints: outside its temporary folder, so an
     interrupted stage resumes from them on rerun; removed once the stage succeeds."""
-    return Path(run_dir) / ".checkpoints" / lookup(stage).name
+    return RunPaths(run_dir).checkpoints(lookup(stage).name)
 
 
 def fingerprint(config: Config, stage: str) -> str:
@@ -191,7 +192,9 @@ def run_stage(
     fp = fingerprint(config, stage)
     if not force and not s.always and rd.is_done(stage, fp):
         if not quiet_if_done:
-            print(f"[{stage}] up to date in {rd.stage_dir(stage)}, skipped (use --force to redo)", flush=True)
+            print(
+                f"[{stage}] up to date in {rd.paths.stage(stage)}, skipped (use --force to redo)", flush=True
+            )
         return rd.stage_record(stage)["summary"]
     print(f"[{stage}] {s.help}", flush=True)
     if threads is not None:
@@ -204,12 +207,12 @@ def run_stage(
         torch.set_num_threads(config.train.threads)
     start = time.perf_counter()
     function = s.load()
-    with atomic_dir(rd.stage_dir(stage)) as out:
+    with atomic_dir(rd.paths.stage(stage)) as out:
         summary = function(config, out, rd.path)
     seconds = time.perf_counter() - start
     rd.record_stage(stage, fp, seconds, summary)
     shutil.rmtree(checkpoint_dir(run_dir, stage), ignore_errors=True)
-    print(f"[{stage}] done in {seconds:.1f} s -> {rd.stage_dir(stage)}", flush=True)
+    print(f"[{stage}] done in {seconds:.1f} s -> {rd.paths.stage(stage)}", flush=True)
     return summary
 
 
@@ -367,7 +370,7 @@ def _run_on_cluster(config: Config, run_dir: str | Path, pending: list[str], for
                 summaries[name] = result["summary"]
                 print(
                     f"[{name}] done in {result['seconds']:.1f} s on worker {result['worker']} -> "
-                    f"{rd.stage_dir(name)} (log: {rd.log_path(name)})",
+                    f"{rd.paths.stage(name)} (log: {rd.paths.log(name)})",
                     flush=True,
                 )
             else:
@@ -375,7 +378,8 @@ def _run_on_cluster(config: Config, run_dir: str | Path, pending: list[str], for
                 failed[name] = exc
                 message = " ".join(str(exc).split())
                 print(
-                    f"[{name}] failed: {type(exc).__name__}: {message} (log: {rd.log_path(name)})", flush=True
+                    f"[{name}] failed: {type(exc).__name__}: {message} (log: {rd.paths.log(name)})",
+                    flush=True,
                 )
                 for other in [n for n in waiting if any(b in failed for b in lookup(n).after)]:
                     waiting.remove(other)
@@ -391,7 +395,7 @@ def _run_on_cluster(config: Config, run_dir: str | Path, pending: list[str], for
         if type(exc).__name__ == "KilledWorker":
             raise L1adError(
                 f"{first}: the Dask worker running it died (out of memory? cluster.memory_limit); "
-                f"see {rd.log_path(first)}; rerun to resume"
+                f"see {rd.paths.log(first)}; rerun to resume"
             ) from exc
         raise exc
     print(
@@ -425,7 +429,7 @@ def _study_task(
     if config.train.threads > 0:
         threads = min(threads, config.train.threads)
     rd = RunDir(run_dir, config)
-    log = rd.log_path(stage)
+    log = rd.paths.log(stage)
     worker.log_event(EVENTS_TOPIC, {"stage": stage, "name": worker.name, "threads": threads, "log": str(log)})
     start = time.perf_counter()
     with redirect_output(log):

@@ -20,14 +20,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from l1ad.artifacts import RunPaths
 from l1ad.config import Config
 from l1ad.envcheck import installed_versions
 from l1ad.errors import InputError
 from l1ad.io import read_json, write_json
-
-MANIFEST = "manifest.json"
-LOCK = ".manifest.lock"
-LOGS = "logs"  # RUN_DIR/logs/<study>.log: the output of each study run as a Dask task
 
 
 def git_commit() -> str | None:
@@ -46,21 +43,15 @@ def git_commit() -> str | None:
 
 
 class RunDir:
-    """A run directory and its manifest."""
+    """A run directory and its manifest (its paths: ``paths``, ``l1ad.artifacts``)."""
 
     def __init__(self, path: str | Path, config: Config) -> None:
         self.path = Path(path)
+        self.paths = RunPaths(self.path)
         self.config = config
 
-    def stage_dir(self, stage: str) -> Path:
-        return self.path / stage
-
-    def log_path(self, stage: str) -> Path:
-        """Where the output of ``stage`` goes when it runs as a task (``studies/nae`` -> ``logs/nae.log``)."""
-        return self.path / LOGS / f"{stage.removeprefix('studies/').replace('/', '_')}.log"
-
     def read_manifest(self) -> dict[str, Any]:
-        path = self.path / MANIFEST
+        path = self.paths.manifest
         if not path.exists():
             return {}
         manifest = read_json(path)
@@ -74,7 +65,7 @@ class RunDir:
     def is_done(self, stage: str, fingerprint: str) -> bool:
         """True when ``stage`` finished with this fingerprint and its folder is present."""
         record = self.stage_record(stage)
-        return bool(record and record.get("fingerprint") == fingerprint and self.stage_dir(stage).is_dir())
+        return bool(record and record.get("fingerprint") == fingerprint and self.paths.stage(stage).is_dir())
 
     def record_stage(self, stage: str, fingerprint: str, seconds: float, summary: dict[str, Any]) -> None:
         """Write the stage's record into the manifest (atomically, after its outputs are in place).
@@ -83,7 +74,7 @@ class RunDir:
         stages of one run directory at once (two studies, say) both keep their records.
         """
         self.path.mkdir(parents=True, exist_ok=True)
-        with open(self.path / LOCK, "a") as lock:
+        with open(self.paths.manifest_lock, "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or when the process dies
             self._record_stage(stage, fingerprint, seconds, summary)
 
@@ -105,7 +96,7 @@ class RunDir:
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "summary": summary,
         }
-        write_json(self.path / MANIFEST, manifest)
+        write_json(self.paths.manifest, manifest)
 
 
 @contextlib.contextmanager

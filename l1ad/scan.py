@@ -1,12 +1,14 @@
 """``l1ad scan``: the design space of the deployable scorers, one Dask task per point.
 
-A point (model, bit width, reuse factor, strategy) is a QAT retrain from the run's float
-weights, an hls4ml conversion into the point's own folder, a g++ C simulation of the test set
-checked against exact QKeras, and a resource estimate (vendor synthesis where installed and
-``scan.synth``). Points run on a LocalCluster by default or on the scheduler in
-``cluster.scheduler``. Each finished point lives in RUN_DIR/scan/points/<id>/ (written under a
-temporary name, renamed when complete) with a ``result.json`` carrying the fingerprint of the
-config it was made with; a rerun skips finished points. A failed point is recorded in
+A point (model, bit width, reuse factor, strategy, quantizer) is a QAT retrain from the run's
+float weights (``quantize.quantizer``: QKeras or HGQ; a QKeras model the quantize stage's bit sweep
+already trained with the same settings is taken as it is), an hls4ml conversion into the point's own
+folder, a g++ C simulation of the test set checked against the quantized model's exact scores, and
+a resource estimate (vendor synthesis where installed and ``scan.synth``). Points run on a
+LocalCluster by default or on the scheduler in ``cluster.scheduler``. Each finished point lives in
+RUN_DIR/scan/points/<id>/ (written under a temporary name, renamed when complete) with a
+``result.json`` carrying the fingerprint of the config it was made with; a rerun skips finished
+points. A failed point is recorded in
 RUN_DIR/scan/failed/<id>.json with its error and does not stop the others; it is retried on the
 next run. The table, the Pareto plots and scan.json are written by ``reports.scan``.
 """
@@ -26,15 +28,18 @@ from l1ad.io import atomic_dir, read_json, write_json
 from l1ad.scan_points import finished, point_fingerprint, point_id, scan_points
 
 
-def run_point(config: Config, run_dir: str, point: ScanPoint) -> dict[str, Any]:
+def run_point(config: Config, run_dir: str, point: ScanPoint, sweep: bool = False) -> dict[str, Any]:
     """One scan point, run on a Dask worker: QAT, conversion, csim validation, resources.
 
     Writes RUN_DIR/scan/points/<id>/ (result.json, csim_validation.json, hls_project/, the
     quantized model, log.txt) atomically and returns the result. Everything the point prints
-    (Keras progress, hls4ml) goes to log.txt, not to the worker's terminal.
+    (Keras progress, hls4ml) goes to log.txt, not to the worker's terminal. With ``sweep`` (the
+    run's quantize stage is up to date) a QAT model its bit sweep trained with the point's settings
+    is taken instead of training it again (``quantize.quantizer.train_point``).
     """
     from l1ad.io import quiet_known_warnings
-    from quantize.stage import scan_bits, score_summary, trigger_fpr
+    from quantize.quantizer import quantizer_for, scan_bits, sweep_dir, train_point
+    from quantize.stage import score_summary, trigger_fpr
     from training.data.splits import read_splits
     from training.scorer import load_scorer
     from training.stage import read_scores
@@ -59,14 +64,21 @@ def run_point(config: Config, run_dir: str, point: ScanPoint) -> dict[str, Any]:
                     synth=config.scan.synth,
                 )
                 qcfg = getattr(config.quantize, point.model)
-                hgq = point.quantizer == "hgq"
-                build, lr = (
-                    (_hgq_point, config.scan.hgq_learning_rate)
-                    if hgq
-                    else (_qkeras_point, qcfg.learning_rate)
+                quantizer = quantizer_for(point.quantizer, point.beta)
+                # HGQ's bit widths move by about the learning rate per step: its points train at their own
+                lr = config.scan.hgq_learning_rate if point.quantizer == "hgq" else qcfg.learning_rate
+                bits = scan_bits(qcfg.bits, point.bits)
+                model, history = train_point(
+                    quantizer,
+                    scorer,
+                    splits,
+                    bits,
+                    config.scan.epochs,
+                    lr,
+                    sweep_dir(run / "quantize", point.model, point.bits) if sweep else None,
                 )
-                validation, quantized, csim = build(
-                    point, scorer, splits, scan_bits(qcfg.bits, point.bits), lr, float_scores, config, fw, out
+                validation, quantized, csim = quantizer.build_firmware(
+                    point.model, model, history, bits, splits, float_scores, config, fw, out
                 )
         finally:
             (out / "log.txt").write_text(log.getvalue())
@@ -115,87 +127,6 @@ def run_point(config: Config, run_dir: str, point: ScanPoint) -> dict[str, Any]:
     return result
 
 
-def _qkeras_point(
-    point: ScanPoint,
-    scorer: Any,
-    splits: Any,
-    bits: Any,
-    lr: float,
-    float_scores: Any,
-    config: Config,
-    fw: Any,
-    out: Path,
-) -> tuple[dict[str, Any], Any, Any]:
-    """QKeras QAT at uniform ``bits`` and the firmware stage's conversion: (validation, QKeras scores, csim)."""
-    from firmware.stage import build_firmware
-    from quantize.qmodels import predict_exact, quantize_inputs, save_qmodel
-    from quantize.stage import quantize_one
-
-    qmodel, _ = quantize_one(scorer, bits, splits.train, splits.val, config.scan.epochs, lr)
-    save_qmodel(qmodel, out / "qmodel.h5")
-    qkeras = predict_exact(qmodel, quantize_inputs(splits.test.X, bits.input_bits, bits.input_integer))
-    validation, csim, _ = build_firmware(
-        point.model, qmodel, bits, splits, qkeras, float_scores, config, fw, out, log=print
-    )
-    return validation, qkeras, csim
-
-
-def _hgq_point(
-    point: ScanPoint,
-    scorer: Any,
-    splits: Any,
-    bits: Any,
-    lr: float,
-    float_scores: Any,
-    config: Config,
-    fw: Any,
-    out: Path,
-) -> tuple[dict[str, Any], Any, Any]:
-    """HGQ training from the float weights (bit widths start at ``bits``, resource penalty ``point.beta``),
-    the proxy model converted with hls4ml: (validation, exact proxy scores, csim)."""
-    import numpy as np
-
-    from firmware.hgq_hls import convert_proxy, validate_proxy
-    from firmware.vendor import resources_report
-    from quantize import hgq
-    from quantize.qmodels import input_format, quantize_inputs
-
-    model, history = hgq.train_hgq(
-        scorer,
-        splits.train,
-        splits.val,
-        bits,
-        config.scan.epochs,
-        lr,
-        hgq.HGQSettings(beta=point.beta),
-    )
-    X_train = quantize_inputs(splits.train.X, bits.input_bits, bits.input_integer)
-    X_test = quantize_inputs(splits.test.X, bits.input_bits, bits.input_integer)
-    # ranges traced on everything the firmware scores here, as the QKeras path profiles its precisions
-    proxy = hgq.proxy_model(model, np.concatenate([X_train, X_test]))
-    hgq.save_proxy(proxy, out / "proxy.h5")
-    reference = hgq.proxy_scores(proxy, X_test)
-    hls_model = convert_proxy(proxy, out / "hls_project", fw, f"l1ad_{point.model}")
-    result, csim = validate_proxy(
-        hls_model, X_test, splits.test.y, float_scores, reference, splits.n_background_classes
-    )
-    validation = {
-        "model": point.model,
-        "quantizer": "hgq",
-        "beta": point.beta,
-        **result["agreement"],
-        "hgq_ebops": hgq.ebops(model),
-        "input_format": input_format(bits),
-        "output_format": result["output_type"],
-        "output_lsb": result["output_lsb"],
-        "layer_precisions": result["layer_precisions"],
-        "auc_all_signals": result["auc"],
-        "train_seconds": history["train_seconds"],
-        "resources": resources_report(hls_model, fw.part, fw.clock_period_ns, synth=fw.synth, log=print),
-    }
-    return validation, reference, csim
-
-
 def _one_thread() -> None:
     """One TensorFlow thread per task: a worker runs one point at a time, and the cluster's
     parallelism comes from its worker count, not from threads fighting over cores."""
@@ -215,11 +146,14 @@ def run_scan(config: Config, run_dir: str | Path) -> dict[str, Any]:
     from tqdm import tqdm
 
     from l1ad.cluster import dask_client
-    from l1ad.pipeline import run_stage
+    from l1ad.pipeline import fingerprint, run_stage
+    from l1ad.rundir import RunDir
     from reports.scan import write_scan
 
     run = Path(run_dir).resolve()
     run_stage(config, run, "train", quiet_if_done=True)  # the float weights every point starts from
+    # the quantize stage's sweep models come from the same float weights only when it is up to date
+    sweep = RunDir(run, config).is_done("quantize", fingerprint(config, "quantize"))
     scan_dir = run / "scan"
     points = scan_points(config)
     todo = []
@@ -237,7 +171,7 @@ def run_scan(config: Config, run_dir: str | Path) -> dict[str, Any]:
         with dask_client(c.scheduler, c.workers, c.memory_limit) as client:
             where = c.scheduler or f"a LocalCluster of {len(client.scheduler_info()['workers'])} workers"
             print(f"[scan] running on {where}", flush=True)
-            futures = {client.submit(run_point, config, str(run), p, pure=False): p for p in todo}
+            futures = {client.submit(run_point, config, str(run), p, sweep, pure=False): p for p in todo}
             with tqdm(total=len(futures), desc="scan points", unit="point") as bar:
                 for future in as_completed(futures):
                     point = futures[future]

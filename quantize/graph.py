@@ -5,7 +5,7 @@ each, the handler of its class (``handler_for``: the layer's class or its neares
 name) with the layer's ``Node`` (inbound layers, consumers) and the values its inbound layers'
 handlers returned. A layer whose class has no handler stops the walk with an error naming the layer
 and its class. Users: ``quantize.qmodels`` (QKeras rebuild, ``clone_graph``), ``quantize.hgq`` (HGQ
-rebuild), ``firmware.hls`` (precision plan), ``firmware.rtl`` (da4ml tracer); ``firmware.byo`` and
+rebuild; both take the layer classes of ``twin_handlers``), ``firmware.hls`` (precision plan), ``firmware.rtl`` (da4ml tracer); ``firmware.byo`` and
 ``firmware.byo_graph`` read inbound layers through ``inbound_layers``. (``firmware.resources`` reads
 hls4ml's converted graph, not Keras': it dispatches on its own dict of hls4ml layer classes.)
 """
@@ -147,6 +147,23 @@ def walk(
         handler = handler_for(handlers, node.layer, what, error, subclasses)
         values[node.name] = handler(node, [values[p.name] for p in node.inbound])
     return values
+
+
+def twin_handlers(
+    input_layer: Handler, weighted: Handler, activation: Handler, passive: Handler, merge: Handler
+) -> dict[str, Handler]:
+    """The handlers of a quantized twin's rebuild (QKeras, HGQ): one per layer class a deployable graph
+    may hold. ``weighted`` takes Dense and Conv2D, ``activation`` the ReLU layers, ``passive`` the
+    layers that move or select values (MaxPooling2D, Flatten), ``merge`` the exact combinations of
+    two tensors (Subtract, Multiply, Minimum, Add)."""
+    return {
+        "InputLayer": input_layer,
+        "Dense": weighted,
+        "Conv2D": weighted,
+        "Activation": activation,
+        **dict.fromkeys(("MaxPooling2D", "Flatten"), passive),
+        **dict.fromkeys(("Subtract", "Multiply", "Minimum", "Add"), merge),
+    }
 
 
 def output_name(model: Any) -> str:

@@ -38,8 +38,8 @@ import numpy as np
 from l1ad.config import QuantBits
 from l1ad.errors import InputError
 from l1ad.io import atomic_path
-from quantize.graph import Handler, Node, input_shape, no_mapping, output_name, walk
-from quantize.qmodels import constant_integer, is_ones_sum, is_relu, quantize_inputs
+from quantize.graph import Node, input_shape, no_mapping, output_name, twin_handlers, walk
+from quantize.qmodels import constant_integer, is_ones_sum, is_relu
 
 INPUT_QUANTIZER = "input_quantizer"  # the HQuantize after the input (the proxy's first FixedPointQuantizer)
 
@@ -240,15 +240,7 @@ def to_hgq(
         plain.add(node.name)
         return type(node.layer).from_config(node.layer.get_config())(args)
 
-    handlers: dict[str, Handler] = {
-        "InputLayer": input_layer,
-        "Dense": weighted,
-        "Conv2D": weighted,
-        "Activation": activation,
-        "MaxPooling2D": passive,
-        "Flatten": passive,
-        **dict.fromkeys(("Subtract", "Multiply", "Minimum", "Add"), merge),
-    }
+    handlers = twin_handlers(input_layer, weighted, activation, passive, merge)
     tensors = walk(float_model, handlers, "HGQ", subclasses=False)
     return tf.keras.Model(new_inputs[0], tensors[output_name(float_model)], name=f"hgq_{float_model.name}")
 
@@ -281,43 +273,6 @@ def round_frozen_constants(model: Any, bits: int) -> dict[str, dict[str, float]]
         layer.set_weights(rounded)
         report[layer.name] = entry
     return report
-
-
-def train_hgq(
-    scorer: Any,
-    train: Any,
-    val: Any,
-    bits: QuantBits,
-    epochs: int,
-    learning_rate: float,
-    settings: HGQSettings | None = None,
-) -> tuple[Any, dict[str, Any]]:
-    """HGQ twin of ``scorer.model`` retrained from the float weights with the scorer's own recipe.
-
-    Inputs are first put in the declared input format (``quantize_inputs``), as for QKeras. HGQ's
-    ``beta`` x EBOPs and bit-width regularisers are Keras layer losses, which ``keras_fit`` adds to
-    the scorer's loss. A scorer that uses labels (NuRD) gets the split's labels and nuisance; its
-    twin is trained by representation distillation, whose loop adds the twin's layer losses only if
-    the scorer does so (see the report for the NuRD status). Frozen constants are rounded afterwards
-    (``round_frozen_constants`` with ``bits.output_bits``). Returns (HGQ model, history).
-    """
-    import time
-
-    settings = settings or HGQSettings()
-    model = to_hgq(scorer.model, bits, settings)
-    Xq = quantize_inputs(train.X, bits.input_bits, bits.input_integer)
-    Xq_val = quantize_inputs(val.X, bits.input_bits, bits.input_integer)
-    start = time.perf_counter()
-    if scorer.uses_labels:
-        history = scorer.train_graph(
-            model, Xq, Xq_val, epochs, learning_rate, y=train.y, nuisance=train.nuisance, y_val=val.y
-        )
-    else:
-        history = scorer.train_graph(model, Xq, Xq_val, epochs, learning_rate) if epochs > 0 else {}
-    history = dict(history)
-    history["train_seconds"] = time.perf_counter() - start
-    history["frozen_constants"] = round_frozen_constants(model, bits.output_bits)
-    return model, history
 
 
 def _hgq_layers(model: Any) -> list[Any]:

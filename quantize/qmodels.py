@@ -18,7 +18,7 @@ from l1ad.config import QuantBits
 from l1ad.errors import InputError
 from l1ad.io import atomic_path
 from l1ad.untrusted import load_keras_model, qkeras_custom_objects
-from quantize.graph import Handler, Node, input_shape, no_mapping, output_name, walk
+from quantize.graph import Node, input_shape, no_mapping, output_name, twin_handlers, walk
 
 INPUT_QUANTIZER = "input_quantizer"  # name of the QActivation that declares the input format
 OUTPUT_QUANTIZER_SUFFIX = "_quantizer"  # "<dense>_quantizer": the bounded format of a linear Dense
@@ -73,6 +73,12 @@ def quantize_inputs(X: np.ndarray, bits: int, integer: int) -> np.ndarray:
     return (q * scale).astype(np.float32)
 
 
+def declared_inputs(X: np.ndarray, bits: QuantBits) -> np.ndarray:
+    """``X`` in the declared input format of ``bits`` (``quantize_inputs``): what the trigger delivers,
+    what the quantized twins are trained and scored on and what the firmware reads."""
+    return quantize_inputs(X, bits.input_bits, bits.input_integer)
+
+
 def constant_integer(values: np.ndarray, bits: int, headroom_bits: int = 1) -> int:
     """Integer bits of ``quantized_bits(bits, integer)`` for fixed constants: from their largest magnitude.
 
@@ -101,10 +107,6 @@ def is_ones_sum(layer: Any) -> bool:
         and not layer.use_bias
         and bool(np.all(layer.get_weights()[0] == 1.0))
     )
-
-
-# Layers that only move, select or combine values exactly: rebuilt from their own config.
-_STRUCTURAL = ("MaxPooling2D", "Flatten", "Subtract", "Multiply", "Minimum", "Add")
 
 
 def to_qkeras(float_model: Any, bits: QuantBits, copy_weights: bool = True) -> Any:
@@ -189,13 +191,7 @@ def to_qkeras(float_model: Any, bits: QuantBits, copy_weights: bool = True) -> A
             raise ValueError(no_mapping(node.layer, "QKeras"))
         return QActivation(q["activation"], name=node.name)(args[0])
 
-    handlers: dict[str, Handler] = {
-        "InputLayer": input_layer,
-        "Dense": weighted,
-        "Conv2D": weighted,
-        "Activation": activation,
-        **dict.fromkeys(_STRUCTURAL, rebuilt),
-    }
+    handlers = twin_handlers(input_layer, weighted, activation, passive=rebuilt, merge=rebuilt)
     tensors = walk(float_model, handlers, "QKeras", subclasses=False)
     return tf.keras.Model(new_inputs[0], tensors[output_name(float_model)], name=f"q{float_model.name}")
 

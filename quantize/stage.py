@@ -3,8 +3,10 @@
 For each deployable float scorer the QKeras twin of its graph is initialised from
 the float weights and retrained with the scorer's own recipe on inputs already in
 the declared input format (what the trigger delivers). The scan repeats this at
-uniform internal bit widths and records AUC / AUC_float and TPR / TPR_float at the
-trigger FPR, as in the AE-on-FPGA study.
+uniform internal bit widths (``quantize.quantizer.train_point``, the QAT step of a
+``l1ad scan`` point too) and records AUC / AUC_float and TPR / TPR_float at the
+trigger FPR, as in the AE-on-FPGA study; its models stay in ``<model>/sweep/b<bits>/``,
+where ``l1ad scan`` takes them instead of training the same point again.
 """
 
 from __future__ import annotations
@@ -15,13 +17,16 @@ from typing import Any
 
 import numpy as np
 
-from l1ad.config import Config, QuantBits
+from l1ad.config import Config
 from l1ad.io import read_json, write_json
-from quantize.qmodels import input_format, predict_exact, quantize_inputs, save_qmodel, to_qkeras
+from quantize.qmodels import declared_inputs, input_format, save_qmodel
+from quantize.quantizer import QKeras, save_sweep_model, scan_bits, sweep_dir, train_point
 from training import metrics
-from training.data.splits import Split, read_splits
+from training.data.splits import read_splits
 from training.scorer import load_scorer
 from training.stage import read_scores, write_scores
+
+QKERAS = QKeras()  # the stage's quantizer
 
 
 def trigger_fpr(config: Config, family: str) -> float:
@@ -36,43 +41,6 @@ def score_summary(
     return metrics.per_signal(
         scores, y, classes, n_bkg, metrics.summarise, target_fpr=fpr, min_background=min_bkg
     )
-
-
-def scan_bits(default: QuantBits, b: int) -> QuantBits:
-    """Uniform internal width ``b`` for weights, biases and activations; the input and
-    output formats stay as configured (they are the interface to the trigger system)."""
-    return dataclasses.replace(
-        default,
-        weight_bits=b,
-        weight_integer=min(default.weight_integer, b - 1),
-        bias_bits=b,
-        bias_integer=min(default.bias_integer, b - 1),
-        activation_bits=b,
-        activation_integer=min(default.activation_integer, b),
-    )
-
-
-def quantize_one(scorer, bits: QuantBits, train: Split, val: Split, epochs: int, lr: float):
-    """QKeras twin of ``scorer.model`` retrained from the float weights on input-quantized data.
-
-    A scorer that uses labels gets the split's background labels and nuisance (NuRD also refits
-    its frozen head on the twin's representation, even without retraining epochs).
-    """
-    qmodel = to_qkeras(scorer.model, bits)
-    Xq = quantize_inputs(train.X, bits.input_bits, bits.input_integer)
-    Xq_val = quantize_inputs(val.X, bits.input_bits, bits.input_integer)
-    if scorer.uses_labels:
-        history = scorer.train_graph(
-            qmodel, Xq, Xq_val, epochs, lr, y=train.y, nuisance=train.nuisance, y_val=val.y
-        )
-    else:
-        history = scorer.train_graph(qmodel, Xq, Xq_val, epochs, lr) if epochs > 0 else {}
-    return qmodel, history
-
-
-def qkeras_scores(qmodel, X: np.ndarray, bits: QuantBits) -> np.ndarray:
-    """Exact QKeras scores (float64 twin: the bit-level reference csim is compared with)."""
-    return predict_exact(qmodel, quantize_inputs(X, bits.input_bits, bits.input_integer))
 
 
 def run_quantize(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
@@ -91,29 +59,29 @@ def run_quantize(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
         fpr, min_bkg = trigger_fpr(config, family), config.metrics.min_background_for_sic
 
         print(f"  {name}: QAT at {qcfg.bits.weight_bits}-bit weights, {qcfg.epochs} epochs")
-        qmodel, history = quantize_one(
+        qmodel, history = QKERAS.train_from_float(
             scorer, qcfg.bits, splits.train, splits.val, qcfg.epochs, qcfg.learning_rate
         )
         save_qmodel(qmodel, out / name / "qmodel.h5")
-        q_scores = qkeras_scores(qmodel, splits.test.X, qcfg.bits)
+        q_scores = QKERAS.reference_scores(qmodel, splits.test.X, qcfg.bits)
         write_scores(out / name / "scores.h5", q_scores, y, classes, n_bkg)
         float_summary = score_summary(float_scores, y, classes, fpr, min_bkg, n_bkg)
         q_summary = score_summary(q_scores, y, classes, fpr, min_bkg, n_bkg)
         extra = {}
         if hasattr(scorer, "qat_report"):  # model-specific quantization figures (the NuRD head constants)
-            extra["qat_report"] = scorer.qat_report(
-                qmodel, quantize_inputs(splits.test.X, qcfg.bits.input_bits, qcfg.bits.input_integer)
-            )
+            extra["qat_report"] = scorer.qat_report(qmodel, declared_inputs(splits.test.X, qcfg.bits))
 
         scan = []
         if config.quantize.scan.enabled:
+            epochs = config.quantize.scan.epochs
             for b in config.quantize.scan.bits:
                 bits = scan_bits(qcfg.bits, b)
-                print(f"  {name}: scan point {b} bits ({config.quantize.scan.epochs} QAT epochs)")
-                qm, _ = quantize_one(
-                    scorer, bits, splits.train, splits.val, config.quantize.scan.epochs, qcfg.learning_rate
+                print(f"  {name}: scan point {b} bits ({epochs} QAT epochs)")
+                qm, _ = train_point(QKERAS, scorer, splits, bits, epochs, qcfg.learning_rate)
+                save_sweep_model(sweep_dir(out, name, b), qm, bits, epochs, qcfg.learning_rate)
+                point = score_summary(
+                    QKERAS.reference_scores(qm, splits.test.X, bits), y, classes, fpr, min_bkg, n_bkg
                 )
-                point = score_summary(qkeras_scores(qm, splits.test.X, bits), y, classes, fpr, min_bkg, n_bkg)
                 scan.append(
                     {
                         "bits": b,

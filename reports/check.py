@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from firmware.budget import failure_phrases, layers_have_convolution, model_budget
+from l1ad.artifacts import RunPaths
 from l1ad.config import Config
 from l1ad.errors import GateError, InputError
 from l1ad.io import read_json
@@ -102,7 +103,7 @@ def saturation_failures(name: str, saturation: dict[str, Any] | None, limit: flo
 
 def check_report(config: Config, run_dir: Path) -> list[str]:
     """Apply the gate to ``run_dir``'s report.json; raise ``GateError`` listing the failures."""
-    path = Path(run_dir) / "report" / "report.json"
+    path = RunPaths(run_dir).report.json
     if not path.is_file():
         raise InputError(path, "no report.json: run `l1ad report` (or `l1ad run`) first")
     report = read_json(path)

@@ -16,10 +16,13 @@ from typing import Any
 import numpy as np
 
 from firmware.budget import has_convolution, model_budget, resource_summary, source_label
+from l1ad.artifacts import RELATIVE, ReportPaths, RunPaths
 from l1ad.config import BUDGET_FRACTIONS, Config
 from l1ad.io import atomic_path, read_json, write_json
 from reports import plots
+from reports.check import gate_failures
 from training import metrics
+from training.data.h5read import open_h5
 from training.stage import noise_text, read_scores
 
 VERSIONS = ("float", "qkeras", "csim")
@@ -37,21 +40,21 @@ def data_label(source: str) -> str:
 
 def model_figures(config: Config, run_dir: Path, name: str, plot_dir: Path) -> dict[str, Any]:
     """All report figures of one deployed model, and its plots written under ``plot_dir``."""
-    qinfo = read_json(run_dir / "quantize" / name / "info.json")
-    tinfo = read_json(run_dir / "train" / name / "info.json")
-    validation = read_json(run_dir / "firmware" / name / "csim_validation.json")
+    run = RunPaths(run_dir)
+    firmware = run.firmware.model(name)
+    qinfo, tinfo = read_json(run.quantize.info(name)), read_json(run.train.info(name))
+    validation = read_json(firmware.validation)
     family = qinfo["family"]
-    data_summary = read_json(run_dir / "data" / "summary.json")[family]
+    data_summary = read_json(run.data.summary)[family]
     source = data_summary["source"]
     label = data_label(source)
-    float_all, y, classes, n_bkg = read_scores(run_dir / "train" / name / "scores.h5")
+    float_all, y, classes, n_bkg = read_scores(run.train.scores(name))
     scores = {
         "float": float_all[0],
-        "qkeras": read_scores(run_dir / "quantize" / name / "scores.h5")[0],
-        "csim": read_scores(run_dir / "firmware" / name / "csim_scores.h5")[0],
+        "qkeras": read_scores(run.quantize.scores(name))[0],
+        "csim": read_scores(firmware.csim_scores)[0],
     }
     fpr = qinfo["trigger_fpr"]
-    rate_hz = fpr * config.metrics.bunch_crossing_rate_hz
     min_bkg = config.metrics.min_background_for_sic
 
     per_signal: dict[str, Any] = {}
@@ -67,39 +70,24 @@ def model_figures(config: Config, run_dir: Path, name: str, plot_dir: Path) -> d
         }
         curves = {f"{v} (AUC {figs[v]['auc']:.3f})": (yb, scores[v][sel]) for v in VERSIONS}
         title = f"{name}: {signal} vs background"
-        plot_files.append(
-            plots.roc_plot(curves, plot_dir / f"{name}_roc_{signal}.png", title, label, fpr).name
-        )
-        plot_files.append(
-            plots.sic_plot(curves, plot_dir / f"{name}_sic_{signal}.png", title, label, min_bkg).name
-        )
-    plot_files.append(
+        plot_files += [
+            plots.roc_plot(curves, plot_dir / f"{name}_roc_{signal}.png", title, label, fpr).name,
+            plots.sic_plot(curves, plot_dir / f"{name}_sic_{signal}.png", title, label, min_bkg).name,
+        ]
+    title, lsb = f"{name}: C simulation vs QKeras", validation["output_lsb"]
+    plot_files += [
         plots.score_histograms(
             scores["csim"], y, classes, plot_dir / f"{name}_scores.png", f"{name}: csim score", label, n_bkg
-        ).name
-    )
-    plot_files.append(
+        ).name,
         plots.csim_scatter(
-            scores["qkeras"],
-            scores["csim"],
-            plot_dir / f"{name}_csim_vs_qkeras.png",
-            f"{name}: C simulation vs QKeras",
-            label,
-            validation["output_lsb"],
-        ).name
-    )
-    scan = read_json(run_dir / "quantize" / name / "scan.json")
-    if scan["points"]:
+            scores["qkeras"], scores["csim"], plot_dir / f"{name}_csim_vs_qkeras.png", title, label, lsb
+        ).name,
+    ]
+    scan = read_json(run.quantize.scan(name))["points"]
+    if scan:
         for metric in ("auc_ratio", "tpr_ratio"):
-            plot_files.append(
-                plots.bit_scan_plot(
-                    scan["points"],
-                    plot_dir / f"{name}_scan_{metric}.png",
-                    f"{name}: bit-width scan",
-                    label,
-                    metric,
-                ).name
-            )
+            path = plot_dir / f"{name}_scan_{metric}.png"
+            plot_files.append(plots.bit_scan_plot(scan, path, f"{name}: bit-width scan", label, metric).name)
 
     per_seed_auc = {
         signal: metrics.aggregate([s["auc"][signal] for s in tinfo["per_seed"]]) for signal in per_signal
@@ -107,12 +95,10 @@ def model_figures(config: Config, run_dir: Path, name: str, plot_dir: Path) -> d
     # the L1 budget of the current config (firmware.budget), so a new budget needs no firmware rebuild
     resources = validation["resources"]
     budget = model_budget(name, resources, has_convolution(validation), config.firmware)
-    nuisance = nuisance_correlation(run_dir / qinfo["splits"], scores, y, classes[0])
+    split_file = run_dir / qinfo["splits"]
+    nuisance = nuisance_correlation(split_file, scores, y, classes[0])
     if nuisance is not None and name == "nurd":
-        plot_files.append(
-            nurd_sculpting_plot(config, run_dir / qinfo["splits"], scores, y, classes, plot_dir, label)
-        )
-    rtl_file = run_dir / "firmware" / name / "rtl" / "rtl.json"
+        plot_files.append(nurd_sculpting_plot(config, split_file, scores, y, classes, plot_dir, label))
     return {
         "family": family,
         "data": {
@@ -124,12 +110,12 @@ def model_figures(config: Config, run_dir: Path, name: str, plot_dir: Path) -> d
         "tpr_at_trigger": {
             v: float(np.mean([p["tpr_at_trigger"][v] for p in per_signal.values()])) for v in VERSIONS
         },
-        "tpr_working_point": {"fpr": fpr, "rate_hz": rate_hz},
+        "tpr_working_point": {"fpr": fpr, "rate_hz": fpr * config.metrics.bunch_crossing_rate_hz},
         # the firmware stage's figures (per layer under "layers") with the budget's: ns, fractions of the part
         "resources": {**resource_summary(resources, budget["clock_period_ns"]), **resources},
         "budget": budget,
         # the Verilog's Verilator simulation against csim and its Yosys figures (None: firmware.rtl off)
-        "rtl": rtl_summary(read_json(rtl_file)) if rtl_file.is_file() else None,
+        "rtl": rtl_summary(read_json(firmware.rtl_record)) if firmware.rtl_record.is_file() else None,
         "trigger": validation["trigger"],
         "per_signal": per_signal,
         "float_seeds": per_seed_auc,
@@ -165,10 +151,10 @@ def model_figures(config: Config, run_dir: Path, name: str, plot_dir: Path) -> d
             "convert_compile_seconds": validation.get("convert_compile_seconds"),
             "csim_events_per_second": validation.get("csim_events_per_second"),
         },
-        "scan": scan["points"],
+        "scan": scan,
         "nuisance_correlation": nuisance,
         "frozen_head": qinfo.get("qat_report"),
-        "plots": [f"report/plots/{p}" for p in plot_files],
+        "plots": [str(RELATIVE.report.plots / p) for p in plot_files],
     }
 
 
@@ -225,8 +211,6 @@ def nuisance_correlation(
     The nuisance (jet mass, mjj) is what a trigger cut must not sculpt; None when the split has none.
     Distance correlation is O(n^2): at most ``max_events`` events (fixed seed).
     """
-    from training.data.h5read import open_h5
-
     with open_h5(split_file) as f:
         if "nuisance" not in f["test"]:
             return None
@@ -260,8 +244,6 @@ def nurd_sculpting_plot(
     Same cuts as the NuRD study (``studies.nurd.sculpting_efficiencies``), on the firmware's own score, with
     its Pearson correlation in the title. Returns the plot's file name.
     """
-    from training.data.h5read import open_h5
-
     with open_h5(split_file) as f:
         mass = f["test"]["nuisance"][...].astype(np.float64)
     sel = y == 0
@@ -277,11 +259,10 @@ def nurd_sculpting_plot(
 
 
 def run_report(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
-    manifest = read_json(run_dir / "manifest.json")
-    models = {name: model_figures(config, run_dir, name, out / "plots") for name in config.run.models}
-    studies = {
-        path.parent.name: read_json(path) for path in sorted((run_dir / "studies").glob("*/study.json"))
-    }
+    run, written = RunPaths(run_dir), ReportPaths(out)
+    manifest = read_json(run.manifest)
+    models = {name: model_figures(config, run_dir, name, written.plots) for name in config.run.models}
+    studies = {name: read_json(path) for name, path in run.study_records().items()}
     report = {
         "schema": 1,
         "run": {
@@ -294,12 +275,10 @@ def run_report(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
         "models": models,
         "studies": studies,
         # the last `l1ad scan` (RUN_DIR/scan/scan.json), when one ran in this run directory
-        "scan": read_json(run_dir / "scan" / "scan.json")
-        if (run_dir / "scan" / "scan.json").is_file()
-        else None,
+        "scan": read_json(run.scan.json) if run.scan.json.is_file() else None,
     }
-    write_json(out / "report.json", report)
-    with atomic_path(out / "report.md") as tmp:
+    write_json(written.json, report)
+    with atomic_path(written.markdown) as tmp:
         tmp.write_text(render_markdown(report, config, run_dir))
     return {name: {"auc": m["auc"], "csim_exact": m["csim"]["exact_fraction"]} for name, m in models.items()}
 
@@ -310,8 +289,6 @@ def _f(x: Any, digits: int = 3) -> str:
 
 def render_markdown(report: dict[str, Any], config: Config, run_dir: Path) -> str:
     """The human-readable report: one section per deployed model."""
-    from reports.check import gate_failures
-
     lines = [f"# l1ad report: run `{report['run']['name']}`", ""]
     lines += [
         f"git commit `{report['run']['git_commit']}`, created {report['run']['created']}. "
@@ -414,13 +391,13 @@ def render_markdown(report: dict[str, Any], config: Config, run_dir: Path) -> st
                 ),
                 "",
             ]
-        lines += [f"![{Path(p).stem}]({Path(p).relative_to('report')})" for p in m["plots"]]
+        lines += [f"![{Path(p).stem}]({Path(p).relative_to(RELATIVE.report.root)})" for p in m["plots"]]
         lines.append("")
     for name in report["studies"]:
         # Each study writes its own Markdown section (image links relative to report/).
-        lines += [(run_dir / "studies" / name / "study.md").read_text().rstrip(), ""]
+        lines += [RunPaths(run_dir).study(name).markdown.read_text().rstrip(), ""]
     if report["scan"] is not None:
-        lines += [(run_dir / "scan" / "scan.md").read_text().rstrip(), ""]
+        lines += [RunPaths(run_dir).scan.markdown.read_text().rstrip(), ""]
     return "\n".join(lines) + "\n"
 
 

@@ -18,14 +18,13 @@ from training.anomalyclr import (
     ObjectEncoder,
     add_objects,
     anomaly_augment,
-    anomclr_loss,
-    anomclr_plus_loss,
-    clr_loss,
     physical_augment,
     scale_pt_met,
     split_objects,
     valid_layout,
 )
+from training.contrastive import anomclr_loss, anomclr_plus_loss, clr_loss
+from training.data import l1generator
 from training.data import l1objects as l1
 from training.data.splits import read_splits
 from training.l1_events import (
@@ -88,7 +87,7 @@ def _counts(pt: torch.Tensor) -> torch.Tensor:
 
 def test_inputs_invert_to_the_raw_particles(tmp_path: Path) -> None:
     path = tmp_path / "bkg.h5"
-    l1.generate_l1_sample(path, "background", 300, seed=5)
+    l1generator.generate_l1_sample(path, "background", 300, seed=5)
     particles = l1.load_particles(path)
     pre = l1.L1Preprocessor().fit(particles)
     back = particles_from_inputs(pre.transform(particles), pre)

@@ -16,6 +16,7 @@ from scipy.stats import norm
 
 from l1ad.config import Config
 from l1ad.errors import L1adError
+from tests.study_helpers import assert_plot_links
 from training import metrics
 from training.studies.gaussian import (
     BACKGROUND_MEAN,
@@ -123,15 +124,7 @@ def test_run_gaussian_study_writes_json_markdown_and_figures(tmp_path: Path) -> 
     assert reflected[RIGHT]["side"] == "left" and reflected[RIGHT]["tagged"]
     assert study["mirror_difference"]["logistic"] < 1e-6
 
-    md = (tmp_path / "study.md").read_text()
-    assert md.startswith("## ")
-    links = [line.split("(")[-1].rstrip(")") for line in md.splitlines() if line.startswith("![")]
-    assert len(links) == 4
-    for link in links:
-        assert link.startswith("../studies/gaussian/plots/")
-        png = tmp_path / "plots" / Path(link).name
-        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
-    assert not list(tmp_path.rglob("*.partial"))
+    assert_plot_links(tmp_path, "gaussian", 4)
 
 
 def test_bad_study_settings_fail_with_one_line(tmp_path: Path) -> None:

@@ -152,3 +152,20 @@ def test_layers_listed_out_of_order_are_walked_topologically() -> None:
     stray = SimpleNamespace(name="m", layers=[x, Op("d", Op("outside", x))], inputs=[])
     with pytest.raises(ValueError, match="reads 'outside', which is not a layer of 'm'"):
         graph.nodes(stray)
+
+
+def test_both_quantized_twins_take_the_same_layer_classes() -> None:
+    """QKeras and HGQ rebuild one set of layer classes (``twin_handlers``), each with its own handlers."""
+    handlers = graph.twin_handlers(*"iwapm")
+    assert handlers == {
+        "InputLayer": "i",
+        "Dense": "w",
+        "Conv2D": "w",
+        "Activation": "a",
+        "MaxPooling2D": "p",
+        "Flatten": "p",
+        "Subtract": "m",
+        "Multiply": "m",
+        "Minimum": "m",
+        "Add": "m",
+    }

@@ -15,6 +15,7 @@ from l1ad.config import AEConfig, FirmwareConfig, NuRDConfig, OCDNConfig, QuantB
 from l1ad.errors import InputError
 from quantize import hgq
 from quantize.qmodels import quantize_inputs
+from quantize.quantizer import HGQ
 from training.autoencoder import L1Autoencoder
 from training.data.splits import Split
 from training.ocdn import OCDN
@@ -42,14 +43,8 @@ def _hgq_chain(scorer, n_inputs: int, seed: int, tmp_path, beta: float = 1e-6):
     """Train the float scorer briefly, then its HGQ twin a few steps; proxy, save/load, convert, validate."""
     train, val, test, y = _data(n_inputs, seed)
     scorer.fit(train, val)
-    model, history = hgq.train_hgq(
-        scorer,
-        Split(train),
-        Split(val),
-        BITS,
-        epochs=1,
-        learning_rate=1e-3,
-        settings=hgq.HGQSettings(beta=beta),
+    model, history = HGQ(hgq.HGQSettings(beta=beta)).train_from_float(
+        scorer, BITS, Split(train), Split(val), epochs=1, lr=1e-3
     )
     assert len(history["loss"]) == 1 and np.isfinite(history["loss"][0])
     Xtr = quantize_inputs(train, BITS.input_bits, BITS.input_integer)

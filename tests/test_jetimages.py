@@ -10,10 +10,11 @@ from scipy.stats import ks_2samp
 from l1ad.config import JetImageData
 from l1ad.errors import InputError
 from l1ad.io import read_json
+from training.data.jetgenerator import generate_chunk, generate_jet_images
 from training.data.jetimages import (
     CLASSES,
     JET_FEATURE_NAMES,
-    generate_jet_images,
+    jet_marginals,
     load_jet_images,
     prepare_jet_images,
     rebin_images,
@@ -366,37 +367,35 @@ def test_rounding_noise_in_pixels_and_jet_pt_is_clipped_and_counted(tmp_path):
 def test_qcd_mass_follows_the_double_log_sudakov():
     """The hardest emission's rho = z (1 - z) theta^2 / R^2 has P(rho < x) = Sigma(x) / Sigma(rho_max) with the
     plain-jet-mass radiator Sigma = exp(-(alpha_s C / 2 pi) ln^2 rho); the second emission comes below it."""
-    from training.data import jetimages as ji
+    from training.data import jetgenerator as gen
 
     n = 40_000
-    for gluon, colour in ((False, ji._CF), (True, ji._CA)):
-        frac, pos, _, cone = ji._qcd_prongs(np.random.default_rng(3), np.full(n, 600.0), np.full(n, gluon))
+    for gluon, colour in ((False, gen._CF), (True, gen._CA)):
+        frac, pos, _, cone = gen._qcd_prongs(np.random.default_rng(3), np.full(n, 600.0), np.full(n, gluon))
         z2 = frac[:, 2] / (frac[:, 0] + frac[:, 2])
         core = (
             pos[:, 0] * (1.0 - z2)[:, None] + pos[:, 2] * z2[:, None]
         )  # the core before its second emission
         theta = np.linalg.norm(pos[:, 1] - core, axis=1)
         z = frac[:, 1]
-        rho = z * (1.0 - z) * (theta / ji._JET_R) ** 2
+        rho = z * (1.0 - z) * (theta / gen._JET_R) ** 2
         theta2 = np.linalg.norm(pos[:, 2] - pos[:, 0], axis=1)
-        rho2 = z2 * (1.0 - z2) * (theta2 / ji._JET_R) ** 2
-        a = ji._ALPHA_S * colour / (2.0 * np.pi)
+        rho2 = z2 * (1.0 - z2) * (theta2 / gen._JET_R) ** 2
+        a = gen._ALPHA_S * colour / (2.0 * np.pi)
         for x in (0.003, 0.01, 0.05):
-            expected = np.exp(-a * np.log(x) ** 2) / np.exp(-a * np.log(ji._RHO_MAX) ** 2)
+            expected = np.exp(-a * np.log(x) ** 2) / np.exp(-a * np.log(gen._RHO_MAX) ** 2)
             assert np.mean(rho < x) == pytest.approx(expected, abs=0.012), (gluon, x)
         assert (rho2 <= rho * (1 + 1e-9)).all() and (
             frac > 0
         ).all()  # ordered, three partons in every QCD jet
         np.testing.assert_allclose(frac.sum(axis=1), 1.0)
-        assert (cone == ji._COLOURED_CONE).all()
+        assert (cone == gen._COLOURED_CONE).all()
 
 
 def test_colour_singlets_radiate_inside_their_prongs():
     """W/Z (and the W in a top) are colour singlets: at equal mass their radiation is more compact than QCD's,
     while the pT-weighted width, which measures the mass, barely tells them apart (checked on the marginals
     the data stage records)."""
-    from training.data.jetimages import generate_chunk, jet_marginals
-
     rng = np.random.default_rng(5)
     cls = np.repeat(np.arange(3), [6000, 3000, 3000]).astype(np.int8)
     sub = rng.random(len(cls)) < 0.5

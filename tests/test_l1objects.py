@@ -11,6 +11,7 @@ import pytest
 
 from l1ad.config import L1Data
 from l1ad.errors import InputError
+from training.data import l1generator
 from training.data import l1objects as l1
 from training.data.splits import read_splits
 
@@ -19,7 +20,7 @@ N_BACKGROUND, N_SIGNAL = 4000, 1000
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return l1.generate_l1_dataset(tmp_path_factory.mktemp("l1"), N_BACKGROUND, N_SIGNAL, seed=7)
+    return l1generator.generate_l1_dataset(tmp_path_factory.mktemp("l1"), N_BACKGROUND, N_SIGNAL, seed=7)
 
 
 @pytest.fixture(scope="module")
@@ -113,13 +114,13 @@ def test_signals_differ_from_background_where_expected(particles: dict[str, np.n
 
 def test_generation_is_seeded(tmp_path: Path) -> None:
     a, b, c = (tmp_path / f"{k}.h5" for k in "abc")
-    l1.generate_l1_sample(a, "hToTauTau", 200, seed=3)
-    l1.generate_l1_sample(b, "hToTauTau", 200, seed=3)
-    l1.generate_l1_sample(c, "hToTauTau", 200, seed=4)
+    l1generator.generate_l1_sample(a, "hToTauTau", 200, seed=3)
+    l1generator.generate_l1_sample(b, "hToTauTau", 200, seed=3)
+    l1generator.generate_l1_sample(c, "hToTauTau", 200, seed=4)
     assert np.array_equal(l1.load_particles(a), l1.load_particles(b))
     assert not np.array_equal(l1.load_particles(a), l1.load_particles(c))
     with pytest.raises(ValueError, match="unknown L1 process"):
-        l1.generate_l1_sample(a, "Zprime", 10, seed=1)
+        l1generator.generate_l1_sample(a, "Zprime", 10, seed=1)
 
 
 def test_load_round_trip_cast_and_max_events(dataset: dict[str, Path], tmp_path: Path) -> None:

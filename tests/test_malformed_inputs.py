@@ -1,8 +1,8 @@
 """Property-based bad-input tests for every place a user file or config enters l1ad.
 
-hypothesis makes the random choices of each mutation in ``reports/malformed.py`` (which element gets
+hypothesis makes the random choices of each mutation in ``tests/malformed/`` (which element gets
 NaN, where a file is cut, which key is dropped, which absurd value goes where, ...); the same generators
-feed ``python -m reports.malformed``, which records the counts in ``benchmarks/malformed.json``. Each
+feed ``python -m tests.malformed``, which records the counts in ``benchmarks/malformed.json``. Each
 malformed input goes through the command line in-process (``l1ad.cli.main``) and must give: exit code 2,
 one stderr line naming the file and describing the problem, no traceback, and no new or changed file in
 the run directory (which is absent, or holds an earlier finished data stage that must survive).
@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reports import malformed as m
+from tests import malformed as m
 
 ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
@@ -36,7 +36,7 @@ DEFAULT_EXAMPLES = 5
 
 
 class DrawChooser:
-    """A ``reports.malformed.Chooser`` whose choices are hypothesis draws (so failures shrink)."""
+    """A ``tests.malformed.Chooser`` whose choices are hypothesis draws (so failures shrink)."""
 
     def __init__(self, data: st.DataObject) -> None:
         self.data = data
@@ -65,7 +65,7 @@ def _property(base: m.Baselines, loader: str, mutation: str) -> None:
         max_examples=EXAMPLES.get(loader, DEFAULT_EXAMPLES),
         deadline=None,
         database=None,
-        # the same examples on every run: CI gates on a fixed set; `python -m reports.malformed --seed N`
+        # the same examples on every run: CI gates on a fixed set; `python -m tests.malformed --seed N`
         # explores new ones
         derandomize=True,
         suppress_health_check=[HealthCheck.too_slow],

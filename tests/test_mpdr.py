@@ -14,8 +14,9 @@ import torch
 from l1ad.config import Config, MPDRConfig
 from l1ad.errors import InputError
 from l1ad.io import read_json, write_json
+from tests.study_helpers import TINY_CHAINS, l1_splits_fixture
 from training.data import l1objects as l1
-from training.data.splits import read_splits, write_splits
+from training.data.splits import write_splits
 from training.mpdr import MPDR, ObjectSupport, projection_config
 from training.nae import NormalizedAutoencoder
 from training.scorer import load_scorer
@@ -26,19 +27,12 @@ TINY = MPDRConfig(
     ae_epochs=2,
     energy_hidden=(16,),
     epochs=1,
-    batch_size=64,
     learning_rate=1e-3,
-    latent_steps=3,
-    visible_steps=3,
+    **TINY_CHAINS,
 )
 
-
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
-
-
-@pytest.fixture(scope="module")
-def splits(small_l1_run):
-    return read_splits(small_l1_run(1200, 100, 17) / "data" / "l1_splits.h5")
+splits = l1_splits_fixture(17)
 
 
 @pytest.fixture(scope="module")

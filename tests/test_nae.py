@@ -11,34 +11,15 @@ import torch
 
 from l1ad.config import NAEConfig
 from l1ad.errors import InputError
-from training.data.splits import read_splits
-from training.nae import (
-    AEParams,
-    EpochCheckpoint,
-    NormalizedAutoencoder,
-    TorchAutoencoder,
-    langevin,
-)
+from tests.study_helpers import TINY_CHAINS, l1_splits_fixture
+from training.nae import AEParams, NormalizedAutoencoder, TorchAutoencoder, langevin
 from training.scorer import load_scorer
+from training.torch_scorer import EpochCheckpoint
 
-TINY = NAEConfig(
-    hidden=(16, 8),
-    latent=3,
-    pretrain_epochs=1,
-    epochs=1,
-    batch_size=64,
-    learning_rate=1e-4,
-    latent_steps=3,
-    visible_steps=3,
-)
-
+TINY = NAEConfig(hidden=(16, 8), latent=3, pretrain_epochs=1, epochs=1, learning_rate=1e-4, **TINY_CHAINS)
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
-
-
-@pytest.fixture(scope="module")
-def splits(small_l1_run):
-    return read_splits(small_l1_run(1200, 100, 13) / "data" / "l1_splits.h5")
+splits = l1_splits_fixture(13)
 
 
 def test_langevin_samples_the_boltzmann_distribution() -> None:

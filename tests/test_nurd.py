@@ -16,16 +16,10 @@ from firmware import csim, hls, resources
 from l1ad.config import FirmwareConfig, NuRDConfig, QuantizeConfig
 from quantize import qmodels
 from training import metrics
-from training.data.jetimages import generate_jet_images, load_jet_images
-from training.nurd import (
-    PROJECTION,
-    NuRD,
-    add_mahalanobis_head,
-    fit_gaussian,
-    importance_weights,
-    mahalanobis,
-    set_head,
-)
+from training.data.jetgenerator import generate_jet_images
+from training.data.jetimages import load_jet_images
+from training.mahalanobis_head import PROJECTION, add_mahalanobis_head, fit_gaussian, mahalanobis, set_head
+from training.nurd import NuRD, importance_weights
 from training.scorer import load_scorer
 
 SIZE = 8
@@ -225,13 +219,13 @@ def test_study_diagnostics_split_the_score_and_bound_a_mass_free_detector(jets) 
     scorer = NuRD(NuRDConfig(**{**SMALL.__dict__, "critic_lambda": 0.0, "epochs": 3}), SIZE, seed=3).fit(
         X, y=y, nuisance=mass
     )
-    d = representation_diagnostics(scorer, Xt, yt, mt)
+    d = representation_diagnostics(scorer, Xt, yt, mt, ["qcd", "wz", "top"])
     assert set(d["parts"]) == {"qcd_distance", "classifier_direction", "other_directions"}
     for part in d["parts"].values():
         assert -1.0 <= part["pearson_qcd"] <= 1.0 and 0.0 <= part["auc_top"] <= 1.0
     assert d["mass_r2_linear_qcd"] <= 1.0
     # the two parts add up to the head's QCD distance (the deployed graph's distance to background 0)
-    from training.nurd import head_constants
+    from training.mahalanobis_head import head_constants
 
     r = scorer.representation(Xt).astype(np.float64)
     kernel, bias = head_constants(scorer.head_stats[0]["mean"], scorer.head_stats[0]["cov"])

@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 from sklearn.svm import OneClassSVM
 
+from l1ad.artifacts import RunPaths
 from l1ad.config import Config, DijetData
 from l1ad.errors import InputError
+from tests.study_helpers import assert_plot_links
 from training import metrics
 from training.bottleneck_ae import BottleneckAE, build_autoencoder
 from training.data.dijet import generate_dijet_features, prepare_dijet
@@ -174,11 +176,12 @@ def dijet_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_dir = tmp_path_factory.mktemp("oc_run")
     source = run_dir / "events_anomalydetection_v2.features.h5"
     generate_dijet_features(source, n_background=20_000, n_signal=2_000, seed=5)
+    data = RunPaths(run_dir).data
     prepare_dijet(
         DijetData(n_test_signal=1_000),
         source,
-        run_dir / "data" / "dijet_splits.h5",
-        run_dir / "data" / "dijet_preprocessing.json",
+        data.splits("dijet"),
+        data.preprocessing("dijet"),
         seed=5,
         chunk_events=100_000,
     )
@@ -222,15 +225,7 @@ def test_run_oneclass_study_end_to_end(dijet_run: Path, tmp_path: Path) -> None:
     assert scaling["inner"]["n_events"] == [150, 300, 600, 1_200] and len(scaling["inner"]["seconds"]) == 4
     assert summary["ocsvm_exponent"]["outer"] == scaling["outer"]["exponent"]
 
-    md = (tmp_path / "study.md").read_text()
-    assert md.startswith("## ")
+    md = assert_plot_links(tmp_path, "oneclass", 3)
     assert "synthetic" in md and "1200" in md
     for info in study["methods"].values():
         assert f"| {info['label']} |" in md
-    links = [line.split("(")[-1].rstrip(")") for line in md.splitlines() if line.startswith("![")]
-    assert len(links) == 3
-    for link in links:
-        assert link.startswith("../studies/oneclass/plots/")
-        png = tmp_path / "plots" / Path(link).name
-        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
-    assert not list(tmp_path.rglob("*.partial"))

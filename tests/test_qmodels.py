@@ -189,3 +189,9 @@ def test_frozen_affine_dense_gets_fixed_constants_in_a_format_from_their_range()
     assert (
         qmodels.constant_integer(np.array([4.0]), 16) == 3 and qmodels.constant_integer(np.zeros(3), 16) == 1
     )
+
+
+def test_declared_inputs_use_the_input_format_of_the_bits() -> None:
+    bits = QuantBits(input_bits=10, input_integer=3)
+    X = np.random.default_rng(1).normal(0, 4, size=(100, 5))
+    np.testing.assert_array_equal(qmodels.declared_inputs(X, bits), qmodels.quantize_inputs(X, 10, 3))

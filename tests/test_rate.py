@@ -52,7 +52,10 @@ def test_dask_chunks_equal_the_chunks_computed_here(l1_run: Path, tmp_path: Path
     assert info["l1"]["events"] == 2_500 and info["l1"]["file"] == "data/l1_rate.h5"
     seeds = np.random.SeedSequence(config.run.seed + 101).spawn(3)
     expected = np.concatenate(
-        [rate.rate_chunk(config, "l1", data_dir, seed, n) for seed, n in zip(seeds, (1000, 1000, 500))]
+        [
+            rate.rate_chunk(config, "l1", data_dir, seed, n)
+            for seed, n in zip(seeds, (1000, 1000, 500), strict=True)
+        ]
     )
     with h5py.File(data_dir / "l1_rate.h5", "r") as f:
         np.testing.assert_array_equal(f["X"][:], expected)

@@ -4,8 +4,8 @@
 * numpy / scikit-learn scores (OC-SVM): identical arrays;
 * TensorFlow scorers (the train stage: OCDN, L1 AE, NuRD) and a PyTorch scorer (Deep SVDD): AUCs
   equal to 1e-3 (the contract; on one CPU they come out identical).
-A different seed must change each of them, so the comparisons can fail. test_interrupt compares two
-whole runs in separate processes. What a GPU does and does not reproduce: README "Reproducibility".
+A different seed must change each of them, so the comparisons can fail. The first run directory is the
+session's tiny run (conftest.py), made in another process; test_interrupt compares two whole runs. What a GPU does and does not reproduce: README "Reproducibility".
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_pipeline import TINY, write_config
 
 from l1ad.config import load_config
 from l1ad.pipeline import run_stage
@@ -29,14 +28,13 @@ def files_of(folder: Path) -> dict[Path, bytes]:
 
 
 @pytest.fixture(scope="module")
-def two_runs(tmp_path_factory):
-    """The data and train stages of the TINY config, run twice into two run directories."""
-    tmp = tmp_path_factory.mktemp("repro")
-    config = load_config(write_config(tmp / "tiny.yaml", TINY))
-    runs = [tmp / "a", tmp / "b"]
-    for run_dir in runs:
-        run_stage(config, run_dir, "train")
-    return runs
+def two_runs(tiny_run, tmp_path_factory):
+    """The data and train stages of the TINY config in two run directories: the session's tiny run and
+    one more run here."""
+    config, tiny_dir, _ = tiny_run
+    run_dir = tmp_path_factory.mktemp("repro") / "b"
+    run_stage(load_config(config), run_dir, "train")
+    return [tiny_dir, run_dir]
 
 
 @pytest.fixture(scope="module")

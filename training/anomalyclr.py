@@ -1,7 +1,8 @@
 """AnomalyCLR on L1 objects (Dillon, Favaro, Feiden, Modak, Plehn, SciPost Phys. Core 7, 056 (2024)):
 a permutation-invariant transformer learns event representations contrastively, with physical
 augmentations as positives and anomaly augmentations as negatives; an AE on the background
-representations gives the anomaly score. Full precision, GPU when present.
+representations gives the anomaly score. Full precision, GPU when present. The contrastive losses live in
+``training.contrastive``.
 """
 
 from __future__ import annotations
@@ -17,9 +18,7 @@ from torch import nn
 from tqdm import tqdm
 
 from l1ad.config import AnomalyCLRConfig
-from l1ad.errors import InputError
-from l1ad.io import atomic_path, write_json
-from l1ad.untrusted import load_torch_state
+from training.contrastive import LOSSES, contrastive_loss
 from training.data.l1objects import (
     CLASS_ELECTRON,
     CLASS_JET,
@@ -30,7 +29,6 @@ from training.data.l1objects import (
     SLOT_RANGES,
     L1Preprocessor,
 )
-from training.device import torch_device
 from training.l1_events import (
     N_OBJECT_FEATURES,
     SLOT_CLASS,
@@ -41,18 +39,20 @@ from training.l1_events import (
     passes_selection,
     physical_objects,
 )
-from training.nae import (
-    SCORE_BATCH,
-    AEParams,
+from training.nae import AEParams, TorchAutoencoder
+from training.scorer import config_from_dict, malformed_meta, read_scorer_meta
+from training.torch_scorer import (
     EpochCheckpoint,
-    TorchAutoencoder,
+    TorchScorer,
+    as_inputs,
+    cpu_state,
     data_fingerprint,
     epoch_generator,
+    in_batches,
     iterate_batches,
-    score_batches,
+    load_weights,
     train_epochs,
 )
-from training.scorer import Scorer, read_scorer_meta
 
 Objects = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (pT, eta, phi), each (B, 19), physical units
 
@@ -338,72 +338,6 @@ def anomaly_augment(
 
 
 # ---------------------------------------------------------------------------------------------
-# Contrastive losses. s = cosine similarity, tau = temperature; i = event, j = its physical
-# augmentation, k = its anomaly augmentation. Each loss is averaged over the 2B anchors {i, j}.
-# ---------------------------------------------------------------------------------------------
-
-
-def _pair_similarities(h_i: torch.Tensor, h_j: torch.Tensor, tau: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cosine-similarity matrix / tau of the 2B views [i; j] and the index of each anchor's positive."""
-    z = nn.functional.normalize(torch.cat([h_i, h_j]), dim=1)
-    n = h_i.shape[0]
-    partner = (torch.arange(2 * n, device=z.device) + n) % (2 * n)
-    return z @ z.T / tau, partner
-
-
-def _cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return (nn.functional.normalize(a, dim=1) * nn.functional.normalize(b, dim=1)).sum(1)
-
-
-def clr_loss(h_i: torch.Tensor, h_j: torch.Tensor, tau: float) -> torch.Tensor:
-    """NT-Xent (SimCLR): -log exp(s_ij / tau) / sum_{k != anchor} exp(s_ik / tau) over the 2B views."""
-    sim, partner = _pair_similarities(h_i, h_j, tau)
-    anchors = torch.arange(len(sim), device=sim.device)
-    positives = sim[anchors, partner]
-    others = sim.masked_fill(torch.eye(len(sim), dtype=torch.bool, device=sim.device), -math.inf)
-    return (torch.logsumexp(others, dim=1) - positives).mean()
-
-
-def anomclr_loss(h_i: torch.Tensor, h_j: torch.Tensor, h_k: torch.Tensor, tau: float) -> torch.Tensor:
-    """AnomCLR: -log exp((s_ij - s_ik) / tau) / sum_{in-batch negatives} exp(s / tau).
-
-    The negatives of an anchor are the 2B - 2 views of the other events (itself and its positive are
-    excluded, as in the AnomalyCLR reference code); s_ik is the event's similarity to its anomaly view.
-    """
-    sim, partner = _pair_similarities(h_i, h_j, tau)
-    anchors = torch.arange(len(sim), device=sim.device)
-    positives = sim[anchors, partner]
-    anomalous = _cosine(h_i, h_k).repeat(2) / tau
-    excluded = torch.eye(len(sim), dtype=torch.bool, device=sim.device)
-    excluded[anchors, partner] = True
-    negatives = sim.masked_fill(excluded, -math.inf)
-    return (torch.logsumexp(negatives, dim=1) - (positives - anomalous)).mean()
-
-
-def anomclr_plus_loss(h_i: torch.Tensor, h_j: torch.Tensor, h_k: torch.Tensor, tau: float) -> torch.Tensor:
-    """AnomCLR+: -log exp((s_ij - s_ik) / tau) = -(s_ij - s_ik) / tau, no denominator (linear in B)."""
-    return (-(_cosine(h_i, h_j) - _cosine(h_i, h_k)) / tau).mean()
-
-
-LOSSES = ("clr", "anomclr", "anomclr_plus")
-
-
-def contrastive_loss(
-    name: str, h_i: torch.Tensor, h_j: torch.Tensor, h_k: torch.Tensor | None, tau: float
-) -> torch.Tensor:
-    """The loss called ``name`` (one of ``LOSSES``); ``h_k`` is unused by "clr"."""
-    if name == "clr":
-        return clr_loss(h_i, h_j, tau)
-    if h_k is None:
-        raise ValueError(f"loss {name!r} needs the anomaly-augmented view")
-    if name == "anomclr":
-        return anomclr_loss(h_i, h_j, h_k, tau)
-    if name == "anomclr_plus":
-        return anomclr_plus_loss(h_i, h_j, h_k, tau)
-    raise ValueError(f"unknown contrastive loss {name!r} (known: {', '.join(LOSSES)})")
-
-
-# ---------------------------------------------------------------------------------------------
 # Encoder
 # ---------------------------------------------------------------------------------------------
 
@@ -479,7 +413,7 @@ def raw_ae_params(config: AnomalyCLRConfig) -> AEParams:
     return dataclasses.replace(representation_ae_params(config), standardize=False)
 
 
-class AnomalyCLR(Scorer):
+class AnomalyCLR(TorchScorer):
     """Contrastive transformer encoder + AE on its representations; score = the AE's reconstruction error.
 
     ``fit`` trains the encoder with ``loss`` (``clr``, ``anomclr`` or ``anomclr_plus``) on background, then
@@ -504,23 +438,20 @@ class AnomalyCLR(Scorer):
             raise ValueError(f"unknown contrastive loss {loss!r} (known: {', '.join(LOSSES)})")
         if preprocessor.pt_mean is None or preprocessor.pt_std is None:
             raise ValueError("AnomalyCLR needs the fitted L1 preprocessing (per-slot pT mean and std)")
+        super().__init__(seed, device, checkpoint_dir)
         self.config = config
         self.preprocessor = preprocessor
         self.loss = loss
-        self.seed = seed
-        self.device = torch_device(device)
         self.embed_dim = config.embed_dim if embed_dim is None else embed_dim
         self.augmentations = tuple(augmentations)
-        self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
         self.pt_scale = 1.0
         self.encoder: ObjectEncoder | None = None
         self.ae: TorchAutoencoder | None = None
         self.history: list[dict] = []
 
-    def _build(self) -> ObjectEncoder:
-        torch.manual_seed(self.seed)
+    def architecture(self) -> ObjectEncoder:
         c = self.config
-        return ObjectEncoder(self.embed_dim, c.n_heads, c.n_layers, c.head_dims).to(self.device)
+        return ObjectEncoder(self.embed_dim, c.n_heads, c.n_layers, c.head_dims)
 
     def _slot_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
         kw = {"dtype": torch.float32, "device": self.device}
@@ -546,7 +477,7 @@ class AnomalyCLR(Scorer):
 
     def fit_encoder(self, X: np.ndarray, X_val: np.ndarray | None = None) -> AnomalyCLR:
         """Train the encoder contrastively on background ``X``; ``X_val`` gives a monitored loss per epoch."""
-        X = _check_inputs(X)
+        X = as_inputs(X, N_INPUTS)
         c = self.config
         self.pt_scale = mean_object_pt(particles_from_inputs(X, self.preprocessor))
         self.encoder = self._build()
@@ -555,7 +486,7 @@ class AnomalyCLR(Scorer):
         xt = torch.as_tensor(X, device=self.device)
         xv = None
         if X_val is not None and len(X_val):
-            xv = torch.as_tensor(_check_inputs(X_val)[:VAL_MONITOR_EVENTS], device=self.device)
+            xv = torch.as_tensor(as_inputs(X_val, N_INPUTS)[:VAL_MONITOR_EVENTS], device=self.device)
 
         def run_epoch(epoch: int, bar: tqdm) -> dict[str, float]:
             gen = epoch_generator(self.seed, epoch, self.device)
@@ -581,15 +512,12 @@ class AnomalyCLR(Scorer):
         fp = data_fingerprint(
             self.kind, settings, self.loss, self.seed, self.embed_dim, self.augmentations, X
         )
-        ckpt = EpochCheckpoint(
-            None if self.checkpoint_dir is None else self.checkpoint_dir / "encoder.pt", fp
-        )
         self.history = train_epochs(
             c.epochs,
             -(-len(X) // c.batch_size),
             run_epoch,
             {"model": encoder, "optimizer": opt},
-            ckpt,
+            EpochCheckpoint(self._checkpoint("encoder.pt"), fp),
             f"AnomalyCLR[{self.loss}]",
         )
         encoder.eval()
@@ -606,57 +534,47 @@ class AnomalyCLR(Scorer):
         def represent(xb: torch.Tensor) -> torch.Tensor:
             return encoder.represent(*object_features(*physical_objects(xb, *stats), self.pt_scale))
 
-        return score_batches(represent, _check_inputs(X), self.device, SCORE_BATCH)
+        return in_batches(represent, as_inputs(X, N_INPUTS), self.device).cpu().numpy()
 
     def fit(self, X: np.ndarray, X_val: np.ndarray | None = None) -> AnomalyCLR:
         self.fit_encoder(X, X_val)
         rep_val = None if X_val is None else self.representations(X_val)
-        ae_dir = None if self.checkpoint_dir is None else self.checkpoint_dir / "ae"
         self.ae = TorchAutoencoder(
-            representation_ae_params(self.config), self.embed_dim, self.seed, self.device, ae_dir
+            representation_ae_params(self.config),
+            self.embed_dim,
+            self.seed,
+            self.device,
+            self._checkpoint("ae"),
         ).fit(self.representations(X), rep_val)
         return self
 
     def score(self, X: np.ndarray) -> np.ndarray:
-        if self.ae is None:
-            raise RuntimeError("anomalyclr scorer used before fit or load")
+        self._require(self.ae)
         return self.ae.score(self.representations(X))
 
     def save(self, directory: str | Path) -> None:
-        if self.encoder is None or self.ae is None:
-            raise RuntimeError("anomalyclr scorer saved before fit")
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        with atomic_path(directory / "encoder.pt") as tmp:
-            torch.save(self.encoder.state_dict(), tmp)
+        self._require(self.encoder, self.ae, saving=True)
+        settings = {
+            "loss": self.loss,
+            "seed": self.seed,
+            "embed_dim": self.embed_dim,
+            "augmentations": list(self.augmentations),
+            "pt_scale": self.pt_scale,
+            "pt_mean": self.preprocessor.pt_mean,
+            "pt_std": self.preprocessor.pt_std,
+            "config": dataclasses.asdict(self.config),
+        }
+        directory = self._write(directory, {"encoder.pt": cpu_state(self.encoder)}, settings)
         self.ae.save(directory / "ae")
-        write_json(
-            directory / "scorer.json",
-            {
-                "kind": self.kind,
-                "loss": self.loss,
-                "seed": self.seed,
-                "embed_dim": self.embed_dim,
-                "augmentations": list(self.augmentations),
-                "pt_scale": self.pt_scale,
-                "pt_mean": self.preprocessor.pt_mean,
-                "pt_std": self.preprocessor.pt_std,
-                "config": dataclasses.asdict(self.config),
-                "history": self.history,
-            },
-        )
 
     @classmethod
     def load(cls, directory: str | Path, device: str = "auto") -> AnomalyCLR:
         directory = Path(directory)
         meta = read_scorer_meta(directory, cls.kind)
-        try:
-            known = {f.name for f in dataclasses.fields(AnomalyCLRConfig)}
-            raw = {k: v for k, v in meta["config"].items() if k in known}
-            config = AnomalyCLRConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+        with malformed_meta(directory, cls.kind):
             preprocessor = L1Preprocessor(np.asarray(meta["pt_mean"]), np.asarray(meta["pt_std"]))
             scorer = cls(
-                config,
+                config_from_dict(AnomalyCLRConfig, meta["config"]),
                 preprocessor,
                 meta["loss"],
                 int(meta["seed"]),
@@ -665,24 +583,9 @@ class AnomalyCLR(Scorer):
                 tuple(meta["augmentations"]),
             )
             scorer.pt_scale = float(meta["pt_scale"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InputError(directory / "scorer.json", f"malformed anomalyclr metadata ({exc})") from None
         scorer.history = list(meta.get("history", []))
         scorer.encoder = scorer._build()
-        path = directory / "encoder.pt"
-        if not path.is_file():
-            raise InputError(path, "weights file not found")
-        try:
-            scorer.encoder.load_state_dict(load_torch_state(path, map_location=scorer.device))
-        except (RuntimeError, KeyError, ValueError) as exc:
-            raise InputError(path, f"weights do not fit the saved architecture ({exc})") from None
+        load_weights(directory / "encoder.pt", scorer.encoder, scorer.device)
         scorer.encoder.eval()
         scorer.ae = TorchAutoencoder.load(directory / "ae", device)
         return scorer
-
-
-def _check_inputs(X: np.ndarray) -> np.ndarray:
-    X = np.asarray(X, dtype=np.float32)
-    if X.ndim != 2 or X.shape[1] != N_INPUTS:
-        raise ValueError(f"expected (N, {N_INPUTS}) L1 inputs, got shape {X.shape}")
-    return X

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from l1ad.config import AEConfig
-from training.keras_scorer import KerasScorer, keras_fit
+from training.keras_scorer import KerasScorer, dense_relu_stack
 
 LATENT = "latent"  # the layer whose output is the latent mean (both forms)
 
@@ -58,19 +58,12 @@ class L1Autoencoder(KerasScorer):
     def build(self):
         import tensorflow as tf
 
-        tf.keras.utils.set_random_seed(self.seed)
-        inputs = tf.keras.Input(shape=(self.n_inputs,), name="inputs")
-        x = inputs
-        for i, width in enumerate(self.config.encoder, start=1):
-            x = tf.keras.layers.Dense(width, name=f"enc_{i}")(x)
-            x = tf.keras.layers.Activation("relu", name=f"enc_{i}_relu")(x)
+        inputs = self.seeded_input((self.n_inputs,))
+        x = dense_relu_stack(inputs, self.config.encoder, "enc_{}", "enc_{}_relu")
         latent = tf.keras.layers.Dense(self.config.latent, name=LATENT)(x)
         if self.config.score == "latent":
             return tf.keras.Model(inputs, add_latent_score(latent), name="l1_encoder")
-        x = latent
-        for i, width in enumerate(reversed(self.config.encoder), start=1):
-            x = tf.keras.layers.Dense(width, name=f"dec_{i}")(x)
-            x = tf.keras.layers.Activation("relu", name=f"dec_{i}_relu")(x)
+        x = dense_relu_stack(latent, tuple(reversed(self.config.encoder)), "dec_{}", "dec_{}_relu")
         reconstruction = tf.keras.layers.Dense(self.n_inputs, name="reconstruction")(x)
         score = add_reconstruction_score(inputs, reconstruction)
         return tf.keras.Model(inputs, score, name="l1_autoencoder")
@@ -92,17 +85,15 @@ class L1Autoencoder(KerasScorer):
             teacher = latent_model(self.model)
             X_target = teacher.predict(X, batch_size=8192, verbose=0)
             X_val_target = None if X_val is None else teacher.predict(X_val, batch_size=8192, verbose=0)
-        return keras_fit(
+        return self.keras_fit(
             target_model,
             X,
             X_target,
             X_val,
             X_val_target,
-            epochs=epochs,
-            batch_size=self.config.batch_size,
-            lr=learning_rate,
-            loss=tf.keras.losses.MeanSquaredError(),
-            seed=self.seed,
+            epochs,
+            learning_rate,
+            tf.keras.losses.MeanSquaredError(),
         )
 
 

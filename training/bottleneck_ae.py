@@ -12,19 +12,17 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
+from torch import nn
 
-from l1ad.errors import InputError
-from l1ad.io import atomic_path, write_json
-from l1ad.untrusted import load_torch_state
-from training.scorer import Scorer, read_scorer_meta
+from training.scorer import malformed_meta, read_scorer_meta
+from training.torch_scorer import TorchScorer, cpu_state, in_batches, load_weights
 
 SCORE_BATCH = 65_536
 
 
-def build_autoencoder(n_inputs: int, hidden: int = 512, latent: int = 2):
+def build_autoencoder(n_inputs: int, hidden: int = 512, latent: int = 2) -> nn.Sequential:
     """The study's bottleneck AE as one ``nn.Sequential`` (the encoder is its first six modules)."""
-    from torch import nn
-
     return nn.Sequential(
         nn.Linear(n_inputs, hidden),
         nn.ReLU(),
@@ -40,7 +38,7 @@ def build_autoencoder(n_inputs: int, hidden: int = 512, latent: int = 2):
     )
 
 
-class BottleneckAE(Scorer):
+class BottleneckAE(TorchScorer):
     """Autoencoder with a ``latent``-dimensional bottleneck trained with MSE (Adam) on background."""
 
     kind = "bottleneck_ae"
@@ -56,48 +54,38 @@ class BottleneckAE(Scorer):
         seed: int = 1,
         device: str = "auto",
     ) -> None:
+        super().__init__(seed, device)
         self.n_inputs = int(n_inputs)
         self.hidden = int(hidden)
         self.latent = int(latent)
         self.epochs = int(epochs)
         self.batch_size = int(batch_size)
         self.learning_rate = float(learning_rate)
-        self.seed = int(seed)
-        self.device_setting = device
-        self.network = None
+        self.network: nn.Sequential | None = None
         self.history: dict[str, list[float]] = {}
 
-    def _errors(self, X: np.ndarray):
-        """Per-event mean squared reconstruction error (tensor), in eval mode (BatchNorm running statistics)."""
-        import torch
+    def architecture(self) -> nn.Sequential:
+        return build_autoencoder(self.n_inputs, self.hidden, self.latent)
 
-        device = next(self.network.parameters()).device
+    def _errors(self, X: np.ndarray) -> torch.Tensor:
+        """Per-event mean squared reconstruction error (tensor), in eval mode (BatchNorm running statistics)."""
         self.network.eval()
-        out = []
-        with torch.no_grad():
-            for i in range(0, len(X), SCORE_BATCH):
-                x = torch.as_tensor(X[i : i + SCORE_BATCH], dtype=torch.float32, device=device)
-                out.append(torch.mean((self.network(x) - x) ** 2, dim=1))
-        return torch.cat(out)
+        return in_batches(
+            lambda x: torch.mean((self.network(x) - x) ** 2, dim=1), X, self.device, SCORE_BATCH
+        )
 
     def fit(self, X: np.ndarray, X_val: np.ndarray | None = None) -> BottleneckAE:
-        import torch
-
-        from training.device import torch_device
-
         if len(X) < 2:
             raise ValueError(f"need at least 2 training events for BatchNorm, got {len(X)}")
-        device = torch_device(self.device_setting)
-        torch.manual_seed(self.seed)
-        self.network = build_autoencoder(self.n_inputs, self.hidden, self.latent).to(device)
-        data = torch.as_tensor(np.asarray(X, dtype=np.float32), device=device)
+        self.network = self._build()
+        data = torch.as_tensor(np.asarray(X, dtype=np.float32), device=self.device)
         optimiser = torch.optim.Adam(self.network.parameters(), lr=self.learning_rate)
         generator = torch.Generator().manual_seed(self.seed)
         self.history = {"loss": [], "val_loss": []}
         for epoch in range(1, self.epochs + 1):
             start = time.perf_counter()
             self.network.train()
-            order = torch.randperm(len(data), generator=generator).to(device)
+            order = torch.randperm(len(data), generator=generator).to(self.device)
             total, seen = 0.0, 0
             for i in range(0, len(data), self.batch_size):
                 batch = data[order[i : i + self.batch_size]]
@@ -119,43 +107,27 @@ class BottleneckAE(Scorer):
         return self
 
     def score(self, X: np.ndarray) -> np.ndarray:
-        if self.network is None:
-            raise RuntimeError("bottleneck_ae scorer used before fit or load")
+        self._require(self.network)
         return self._errors(np.asarray(X, dtype=np.float32)).double().cpu().numpy()
 
     def save(self, directory: str | Path) -> None:
-        import torch
-
-        if self.network is None:
-            raise RuntimeError("bottleneck_ae scorer saved before fit")
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        with atomic_path(directory / "network.pt") as tmp:
-            torch.save({k: v.detach().cpu() for k, v in self.network.state_dict().items()}, tmp)
-        write_json(
-            directory / "scorer.json",
-            {
-                "kind": self.kind,
-                "n_inputs": self.n_inputs,
-                "hidden": self.hidden,
-                "latent": self.latent,
-                "epochs": self.epochs,
-                "batch_size": self.batch_size,
-                "learning_rate": self.learning_rate,
-                "seed": self.seed,
-                "history": self.history,
-            },
-        )
+        self._require(self.network, saving=True)
+        settings = {
+            "n_inputs": self.n_inputs,
+            "hidden": self.hidden,
+            "latent": self.latent,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "learning_rate": self.learning_rate,
+            "seed": self.seed,
+        }
+        self._write(directory, {"network.pt": cpu_state(self.network)}, settings)
 
     @classmethod
-    def load(cls, directory: str | Path) -> BottleneckAE:
-
-        from training.device import torch_device
-
+    def load(cls, directory: str | Path, device: str = "auto") -> BottleneckAE:
         directory = Path(directory)
-        meta_path = directory / "scorer.json"
         meta = read_scorer_meta(directory, cls.kind)
-        try:
+        with malformed_meta(directory, cls.kind):
             scorer = cls(
                 meta["n_inputs"],
                 meta["hidden"],
@@ -164,17 +136,9 @@ class BottleneckAE(Scorer):
                 meta["batch_size"],
                 meta["learning_rate"],
                 meta["seed"],
+                device,
             )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InputError(meta_path, f"incomplete bottleneck AE metadata ({exc!r})") from None
-        weights = directory / "network.pt"
-        if not weights.is_file():
-            raise InputError(weights, "file not found")
-        try:
-            network = build_autoencoder(scorer.n_inputs, scorer.hidden, scorer.latent)
-            network.load_state_dict(load_torch_state(weights))
-        except (RuntimeError, KeyError, OSError, EOFError) as exc:
-            raise InputError(weights, f"not a matching bottleneck AE weight file ({exc})") from None
-        scorer.network = network.to(torch_device("auto"))
+        scorer.network = scorer._build()
+        load_weights(directory / "network.pt", scorer.network, scorer.device)
         scorer.history = meta.get("history", {})
         return scorer

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from training.autoencoder import add_reconstruction_score
-from training.keras_scorer import KerasScorer, keras_fit
+from training.keras_scorer import KerasScorer
 
 RECONSTRUCTION = "reconstruction"
 
@@ -43,8 +43,7 @@ class ConvAutoencoder(KerasScorer):
             raise ValueError(
                 f"image size {size} must be a multiple of {factor} for {len(cfg.filters)} poolings"
             )
-        tf.keras.utils.set_random_seed(self.seed)
-        inputs = tf.keras.Input(shape=(size, size, 1), name="inputs")
+        inputs = self.seeded_input((size, size, 1))
         x = inputs
         for i, filters in enumerate(cfg.filters, start=1):
             x = tf.keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"enc_conv_{i}")(x)
@@ -71,15 +70,6 @@ class ConvAutoencoder(KerasScorer):
         import tensorflow as tf
 
         reconstruct = tf.keras.Model(model.input, model.get_layer(RECONSTRUCTION).output)
-        return keras_fit(
-            reconstruct,
-            X,
-            X,
-            X_val,
-            X_val,
-            epochs=epochs,
-            batch_size=self.config.batch_size,
-            lr=learning_rate,
-            loss=tf.keras.losses.MeanSquaredError(),
-            seed=self.seed,
+        return self.keras_fit(
+            reconstruct, X, X, X_val, X_val, epochs, learning_rate, tf.keras.losses.MeanSquaredError()
         )

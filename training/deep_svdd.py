@@ -10,11 +10,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
+from torch import nn
 
 from l1ad.errors import InputError
-from l1ad.io import atomic_path, write_json
-from l1ad.untrusted import load_torch_state
-from training.scorer import Scorer, read_scorer_meta
+from training.scorer import malformed_meta, read_scorer_meta
+from training.torch_scorer import TorchScorer, cpu_state, in_batches, load_weights
 
 OBJECTIVES = ("one-class", "soft-boundary")
 # A centre coordinate this close to 0 is pushed out to +-eps: a zero coordinate is matched trivially by
@@ -23,14 +24,12 @@ CENTRE_EPS = 0.1
 SCORE_BATCH = 65_536
 
 
-def build_network(n_inputs: int, hidden: tuple[int, ...], rep_dim: int):
+def build_network(n_inputs: int, hidden: tuple[int, ...], rep_dim: int) -> nn.Sequential:
     """The feature map phi: Linear layers without bias, leaky ReLU between them, linear output of ``rep_dim``.
 
     No bias terms and no bounded activations: either would let the network reach the trivial solution of
     mapping every input onto c (Ruff et al., propositions 2 and 3).
     """
-    from torch import nn
-
     layers: list = []
     width = n_inputs
     for h in hidden:
@@ -54,7 +53,7 @@ def soft_boundary_radius(dist: np.ndarray, nu: float) -> float:
     return float(np.quantile(np.sqrt(np.asarray(dist, dtype=np.float64)), 1.0 - nu))
 
 
-class DeepSVDD(Scorer):
+class DeepSVDD(TorchScorer):
     """Deep SVDD with the one-class or the soft-boundary objective; weight decay through Adam.
 
     Soft boundary: the loss is R^2 + mean(max(0, |phi(x) - c|^2 - R^2)) / nu. For a fixed network its
@@ -83,6 +82,7 @@ class DeepSVDD(Scorer):
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
         if not 0.0 < nu <= 1.0:
             raise ValueError(f"nu must lie in (0, 1], got {nu}")
+        super().__init__(seed, device)
         self.n_inputs = int(n_inputs)
         self.hidden = tuple(int(h) for h in hidden)
         self.rep_dim = int(rep_dim)
@@ -92,55 +92,38 @@ class DeepSVDD(Scorer):
         self.epochs = int(epochs)
         self.batch_size = int(batch_size)
         self.learning_rate = float(learning_rate)
-        self.seed = int(seed)
-        self.device_setting = device
-        self.network = None
+        self.network: nn.Sequential | None = None
         self.centre: np.ndarray | None = None
         self.radius = 0.0
         self.history: dict[str, list[float]] = {}
 
-    def _features(self, X: np.ndarray):
-        """phi(X) as a tensor on the network's device, computed in batches without gradients."""
-        import torch
+    def architecture(self) -> nn.Sequential:
+        return build_network(self.n_inputs, self.hidden, self.rep_dim)
 
-        device = next(self.network.parameters()).device
+    def _features(self, X: np.ndarray) -> torch.Tensor:
+        """phi(X) as a tensor on the scorer's device, computed in batches without gradients."""
         self.network.eval()
-        with torch.no_grad():
-            parts = [
-                self.network(torch.as_tensor(X[i : i + SCORE_BATCH], dtype=torch.float32, device=device))
-                for i in range(0, len(X), SCORE_BATCH)
-            ]
-        return torch.cat(parts)
+        return in_batches(self.network, X, self.device, SCORE_BATCH)
 
     def _distances(self, X: np.ndarray) -> np.ndarray:
-        import torch
-
         phi = self._features(X)
         c = torch.as_tensor(self.centre, device=phi.device)
         return torch.sum((phi - c) ** 2, dim=1).double().cpu().numpy()
 
-    def _loss(self, dist):
+    def _loss(self, dist: torch.Tensor) -> torch.Tensor:
         """The objective on a batch of squared distances (R held fixed)."""
-        import torch
-
         if self.objective == "one-class":
             return dist.mean()
         r2 = self.radius**2
         return r2 + torch.clamp(dist - r2, min=0.0).mean() / self.nu
 
     def fit(self, X: np.ndarray, X_val: np.ndarray | None = None) -> DeepSVDD:
-        import torch
-
-        from training.device import torch_device
-
-        device = torch_device(self.device_setting)
-        torch.manual_seed(self.seed)
         X = np.asarray(X, dtype=np.float32)
-        self.network = build_network(self.n_inputs, self.hidden, self.rep_dim).to(device)
+        self.network = self._build()
         self.centre = initial_centre(self._features(X).cpu().numpy())
         self.radius = 0.0
-        c = torch.as_tensor(self.centre, device=device)
-        data = torch.as_tensor(X, device=device)
+        c = torch.as_tensor(self.centre, device=self.device)
+        data = torch.as_tensor(X, device=self.device)
         optimiser = torch.optim.Adam(
             self.network.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
         )
@@ -149,7 +132,7 @@ class DeepSVDD(Scorer):
         for epoch in range(1, self.epochs + 1):
             start = time.perf_counter()
             self.network.train()
-            order = torch.randperm(len(data), generator=generator).to(device)
+            order = torch.randperm(len(data), generator=generator).to(self.device)
             total, seen, epoch_dist = 0.0, 0, []
             for i in range(0, len(data), self.batch_size):
                 batch = data[order[i : i + self.batch_size]]
@@ -176,8 +159,7 @@ class DeepSVDD(Scorer):
         return self
 
     def score(self, X: np.ndarray) -> np.ndarray:
-        if self.network is None:
-            raise RuntimeError("deep_svdd scorer used before fit or load")
+        self._require(self.network)
         dist = self._distances(np.asarray(X, dtype=np.float32))
         return dist - self.radius**2 if self.objective == "soft-boundary" else dist
 
@@ -196,32 +178,15 @@ class DeepSVDD(Scorer):
         }
 
     def save(self, directory: str | Path) -> None:
-        import torch
-
-        if self.network is None:
-            raise RuntimeError("deep_svdd scorer saved before fit")
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        state = {
-            "network": {k: v.detach().cpu() for k, v in self.network.state_dict().items()},
-            "centre": torch.as_tensor(self.centre),
-        }
-        with atomic_path(directory / "network.pt") as tmp:
-            torch.save(state, tmp)
-        write_json(
-            directory / "scorer.json",
-            {"kind": self.kind, **self._settings(), "radius": self.radius, "history": self.history},
-        )
+        self._require(self.network, saving=True)
+        state = {"network": cpu_state(self.network), "centre": torch.as_tensor(self.centre)}
+        self._write(directory, {"network.pt": state}, {**self._settings(), "radius": self.radius})
 
     @classmethod
-    def load(cls, directory: str | Path) -> DeepSVDD:
-
-        from training.device import torch_device
-
+    def load(cls, directory: str | Path, device: str = "auto") -> DeepSVDD:
         directory = Path(directory)
-        meta_path = directory / "scorer.json"
         meta = read_scorer_meta(directory, cls.kind)
-        try:
+        with malformed_meta(directory, cls.kind):
             scorer = cls(
                 meta["n_inputs"],
                 tuple(meta["hidden"]),
@@ -233,20 +198,15 @@ class DeepSVDD(Scorer):
                 meta["batch_size"],
                 meta["learning_rate"],
                 meta["seed"],
+                device,
             )
             scorer.radius = float(meta["radius"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InputError(meta_path, f"incomplete Deep SVDD metadata ({exc!r})") from None
         weights = directory / "network.pt"
-        if not weights.is_file():
-            raise InputError(weights, "file not found")
-        try:
-            state = load_torch_state(weights)
-            network = build_network(scorer.n_inputs, scorer.hidden, scorer.rep_dim)
-            network.load_state_dict(state["network"])
-            scorer.centre = state["centre"].numpy()
-        except (RuntimeError, KeyError, TypeError, AttributeError) as exc:
-            raise InputError(weights, f"not a matching Deep SVDD weight file ({exc})") from None
-        scorer.network = network.to(torch_device("auto"))
+        scorer.network = scorer._build()
+        state = load_weights(weights, scorer.network, scorer.device, key="network")
+        centre = state.get("centre")
+        if not isinstance(centre, torch.Tensor):
+            raise InputError(weights, "holds no Deep SVDD centre")
+        scorer.centre = centre.cpu().numpy()
         scorer.history = meta.get("history", {})
         return scorer

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from l1ad.artifacts import RunPaths
 from training.data.l1objects import (
     CLASS_ELECTRON,
     CLASS_JET,
@@ -24,7 +25,6 @@ from training.data.l1objects import (
     L1Preprocessor,
 )
 
-PREPROCESSING_FILE = "l1_preprocessing.json"
 CLASSES = (CLASS_MET, CLASS_ELECTRON, CLASS_MUON, CLASS_JET)
 N_TYPES = len(CLASSES)
 N_OBJECT_FEATURES = 3 + N_TYPES
@@ -47,7 +47,7 @@ PHI_SCALE = float(np.pi)
 
 def load_preprocessor(run_dir: str | Path) -> L1Preprocessor:
     """The per-slot pT standardisation the data stage fitted on background (``data/l1_preprocessing.json``)."""
-    return L1Preprocessor.from_json(Path(run_dir) / "data" / PREPROCESSING_FILE)
+    return L1Preprocessor.from_json(RunPaths(run_dir).data.preprocessing("l1"))
 
 
 def physical_objects(

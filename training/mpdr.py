@@ -17,24 +17,21 @@ from torch import nn
 from tqdm import tqdm
 
 from l1ad.config import MPDRConfig, NAEConfig
-from l1ad.errors import InputError
-from l1ad.io import write_json
 from training.data.l1objects import N_INPUTS, N_SLOTS, SLOT_RANGES
-from training.device import torch_device
-from training.nae import (
-    DenseAE,
+from training.nae import DenseAE, NormalizedAutoencoder, langevin
+from training.scorer import config_from_dict, malformed_meta, read_scorer_meta
+from training.torch_scorer import (
     EpochCheckpoint,
-    NormalizedAutoencoder,
-    _load_weights,
-    _save_weights,
+    TorchScorer,
+    as_inputs,
+    cpu_state,
     data_fingerprint,
     epoch_generator,
+    in_batches,
     iterate_batches,
-    langevin,
-    score_batches,
+    load_weights,
     train_epochs,
 )
-from training.scorer import Scorer, read_scorer_meta
 
 ENERGY_LABELS = {"scalar": "MPDR-S", "reconstruction": "MPDR-R"}
 _TINY = 1e-12  # guards the per-event gradient norm of the latent chain against a zero gradient
@@ -205,7 +202,7 @@ class Negatives(NamedTuple):
     filled: torch.Tensor  # (B, 19) bool: their occupancy, fixed at decoding
 
 
-class MPDR(Scorer):
+class MPDR(TorchScorer):
     """MPDR scorer on the 57 L1 inputs; score = E(x), with E a scalar network (``energy="scalar"``, MPDR-S) or
     the reconstruction error of its own AE (``"reconstruction"``, MPDR-R; starts from the projection AE's
     weights, then trains apart from it).
@@ -233,11 +230,9 @@ class MPDR(Scorer):
     ) -> None:
         if energy not in ENERGY_LABELS:
             raise ValueError(f"unknown MPDR energy {energy!r} (known: {', '.join(ENERGY_LABELS)})")
+        super().__init__(seed, device, checkpoint_dir)
         self.config = config
         self.energy_kind = energy
-        self.seed = seed
-        self.device = torch_device(device)
-        self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
         self.projection = projection
         reg = getattr(config, f"{energy}_energy_reg") if energy_reg is None else energy_reg
         self.energy_reg = (float(reg[0]), float(reg[1]))
@@ -255,13 +250,17 @@ class MPDR(Scorer):
             raise RuntimeError("mpdr: the projection autoencoder is not trained")
         return self.projection.net
 
-    def _build(self) -> ScalarEnergy | DenseAE:
-        torch.manual_seed(self.seed)
-        if self.energy_kind == "scalar":
-            return ScalarEnergy(N_INPUTS, self.config.energy_hidden).to(self.device)
+    def architecture(self) -> ScalarEnergy | DenseAE:
         c = self.config
-        net = DenseAE(N_INPUTS, c.ae_hidden, c.ae_latent, "leaky_relu", spherical=True).to(self.device)
-        net.load_state_dict(self._projection_net().state_dict())
+        if self.energy_kind == "scalar":
+            return ScalarEnergy(N_INPUTS, c.energy_hidden)
+        return DenseAE(N_INPUTS, c.ae_hidden, c.ae_latent, "leaky_relu", spherical=True)
+
+    def _build(self) -> ScalarEnergy | DenseAE:
+        """The energy network under this scorer's seed; MPDR-R's starts from the projection AE's weights."""
+        net = super()._build()
+        if self.energy_kind == "reconstruction":
+            net.load_state_dict(self._projection_net().state_dict())
         return net
 
     def energy(self, x: torch.Tensor) -> torch.Tensor:
@@ -323,12 +322,10 @@ class MPDR(Scorer):
         )
 
     def fit(self, X: np.ndarray, X_val: np.ndarray | None = None) -> MPDR:
-        X = np.asarray(X, dtype=np.float32)
-        if X.ndim != 2 or X.shape[1] != N_INPUTS:
-            raise ValueError(f"expected ({len(X)}, {N_INPUTS}) L1 inputs, got shape {X.shape}")
+        X = as_inputs(X, N_INPUTS)
         c = self.config
         if self.projection is None:
-            proj_dir = None if self.checkpoint_dir is None else self.checkpoint_dir / "projection"
+            proj_dir = self._checkpoint("projection")
             self.projection = NormalizedAutoencoder(
                 projection_config(c), N_INPUTS, self.seed, self.device, proj_dir
             ).fit(X, X_val)
@@ -336,7 +333,7 @@ class MPDR(Scorer):
         for p in ae.parameters():
             p.requires_grad_(False)  # frozen: only input gradients flow through it in the chains
         calibration = epoch_generator(self.seed, 0, self.device, stream=4)
-        decoded = score_batches(lambda x: ae.decoder(self.diffuse(x, calibration)), X, self.device)
+        decoded = in_batches(lambda x: ae.decoder(self.diffuse(x, calibration)), X, self.device).cpu().numpy()
         self.support = ObjectSupport.fit(X, decoded, self.device)
         self.net = self._build()
         net = self.net
@@ -367,59 +364,44 @@ class MPDR(Scorer):
                     sums[key] += value.item() * len(xb)
             figures = {k: v / len(xt) for k, v in sums.items()}
             if xv is not None:
-                figures["val_energy"] = float(score_batches(net.energy, xv, self.device).mean())
+                figures["val_energy"] = float(in_batches(net.energy, xv, self.device).cpu().numpy().mean())
             return figures
 
-        ckpt_path = (
-            None if self.checkpoint_dir is None else self.checkpoint_dir / f"mpdr_{self.energy_kind}.pt"
-        )
         self.history = train_epochs(
             c.epochs,
             -(-len(X) // c.batch_size),
             run_epoch,
             {"model": net, "optimizer": opt},
-            EpochCheckpoint(ckpt_path, self._fingerprint(X)),
+            EpochCheckpoint(self._checkpoint(f"mpdr_{self.energy_kind}.pt"), self._fingerprint(X)),
             self.label,
         )
         return self
 
     def score(self, X: np.ndarray) -> np.ndarray:
-        if self.net is None:
-            raise RuntimeError("mpdr scorer used before fit or load")
-        return score_batches(self.net.energy, np.asarray(X, dtype=np.float32), self.device).astype(np.float64)
+        self._require(self.net)
+        X = np.asarray(X, dtype=np.float32)
+        return in_batches(self.net.energy, X, self.device).cpu().numpy().astype(np.float64)
 
     def save(self, directory: str | Path) -> None:
-        if self.net is None or self.support is None or self.projection is None:
-            raise RuntimeError("mpdr scorer saved before fit")
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        _save_weights(directory / "energy.pt", self.net)
+        self._require(self.net, self.support, self.projection, saving=True)
+        settings = {
+            "energy": self.energy_kind,
+            "energy_reg": self.energy_reg,
+            "seed": self.seed,
+            "config": dataclasses.asdict(self.config),
+            "support": self.support.to_dict(),
+        }
+        directory = self._write(directory, {"energy.pt": cpu_state(self.net)}, settings)
         self.projection.save(directory / "projection")
-        write_json(
-            directory / "scorer.json",
-            {
-                "kind": self.kind,
-                "energy": self.energy_kind,
-                "energy_reg": self.energy_reg,
-                "seed": self.seed,
-                "config": dataclasses.asdict(self.config),
-                "support": self.support.to_dict(),
-                "history": self.history,
-            },
-        )
 
     @classmethod
     def load(cls, directory: str | Path, device: str = "auto") -> MPDR:
         directory = Path(directory)
         meta = read_scorer_meta(directory, cls.kind)
-        try:
-            fields = {f.name for f in dataclasses.fields(MPDRConfig)}
-            raw = {k: v for k, v in meta["config"].items() if k in fields}
-            for key in ("ae_hidden", "energy_hidden", "energies"):
-                raw[key] = tuple(raw[key])
+        with malformed_meta(directory, cls.kind):
             projection = NormalizedAutoencoder.load(directory / "projection", device)
             scorer = cls(
-                MPDRConfig(**raw),
+                config_from_dict(MPDRConfig, meta["config"]),
                 meta["energy"],
                 int(meta["seed"]),
                 device,
@@ -427,11 +409,9 @@ class MPDR(Scorer):
                 energy_reg=tuple(meta["energy_reg"]),
             )
             scorer.support = ObjectSupport.from_dict(meta["support"], scorer.device)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InputError(directory / "scorer.json", f"malformed mpdr metadata ({exc})") from None
         for p in projection.net.parameters():
             p.requires_grad_(False)
         scorer.history = list(meta.get("history", []))
         scorer.net = scorer._build()
-        _load_weights(directory / "energy.pt", scorer.net, scorer.device)
+        load_weights(directory / "energy.pt", scorer.net, scorer.device)
         return scorer

@@ -8,12 +8,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import hashlib
-import json
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -21,118 +17,19 @@ from torch import nn
 from tqdm import tqdm
 
 from l1ad.config import NAEConfig
-from l1ad.errors import InputError
-from l1ad.io import atomic_path, write_json
-from l1ad.untrusted import load_torch_state
-from training.device import torch_device
-from training.scorer import Scorer, read_scorer_meta
-
-SCORE_BATCH = 8192  # events per forward pass when scoring: bounds memory, not a training choice
-
-# ---------------------------------------------------------------------------------------------
-# Shared training machinery: per-epoch random streams and checkpoints, so that a training stopped
-# after epoch k and resumed is the same training as one that never stopped.
-# ---------------------------------------------------------------------------------------------
-
-
-def epoch_seed(seed: int, epoch: int, stream: int = 0) -> int:
-    """A seed for one (training seed, epoch, stream) triple: epochs draw independent random numbers."""
-    return int(np.random.SeedSequence([seed, epoch, stream]).generate_state(1)[0])
-
-
-def epoch_generator(seed: int, epoch: int, device: str, stream: int = 0) -> torch.Generator:
-    """A torch generator on ``device`` seeded for one epoch of one training."""
-    gen = torch.Generator(device=device)
-    gen.manual_seed(epoch_seed(seed, epoch, stream))
-    return gen
-
-
-def minibatches(n: int, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
-    """Shuffled index batches of one epoch; the last, smaller batch is kept."""
-    order = np.random.default_rng(epoch_seed(seed, epoch, stream=1)).permutation(n)
-    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
-
-
-def data_fingerprint(*parts: Any) -> str:
-    """Short hash of JSON-able settings and numpy arrays: a checkpoint belongs to exactly these."""
-    h = hashlib.sha256()
-    for part in parts:
-        if isinstance(part, np.ndarray):
-            h.update(str((part.shape, part.dtype.str)).encode())
-            h.update(np.ascontiguousarray(part).tobytes())
-        else:
-            h.update(json.dumps(part, sort_keys=True, default=str).encode())
-    return h.hexdigest()[:16]
-
-
-class EpochCheckpoint:
-    """Model and optimizer states, epoch count and history after the last finished epoch, in one file.
-
-    The fingerprint names the settings and data the training belongs to (not its epoch count, so a
-    finished training can also be extended); a checkpoint with another fingerprint is ignored.
-    """
-
-    def __init__(self, path: str | Path | None, fingerprint: str) -> None:
-        self.path = None if path is None else Path(path)
-        self.fingerprint = fingerprint
-
-    def restore(self, states: dict[str, Any]) -> tuple[int, list[dict]]:
-        """Load the saved states into ``states`` (name -> module or optimizer); return (epochs done, history)."""
-        if self.path is None or not self.path.is_file():
-            return 0, []
-        try:
-            data = torch.load(self.path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # a torn or foreign file: refuse it by name rather than crash inside torch
-            raise InputError(self.path, f"not a readable checkpoint ({type(exc).__name__}: {exc})") from None
-        if not isinstance(data, dict) or data.get("fingerprint") != self.fingerprint:
-            print(
-                f"  {self.path.name}: written for other settings or data, training from scratch", flush=True
-            )
-            return 0, []
-        for name, obj in states.items():
-            obj.load_state_dict(data["states"][name])
-        return int(data["epoch"]), list(data["history"])
-
-    def save(self, epoch: int, states: dict[str, Any], history: list[dict]) -> None:
-        """Write the states after ``epoch`` finished epochs, atomically."""
-        if self.path is None:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        payload = {
-            "fingerprint": self.fingerprint,
-            "epoch": epoch,
-            "history": history,
-            "states": {name: obj.state_dict() for name, obj in states.items()},
-        }
-        with atomic_path(self.path) as tmp:
-            torch.save(payload, tmp)
-
-
-def train_epochs(
-    n_epochs: int,
-    n_batches: int,
-    run_epoch: Callable[[int, tqdm], dict[str, float]],
-    states: dict[str, Any],
-    checkpoint: EpochCheckpoint,
-    desc: str,
-) -> list[dict]:
-    """Run epochs ``done .. n_epochs - 1`` after restoring ``checkpoint``; save after each one.
-
-    ``run_epoch(epoch, bar)`` trains one epoch, advancing ``bar`` once per batch, and returns its figures.
-    Returns the history, one dict per epoch (``epoch`` and ``seconds`` added).
-    """
-    done, history = checkpoint.restore(states)
-    if done:
-        print(f"  {desc}: resumed after epoch {done} from {checkpoint.path}", flush=True)
-    for epoch in range(done, n_epochs):
-        with tqdm(total=n_batches, desc=f"  {desc} epoch {epoch + 1}/{n_epochs}", disable=None) as bar:
-            start = time.perf_counter()
-            figures = run_epoch(epoch, bar)
-            seconds = time.perf_counter() - start
-            bar.set_postfix({k: f"{v:.4g}" for k, v in figures.items()})
-        history.append({"epoch": epoch + 1, "seconds": seconds, **figures})
-        checkpoint.save(epoch + 1, states, history)
-    return history
+from training.scorer import config_from_dict, malformed_meta, read_scorer_meta
+from training.torch_scorer import (
+    EpochCheckpoint,
+    TorchScorer,
+    as_inputs,
+    cpu_state,
+    data_fingerprint,
+    epoch_generator,
+    in_batches,
+    iterate_batches,
+    load_weights,
+    train_epochs,
+)
 
 
 def _activation(name: str) -> nn.Module:
@@ -183,42 +80,6 @@ class DenseAE(nn.Module):
         return ((x - self(x)) ** 2).sum(dim=1)
 
 
-def score_batches(
-    fn: Callable[[torch.Tensor], torch.Tensor], X: np.ndarray, device: str, batch: int = SCORE_BATCH
-) -> np.ndarray:
-    """Apply ``fn`` to ``X`` in batches without gradients; returns a numpy array (rows concatenated)."""
-    out = []
-    with torch.no_grad():
-        for i in range(0, len(X), batch):
-            xb = torch.as_tensor(np.asarray(X[i : i + batch], dtype=np.float32), device=device)
-            out.append(fn(xb).cpu().numpy())
-    return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
-
-
-def iterate_batches(
-    X: torch.Tensor, batch_size: int, seed: int, epoch: int, bar: tqdm
-) -> Iterator[torch.Tensor]:
-    """The shuffled training batches of one epoch, advancing ``bar`` after each."""
-    for idx in minibatches(len(X), batch_size, seed, epoch):
-        yield X[torch.as_tensor(idx, device=X.device)]
-        bar.update(1)
-
-
-def _save_weights(path: Path, module: nn.Module) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(module.state_dict(), tmp)
-
-
-def _load_weights(path: Path, module: nn.Module, device: str) -> None:
-    if not path.is_file():
-        raise InputError(path, "weights file not found")
-    state = load_torch_state(path, map_location=device)  # tensors only: nothing in the file runs
-    try:
-        module.load_state_dict(state)
-    except (RuntimeError, KeyError, ValueError) as exc:
-        raise InputError(path, f"weights do not fit the saved architecture ({exc})") from None
-
-
 # ---------------------------------------------------------------------------------------------
 # Plain autoencoder
 # ---------------------------------------------------------------------------------------------
@@ -237,7 +98,7 @@ class AEParams:
     standardize: bool = False  # scale each input by the training mean and std first (representations)
 
 
-class TorchAutoencoder(Scorer):
+class TorchAutoencoder(TorchScorer):
     """Plain dense AE scorer: score = ||x - x_hat||^2 (on standardised inputs when ``standardize``)."""
 
     kind = "torch_ae"
@@ -250,28 +111,23 @@ class TorchAutoencoder(Scorer):
         device: str = "auto",
         checkpoint_dir: str | Path | None = None,
     ) -> None:
+        super().__init__(seed, device, checkpoint_dir)
         self.params = params
         self.n_inputs = n_inputs
-        self.seed = seed
-        self.device = torch_device(device)
-        self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
         self.mean = np.zeros(n_inputs)
         self.scale = np.ones(n_inputs)
         self.net: DenseAE | None = None
         self.history: list[dict] = []
 
-    def _build(self) -> DenseAE:
-        torch.manual_seed(self.seed)
+    def architecture(self) -> DenseAE:
         p = self.params
-        return DenseAE(self.n_inputs, p.hidden, p.latent, p.activation).to(self.device)
+        return DenseAE(self.n_inputs, p.hidden, p.latent, p.activation)
 
     def _scaled(self, X: np.ndarray) -> np.ndarray:
         return ((np.asarray(X, dtype=np.float64) - self.mean) / self.scale).astype(np.float32)
 
     def fit(self, X: np.ndarray, X_val: np.ndarray | None = None) -> TorchAutoencoder:
-        X = np.asarray(X, dtype=np.float32)
-        if X.ndim != 2 or X.shape[1] != self.n_inputs:
-            raise ValueError(f"expected ({len(X)}, {self.n_inputs}) inputs, got shape {X.shape}")
+        X = as_inputs(X, self.n_inputs)
         if self.params.standardize:
             self.mean = X.mean(axis=0).astype(np.float64)
             std = X.std(axis=0).astype(np.float64)
@@ -292,60 +148,44 @@ class TorchAutoencoder(Scorer):
                 total += loss.item() * len(xb)
             figures = {"loss": total / len(xt)}
             if xv is not None:
-                figures["val_loss"] = float(score_batches(net.energy, xv, self.device).mean())
+                figures["val_loss"] = float(in_batches(net.energy, xv, self.device).cpu().numpy().mean())
             return figures
 
         fp = data_fingerprint(self.kind, dataclasses.replace(self.params, epochs=0).__dict__, self.seed, X)
-        ckpt = EpochCheckpoint(self._checkpoint_path(), fp)
+        ckpt = EpochCheckpoint(self._checkpoint("ae_checkpoint.pt"), fp)
         n_batches = -(-len(X) // self.params.batch_size)
         self.history = train_epochs(
             self.params.epochs, n_batches, run_epoch, {"model": net, "optimizer": opt}, ckpt, "AE"
         )
         return self
 
-    def _checkpoint_path(self) -> Path | None:
-        return None if self.checkpoint_dir is None else self.checkpoint_dir / "ae_checkpoint.pt"
-
     def score(self, X: np.ndarray) -> np.ndarray:
-        if self.net is None:
-            raise RuntimeError("torch_ae scorer used before fit or load")
-        return score_batches(self.net.energy, self._scaled(X), self.device).astype(np.float64)
+        self._require(self.net)
+        return in_batches(self.net.energy, self._scaled(X), self.device).cpu().numpy().astype(np.float64)
 
     def save(self, directory: str | Path) -> None:
-        if self.net is None:
-            raise RuntimeError("torch_ae scorer saved before fit")
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        _save_weights(directory / "model.pt", self.net)
-        write_json(
-            directory / "scorer.json",
-            {
-                "kind": self.kind,
-                "n_inputs": self.n_inputs,
-                "seed": self.seed,
-                "params": dataclasses.asdict(self.params),
-                "mean": self.mean,
-                "scale": self.scale,
-                "history": self.history,
-            },
-        )
+        self._require(self.net, saving=True)
+        settings = {
+            "n_inputs": self.n_inputs,
+            "seed": self.seed,
+            "params": dataclasses.asdict(self.params),
+            "mean": self.mean,
+            "scale": self.scale,
+        }
+        self._write(directory, {"model.pt": cpu_state(self.net)}, settings)
 
     @classmethod
     def load(cls, directory: str | Path, device: str = "auto") -> TorchAutoencoder:
         directory = Path(directory)
         meta = read_scorer_meta(directory, cls.kind)
-        try:
-            raw = dict(meta["params"])
-            raw["hidden"] = tuple(raw["hidden"])
-            params = AEParams(**raw)
+        with malformed_meta(directory, cls.kind):
+            params = config_from_dict(AEParams, meta["params"])
             scorer = cls(params, int(meta["n_inputs"]), int(meta["seed"]), device)
             scorer.mean = np.asarray(meta["mean"], dtype=np.float64)
             scorer.scale = np.asarray(meta["scale"], dtype=np.float64)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InputError(directory / "scorer.json", f"malformed torch_ae metadata ({exc})") from None
         scorer.history = list(meta.get("history", []))
         scorer.net = scorer._build()
-        _load_weights(directory / "model.pt", scorer.net, scorer.device)
+        load_weights(directory / "model.pt", scorer.net, scorer.device)
         return scorer
 
 
@@ -379,7 +219,7 @@ def langevin(
     return x.detach()
 
 
-class NormalizedAutoencoder(Scorer):
+class NormalizedAutoencoder(TorchScorer):
     """NAE on the 57 L1 inputs: score = E(x) = ||x - x_hat||^2; ``config.epochs == 0`` is the plain AE.
 
     Training: ``pretrain_epochs`` of plain reconstruction, then ``epochs`` of maximum likelihood for
@@ -398,28 +238,22 @@ class NormalizedAutoencoder(Scorer):
         device: str = "auto",
         checkpoint_dir: str | Path | None = None,
     ) -> None:
+        super().__init__(seed, device, checkpoint_dir)
         self.config = config
         self.n_inputs = n_inputs
-        self.seed = seed
-        self.device = torch_device(device)
-        self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
         self.lower = np.zeros(n_inputs)
         self.upper = np.zeros(n_inputs)
         self.net: DenseAE | None = None
         self.pretrained_state: dict[str, torch.Tensor] | None = None
         self.history: dict[str, list[dict]] = {"pretrain": [], "nae": []}
 
-    def _build(self) -> DenseAE:
-        torch.manual_seed(self.seed)
+    def architecture(self) -> DenseAE:
         c = self.config
-        return DenseAE(self.n_inputs, c.hidden, c.latent, "leaky_relu", spherical=True).to(self.device)
+        return DenseAE(self.n_inputs, c.hidden, c.latent, "leaky_relu", spherical=True)
 
     def _fingerprint(self, X: np.ndarray, without: tuple[str, ...]) -> str:
         settings = {k: v for k, v in dataclasses.asdict(self.config).items() if k not in without}
         return data_fingerprint(self.kind, settings, self.seed, X)
-
-    def _ckpt(self, name: str) -> Path | None:
-        return None if self.checkpoint_dir is None else self.checkpoint_dir / name
 
     def sample_negatives(self, n: int, gen: torch.Generator) -> torch.Tensor:
         """Negative samples (n, n_inputs) by on-manifold initialisation and two Langevin chains."""
@@ -454,9 +288,7 @@ class NormalizedAutoencoder(Scorer):
         )
 
     def fit(self, X: np.ndarray, X_val: np.ndarray | None = None) -> NormalizedAutoencoder:
-        X = np.asarray(X, dtype=np.float32)
-        if X.ndim != 2 or X.shape[1] != self.n_inputs:
-            raise ValueError(f"expected ({len(X)}, {self.n_inputs}) inputs, got shape {X.shape}")
+        X = as_inputs(X, self.n_inputs)
         c = self.config
         self.lower = X.min(axis=0).astype(np.float64)
         self.upper = X.max(axis=0).astype(np.float64)
@@ -468,7 +300,9 @@ class NormalizedAutoencoder(Scorer):
 
         def val_energy() -> dict[str, float]:
             return (
-                {} if xv is None else {"val_energy": float(score_batches(net.energy, xv, self.device).mean())}
+                {}
+                if xv is None
+                else {"val_energy": float(in_batches(net.energy, xv, self.device).cpu().numpy().mean())}
             )
 
         opt = torch.optim.Adam(net.parameters(), lr=c.pretrain_learning_rate)
@@ -488,7 +322,9 @@ class NormalizedAutoencoder(Scorer):
             n_batches,
             pretrain_epoch,
             {"model": net, "optimizer": opt},
-            EpochCheckpoint(self._ckpt("pretrain.pt"), self._fingerprint(X, ("pretrain_epochs", "epochs"))),
+            EpochCheckpoint(
+                self._checkpoint("pretrain.pt"), self._fingerprint(X, ("pretrain_epochs", "epochs"))
+            ),
             "NAE pretrain (plain AE)",
         )
         self.pretrained_state = copy.deepcopy(net.state_dict())
@@ -520,7 +356,7 @@ class NormalizedAutoencoder(Scorer):
             n_batches,
             nae_epoch,
             {"model": net, "optimizer": nae_opt},
-            EpochCheckpoint(self._ckpt("nae.pt"), self._fingerprint(X, ("epochs",))),
+            EpochCheckpoint(self._checkpoint("nae.pt"), self._fingerprint(X, ("epochs",))),
             "NAE",
         )
         return self
@@ -540,43 +376,31 @@ class NormalizedAutoencoder(Scorer):
         return plain
 
     def score(self, X: np.ndarray) -> np.ndarray:
-        if self.net is None:
-            raise RuntimeError("nae scorer used before fit or load")
-        return score_batches(self.net.energy, np.asarray(X, dtype=np.float32), self.device).astype(np.float64)
+        self._require(self.net)
+        X = np.asarray(X, dtype=np.float32)
+        return in_batches(self.net.energy, X, self.device).cpu().numpy().astype(np.float64)
 
     def save(self, directory: str | Path) -> None:
-        if self.net is None:
-            raise RuntimeError("nae scorer saved before fit")
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        _save_weights(directory / "model.pt", self.net)
-        write_json(
-            directory / "scorer.json",
-            {
-                "kind": self.kind,
-                "n_inputs": self.n_inputs,
-                "seed": self.seed,
-                "config": dataclasses.asdict(self.config),
-                "lower": self.lower,
-                "upper": self.upper,
-                "history": self.history,
-            },
-        )
+        self._require(self.net, saving=True)
+        settings = {
+            "n_inputs": self.n_inputs,
+            "seed": self.seed,
+            "config": dataclasses.asdict(self.config),
+            "lower": self.lower,
+            "upper": self.upper,
+        }
+        self._write(directory, {"model.pt": cpu_state(self.net)}, settings)
 
     @classmethod
     def load(cls, directory: str | Path, device: str = "auto") -> NormalizedAutoencoder:
         directory = Path(directory)
         meta = read_scorer_meta(directory, cls.kind)
-        try:
-            fields = {f.name: f for f in dataclasses.fields(NAEConfig)}
-            raw = {k: v for k, v in meta["config"].items() if k in fields}
-            raw["hidden"] = tuple(raw["hidden"])
-            scorer = cls(NAEConfig(**raw), int(meta["n_inputs"]), int(meta["seed"]), device)
+        with malformed_meta(directory, cls.kind):
+            config = config_from_dict(NAEConfig, meta["config"])
+            scorer = cls(config, int(meta["n_inputs"]), int(meta["seed"]), device)
             scorer.lower = np.asarray(meta["lower"], dtype=np.float64)
             scorer.upper = np.asarray(meta["upper"], dtype=np.float64)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InputError(directory / "scorer.json", f"malformed nae metadata ({exc})") from None
         scorer.history = dict(meta.get("history", {"pretrain": [], "nae": []}))
         scorer.net = scorer._build()
-        _load_weights(directory / "model.pt", scorer.net, scorer.device)
+        load_weights(directory / "model.pt", scorer.net, scorer.device)
         return scorer

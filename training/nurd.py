@@ -4,12 +4,11 @@ by the Mahalanobis distance to each labelled background, with the distance compu
 Step I reweights the labelled backgrounds (QCD, W/Z) so they share one jet-mass distribution; Step II
 trains the CNN classifier under those weights while a critic, refit every batch, tells (r, Y, Z) from
 (r, Y, Z~) with the mass Z~ randomised, and the classifier is penalised by the critic's log-odds. The
-deployable graph ends in a frozen Mahalanobis head of layers hls4ml converts (../shared/STACK.md).
+deployable graph ends in the frozen Mahalanobis head of ``training.mahalanobis_head``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -18,14 +17,19 @@ import numpy as np
 
 from l1ad.config import NuRDConfig
 from l1ad.errors import InputError
-from l1ad.io import atomic_path, read_json, write_json
-from training.keras_scorer import KerasScorer
+from l1ad.io import atomic_path
+from training.keras_scorer import KerasScorer, dense_relu_stack
+from training.mahalanobis_head import (
+    PROJECTION,
+    add_mahalanobis_head,
+    fit_gaussian,
+    head_constants,
+    mahalanobis,
+    representation_model,
+    set_head,
+)
 
-# Layer names of the deployable graph: the representation feeds one projection per background.
-REPRESENTATION = "representation"
-PROJECTION, SQUARE, DISTANCE = "mahalanobis_{}_projection", "mahalanobis_{}_square", "mahalanobis_{}_distance"
-SCORE = "score"
-COMBINE_LAYERS = {"min": "Minimum", "sum": "Add"}
+REPRESENTATION = "representation"  # the layer whose output r the Mahalanobis head reads
 
 
 # ----------------------------------------------------------------------------------------------
@@ -72,152 +76,6 @@ def importance_weights(
 
 
 # ----------------------------------------------------------------------------------------------
-# The Mahalanobis head: Gaussian fit per background, frozen layers, and the numpy reference
-
-
-def fit_gaussian(r: np.ndarray, shrinkage: str = "auto", max_condition: float = 1.0e3) -> dict[str, Any]:
-    """Mean and covariance of representations ``r`` (n, k), shrunk when asked or ill-conditioned.
-
-    "auto" keeps the empirical covariance when its condition number is at most ``max_condition``,
-    else takes the Ledoit-Wolf estimate (scikit-learn) and, when that is still beyond
-    ``max_condition`` (Ledoit-Wolf shrinks little with many events), shrinks further towards the
-    scaled identity until it is exactly ``max_condition``. The cap bounds how much the head can
-    amplify a nearly flat direction: its constants stay within a fixed-point range and quantization
-    noise in such a direction cannot dominate the distance. "ledoit_wolf" always uses Ledoit-Wolf,
-    "none" the empirical covariance (which must then be invertible).
-    """
-    from sklearn.covariance import LedoitWolf
-
-    r = np.asarray(r, dtype=np.float64)
-    if r.ndim != 2 or len(r) <= r.shape[1]:
-        raise ValueError(f"need more events than dimensions to fit a covariance, got {r.shape}")
-    if not np.isfinite(r).all():
-        raise ValueError("the representation holds NaN or infinite values: training diverged")
-    k = r.shape[1]
-    mean = r.mean(axis=0)
-    empirical = np.cov(r, rowvar=False).reshape(k, k)
-    if not np.trace(empirical) > 0:
-        # A collapsed training (the critic penalty can kill every unit): r is one point, no direction
-        # can be whitened, and the identity leaves the score the squared distance to that point.
-        print(
-            "    NuRD: the representation is constant on a background (collapsed); identity covariance",
-            flush=True,
-        )
-        return {
-            "mean": mean,
-            "cov": np.eye(k),
-            "shrinkage": 1.0,
-            "condition_empirical": float("inf"),
-            "condition": 1.0,
-            "n_events": len(r),
-            "collapsed": True,
-        }
-    condition = _condition(empirical)
-    cov, amount = empirical, 0.0
-    if shrinkage == "ledoit_wolf" or (shrinkage == "auto" and condition > max_condition):
-        lw = LedoitWolf().fit(r)
-        cov, amount = lw.covariance_, float(lw.shrinkage_)
-        if shrinkage == "auto" and _condition(cov) > max_condition:
-            eig = np.linalg.eigvalsh(empirical)
-            target = eig.mean()
-            lo, hi = eig[0], eig[-1]
-            amount = (hi - max_condition * lo) / (hi - max_condition * lo + target * (max_condition - 1.0))
-            cov = (1.0 - amount) * empirical + amount * target * np.eye(k)
-    elif shrinkage not in ("auto", "none"):
-        raise ValueError(f"unknown shrinkage {shrinkage!r}")
-    return {
-        "mean": mean,
-        "cov": cov,
-        "shrinkage": float(amount),
-        "condition_empirical": condition,
-        "condition": _condition(cov),
-        "n_events": len(r),
-        "collapsed": False,
-    }
-
-
-def _condition(cov: np.ndarray) -> float:
-    eig = np.linalg.eigvalsh(cov)
-    return float(eig[-1] / eig[0]) if eig[0] > 0 else float("inf")
-
-
-def head_constants(mean: np.ndarray, cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Kernel and bias of the projection p = L^T (r - mu), L the Cholesky factor of Sigma^-1.
-
-    Then ||p||^2 = (r - mu) Sigma^-1 (r - mu)^T. Keras computes r @ kernel + bias on row vectors,
-    so the kernel is L itself and the bias -mu @ L.
-    """
-    precision = np.linalg.inv(np.asarray(cov, dtype=np.float64))
-    chol = np.linalg.cholesky(0.5 * (precision + precision.T))
-    return chol, -np.asarray(mean, dtype=np.float64) @ chol
-
-
-def mahalanobis(
-    r: np.ndarray, means: list[np.ndarray], covs: list[np.ndarray], combine: str = "min"
-) -> np.ndarray:
-    """Numpy reference of the head: per background (r - mu) Sigma^-1 (r - mu)^T, combined ("min"/"sum")."""
-    r = np.asarray(r, dtype=np.float64)
-    distances = []
-    for mean, cov in zip(means, covs, strict=True):
-        d = r - mean
-        distances.append(np.einsum("ij,ij->i", d @ np.linalg.inv(cov), d))
-    stacked = np.stack(distances, axis=1)
-    return stacked.min(axis=1) if combine == "min" else stacked.sum(axis=1)
-
-
-def add_mahalanobis_head(representation: Any, n_backgrounds: int, combine: str = "min") -> Any:
-    """Append the frozen head to a representation tensor (k values): the anomaly score tensor.
-
-    Per background b: frozen Dense(k) ``mahalanobis_b_projection`` (kernel L, bias -mu L, set by
-    ``set_head``), ``Multiply`` with itself, frozen Dense(1) of ones (the squared distance); the
-    distances are then combined by ``Minimum`` (or ``Add``). Built from identity constants.
-    """
-    import tensorflow as tf
-
-    k = int(representation.shape[-1])
-    distances = []
-    for b in range(n_backgrounds):
-        projection = tf.keras.layers.Dense(k, trainable=False, name=PROJECTION.format(b))
-        p = projection(representation)
-        projection.set_weights([np.eye(k, dtype=np.float32), np.zeros(k, dtype=np.float32)])
-        squared = tf.keras.layers.Multiply(name=SQUARE.format(b))([p, p])
-        total = tf.keras.layers.Dense(1, use_bias=False, trainable=False, name=DISTANCE.format(b))
-        distances.append(total(squared))
-        total.set_weights([np.ones((k, 1), dtype=np.float32)])
-    if n_backgrounds == 1:
-        return distances[0]
-    merge = getattr(tf.keras.layers, COMBINE_LAYERS[combine])
-    return merge(name=SCORE)(distances)
-
-
-def representation_model(model: Any) -> Any:
-    """input -> the tensor the head reads (in a QKeras twin: the representation after its quantizer)."""
-    import tensorflow as tf
-
-    return tf.keras.Model(model.input, model.get_layer(PROJECTION.format(0)).input)
-
-
-def set_head(model: Any, stats: list[dict[str, Any]]) -> None:
-    """Write each background's (mean, cov) into the frozen projection of ``model`` (float or QKeras).
-
-    In a QKeras twin the constants' fixed-point format follows the constants: the integer bits of the
-    projection's kernel and bias quantizers are set from the new constants (``constant_integer``, the
-    rule ``to_qkeras`` used for the float head), since a head refit after QAT can change their range.
-    """
-    from quantize.qmodels import constant_integer
-
-    for b, s in enumerate(stats):
-        layer = model.get_layer(PROJECTION.format(b))
-        kernel, bias = head_constants(s["mean"], s["cov"])
-        for value, what in ((kernel, "kernel"), (bias, "bias")):
-            quantizer = getattr(layer, f"{what}_quantizer_internal", None)
-            if quantizer is not None:
-                quantizer.integer = constant_integer(value, int(quantizer.bits))
-        layer.set_weights([kernel.astype(np.float32), bias.astype(np.float32)])
-    model.predict_function = None  # Keras caches a traced predict: the quantizers may have changed
-
-
-# ----------------------------------------------------------------------------------------------
 # Networks and the Step II training loop
 
 
@@ -246,10 +104,7 @@ def build_cnn(cfg: NuRDConfig, image_size: int, seed: int) -> tuple[Any, Any]:
         if cfg.pool and size >= 4:
             x = tf.keras.layers.MaxPooling2D(2, name=f"pool_{i}")(x)
             size //= 2
-    x = tf.keras.layers.Flatten(name="flatten")(x)
-    for i, width in enumerate(cfg.dense, start=1):
-        x = tf.keras.layers.Dense(width, name=f"dense_{i}")(x)
-        x = tf.keras.layers.Activation("relu", name=f"dense_{i}_relu")(x)
+    x = dense_relu_stack(tf.keras.layers.Flatten(name="flatten")(x), cfg.dense, "dense_{}", "dense_{}_relu")
     return inputs, tf.keras.layers.Dense(cfg.representation_dim, name=REPRESENTATION)(x)
 
 
@@ -670,37 +525,22 @@ class NuRD(KerasScorer):
             },
         }
 
-    def save(self, directory: str | Path) -> None:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        with atomic_path(directory / "model.h5") as tmp:
-            self.model.save(tmp, save_format="h5", include_optimizer=False)
+    def _write_state(self, directory: Path) -> dict[str, Any]:
+        """The classifier weights and each background's mean and covariance (``nurd_state.npz``)."""
         arrays = {f"classifier_{i}": w for i, w in enumerate(self.classifier_weights or [])}
         for b, s in enumerate(self.head_stats):
             arrays[f"mean_{b}"], arrays[f"cov_{b}"] = s["mean"], s["cov"]
         with atomic_path(directory / "nurd_state.npz") as tmp:
             with open(tmp, "wb") as f:
                 np.savez(f, **arrays)
-        write_json(
-            directory / "scorer.json",
-            {
-                "kind": self.kind,
-                "n_inputs": self.n_inputs,
-                "seed": self.seed,
-                "config": dataclasses.asdict(self.config),
-                "history": self.history,
-                "n_backgrounds": self.n_backgrounds,
-                "nuisance_scale": list(self.nuisance_scale),
-                "importance_weights": self.weights_info,
-                "head": [{k: v for k, v in s.items() if k not in ("mean", "cov")} for s in self.head_stats],
-            },
-        )
+        return {
+            "n_backgrounds": self.n_backgrounds,
+            "nuisance_scale": list(self.nuisance_scale),
+            "importance_weights": self.weights_info,
+            "head": [{k: v for k, v in s.items() if k not in ("mean", "cov")} for s in self.head_stats],
+        }
 
-    @classmethod
-    def load(cls, directory: str | Path) -> NuRD:
-        directory = Path(directory)
-        scorer = super().load(directory)
-        meta = read_json(directory / "scorer.json")
+    def _read_state(self, directory: Path, meta: dict[str, Any]) -> None:
         state_path = directory / "nurd_state.npz"
         if not state_path.is_file():
             raise InputError(state_path, "NuRD state file not found")
@@ -709,13 +549,12 @@ class NuRD(KerasScorer):
                 arrays = {k: state[k] for k in state.files}
         except (OSError, ValueError) as exc:
             raise InputError(state_path, f"not a readable .npz ({exc})") from None
-        scorer.n_backgrounds = int(meta["n_backgrounds"])
-        scorer.nuisance_scale = tuple(meta["nuisance_scale"])
-        scorer.weights_info = meta.get("importance_weights", {})
+        self.n_backgrounds = int(meta["n_backgrounds"])
+        self.nuisance_scale = tuple(meta["nuisance_scale"])
+        self.weights_info = meta.get("importance_weights", {})
         n_classifier = sum(1 for k in arrays if k.startswith("classifier_"))
-        scorer.classifier_weights = [arrays[f"classifier_{i}"] for i in range(n_classifier)] or None
-        scorer.head_stats = [
+        self.classifier_weights = [arrays[f"classifier_{i}"] for i in range(n_classifier)] or None
+        self.head_stats = [
             {"mean": arrays[f"mean_{b}"], "cov": arrays[f"cov_{b}"], **info}
             for b, info in enumerate(meta.get("head", []))
         ]
-        return scorer

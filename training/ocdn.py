@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from l1ad.config import OCDNConfig
-from training.keras_scorer import KerasScorer, keras_fit
+from training.keras_scorer import KerasScorer, dense_relu_stack
 
 
 class OCDN(KerasScorer):
@@ -23,12 +23,8 @@ class OCDN(KerasScorer):
     def build(self):
         import tensorflow as tf
 
-        tf.keras.utils.set_random_seed(self.seed)
-        inputs = tf.keras.Input(shape=(self.n_inputs,), name="inputs")
-        x = inputs
-        for i, width in enumerate(self.config.hidden, start=1):
-            x = tf.keras.layers.Dense(width, name=f"dense_{i}")(x)
-            x = tf.keras.layers.Activation("relu", name=f"relu_{i}")(x)
+        inputs = self.seeded_input((self.n_inputs,))
+        x = dense_relu_stack(inputs, self.config.hidden, "dense_{}", "relu_{}")
         logit = tf.keras.layers.Dense(1, name="logit")(x)
         return tf.keras.Model(inputs, logit, name="ocdn")
 
@@ -49,15 +45,4 @@ class OCDN(KerasScorer):
             targets = self.model.predict(X, batch_size=8192, verbose=0)
             val_targets = None if X_val is None else self.model.predict(X_val, batch_size=8192, verbose=0)
             loss = tf.keras.losses.MeanSquaredError()
-        return keras_fit(
-            model,
-            X,
-            targets,
-            X_val,
-            val_targets,
-            epochs=epochs,
-            batch_size=self.config.batch_size,
-            lr=learning_rate,
-            loss=loss,
-            seed=self.seed,
-        )
+        return self.keras_fit(model, X, targets, X_val, val_targets, epochs, learning_rate, loss)

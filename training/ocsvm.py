@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from l1ad.errors import InputError
-from l1ad.io import atomic_path, write_json
-from training.scorer import Scorer, read_scorer_meta
+from l1ad.io import atomic_path
+from training.scorer import Scorer, malformed_meta, read_scorer_meta, write_scorer_meta
 
 # Kernel-matrix entries per scoring block (32 MB of float64): bounds memory whatever the number of support
 # vectors (the inner detector keeps about nu * n_train of them) and of events.
@@ -133,10 +133,10 @@ class OneClassSVMScorer(Scorer):
         with atomic_path(directory / "svm.npz") as tmp:
             with open(tmp, "wb") as fh:
                 np.savez(fh, support_vectors=self.support_vectors, dual_coef=self.dual_coef)
-        write_json(
-            directory / "scorer.json",
+        write_scorer_meta(
+            directory,
+            self.kind,
             {
-                "kind": self.kind,
                 "nu": self.nu,
                 "gamma_setting": self.gamma_setting,
                 "gamma": self.gamma,
@@ -152,15 +152,12 @@ class OneClassSVMScorer(Scorer):
     @classmethod
     def load(cls, directory: str | Path) -> OneClassSVMScorer:
         directory = Path(directory)
-        meta_path = directory / "scorer.json"
         meta = read_scorer_meta(directory, cls.kind)
-        try:
+        with malformed_meta(directory, cls.kind):
             scorer = cls(meta["nu"], meta["gamma_setting"], meta["n_train"], meta["seed"])
             scorer.gamma = float(meta["gamma"])
             scorer.intercept = float(meta["intercept"])
             scorer.n_train_used = int(meta["n_train_used"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InputError(meta_path, f"incomplete OC-SVM metadata ({exc!r})") from None
         arrays_path = directory / "svm.npz"
         if not arrays_path.is_file():
             raise InputError(arrays_path, "file not found")

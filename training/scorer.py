@@ -8,13 +8,17 @@ mean more anomalous.
 from __future__ import annotations
 
 import abc
+import contextlib
+import dataclasses
 import importlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from l1ad.errors import InputError
-from l1ad.io import read_json
+from l1ad.io import read_json, write_json
 
 # kind -> "module:Class"; imported only when a scorer of that kind is loaded, so
 # loading an OC-SVM never imports TensorFlow.
@@ -62,6 +66,11 @@ class Scorer(abc.ABC):
         """Rebuild a scorer written by ``save``."""
 
 
+def write_scorer_meta(directory: str | Path, kind: str, fields: dict[str, Any]) -> None:
+    """Write ``scorer.json`` into ``directory``: the scorer's ``kind`` (what ``load_scorer`` reads), then ``fields``."""
+    write_json(Path(directory) / "scorer.json", {"kind": kind, **fields})
+
+
 def read_scorer_meta(directory: str | Path, kind: str) -> dict:
     """``scorer.json`` of ``directory``, checked to hold a scorer of ``kind``."""
     path = Path(directory) / "scorer.json"
@@ -70,6 +79,22 @@ def read_scorer_meta(directory: str | Path, kind: str) -> dict:
         got = meta.get("kind") if isinstance(meta, dict) else None
         raise InputError(path, f"holds a {got!r} scorer, not {kind!r}")
     return meta
+
+
+@contextlib.contextmanager
+def malformed_meta(directory: str | Path, kind: str) -> Iterator[None]:
+    """Turn a missing or mistyped entry met while rebuilding a scorer from ``scorer.json`` into an ``InputError``."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(Path(directory) / "scorer.json", f"malformed {kind} metadata ({exc!r})") from None
+
+
+def config_from_dict(config_class: type, raw: dict[str, Any]) -> Any:
+    """A settings dataclass from its ``dataclasses.asdict`` read back from JSON: unknown keys are dropped
+    (a file written by another version), lists become the tuples the dataclasses hold."""
+    fields = {f.name for f in dataclasses.fields(config_class)}
+    return config_class(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items() if k in fields})
 
 
 def load_scorer(directory: str | Path) -> Scorer:

@@ -14,11 +14,12 @@ from typing import Any
 import h5py
 import numpy as np
 
+from l1ad.artifacts import RELATIVE, DataPaths, RunPaths, TrainPaths
 from l1ad.config import STUDY_FAMILIES, Config
 from l1ad.errors import L1adError
 from l1ad.io import atomic_path, read_json, write_json
 from training import metrics
-from training.data import dijet, jetimages, l1objects, rate
+from training.data import dijet, jetgenerator, jetimages, l1generator, l1objects, rate
 from training.data.splits import Split, read_splits
 
 # Deployable float scorers: name -> (data family, scorer class path); ``config.train.<name>`` and
@@ -29,12 +30,10 @@ DEPLOYABLE = {
     "nurd": ("jet_images", "training.nurd:NuRD"),
 }
 
-SPLIT_FILES = {"dijet": "dijet_splits.h5", "l1": "l1_splits.h5", "jet_images": "jet_images_splits.h5"}
-
 
 def split_path(run_dir: Path, family: str) -> Path:
-    """Where the data stage leaves the model-ready splits of ``family``."""
-    return Path(run_dir) / "data" / SPLIT_FILES[family]
+    """Where the data stage leaves the model-ready splits of ``family`` (``RunPaths.data.splits``)."""
+    return RunPaths(run_dir).data.splits(family)
 
 
 def selected_families(config: Config) -> list[str]:
@@ -63,34 +62,35 @@ def run_data(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
     """Generate or read each family ``run.models`` needs and write its splits and preprocessing into ``out``."""
     summary: dict[str, Any] = {}
     families = selected_families(config)
+    data = DataPaths(out)
     if "dijet" in families:
-        _prepare_dijet(config, out, summary)
+        _prepare_dijet(config, data, summary)
     if "l1" in families:
-        _prepare_l1(config, out, summary)
+        _prepare_l1(config, data, summary)
     if "jet_images" in families:
-        _prepare_jet_images(config, out, summary)
+        _prepare_jet_images(config, data, summary)
     generated = [f for f in families if getattr(config.data, f).source == "synthetic"]
     if config.data.rate_sample and generated:
         for family, info in rate.write_rate_samples(config, generated, out).items():
             summary[family]["rate_sample"] = info
-    write_json(out / "summary.json", summary)
+    write_json(data.summary, summary)
     print_data_summary(summary)
     return summary
 
 
-def _prepare_dijet(config: Config, out: Path, summary: dict[str, Any]) -> None:
+def _prepare_dijet(config: Config, data: DataPaths, summary: dict[str, Any]) -> None:
     seed, chunk = config.run.seed, config.data.chunk_events
     dj = config.data.dijet
     if dj.source == "synthetic":
-        source = out / "dijet" / "events_anomalydetection_v2.features.h5"
+        source = data.generated("dijet") / "events_anomalydetection_v2.features.h5"
         dijet.generate_dijet_features(source, dj.n_background, dj.n_signal, seed=seed)
     else:
         source = Path(dj.source)
     summary["dijet"] = dijet.prepare_dijet(
         dj,
         source,
-        out / SPLIT_FILES["dijet"],
-        out / "dijet_preprocessing.json",
+        data.splits("dijet"),
+        data.preprocessing("dijet"),
         seed=seed,
         chunk_events=chunk,
     )
@@ -105,38 +105,42 @@ def _prepare_dijet(config: Config, out: Path, summary: dict[str, Any]) -> None:
     }
 
 
-def _prepare_l1(config: Config, out: Path, summary: dict[str, Any]) -> None:
+def _prepare_l1(config: Config, data: DataPaths, summary: dict[str, Any]) -> None:
     seed, chunk = config.run.seed, config.data.chunk_events
     l1 = config.data.l1
     if l1.source == "synthetic":
-        files = l1objects.generate_l1_dataset(out / "l1", l1.n_background, l1.n_signal, seed=seed + 1)
+        files = l1generator.generate_l1_dataset(
+            data.generated("l1"), l1.n_background, l1.n_signal, seed=seed + 1
+        )
     else:
         files = l1objects.find_l1_files(Path(l1.source))
     summary["l1"] = l1objects.prepare_l1(
-        l1, files, out / SPLIT_FILES["l1"], out / "l1_preprocessing.json", seed=seed, chunk_events=chunk
+        l1, files, data.splits("l1"), data.preprocessing("l1"), seed=seed, chunk_events=chunk
     )
     summary["l1"]["source"] = l1.source
 
 
-def _prepare_jet_images(config: Config, out: Path, summary: dict[str, Any]) -> None:
+def _prepare_jet_images(config: Config, data: DataPaths, summary: dict[str, Any]) -> None:
     seed, chunk = config.run.seed, config.data.chunk_events
     ji = config.data.jet_images
     if ji.source == "synthetic":
-        image_file = out / "jet_images" / "jetImage_synthetic.h5"
-        jetimages.generate_jet_images(image_file, ji.n_qcd, ji.n_wz, ji.n_top, ji.image_size, seed=seed + 2)
+        image_file = data.generated("jet_images") / "jetImage_synthetic.h5"
+        jetgenerator.generate_jet_images(
+            image_file, ji.n_qcd, ji.n_wz, ji.n_top, ji.image_size, seed=seed + 2
+        )
     else:
         image_file = Path(ji.source)
     summary["jet_images"] = jetimages.prepare_jet_images(
         ji,
         image_file,
-        out / SPLIT_FILES["jet_images"],
-        out / "jet_images_preprocessing.json",
+        data.splits("jet_images"),
+        data.preprocessing("jet_images"),
         seed=seed,
         chunk_events=chunk,
     )
     summary["jet_images"]["source"] = ji.source
     if ji.source == "synthetic":
-        _name_final_place(out / "jet_images_preprocessing.json", out)
+        _name_final_place(data.preprocessing("jet_images"), data.root)
 
 
 def _name_final_place(preprocessing: Path, out: Path) -> None:
@@ -144,7 +148,7 @@ def _name_final_place(preprocessing: Path, out: Path) -> None:
     stage's temporary folder: that path vanishes when the stage completes and differs between runs."""
     info = read_json(preprocessing)
     info["source"] = [
-        str(Path("data") / Path(p).relative_to(out)) if Path(p).is_relative_to(out) else p
+        str(RELATIVE.data.root / Path(p).relative_to(out)) if Path(p).is_relative_to(out) else p
         for p in info["source"]
     ]
     write_json(preprocessing, info)
@@ -228,9 +232,10 @@ def run_train(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
 
     device = configure_tensorflow(config.train.device)
     summary: dict[str, Any] = {"device": device}
+    data, written = RunPaths(run_dir).data, TrainPaths(out)
     for name in config.run.models:
         family, class_path = DEPLOYABLE[name]
-        splits = read_splits(split_path(run_dir, family))
+        splits = read_splits(data.splits(family))
         n_bkg = splits.n_background_classes
         cls = _load_class(class_path)
         settings = getattr(config.train, name)
@@ -245,22 +250,22 @@ def run_train(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
             scorer = fit_scorer(
                 cls(settings, n_inputs=splits.train.X.shape[1], seed=seed), splits.train, splits.val
             )
-            scorer.save(out / name / f"seed{seed}")
+            scorer.save(written.checkpoint(name, seed))
             scores = scorer.score(splits.test.X)
             all_scores.append(scores)
             per_seed.append(
                 {"seed": seed, "auc": auc_per_signal(scores, splits.test.y, splits.classes, n_bkg)}
             )
-        write_scores(out / name / "scores.h5", np.stack(all_scores), splits.test.y, splits.classes, n_bkg)
+        write_scores(written.scores(name), np.stack(all_scores), splits.test.y, splits.classes, n_bkg)
         info = {
             "family": family,
             "kind": name,
-            "splits": str(split_path(Path("."), family)),
+            "splits": str(RELATIVE.data.splits(family)),
             "deployed_seed": config.run.seed,
-            "deployed": f"train/{name}/seed{config.run.seed}",
+            "deployed": str(RELATIVE.train.checkpoint(name, config.run.seed)),
             "per_seed": per_seed,
         }
-        write_json(out / name / "info.json", info)
+        write_json(written.info(name), info)
         summary[name] = {s: round(v, 4) for s, v in per_seed[0]["auc"].items()}
         print(
             f"  {name}: AUC (seed {config.run.seed}) "

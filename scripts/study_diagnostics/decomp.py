@@ -8,7 +8,8 @@ import numpy as np
 from l1ad.config import NuRDConfig
 from training import metrics
 from training.data.splits import read_splits
-from training.nurd import NuRD, head_constants
+from training.mahalanobis_head import head_constants
+from training.nurd import NuRD
 
 s = read_splits(sys.argv[1])
 rng = np.random.default_rng(0)

@@ -14,7 +14,8 @@ import numpy as np
 from l1ad.config import NuRDConfig
 from training import metrics
 from training.data.splits import read_splits
-from training.nurd import NuRD, mahalanobis
+from training.mahalanobis_head import mahalanobis
+from training.nurd import NuRD
 
 p = argparse.ArgumentParser()
 p.add_argument("--splits", default="runs/default/data/jet_images_splits.h5")

@@ -7,7 +7,8 @@ sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[2]
 from pathlib import Path
 
 from l1ad.config import JetImageData
-from training.data.jetimages import generate_jet_images, prepare_jet_images
+from training.data.jetgenerator import generate_jet_images
+from training.data.jetimages import prepare_jet_images
 
 out = Path(sys.argv[1])
 out.mkdir(parents=True, exist_ok=True)

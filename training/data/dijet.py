@@ -23,6 +23,7 @@ from training.data.h5read import (
     open_h5,
     open_npy,
     require_dataset,
+    require_strings,
     require_within,
     tally,
 )
@@ -378,16 +379,7 @@ def _load_features_frame(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """The real features file: pandas fixed frame ``df`` with the 15 (or, unlabelled, 14) named columns."""
     values = require_dataset(f, "df/block0_values", path, ndim=2, floating=True)
-    if "df/block0_items" not in f:
-        raise InputError(path, "missing key 'df/block0_items' (the column names of the frame)")
-    items = f["df/block0_items"]
-    if not isinstance(items, h5py.Dataset) or items.ndim != 1 or items.dtype.kind not in "SOU":
-        raise InputError(path, "'df/block0_items' must be a 1-D array of strings (the column names)")
-    try:
-        raw_names = items[...]
-    except OSError as exc:
-        raise InputError(path, f"'df/block0_items' could not be read, file truncated? ({exc})") from None
-    names = [n.decode(errors="replace") if isinstance(n, bytes) else str(n) for n in raw_names]
+    names = require_strings(f, "df/block0_items", path, "the column names of the frame")
     if len(names) != values.shape[1]:
         raise InputError(path, f"'df' names {len(names)} columns but block0_values has {values.shape[1]}")
     missing = [c for c in FEATURE_COLUMNS[:N_JET_COLUMNS] if c not in names]

@@ -44,14 +44,23 @@ def tally(clipped: dict[str, int] | None, column: str, n: int) -> None:
         clipped[column] = clipped.get(column, 0) + n
 
 
+def require_file(path: str | Path, missing: str = "file not found") -> Path:
+    """``path`` as a ``Path``, checked to name a non-empty file; ``missing`` is the message when it does not.
+
+    The first check of every input file, so a missing or empty one is reported the same way everywhere.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, missing)
+    if path.stat().st_size == 0:
+        raise InputError(path, "file is empty")
+    return path
+
+
 @contextlib.contextmanager
 def open_h5(path: str | Path) -> Iterator[h5py.File]:
     """Open an HDF5 file for reading, naming the file when it is missing, empty or corrupt."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "file not found")
-    if path.stat().st_size == 0:
-        raise InputError(path, "file is empty")
+    path = require_file(path)
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
@@ -68,11 +77,7 @@ def open_npy(path: str | Path) -> np.ndarray:
     The header is read first: an object array is a pickle, and unpickling could run code, so it is
     refused before ``np.load`` (which, with ``allow_pickle=False``, would refuse it too, less clearly).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "file not found")
-    if path.stat().st_size == 0:
-        raise InputError(path, "file is empty")
+    path = require_file(path)
     try:
         with path.open("rb") as fh:
             major, _ = np.lib.format.read_magic(fh)
@@ -126,6 +131,23 @@ def require_dataset(
     if ds.shape[0] == 0:
         raise InputError(path, f"'{key}' holds no events")
     return ds
+
+
+def require_strings(f: h5py.File, key: str, path: str | Path, what: str) -> list[str]:
+    """Dataset ``key`` read as a list of strings (column names), checked to be a 1-D array of strings.
+
+    ``what`` says what the strings are, for the message naming a missing or malformed dataset.
+    """
+    if key not in f:
+        raise InputError(path, f"missing key '{key}' ({what})")
+    ds = f[key]
+    if not isinstance(ds, h5py.Dataset) or ds.ndim != 1 or ds.dtype.kind not in "SOU":
+        raise InputError(path, f"'{key}' must be a 1-D array of strings ({what})")
+    try:
+        values = ds[...]
+    except OSError as exc:
+        raise InputError(path, f"'{key}' could not be read, file truncated? ({exc})") from None
+    return [v.decode(errors="replace") if isinstance(v, bytes) else str(v) for v in values]
 
 
 def read_chunked(

@@ -22,19 +22,19 @@ from typing import Any
 import h5py
 import numpy as np
 
+from l1ad.artifacts import RELATIVE, DataPaths
 from l1ad.config import Config
 from l1ad.io import atomic_path, read_json
-from training.data import dijet, jetimages, l1objects
+from training.data import dijet, jetgenerator, jetimages, l1generator, l1objects
 
 WHAT = "generated background"
-FILE_NAMES = {"dijet": "dijet_rate.h5", "l1": "l1_rate.h5", "jet_images": "jet_images_rate.h5"}
 # Seed offsets from run.seed: the data files use +0 (dijet), +1 (L1), +2 (jet images).
 _SEED_OFFSET = {"dijet": 100, "l1": 101, "jet_images": 102}
 
 
 def _dijet_events(config: Config, data_dir: Path, rng: np.random.Generator, n: int) -> np.ndarray:
     """Signal-region background events, standardised with the training split's mean and std."""
-    prep = read_json(data_dir / "dijet_preprocessing.json")
+    prep = read_json(DataPaths(data_dir).preprocessing("dijet"))
     mean, std = np.asarray(prep["mean"], dtype=np.float64), np.asarray(prep["std"], dtype=np.float64)
     window = tuple(config.data.dijet.signal_region)
     parts, left = [], n
@@ -48,8 +48,8 @@ def _dijet_events(config: Config, data_dir: Path, rng: np.random.Generator, n: i
 
 def _l1_events(config: Config, data_dir: Path, rng: np.random.Generator, n: int) -> np.ndarray:
     """Background mixture events through the run's fitted ``L1Preprocessor``."""
-    preprocessor = l1objects.L1Preprocessor.from_json(data_dir / "l1_preprocessing.json")
-    return preprocessor.transform(l1objects.generate_background_block(rng, n))
+    preprocessor = l1objects.L1Preprocessor.from_json(DataPaths(data_dir).preprocessing("l1"))
+    return preprocessor.transform(l1generator.generate_background_block(rng, n))
 
 
 def _jet_image_events(config: Config, data_dir: Path, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -61,7 +61,7 @@ def _jet_image_events(config: Config, data_dir: Path, rng: np.random.Generator, 
         cls = (rng.random(left) < p_wz).astype(np.int8)
         sub = rng.random(left) < 0.5  # gluon among QCD, Z among W/Z (as the data file)
         # half width 0.8: generate_jet_images' default, with which the data stage writes the data file
-        images, _ = jetimages.generate_chunk(rng, cls, sub, ji.image_size, 0.8)
+        images, _ = jetgenerator.generate_chunk(rng, cls, sub, ji.image_size, 0.8)
         parts.append(jetimages.normalise_pt(images)[0])  # an empty image is dropped, as in the data
         left -= len(parts[-1])
     return np.concatenate(parts)[..., None]
@@ -94,7 +94,7 @@ def write_rate_samples(
     family_seed = {f: config.run.seed + _SEED_OFFSET[f] for f in families}
     seeds = {f: np.random.SeedSequence(family_seed[f]).spawn(len(sizes)) for f in families}
     tasks = [(f, i) for f in families for i in range(len(sizes))]
-    paths = {f: data_dir / FILE_NAMES[f] for f in families}
+    paths = {f: DataPaths(data_dir).rate_sample(f) for f in families}
     with ExitStack() as stack:
         datasets = {}
         for f in families:
@@ -120,10 +120,10 @@ def write_rate_samples(
         else:
             _generate_on_dask(config, data_dir, tasks, seeds, sizes, store)
     for f in families:
-        log(f"  {f}: rate sample of {n:,} generated background events in data/{paths[f].name}")
+        log(f"  {f}: rate sample of {n:,} generated background events in {RELATIVE.data.rate_sample(f)}")
     return {
         f: {
-            "file": f"data/{paths[f].name}",
+            "file": str(RELATIVE.data.rate_sample(f)),
             "events": n,
             "seed": family_seed[f],
             "source": WHAT,
@@ -159,8 +159,3 @@ def _generate_on_dask(
             store,
             "rate samples",
         )
-
-
-def rate_sample_path(run_dir: Path, family: str) -> Path:
-    """Where the data stage writes ``family``'s rate sample (it exists only for synthetic sources)."""
-    return Path(run_dir) / "data" / FILE_NAMES[family]

@@ -17,6 +17,7 @@ import numpy as np
 
 from l1ad.errors import InputError
 from l1ad.io import atomic_path, require_finite
+from training.data.h5read import require_file
 
 
 @dataclass
@@ -70,11 +71,7 @@ def read_splits(path: str | Path) -> Splits:
     in every split), ``y`` (integer class indices into ``classes``, one per event, background only in
     ``train`` and ``val``), ``nuisance`` (finite, one per event) and the class attributes.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "split file not found (run `l1ad data` first)")
-    if path.stat().st_size == 0:
-        raise InputError(path, "file is empty")
+    path = require_file(path, "split file not found (run `l1ad data` first)")
     try:
         with h5py.File(path, "r") as f:
             classes, n_bkg = _read_classes(f, path)

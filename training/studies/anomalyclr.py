@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 
 from l1ad.config import AnomalyCLRConfig, Config
-from l1ad.io import atomic_path, write_json
 from l1ad.pipeline import checkpoint_dir
 from training import metrics
 from training.anomalyclr import (
@@ -36,12 +35,24 @@ from training.stage import split_path, write_scores
 from training.studies.common import (
     SIC_SIGNAL_EFFICIENCY,
     aggregate_runs,
+    architecture,
+    auc_cells,
+    auc_table,
     compact_ae_params,
     dense_ae_size,
+    dense_ae_widths,
+    highest_auc_line,
+    l1_data_record,
+    l1_source,
+    l1_summary,
+    l1_training_events,
     mean_epoch_seconds,
     per_signal,
+    roc_and_sic_plots,
     signal_figures,
-    subsample,
+    table_head,
+    tpr_cells,
+    write_study,
 )
 
 TITLE = "AnomalyCLR: contrastive representations of L1 objects"
@@ -57,7 +68,6 @@ SHORT_LABELS = {
 }
 # The ablation and the dimension scan train one loss only: the one with in-batch negatives and anomalies.
 SCAN_LOSS = "anomclr"
-VAL_FRACTION = 0.1  # validation events (monitoring only) per training event
 
 
 # ---------------------------------------------------------------------------------------------
@@ -196,11 +206,7 @@ def _clr_size(cfg: AnomalyCLRConfig, model_dim: int) -> dict:
 def _markdown(study: dict, plot_files: dict[str, list[str]]) -> str:
     data, methods = study["data"], study["methods"]
     signals = list(data["n_test_signal"])
-    source = (
-        "synthetic ADC2021-like L1 objects (the seeded generator writing the real file layout)"
-        if data["source"] == "synthetic"
-        else f"real ADC2021 files from `{data['source']}`"
-    )
+    source = l1_source(data["source"])
     cfg = study["settings"]
     eff = study["sic_signal_efficiency"]
     lines = [
@@ -224,36 +230,18 @@ def _markdown(study: dict, plot_files: dict[str, list[str]]) -> str:
         "",
         "### AUC per signal (mean ± std over runs)",
         "",
-        "| method | runs | " + " | ".join(signals) + " |",
-        "| --- | ---: | " + " | ".join("---:" for _ in signals) + " |",
-    ]
-    for info in methods.values():
-        lines.append(
-            f"| {info['label']} | {info['n_runs']} | "
-            + " | ".join(mean_std(info["aggregate"][s]["auc"], 3) for s in signals)
-            + " |"
-        )
-    lines += [
+        *auc_table(list(methods.values()), signals, with_runs=True),
         "",
         f"### SIC = TPR / √FPR at signal efficiency {eff:g}, and TPR at FPR {study['trigger_fpr']:g}",
         "",
-        "| method | "
-        + " | ".join(f"SIC {s}" for s in signals)
-        + " | "
-        + " | ".join(f"TPR {s}" for s in signals)
-        + " |",
-        "| --- | " + " | ".join("---:" for _ in range(2 * len(signals))) + " |",
+        *table_head(["method"], [*(f"SIC {s}" for s in signals), *(f"TPR {s}" for s in signals)]),
     ]
     for info in methods.values():
         agg = info["aggregate"]
         lines.append(
             f"| {info['label']} | "
             + " | ".join(mean_std(agg[s]["sic_at_efficiency"], 2) for s in signals)
-            + " | "
-            + " | ".join(
-                mean_std(agg[s]["tpr_at_fpr"], 4) if agg[s]["tpr_reachable"] else "n/a" for s in signals
-            )
-            + " |"
+            + f" | {tpr_cells(agg, signals)} |"
         )
     first_tpr = methods[RAW]["per_run"][0]["signals"][signals[0]]["tpr_at_fpr"]
     lines += [
@@ -274,10 +262,7 @@ def _markdown(study: dict, plot_files: dict[str, list[str]]) -> str:
             + ", ".join(f"{s} {d:+.3f}" for s, d in deltas.items())
             + f"; higher on {len(better)} of {len(signals)} signals."
         )
-    best = {
-        s: max(methods.values(), key=lambda m: m["aggregate"][s]["auc"]["mean"])["label"] for s in signals
-    }
-    lines.append("- Highest mean AUC: " + ", ".join(f"{s} {best[s]}" for s in signals) + ".")
+    lines.append(highest_auc_line(list(methods.values()), signals))
 
     sizes = {k: info["size"] for k, info in methods.items()}
     clr_key = next((k for k in methods if k not in (RAW, COMPACT)), None)
@@ -339,13 +324,10 @@ def _markdown(study: dict, plot_files: dict[str, list[str]]) -> str:
             "",
             f"### {title} ({LOSS_LABELS[SCAN_LOSS]}, one encoder seed)",
             "",
-            "| setting | " + " | ".join(f"AUC {s}" for s in signals) + " |",
-            "| --- | " + " | ".join("---:" for _ in signals) + " |",
+            *table_head(["setting"], [f"AUC {s}" for s in signals]),
         ]
         for name, info in rows.items():
-            lines.append(
-                f"| {name} | " + " | ".join(mean_std(info["aggregate"][s]["auc"], 3) for s in signals) + " |"
-            )
+            lines.append(f"| {name} | {auc_cells(info, signals)} |")
     lines.append("")
     for signal in signals:
         lines += [f"![{f}](../studies/anomalyclr/plots/{f})" for f in plot_files[signal]]
@@ -354,7 +336,6 @@ def _markdown(study: dict, plot_files: dict[str, list[str]]) -> str:
 
 def run_anomalyclr_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
     """Train AE (raw), the compact AE and one contrastive encoder + AEs per loss; write study.json/.md and plots."""
-    from reports import plots
     from reports.stage import data_label
 
     cfg = config.studies.anomalyclr
@@ -377,13 +358,8 @@ def run_anomalyclr_study(config: Config, out: Path, run_dir: Path) -> dict[str, 
     seed = config.run.seed
     splits = read_splits(split_path(run_dir, "l1"))
     preprocessor = load_preprocessor(run_dir)
-    n_val = max(1, int(VAL_FRACTION * cfg.max_train_events))
-    data = _Data(
-        train=subsample(splits.train.X, cfg.max_train_events, seed),
-        val=subsample(splits.val.X, n_val, seed + 1),
-        test=splits.test,
-        signals=per_signal(splits),
-    )
+    train, val = l1_training_events(splits, cfg.max_train_events, seed)
+    data = _Data(train=train, val=val, test=splits.test, signals=per_signal(splits))
     device = torch_device(config.train.device)
     n_inputs = splits.train.X.shape[1]
 
@@ -441,34 +417,23 @@ def run_anomalyclr_study(config: Config, out: Path, run_dir: Path) -> dict[str, 
             )
             for key, info in methods.items()
         }
-        title = f"{signal} vs background, first run of each method"
-        roc = plots.roc_plot(
-            curves, out / "plots" / f"roc_{signal}.png", title, label, config.metrics.trigger_fpr_l1
+        plot_files[signal] = roc_and_sic_plots(
+            curves,
+            out / "plots",
+            signal,
+            f"{signal} vs background, first run of each method",
+            label,
+            config.metrics.trigger_fpr_l1,
+            config.metrics.min_background_for_sic,
         )
-        sic = plots.sic_plot(
-            curves, out / "plots" / f"sic_{signal}.png", title, label, config.metrics.min_background_for_sic
-        )
-        plot_files[signal] = [roc.name, sic.name]
 
-    background = splits.is_background(splits.test.y)
     study = {
         "title": TITLE,
-        "data": {
-            "source": config.data.l1.source,
-            "splits": str(split_path(Path("."), "l1")),
-            "n_train_available": len(splits.train.X),
-            "n_train_events": len(data.train),
-            "n_val_events": len(data.val),
-            "n_test_events": len(splits.test.X),
-            "n_test_background": int(background.sum()),
-            "n_test_signal": {s: int(lab.sum()) for s, (_, lab) in data.signals.items()},
-        },
+        "data": l1_data_record(config, splits, data.train, data.val, data.signals, n_test_events=True),
         "device": device,
         "settings": dataclasses.asdict(cfg),
         "n_clr_seeds": config.run.n_seeds,
-        "compact_architecture": "-".join(
-            str(w) for w in (n_inputs, *compact.hidden, compact.latent, *reversed(compact.hidden), n_inputs)
-        ),
+        "compact_architecture": architecture(dense_ae_widths(n_inputs, compact.hidden, compact.latent)),
         "anomaly_augmentations": list(ANOMALY_AUGMENTATIONS),
         "sic_signal_efficiency": SIC_SIGNAL_EFFICIENCY,
         "trigger_fpr": config.metrics.trigger_fpr_l1,
@@ -478,17 +443,9 @@ def run_anomalyclr_study(config: Config, out: Path, run_dir: Path) -> dict[str, 
         "scan": scan,
         "plots": [f for files in plot_files.values() for f in files],
     }
-    write_json(out / "study.json", study)
-    with atomic_path(out / "study.md") as tmp:
-        tmp.write_text(_markdown(study, plot_files))
+    write_study(out, study, _markdown(study, plot_files))
     return {
-        "source": config.data.l1.source,
-        "device": device,
-        "n_train_events": len(data.train),
-        "auc_mean": {
-            key: {s: round(a["auc"]["mean"], 4) for s, a in info["aggregate"].items()}
-            for key, info in methods.items()
-        },
+        **l1_summary(study, methods),
         "encoder_epoch_seconds": {
             key: round(info["timing"]["encoder_epoch_seconds"]["mean"], 2)
             for key, info in methods.items()

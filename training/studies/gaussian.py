@@ -19,8 +19,8 @@ import numpy as np
 
 from l1ad.config import Config, GaussianStudyConfig
 from l1ad.errors import L1adError
-from l1ad.io import atomic_path, write_json
 from training import metrics
+from training.studies.common import write_study
 
 TITLE = "What a background-only classifier tags: the 1-D Gaussian toy"
 BACKGROUND_MEAN = -2.0
@@ -344,9 +344,7 @@ def run_gaussian_study(config: Config, out: Path, run_dir: Path) -> dict[str, An
         "mirror_difference": mirror_difference,
         "plots": plot_files,
     }
-    write_json(out / "study.json", study)
-    with atomic_path(out / "study.md") as tmp:
-        tmp.write_text(_markdown(study, plot_files))
+    write_study(out, study, _markdown(study, plot_files))
     return {
         kind: {
             case: {name: round(s["auc_per_epoch"][-1], 4) for name, s in rec["signals"].items()}

@@ -12,24 +12,44 @@ from typing import Any
 import numpy as np
 import torch
 
+from l1ad.artifacts import RunPaths
 from l1ad.config import Config
-from l1ad.io import atomic_path, read_json, write_json
+from l1ad.io import read_json
 from l1ad.pipeline import checkpoint_dir
 from training import metrics
 from training.data.l1objects import N_INPUTS, N_SLOTS
 from training.data.splits import read_splits
 from training.device import torch_device
-from training.metrics import mean_std as pm
+from training.metrics import mean_std
 from training.mpdr import ENERGY_LABELS, MPDR, projection_config
 from training.nae import NormalizedAutoencoder
 from training.stage import read_scores, split_path, write_scores
 from training.studies.anomalyclr import LOSS_LABELS
-from training.studies.common import aggregate_runs, dense_ae_size, per_signal, signal_figures, subsample
+from training.studies.common import (
+    aggregate_runs,
+    architecture,
+    auc_table,
+    dense_ae_size,
+    dense_ae_widths,
+    highest_auc_line,
+    l1_data_line,
+    l1_data_record,
+    l1_summary,
+    l1_training_events,
+    mlp_size,
+    per_signal,
+    print_seed_aucs,
+    roc_and_sic_plots,
+    score_models,
+    signal_figures,
+    table_head,
+    tpr_cells,
+    write_study,
+)
 from training.studies.nae import NAE, PRETRAINED
 
 TITLE = "MPDR: manifold projection-diffusion recovery on L1 objects"
 AE, SAME_EPOCHS = "ae_projection", "ae_same_epochs"
-VAL_FRACTION = 0.1  # validation events (monitoring only) per training event
 # Results read from the other studies of the run: study -> the method keys taken from its study.json.
 EXTERNAL: dict[str, tuple[str, ...]] = {"nae": (PRETRAINED, NAE), "anomalyclr": tuple(LOSS_LABELS)}
 
@@ -51,7 +71,7 @@ def read_external(
     scores: dict[str, np.ndarray] = {}
     skipped: dict[str, str] = {}
     for study, keys in EXTERNAL.items():
-        path = run_dir / "studies" / study / "study.json"
+        path = RunPaths(run_dir).study(study).json
         if not path.is_file():
             skipped[study] = "not run in this run directory"
             continue
@@ -74,16 +94,14 @@ def read_external(
                 "n_train_events": theirs.get("n_train_events"),
                 "device": other.get("device"),
             }
+            seconds = _external_epoch_seconds(study, method, other)
+            if seconds is not None:
+                methods[key]["epoch_seconds"] = seconds
             score_file = path.parent / "scores" / f"{method}.h5"
             if score_file.is_file():
                 s, y, _, _ = read_scores(score_file)
                 if np.array_equal(y, y_test):
                     scores[key] = s[0]
-        for method in keys:
-            key = _external_key(study, method)
-            seconds = _external_epoch_seconds(study, method, other)
-            if key in methods and seconds is not None:
-                methods[key]["epoch_seconds"] = seconds
     return methods, scores, skipped
 
 
@@ -149,32 +167,14 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def _mlp_size(widths: list[int]) -> dict[str, int]:
-    macs = sum(a * b for a, b in zip(widths[:-1], widths[1:], strict=True))
-    return {"parameters": macs + sum(widths[1:]), "macs": macs}
-
-
-def _auc_row(info: dict, signals: list[str]) -> str:
-    return " | ".join(pm(info["aggregate"][s]["auc"], 3) for s in signals)
-
-
 def _markdown(study: dict, plot_files: list[str]) -> str:
     data, methods, external, cfg = study["data"], study["methods"], study["external"], study["settings"]
     signals = list(data["n_test_signal"])
-    source = (
-        "synthetic ADC2021-like L1 objects (the seeded generator writing the real file layout)"
-        if data["source"] == "synthetic"
-        else f"real ADC2021 files from `{data['source']}`"
-    )
     reg = study["energy_reg"]
     lines = [
         f"## {TITLE}",
         "",
-        f"Data: {source}. Training: {data['n_train_events']} background events (of {data['n_train_available']}), "
-        f"{data['n_val_events']} for the monitored validation energy. Test: {data['n_test_background']} background "
-        "events and "
-        + ", ".join(f"{n} {s}" for s, n in data["n_test_signal"].items())
-        + f" events. Device: {study['device']}; {study['n_seeds']} seed(s), mean ± std over seeds.",
+        l1_data_line(study),
         "",
         f"Projection: a dense AE {study['architecture']} (LeakyReLU, latent vector on the unit sphere) trained "
         f"{cfg['ae_epochs']} epochs on background; z = f_e(x), diffused to z~ = normalise(z + σ ε), σ = "
@@ -196,30 +196,18 @@ def _markdown(study: dict, plot_files: list[str]) -> str:
         "",
         "### AUC per signal (mean ± std over seeds)",
         "",
-        "| method | runs | " + " | ".join(signals) + " |",
-        "| --- | ---: | " + " | ".join("---:" for _ in signals) + " |",
-    ]
-    for info in [*methods.values(), *external.values()]:
-        lines.append(f"| {info['label']} | {info['n_runs']} | {_auc_row(info, signals)} |")
-    lines += [
+        *auc_table([*methods.values(), *external.values()], signals, with_runs=True),
         "",
         f"### Maximum SIC and TPR at FPR {study['trigger_fpr']:g}",
         "",
-        "| method | "
-        + " | ".join(f"max SIC {s}" for s in signals)
-        + " | "
-        + " | ".join(f"TPR {s}" for s in signals)
-        + " |",
-        "| --- | " + " | ".join("---:" for _ in range(2 * len(signals))) + " |",
+        *table_head(["method"], [*(f"max SIC {s}" for s in signals), *(f"TPR {s}" for s in signals)]),
     ]
     for info in [*methods.values(), *external.values()]:
         agg = info["aggregate"]
         lines.append(
             f"| {info['label']} | "
-            + " | ".join(pm(agg[s]["max_sic"], 2) for s in signals)
-            + " | "
-            + " | ".join(pm(agg[s]["tpr_at_fpr"], 4) if agg[s]["tpr_reachable"] else "n/a" for s in signals)
-            + " |"
+            + " | ".join(mean_std(agg[s]["max_sic"], 2) for s in signals)
+            + f" | {tpr_cells(agg, signals)} |"
         )
     for name, why in study["external_skipped"].items():
         lines.append(f"\nThe {name} study is not in the table: {why}.")
@@ -285,9 +273,7 @@ def _markdown(study: dict, plot_files: list[str]) -> str:
                 )
             line += "."
         lines.append(line)
-    rows = {**methods, **external}
-    best = {s: max(rows.values(), key=lambda m: m["aggregate"][s]["auc"]["mean"])["label"] for s in signals}
-    lines.append("- Highest mean AUC: " + ", ".join(f"{s} {best[s]}" for s in signals) + ".")
+    lines.append(highest_auc_line([*methods.values(), *external.values()], signals))
 
     lines += [
         "",
@@ -301,7 +287,7 @@ def _markdown(study: dict, plot_files: list[str]) -> str:
         if t is None or not n:
             continue
         lines.append(
-            f"| {info['label']} | {info.get('device', study['device'])} | {n} | {pm(t, 2)} | "
+            f"| {info['label']} | {info.get('device', study['device'])} | {n} | {mean_std(t, 2)} | "
             f"{1e6 * t['mean'] / n:.0f} |"
         )
     sizes = {k: methods[k]["size"] for k in methods}
@@ -325,7 +311,6 @@ def _markdown(study: dict, plot_files: list[str]) -> str:
 def run_mpdr_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
     """Train the projection AE, an equally long plain AE and each configured MPDR energy per seed; compare with
     the NAE and AnomalyCLR results of the run; write study.json, study.md and plots into ``out``."""
-    from reports import plots
     from reports.stage import data_label
 
     cfg = config.studies.mpdr
@@ -336,8 +321,7 @@ def run_mpdr_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
     out, run_dir = Path(out), Path(run_dir)
     seed0 = config.run.seed
     splits = read_splits(split_path(run_dir, "l1"))
-    X = subsample(splits.train.X, cfg.max_train_events, seed0)
-    X_val = subsample(splits.val.X, max(1, int(VAL_FRACTION * cfg.max_train_events)), seed0 + 1)
+    X, X_val = l1_training_events(splits, cfg.max_train_events, seed0)
     signals = per_signal(splits)
     device = torch_device(config.train.device)
     energies = list(dict.fromkeys(cfg.energies))
@@ -370,18 +354,10 @@ def run_mpdr_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
             if run == 0:
                 histories[energy] = model.history
                 negatives[energy] = negatives_summary(model, X_val, seed)
-        for key, model in models.items():
-            s = model.score(splits.test.X)
+        for key, s in score_models(models, splits.test.X, out / "models" if run == 0 else None).items():
             scores[key].append(s)
             records[key].append({"seed": seed, "signals": signal_figures(s, signals, config)})
-            if run == 0:
-                model.save(out / "models" / key)
-        first = next(iter(signals))
-        print(
-            f"  [mpdr] seed {seed}: AUC {first} "
-            + ", ".join(f"{k} {r[-1]['signals'][first]['auc']:.3f}" for k, r in records.items()),
-            flush=True,
-        )
+        print_seed_aucs("mpdr", seed, signals, records)
 
     labels = {
         AE: f"AE (projection, {cfg.ae_epochs} epochs)",
@@ -393,7 +369,7 @@ def run_mpdr_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
         AE: ae_size,
         SAME_EPOCHS: ae_size,
         "reconstruction": ae_size,
-        "scalar": _mlp_size([N_INPUTS, *cfg.energy_hidden, 1]),
+        "scalar": mlp_size([N_INPUTS, *cfg.energy_hidden, 1]),
     }
     methods = {}
     for key in keys:
@@ -413,16 +389,7 @@ def run_mpdr_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
     for key, s in scores.items():
         write_scores(out / "scores" / f"{key}.h5", np.stack(s), splits.test.y, splits.classes, 1)
 
-    background = splits.is_background(splits.test.y)
-    data = {
-        "source": config.data.l1.source,
-        "splits": str(split_path(Path("."), "l1")),
-        "n_train_available": len(splits.train.X),
-        "n_train_events": len(X),
-        "n_val_events": len(X_val),
-        "n_test_background": int(background.sum()),
-        "n_test_signal": {s: int(lab.sum()) for s, (_, lab) in signals.items()},
-    }
+    data = l1_data_record(config, splits, X, X_val, signals)
     external, external_scores, skipped = read_external(run_dir, data, splits.test.y)
 
     # Six curves stay legible: this study's four, the NAE, and the AnomalyCLR loss with the highest AUC
@@ -448,16 +415,16 @@ def run_mpdr_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
             f"{all_labels[k]} (AUC {metrics.auc(lab, first_scores[k][sel]):.3f})": (lab, first_scores[k][sel])
             for k in curve_keys
         }
-        title = f"{signal} vs background, first seed"
-        roc = plots.roc_plot(
-            curves, out / "plots" / f"roc_{signal}.png", title, label, config.metrics.trigger_fpr_l1
+        plot_files += roc_and_sic_plots(
+            curves,
+            out / "plots",
+            signal,
+            f"{signal} vs background, first seed",
+            label,
+            config.metrics.trigger_fpr_l1,
+            config.metrics.min_background_for_sic,
         )
-        sic = plots.sic_plot(
-            curves, out / "plots" / f"sic_{signal}.png", title, label, config.metrics.min_background_for_sic
-        )
-        plot_files += [roc.name, sic.name]
 
-    hidden = tuple(cfg.ae_hidden)
     study = {
         "title": TITLE,
         "data": data,
@@ -466,27 +433,17 @@ def run_mpdr_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
         "settings": dataclasses.asdict(cfg),
         "energies": energies,
         "energy_reg": {e: list(getattr(cfg, f"{e}_energy_reg")) for e in energies},
-        "architecture": "-".join(
-            str(w) for w in (N_INPUTS, *hidden, cfg.ae_latent, *reversed(hidden), N_INPUTS)
-        ),
-        "scalar_architecture": "-".join(str(w) for w in (N_INPUTS, *cfg.energy_hidden, 1)),
+        "architecture": architecture(dense_ae_widths(N_INPUTS, cfg.ae_hidden, cfg.ae_latent)),
+        "scalar_architecture": architecture([N_INPUTS, *cfg.energy_hidden, 1]),
         "trigger_fpr": config.metrics.trigger_fpr_l1,
         "methods": methods,
         "external": external,
         "external_skipped": skipped,
         "plots": plot_files,
     }
-    write_json(out / "study.json", study)
-    with atomic_path(out / "study.md") as tmp:
-        tmp.write_text(_markdown(study, plot_files))
+    write_study(out, study, _markdown(study, plot_files))
     return {
-        "source": config.data.l1.source,
-        "device": device,
-        "n_train_events": len(X),
-        "auc_mean": {
-            key: {s: round(a["auc"]["mean"], 4) for s, a in info["aggregate"].items()}
-            for key, info in {**methods, **external}.items()
-        },
+        **l1_summary(study, {**methods, **external}),
         "epoch_seconds": {
             key: round(info["epoch_seconds"]["mean"], 2)
             for key, info in methods.items()

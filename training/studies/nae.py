@@ -15,27 +15,36 @@ from typing import Any
 import numpy as np
 
 from l1ad.config import Config
-from l1ad.io import atomic_path, write_json
 from l1ad.pipeline import checkpoint_dir
 from training import metrics
 from training.data.splits import read_splits
 from training.device import torch_device
-from training.metrics import mean_std as pm
+from training.metrics import mean_std
 from training.nae import NormalizedAutoencoder, TorchAutoencoder
 from training.stage import split_path, write_scores
 from training.studies.common import (
     aggregate_runs,
+    architecture,
+    auc_table,
     compact_ae_params,
     dense_ae_size,
+    dense_ae_widths,
+    l1_data_line,
+    l1_data_record,
+    l1_summary,
+    l1_training_events,
     mean_epoch_seconds,
     per_signal,
+    print_seed_aucs,
+    score_models,
     signal_figures,
-    subsample,
+    table_head,
+    tpr_cells,
+    write_study,
 )
 
 TITLE = "Normalized autoencoder (NAE) on L1 objects"
 PRETRAINED, SAME_EPOCHS, NAE, COMPACT = "ae_pretrained", "ae_same_epochs", "nae", "ae_compact"
-VAL_FRACTION = 0.1  # validation events (monitoring only) per training event
 # AUC differences below this count as no change when the seeds give no spread (a single seed).
 AUC_TOLERANCE = 0.002
 
@@ -157,28 +166,18 @@ def _verdict(study: dict, signal: str) -> str:
 def _markdown(study: dict, plot_files: list[str]) -> str:
     data, methods, cfg = study["data"], study["methods"], study["settings"]
     signals = list(data["n_test_signal"])
-    source = (
-        "synthetic ADC2021-like L1 objects (the seeded generator writing the real file layout)"
-        if data["source"] == "synthetic"
-        else f"real ADC2021 files from `{data['source']}`"
-    )
-    recipe = cfg
     last = study["nae_last_epoch"]
     lines = [
         f"## {TITLE}",
         "",
-        f"Data: {source}. Training: {data['n_train_events']} background events (of {data['n_train_available']}), "
-        f"{data['n_val_events']} for the monitored validation energy. Test: {data['n_test_background']} background "
-        "events and "
-        + ", ".join(f"{n} {s}" for s, n in data["n_test_signal"].items())
-        + f" events. Device: {study['device']}; {study['n_seeds']} seed(s), mean ± std over seeds.",
+        l1_data_line(study),
         "",
         f"Model: {study['architecture']} (LeakyReLU, latent vector on the unit sphere), energy "
         "E(x) = ||x - x̂||² summed over the 57 inputs, which is also the score. The plain AE is pretrained for "
-        f"{cfg['pretrain_epochs']} epochs (learning rate {recipe['pretrain_learning_rate']:g}); the NAE then "
+        f"{cfg['pretrain_epochs']} epochs (learning rate {cfg['pretrain_learning_rate']:g}); the NAE then "
         f"trains {cfg['epochs']} epochs (learning rate {cfg['learning_rate']:g}) on "
         "(mean E(data) - mean E(negatives)) / T + γ mean E(negatives)², "
-        f"T = {cfg['temperature']:g}, γ = {recipe['negative_energy_reg']:g}. Negatives per batch: a Langevin chain "
+        f"T = {cfg['temperature']:g}, γ = {cfg['negative_energy_reg']:g}. Negatives per batch: a Langevin chain "
         f"of {cfg['latent_steps']} steps on the latent sphere (step {cfg['latent_step_size']:g}, noise "
         f"{cfg['latent_noise']:g}) from uniform starting points, decoded, then {cfg['visible_steps']} steps in input "
         f"space (step {cfg['visible_step_size']:g}, noise {cfg['visible_noise']:g}) inside the box spanned by the "
@@ -190,31 +189,16 @@ def _markdown(study: dict, plot_files: list[str]) -> str:
         "",
         "### AUC per signal (mean ± std over seeds)",
         "",
-        "| method | " + " | ".join(signals) + " |",
-        "| --- | " + " | ".join("---:" for _ in signals) + " |",
-    ]
-    for info in methods.values():
-        lines.append(
-            f"| {info['label']} | " + " | ".join(pm(info["aggregate"][s]["auc"], 3) for s in signals) + " |"
-        )
-    lines += [
+        *auc_table(list(methods.values()), signals, with_runs=False),
         "",
         f"### TPR at FPR {study['trigger_fpr']:g} and median energy signal / background",
         "",
-        "| method | "
-        + " | ".join(f"TPR {s}" for s in signals)
-        + " | "
-        + " | ".join(f"ratio {s}" for s in signals)
-        + " |",
-        "| --- | " + " | ".join("---:" for _ in range(2 * len(signals))) + " |",
+        *table_head(["method"], [*(f"TPR {s}" for s in signals), *(f"ratio {s}" for s in signals)]),
     ]
     for info in methods.values():
-        agg = info["aggregate"]
         ratios = {s: np.mean([r["energy_ratio"][s] for r in info["per_run"]]) for s in signals}
         lines.append(
-            f"| {info['label']} | "
-            + " | ".join(pm(agg[s]["tpr_at_fpr"], 4) if agg[s]["tpr_reachable"] else "n/a" for s in signals)
-            + " | "
+            f"| {info['label']} | {tpr_cells(info['aggregate'], signals)} | "
             + " | ".join(f"{ratios[s]:.2f}" for s in signals)
             + " |"
         )
@@ -235,7 +219,7 @@ def _markdown(study: dict, plot_files: list[str]) -> str:
         f"multiply-accumulates per event, against {compact_size['parameters']:,} and {compact_size['macs']:,} "
         f"for the compact L1 AE ({study['compact_architecture']}). Its latent vector is divided by its norm (a "
         "square root and a division per event), and its training needs gradients with respect to the inputs "
-        f"for every Langevin step: {pm(nae_t, 2)} s per NAE epoch against {pm(pre_t, 2)} s per plain-AE epoch on "
+        f"for every Langevin step: {mean_std(nae_t, 2)} s per NAE epoch against {mean_std(pre_t, 2)} s per plain-AE epoch on "
         "this device. AUC of the NAE minus the compact AE: "
         + ", ".join(f"{s} {g:+.3f}" for s, g in gap.items())
         + " (positive = the compact AE gives that much up).",
@@ -255,8 +239,7 @@ def run_nae_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
     out = Path(out)
     seed0 = config.run.seed
     splits = read_splits(split_path(run_dir, "l1"))
-    X = subsample(splits.train.X, cfg.max_train_events, seed0)
-    X_val = subsample(splits.val.X, max(1, int(VAL_FRACTION * cfg.max_train_events)), seed0 + 1)
+    X, X_val = l1_training_events(splits, cfg.max_train_events, seed0)
     signals = per_signal(splits)
     device = torch_device(config.train.device)
     n_inputs = X.shape[1]
@@ -282,18 +265,10 @@ def run_nae_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
         ).fit(X, X_val)
         compact = TorchAutoencoder(compact_ae_params(config), n_inputs, seed, device).fit(X, X_val)
         models = {PRETRAINED: nae.plain_autoencoder(), SAME_EPOCHS: longer, NAE: nae, COMPACT: compact}
-        for key, model in models.items():
-            s = model.score(splits.test.X)
+        for key, s in score_models(models, splits.test.X, out / "models" if run == 0 else None).items():
             scores[key].append(s)
             records[key].append(_record(s, signals, config, seed))
-            if run == 0:
-                model.save(out / "models" / key)
-        first = next(iter(signals))
-        print(
-            f"  [nae] seed {seed}: AUC {first} "
-            + ", ".join(f"{k} {r[-1]['signals'][first]['auc']:.3f}" for k, r in records.items()),
-            flush=True,
-        )
+        print_seed_aucs("nae", seed, signals, records)
 
     labels = {
         PRETRAINED: f"AE (pretrained, {cfg.pretrain_epochs} epochs)",
@@ -349,33 +324,16 @@ def run_nae_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
         )
         plot_files.append(path.name)
 
-    compact_arch = "-".join(
-        str(w)
-        for w in (
-            n_inputs,
-            *compact_params.hidden,
-            compact_params.latent,
-            *reversed(compact_params.hidden),
-            n_inputs,
-        )
-    )
-    nae_arch = "-".join(str(w) for w in (n_inputs, *cfg.hidden, cfg.latent, *reversed(cfg.hidden), n_inputs))
     study = {
         "title": TITLE,
-        "data": {
-            "source": config.data.l1.source,
-            "splits": str(split_path(Path("."), "l1")),
-            "n_train_available": len(splits.train.X),
-            "n_train_events": len(X),
-            "n_val_events": len(X_val),
-            "n_test_background": int(splits.is_background(splits.test.y).sum()),
-            "n_test_signal": {s: int(lab.sum()) for s, (_, lab) in signals.items()},
-        },
+        "data": l1_data_record(config, splits, X, X_val, signals),
         "device": device,
         "n_seeds": config.run.n_seeds,
         "settings": dataclasses.asdict(cfg),
-        "architecture": nae_arch,
-        "compact_architecture": compact_arch,
+        "architecture": architecture(dense_ae_widths(n_inputs, cfg.hidden, cfg.latent)),
+        "compact_architecture": architecture(
+            dense_ae_widths(n_inputs, compact_params.hidden, compact_params.latent)
+        ),
         "trigger_fpr": config.metrics.trigger_fpr_l1,
         "timing": {
             k: metrics.aggregate(v, higher_is_better=False) for k, v in timing.items() if np.isfinite(v).all()
@@ -388,16 +346,8 @@ def run_nae_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
         "reconstructed_too_well": reconstructed_too_well(scores[PRETRAINED][0], scores[NAE][0], signals),
         "plots": plot_files,
     }
-    write_json(out / "study.json", study)
-    with atomic_path(out / "study.md") as tmp:
-        tmp.write_text(_markdown(study, plot_files))
+    write_study(out, study, _markdown(study, plot_files))
     return {
-        "source": config.data.l1.source,
-        "device": device,
-        "n_train_events": len(X),
-        "auc_mean": {
-            key: {s: round(a["auc"]["mean"], 4) for s, a in info["aggregate"].items()}
-            for key, info in methods.items()
-        },
+        **l1_summary(study, methods),
         "nae_epoch_seconds": study["timing"].get("nae_epoch_seconds", {}).get("mean"),
     }

@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from l1ad.config import Config
-from l1ad.io import atomic_path, write_json
 from training import metrics
 from training.conv_ae import ConvAEConfig, ConvAutoencoder
 from training.data.splits import read_splits
 from training.nurd import NuRD
 from training.stage import split_path, write_scores
+from training.studies.common import subsample, write_study
 
 TITLE = "NuRD on jet images: a mass-decorrelated representation and its Mahalanobis score"
 CONV_AE = "conv_ae"
@@ -42,17 +43,17 @@ GOAL_PEARSON, GOAL_AUC_LOSS = 0.05, 0.05  # issue 20: |Pearson| <= 0.05 with AUC
 
 
 def representation_diagnostics(
-    scorer: NuRD, X: np.ndarray, y: np.ndarray, mass: np.ndarray
+    scorer: NuRD, X: np.ndarray, y: np.ndarray, mass: np.ndarray, classes: Sequence[str]
 ) -> dict[str, Any]:
     """Where the Mahalanobis score's mass dependence lives, measured on test jets.
 
     The QCD head whitens r: p = L^T (r - mu), d = |p|^2. The classifier reads one direction of r, w; in the
     whitened space that is u = L^-1 w / |L^-1 w|. d splits into (u . p)^2, the classifier's direction, and
     the rest, the k - 1 directions the QCD-vs-W/Z objective leaves free. For each part: Pearson with the
-    mass on QCD and AUC of top (class ``n_bkg``) against all backgrounds. Also the R^2 of a linear fit of
+    mass on QCD and AUC of top (the first signal of ``classes``) against all backgrounds. Also the R^2 of a linear fit of
     the mass from r on QCD (fit on one half of the QCD jets, measured on the other).
     """
-    from training.nurd import head_constants
+    from training.mahalanobis_head import head_constants
 
     r = scorer.representation(X).astype(np.float64)
     kernel, bias = head_constants(scorer.head_stats[0]["mean"], scorer.head_stats[0]["cov"])
@@ -63,9 +64,7 @@ def representation_diagnostics(
     parts = {"qcd_distance": (p**2).sum(axis=1), "classifier_direction": along}
     parts["other_directions"] = parts["qcd_distance"] - along
     qcd = np.flatnonzero(y == 0)
-    n_bkg = scorer.n_backgrounds
-    sel = (y < n_bkg) | (y == n_bkg)
-    top = (y[sel] == n_bkg).astype(int)
+    sel, top = metrics.signal_selections(y, classes, scorer.n_backgrounds)[classes[scorer.n_backgrounds]]
     half = len(qcd) // 2
     design = np.c_[r[qcd], np.ones(len(qcd))]
     coef, *_ = np.linalg.lstsq(design[:half], mass[qcd[:half]], rcond=None)
@@ -415,14 +414,7 @@ def run_nurd_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
     device = configure_tensorflow(config.train.device)
     splits = read_splits(split_path(run_dir, "jet_images"))
     classes, n_bkg = splits.classes, splits.n_background_classes
-    if len(splits.train.X) > cfg.max_train_events:
-        keep = np.sort(
-            np.random.default_rng(config.run.seed).choice(
-                len(splits.train.X), cfg.max_train_events, replace=False
-            )
-        )
-    else:
-        keep = np.arange(len(splits.train.X))
+    keep = subsample(np.arange(len(splits.train.X)), cfg.max_train_events, config.run.seed)
     X, y, mass = splits.train.X[keep], splits.train.y[keep], splits.train.nuisance[keep]
     test = splits.test
     fpr = trigger_fpr(config, "jet_images")
@@ -449,29 +441,36 @@ def run_nurd_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
     weights_info: dict[str, Any] = {}
     shrinkage: list[dict] = []
     diagnostics: dict[str, dict] = {}
+
+    def fit_and_score(model: Any, seed: int, **fit_options: Any) -> tuple[Any, np.ndarray, dict[str, Any]]:
+        """Fit ``model`` on the training jets (timed), score the test jets and record their figures with the
+        seed and the fit time."""
+        start = time.perf_counter()
+        model = model.fit(X, splits.val.X, **fit_options)
+        fit_seconds = time.perf_counter() - start
+        scores = model.score(test.X)
+        rec = _figures(scores, test.y, test.nuisance, classes, n_bkg, fpr, config)
+        return model, scores, rec | {"seed": seed, "fit_seconds": fit_seconds}
+
     for run in range(cfg.n_seeds):
         seed = config.run.seed + run
         for lam in cfg.lambdas:
             key = method_key(lam)
             print(f"  [nurd] seed {seed}: NuRD lambda {lam:g}, {len(X)} jets, {device}", flush=True)
-            start = time.perf_counter()
-            scorer = NuRD(dataclasses.replace(base, critic_lambda=lam), size, seed).fit(
-                X, splits.val.X, y=y, nuisance=mass, y_val=splits.val.y
+            scorer, scores, rec = fit_and_score(
+                NuRD(dataclasses.replace(base, critic_lambda=lam), size, seed),
+                seed,
+                y=y,
+                nuisance=mass,
+                y_val=splits.val.y,
             )
-            fit_seconds = time.perf_counter() - start
-            scores = scorer.score(test.X)
-            rec = _figures(scores, test.y, test.nuisance, classes, n_bkg, fpr, config)
-            rec |= {
-                "seed": seed,
-                "fit_seconds": fit_seconds,
-                "epoch_seconds": float(np.mean(scorer.history["seconds"])),
-            }
+            rec["epoch_seconds"] = float(np.mean(scorer.history["seconds"]))
             records[key].append(rec)
             if run == 0:
                 first_scores[key] = scores
                 scorer.save(out / "models" / key)
                 weights_info = scorer.weights_info
-                diagnostics[key] = representation_diagnostics(scorer, test.X, test.y, test.nuisance)
+                diagnostics[key] = representation_diagnostics(scorer, test.X, test.y, test.nuisance, classes)
                 shrinkage.append({k: v for k, v in scorer.head_stats[0].items() if k not in ("mean", "cov")})
             print(
                 f"  [nurd] lambda {lam:g}: AUC {rec['signals'][classes[n_bkg]]['auc']:.3f}, Pearson(score, m | QCD) "
@@ -479,16 +478,8 @@ def run_nurd_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
                 flush=True,
             )
         print(f"  [nurd] seed {seed}: convolutional AE", flush=True)
-        start = time.perf_counter()
-        ae = ConvAutoencoder(ae_cfg, size, seed).fit(X, splits.val.X)
-        fit_seconds = time.perf_counter() - start
-        scores = ae.score(test.X)
-        rec = _figures(scores, test.y, test.nuisance, classes, n_bkg, fpr, config)
-        rec |= {
-            "seed": seed,
-            "fit_seconds": fit_seconds,
-            "epoch_seconds": fit_seconds / max(ae_cfg.epochs, 1),
-        }
+        ae, scores, rec = fit_and_score(ConvAutoencoder(ae_cfg, size, seed), seed)
+        rec["epoch_seconds"] = rec["fit_seconds"] / max(ae_cfg.epochs, 1)
         records[CONV_AE].append(rec)
         if run == 0:
             first_scores[CONV_AE] = scores
@@ -509,13 +500,12 @@ def run_nurd_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
     source = config.data.jet_images.source
     label = data_label(source)
     plot_files = []
-    signal_k = n_bkg
-    sel = (test.y < n_bkg) | (test.y == signal_k)
-    yb = (test.y[sel] == signal_k).astype(int)
+    signal = classes[n_bkg]
+    sel, yb = metrics.signal_selections(test.y, classes, n_bkg)[signal]
     curves = {
         f"{labels[k]} (AUC {metrics.auc(yb, s[sel]):.3f})": (yb, s[sel]) for k, s in first_scores.items()
     }
-    title = f"{classes[signal_k]} vs " + " + ".join(classes[:n_bkg])
+    title = f"{signal} vs " + " + ".join(classes[:n_bkg])
     plot_files.append(plots.roc_plot(curves, out / "plots" / "roc.png", title, label, fpr).name)
     qcd = test.y == 0
     for k, s in first_scores.items():
@@ -566,10 +556,7 @@ def run_nurd_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
     }
     study["goal"] = _goal(study)
     study["findings"] = _findings(study)
-    write_json(out / "study.json", study)
-    with atomic_path(out / "study.md") as tmp:
-        tmp.write_text(_markdown(study, plot_files))
-    signal = classes[n_bkg]
+    write_study(out, study, _markdown(study, plot_files))
     return {
         k: {
             "auc": round(m["aggregate"]["auc"][signal]["mean"], 4),

@@ -15,13 +15,12 @@ import numpy as np
 
 from l1ad.config import Config, OCDNConfig
 from l1ad.errors import L1adError
-from l1ad.io import atomic_path, write_json
 from training import metrics
 from training.data.splits import Splits, read_splits
 from training.metrics import mean_std
 from training.scorer import Scorer
 from training.stage import split_path, write_scores
-from training.studies.common import per_signal, subsample
+from training.studies.common import per_signal, roc_and_sic_plots, subsample, write_study
 
 TITLE = "One-class methods on dijet features"
 # Methods in table order: name -> (Scorer kind, legend label without the settings).
@@ -56,7 +55,13 @@ def method_label(method: str, config: Config) -> str:
 def make_scorer(method: str, config: Config, n_inputs: int, seed: int) -> Scorer:
     """An unfitted scorer of ``method`` with the study's settings and ``seed``."""
     oc = config.studies.oneclass
-    device = config.train.device
+    # The torch methods' shared training settings.
+    torch_settings = {
+        "batch_size": oc.batch_size,
+        "learning_rate": oc.learning_rate,
+        "seed": seed,
+        "device": config.train.device,
+    }
     if method in ("ocsvm_inner", "ocsvm_outer"):
         from training.ocsvm import OneClassSVMScorer
 
@@ -73,23 +78,13 @@ def make_scorer(method: str, config: Config, n_inputs: int, seed: int) -> Scorer
             nu=oc.svdd_nu,
             weight_decay=oc.svdd_weight_decay,
             epochs=oc.svdd_epochs,
-            batch_size=oc.batch_size,
-            learning_rate=oc.learning_rate,
-            seed=seed,
-            device=device,
+            **torch_settings,
         )
     if method == "bottleneck_ae":
         from training.bottleneck_ae import BottleneckAE
 
         return BottleneckAE(
-            n_inputs,
-            hidden=oc.bae_hidden,
-            latent=oc.bae_latent,
-            epochs=oc.bae_epochs,
-            batch_size=oc.batch_size,
-            learning_rate=oc.learning_rate,
-            seed=seed,
-            device=device,
+            n_inputs, hidden=oc.bae_hidden, latent=oc.bae_latent, epochs=oc.bae_epochs, **torch_settings
         )
     if method == "ocdn":
         from training.ocdn import OCDN
@@ -332,7 +327,6 @@ def _markdown(study: dict, plot_files: dict[str, list[str]], scaling_file: str |
 
 def run_oneclass_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
     """Fit every one-class method on signal-region background, N seeds each; write study.json/.md and plots."""
-    from reports import plots
     from reports.stage import data_label
 
     oc = config.studies.oneclass
@@ -382,14 +376,15 @@ def run_oneclass_study(config: Config, out: Path, run_dir: Path) -> dict[str, An
             row = [r["seed"] for r in info["per_seed"]].index(best)
             best_auc = info["per_seed"][row]["signals"][signal]["auc"]
             curves[f"{info['label']} (AUC {best_auc:.3f})"] = (labels, test_scores[method][row][sel])
-        title = f"{signal} vs background, best of {oc.n_seeds} initialisations"
-        roc = plots.roc_plot(
-            curves, plot_dir / f"roc_{signal}.png", title, label, config.metrics.trigger_fpr_dijet
+        plot_files[signal] = roc_and_sic_plots(
+            curves,
+            plot_dir,
+            signal,
+            f"{signal} vs background, best of {oc.n_seeds} initialisations",
+            label,
+            config.metrics.trigger_fpr_dijet,
+            config.metrics.min_background_for_sic,
         )
-        sic = plots.sic_plot(
-            curves, plot_dir / f"sic_{signal}.png", title, label, config.metrics.min_background_for_sic
-        )
-        plot_files[signal] = [roc.name, sic.name]
 
     n_svm = min(oc.ocsvm_n_train, len(X))
     sizes = scaling_sizes(n_svm)
@@ -431,9 +426,7 @@ def run_oneclass_study(config: Config, out: Path, run_dir: Path) -> dict[str, An
             *([scaling_file] if scaling_file else []),
         ],
     }
-    write_json(out / "study.json", study)
-    with atomic_path(out / "study.md") as tmp:
-        tmp.write_text(_markdown(study, plot_files, scaling_file))
+    write_study(out, study, _markdown(study, plot_files, scaling_file))
 
     first = next(iter(signals))
     return {

@@ -10,22 +10,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from reports.malformed.core import (
-    ABSURD,
-    NAN_INF,
-    NOT_READABLE,
-    Bad,
-    Baselines,
-    Chooser,
-    Mutation,
-    edit_h5,
-    garbage,
-    poke,
-    replace,
-    truncate,
-    wrong_dtype,
-    wrong_shape,
-)
+from tests.malformed import core
+from tests.malformed.core import Bad, Baselines, Chooser, Mutation
 
 
 def _frame_values(f: h5py.File) -> np.ndarray:
@@ -33,33 +19,31 @@ def _frame_values(f: h5py.File) -> np.ndarray:
 
 
 def _set_frame(f: h5py.File, values: np.ndarray, names: np.ndarray | None = None) -> None:
-    replace(f, "df/block0_values", values)
+    core.replace(f, "df/block0_values", values)
     if names is not None:
-        replace(f, "df/block0_items", names)
-        replace(f, "df/axis0", names)
+        core.replace(f, "df/block0_items", names)
+        core.replace(f, "df/axis0", names)
 
 
 def _frame(edit: Callable[[Chooser, h5py.File], None], expect: str) -> Mutation:
-    def mutate(ch: Chooser, base: Baselines, work: Path) -> Bad:
-        path = work / "events.features.h5"
-        edit_h5(base.dijet_frame, path, lambda f: edit(ch, f))
-        return path, expect, []
-
-    return mutate
+    """A mutation of a copy of the baseline features frame."""
+    return core.h5_mutation(
+        lambda ch, base, work: shutil.copyfile(base.dijet_frame, work / "events.features.h5"), edit, expect
+    )
 
 
 def _frame_bytes(ch: Chooser, base: Baselines, work: Path, how: str) -> Bad:
     path = work / "events.features.h5"
     if how == "truncate":
-        truncate(base.dijet_frame, path, ch)
+        core.truncate(base.dijet_frame, path, ch)
     else:
-        garbage(path, ch, signature=ch.choice([b"", b"\x89HDF\r\n\x1a\n"]))
-    return path, NOT_READABLE, []
+        core.garbage(path, ch, signature=ch.choice([b"", b"\x89HDF\r\n\x1a\n"]))
+    return path, core.NOT_READABLE, []
 
 
 def _frame_nan(ch: Chooser, f: h5py.File) -> None:
     values = _frame_values(f)
-    poke(ch, values, NAN_INF)
+    core.poke(ch, values, core.NAN_INF)
     _set_frame(f, values)
 
 
@@ -68,7 +52,7 @@ def _frame_absurd(ch: Chooser, f: h5py.File) -> None:
 
     values = _frame_values(f)
     momenta = [i for i, c in enumerate(FEATURE_COLUMNS) if c[:2] in ("px", "py", "pz", "mj")]
-    poke(ch, values, ABSURD, momenta)
+    core.poke(ch, values, core.ABSURD, momenta)
     _set_frame(f, values)
 
 
@@ -77,7 +61,7 @@ def _frame_negative(ch: Chooser, f: h5py.File) -> None:
 
     values = _frame_values(f)
     nonnegative = [i for i, c in enumerate(FEATURE_COLUMNS) if c[:2] in ("mj", "ta")]
-    poke(ch, values, [-1.0, -50.0, -1e4], nonnegative)
+    core.poke(ch, values, [-1.0, -50.0, -1e4], nonnegative)
     _set_frame(f, values)
 
 
@@ -85,7 +69,7 @@ def _frame_labels(ch: Chooser, f: h5py.File) -> None:
     values = _frame_values(f)
     kind = ch.choice(["value", "all_background", "all_signal"])
     if kind == "value":
-        poke(ch, values, [2.0, -1.0, 0.5, 1e30], [14])
+        core.poke(ch, values, [2.0, -1.0, 0.5, 1e30], [14])
     else:
         values[:, 14] = 0.0 if kind == "all_background" else 1.0
     _set_frame(f, values)
@@ -108,17 +92,17 @@ def _frame_drop_key(ch: Chooser, f: h5py.File) -> None:
 def _frame_shape(ch: Chooser, f: h5py.File) -> None:
     kind = ch.choice(["values", "names"])
     if kind == "values":
-        _set_frame(f, wrong_shape(ch, _frame_values(f)))
+        _set_frame(f, core.wrong_shape(ch, _frame_values(f)))
     else:
         names = f["df/block0_items"][...]
-        replace(f, "df/block0_items", names[: ch.integer(0, len(names) - 1)])
+        core.replace(f, "df/block0_items", names[: ch.integer(0, len(names) - 1)])
 
 
 def _frame_dtype(ch: Chooser, f: h5py.File) -> None:
     if ch.choice(["values", "names"]) == "values":
-        _set_frame(f, wrong_dtype(ch, _frame_values(f)))
+        _set_frame(f, core.wrong_dtype(ch, _frame_values(f)))
     else:
-        replace(f, "df/block0_items", np.arange(15, dtype=np.float64))
+        core.replace(f, "df/block0_items", np.arange(15, dtype=np.float64))
 
 
 def _frame_empty(ch: Chooser, f: h5py.File) -> None:
@@ -153,14 +137,7 @@ def _prepared_array(ch: Chooser, base: Baselines) -> np.ndarray:
 
 def _save_prepared(ch: Chooser, work: Path, array: np.ndarray, expect: str) -> Bad:
     """Write ``array`` as a prepared .npy or as dataset 'data' of an .h5, chosen at random."""
-    if ch.choice(["npy", "h5"]) == "npy":
-        path = work / "prepared.npy"
-        np.save(path, array, allow_pickle=False)
-    else:
-        path = work / "prepared.h5"
-        with h5py.File(path, "w") as f:
-            f.create_dataset("data", data=array)
-    return path, expect, []
+    return core.save_npy_or_h5(ch, work, "prepared", "data", array), expect, []
 
 
 def _prepared(edit: Callable[[Chooser, np.ndarray], np.ndarray], expect: str) -> Mutation:
@@ -177,14 +154,14 @@ def _prepared_bytes(ch: Chooser, base: Baselines, work: Path) -> Bad:
     if kind == "truncate":
         full = work / f"full{suffix}"
         _save_prepared_to(full, _prepared_array(ch, base))
-        truncate(full, path, ch)
+        core.truncate(full, path, ch)
     elif kind == "garbage":
-        garbage(path, ch, signature=ch.choice([b"", b"\x93NUMPY", b"\x89HDF\r\n\x1a\n"]))
+        core.garbage(path, ch, signature=ch.choice([b"", b"\x93NUMPY", b"\x89HDF\r\n\x1a\n"]))
     elif kind == "empty":
         path.write_bytes(b"")
     else:
         path.write_text("mjj,mj_min,dm,tau21_light,tau21_heavy,label\n3.5,0.1,0.2,0.5,0.4,0\n")
-    return path, NOT_READABLE, []
+    return path, core.NOT_READABLE, []
 
 
 def _save_prepared_to(path: Path, array: np.ndarray) -> None:
@@ -227,16 +204,16 @@ def _prepared_extension(ch: Chooser, base: Baselines, work: Path) -> Bad:
 
 
 def _prepared_nan(ch: Chooser, a: np.ndarray) -> np.ndarray:
-    poke(ch, a, NAN_INF)
+    core.poke(ch, a, core.NAN_INF)
     return a
 
 
 def _prepared_absurd(ch: Chooser, a: np.ndarray) -> np.ndarray:
     kind = ch.choice(["huge", "negative", "gev"])
     if kind == "huge":
-        poke(ch, a, ABSURD, range(5))
+        core.poke(ch, a, core.ABSURD, range(5))
     elif kind == "negative":
-        poke(ch, a, [-1.0, -3.5, -1e4], range(5))
+        core.poke(ch, a, [-1.0, -3.5, -1e4], range(5))
     else:
         a[:, :3] *= 1000.0  # GeV where TeV is expected
     return a
@@ -245,7 +222,7 @@ def _prepared_absurd(ch: Chooser, a: np.ndarray) -> np.ndarray:
 def _prepared_labels(ch: Chooser, a: np.ndarray) -> np.ndarray:
     kind = ch.choice(["value", "all_background", "all_signal", "none"])
     if kind == "value":
-        poke(ch, a, [2.0, -1.0, 0.5, 7.0], [5])
+        core.poke(ch, a, [2.0, -1.0, 0.5, 7.0], [5])
     elif kind == "none":
         return a[:, :5]
     else:
@@ -258,8 +235,8 @@ DIJET_PREPARED: dict[str, Mutation] = {
     "object_dtype": _prepared_object,
     "missing_key": _prepared_h5_keys,
     "wrong_extension": _prepared_extension,
-    "wrong_shape": _prepared(lambda ch, a: wrong_shape(ch, a), r"shape|columns"),
-    "wrong_dtype": _prepared(lambda ch, a: wrong_dtype(ch, a), r"dtype|numeric|floating"),
+    "wrong_shape": _prepared(core.wrong_shape, r"shape|columns"),
+    "wrong_dtype": _prepared(core.wrong_dtype, r"dtype|numeric|floating"),
     "nan_inf": _prepared(_prepared_nan, r"NaN|Inf"),
     "no_events": _prepared(lambda ch, a: a[:0], r"no events"),
     "absurd_values": _prepared(_prepared_absurd, r"expected values|negative|signal region|range"),
@@ -278,14 +255,8 @@ def _l1_file(ch: Chooser, directory: Path) -> Path:
 
 
 def _l1(edit: Callable[[Chooser, h5py.File], None], expect: str) -> Mutation:
-    def mutate(ch: Chooser, base: Baselines, work: Path) -> Bad:
-        directory = _l1_copy(base, work)
-        path = _l1_file(ch, directory)
-        with h5py.File(path, "r+") as f:
-            edit(ch, f)
-        return path, expect, []
-
-    return mutate
+    """A mutation of one file, picked at random, of a copy of the baseline ADC2021 directory."""
+    return core.h5_mutation(lambda ch, base, work: _l1_file(ch, _l1_copy(base, work)), edit, expect)
 
 
 def _l1_bytes(ch: Chooser, base: Baselines, work: Path) -> Bad:
@@ -293,12 +264,12 @@ def _l1_bytes(ch: Chooser, base: Baselines, work: Path) -> Bad:
     path = _l1_file(ch, directory)
     kind = ch.choice(["truncate", "garbage", "empty"])
     if kind == "truncate":
-        truncate(base.l1_dir / path.name, path, ch)
+        core.truncate(base.l1_dir / path.name, path, ch)
     elif kind == "garbage":
-        garbage(path, ch, signature=ch.choice([b"", b"\x89HDF\r\n\x1a\n"]))
+        core.garbage(path, ch, signature=ch.choice([b"", b"\x89HDF\r\n\x1a\n"]))
     else:
         path.write_bytes(b"")
-    return path, NOT_READABLE, []
+    return path, core.NOT_READABLE, []
 
 
 def _l1_files(ch: Chooser, base: Baselines, work: Path) -> Bad:
@@ -323,22 +294,22 @@ def _l1_particles(f: h5py.File) -> np.ndarray:
 
 def _l1_nan(ch: Chooser, f: h5py.File) -> None:
     p = _l1_particles(f)
-    poke(ch, p, NAN_INF)
-    replace(f, "Particles", p)
+    core.poke(ch, p, core.NAN_INF)
+    core.replace(f, "Particles", p)
 
 
 def _l1_absurd(ch: Chooser, f: h5py.File) -> None:
     p = _l1_particles(f)
     kind = ch.choice(["pt", "eta", "phi", "negative_pt"])
     if kind == "negative_pt":
-        poke(ch, p, [-1.0, -30.0, -1e30], [0])
+        core.poke(ch, p, [-1.0, -30.0, -1e30], [0])
     elif kind == "pt":
-        poke(ch, p, ABSURD, [0])
+        core.poke(ch, p, core.ABSURD, [0])
     else:  # eta and phi count only where the slot is filled (empty slots are zeroed on read)
         filled = np.argwhere(p[..., 0] > 0)
         event, slot = filled[ch.integer(0, len(filled) - 1)]
         p[event, slot, 1 if kind == "eta" else 2] = ch.choice([1e30, -1e30, 1e3, -720.0])
-    replace(f, "Particles", p)
+    core.replace(f, "Particles", p)
 
 
 def _l1_labels(ch: Chooser, f: h5py.File) -> None:
@@ -349,7 +320,7 @@ def _l1_labels(ch: Chooser, f: h5py.File) -> None:
     p[event, slot, 3] = ch.choice(
         [c for c in (0.0, 1.0, 2.0, 3.0, 4.0, 7.0, 2.5, -1.0) if c != p[event, slot, 3]]
     )
-    replace(f, "Particles", p)
+    core.replace(f, "Particles", p)
 
 
 def _l1_names(ch: Chooser, f: h5py.File) -> None:
@@ -358,7 +329,7 @@ def _l1_names(ch: Chooser, f: h5py.File) -> None:
     names[i], names[j] = names[j], names[i]
     if i == j:
         names[i] = b"pT"
-    replace(f, "Particles_Names", np.array(names))
+    core.replace(f, "Particles_Names", np.array(names))
 
 
 def _l1_drop(ch: Chooser, f: h5py.File) -> None:
@@ -375,12 +346,15 @@ L1: dict[str, Mutation] = {
     "unreadable_bytes": _l1_bytes,
     "directory_layout": _l1_files,
     "missing_key": _l1(_l1_drop, r"missing key|group"),
-    "wrong_shape": _l1(lambda ch, f: replace(f, "Particles", wrong_shape(ch, _l1_particles(f))), r"shape"),
+    "wrong_shape": _l1(
+        lambda ch, f: core.replace(f, "Particles", core.wrong_shape(ch, _l1_particles(f))), r"shape"
+    ),
     "wrong_dtype": _l1(
-        lambda ch, f: replace(f, "Particles", wrong_dtype(ch, _l1_particles(f))), r"dtype|numeric|floating"
+        lambda ch, f: core.replace(f, "Particles", core.wrong_dtype(ch, _l1_particles(f))),
+        r"dtype|numeric|floating",
     ),
     "nan_inf": _l1(_l1_nan, r"NaN|Inf"),
-    "no_events": _l1(lambda ch, f: replace(f, "Particles", _l1_particles(f)[:0]), r"no events"),
+    "no_events": _l1(lambda ch, f: core.replace(f, "Particles", _l1_particles(f)[:0]), r"no events"),
     "absurd_values": _l1(_l1_absurd, r"negative|expected values|range"),
     "wrong_labels": _l1(_l1_labels, r"class"),
     "wrong_names": _l1(_l1_names, r"Particles_Names"),
@@ -388,24 +362,22 @@ L1: dict[str, Mutation] = {
 
 
 def _ji(edit: Callable[[Chooser, h5py.File], None], expect: str) -> Mutation:
-    def mutate(ch: Chooser, base: Baselines, work: Path) -> Bad:
-        path = work / "jetImage_bad.h5"
-        edit_h5(base.jet_images, path, lambda f: edit(ch, f))
-        return path, expect, []
-
-    return mutate
+    """A mutation of a copy of the baseline jet-image file."""
+    return core.h5_mutation(
+        lambda ch, base, work: shutil.copyfile(base.jet_images, work / "jetImage_bad.h5"), edit, expect
+    )
 
 
 def _ji_bytes(ch: Chooser, base: Baselines, work: Path) -> Bad:
     path = work / "jetImage_bad.h5"
     kind = ch.choice(["truncate", "garbage", "empty"])
     if kind == "truncate":
-        truncate(base.jet_images, path, ch)
+        core.truncate(base.jet_images, path, ch)
     elif kind == "garbage":
-        garbage(path, ch, signature=ch.choice([b"", b"\x89HDF\r\n\x1a\n"]))
+        core.garbage(path, ch, signature=ch.choice([b"", b"\x89HDF\r\n\x1a\n"]))
     else:
         path.write_bytes(b"")
-    return path, NOT_READABLE, []
+    return path, core.NOT_READABLE, []
 
 
 def _ji_column(f: h5py.File, name: str) -> int:
@@ -425,16 +397,18 @@ def _ji_shape(ch: Chooser, f: h5py.File) -> None:
     key = ch.choice(["jetImage", "jets", "rows"])
     if key == "rows":  # jets and images disagree on the number of events
         jets = f["jets"][...]
-        replace(f, "jets", jets[: ch.integer(1, len(jets) - 1)])
+        core.replace(f, "jets", jets[: ch.integer(1, len(jets) - 1)])
     else:
-        replace(f, key, wrong_shape(ch, f[key][...]))
+        core.replace(f, key, core.wrong_shape(ch, f[key][...]))
 
 
 def _ji_dtype(ch: Chooser, f: h5py.File) -> None:
     key = ch.choice(["jetImage", "jets", "jetFeatureNames"])
     data = f[key][...]
-    replace(
-        f, key, np.arange(len(data), dtype=np.float32) if key == "jetFeatureNames" else wrong_dtype(ch, data)
+    core.replace(
+        f,
+        key,
+        np.arange(len(data), dtype=np.float32) if key == "jetFeatureNames" else core.wrong_dtype(ch, data),
     )
 
 
@@ -442,21 +416,21 @@ def _ji_nan(ch: Chooser, f: h5py.File) -> None:
     key = ch.choice(["jetImage", "jets"])
     data = f[key][...]
     columns = None if key == "jetImage" else [_ji_column(f, c) for c in ("j_pt", "j_mass", "j_g", "j_t")]
-    poke(ch, data, NAN_INF, columns)
-    replace(f, key, data)
+    core.poke(ch, data, core.NAN_INF, columns)
+    core.replace(f, key, data)
 
 
 def _ji_absurd(ch: Chooser, f: h5py.File) -> None:
     kind = ch.choice(["pixel", "negative_pixel", "j_pt", "j_mass"])
     if kind in ("pixel", "negative_pixel"):
         data = f["jetImage"][...]
-        poke(ch, data, ABSURD if kind == "pixel" else [-1.0, -100.0, -1e30])
-        replace(f, "jetImage", data)
+        core.poke(ch, data, core.ABSURD if kind == "pixel" else [-1.0, -100.0, -1e30])
+        core.replace(f, "jetImage", data)
     else:
         data = f["jets"][...]
-        values = ABSURD + ([-1.0, -500.0] if kind == "j_pt" else [])
-        poke(ch, data, values, [_ji_column(f, kind)])
-        replace(f, "jets", data)
+        values = core.ABSURD + ([-1.0, -500.0] if kind == "j_pt" else [])
+        core.poke(ch, data, values, [_ji_column(f, kind)])
+        core.replace(f, "jets", data)
 
 
 def _ji_labels(ch: Chooser, f: h5py.File) -> None:
@@ -464,7 +438,7 @@ def _ji_labels(ch: Chooser, f: h5py.File) -> None:
     flags = [_ji_column(f, c) for c in ("j_g", "j_q", "j_w", "j_z", "j_t")]
     kind = ch.choice(["value", "two_flags", "no_flags", "missing_class", "renamed_flag"])
     if kind == "value":
-        poke(ch, jets, [2.0, 0.5, -1.0], flags)
+        core.poke(ch, jets, [2.0, 0.5, -1.0], flags)
     elif kind == "two_flags":
         event = ch.integer(0, len(jets) - 1)
         set_flags = [c for c in flags if jets[event, c] == 0]
@@ -478,8 +452,8 @@ def _ji_labels(ch: Chooser, f: h5py.File) -> None:
     else:
         names = f["jetFeatureNames"][...]
         names[ch.choice(flags + [_ji_column(f, "j_pt"), _ji_column(f, "j_mass")])] = b"j_unknown"
-        replace(f, "jetFeatureNames", names)
-    replace(f, "jets", jets)
+        core.replace(f, "jetFeatureNames", names)
+    core.replace(f, "jets", jets)
 
 
 JET_IMAGES: dict[str, Mutation] = {
@@ -489,7 +463,7 @@ JET_IMAGES: dict[str, Mutation] = {
     "wrong_dtype": _ji(_ji_dtype, r"dtype|numeric|floating|strings"),
     "nan_inf": _ji(_ji_nan, r"NaN|Inf"),
     "no_events": _ji(
-        lambda ch, f: [replace(f, k, f[k][...][:0]) for k in ("jetImage", "jets")], r"no events"
+        lambda ch, f: [core.replace(f, k, f[k][...][:0]) for k in ("jetImage", "jets")], r"no events"
     ),
     "absurd_values": _ji(_ji_absurd, r"negative|expected values|range"),
     "wrong_labels": _ji(_ji_labels, r"class|flag|no '|jets in the input"),

@@ -1,9 +1,9 @@
 """Benchmarks (not tests): data generation rate and memory, and the end-to-end run time.
 
-    python -m reports.bench data [--events 1000000]   # events/s and peak RSS per family
-    python -m reports.bench run  [--config configs/default.yaml]
-    python -m reports.bench csim [--events 1000000] [--run-dir runs/default]   # sharded C simulation
-    python -m reports.bench rtl [--run-dir runs/default] [--no-synthesize]   # RTL of the deployed scorers
+    python scripts/bench.py data [--events 1000000]   # events/s and peak RSS per family
+    python scripts/bench.py run  [--config configs/default.yaml]
+    python scripts/bench.py csim [--events 1000000] [--run-dir runs/default]   # sharded C simulation
+    python scripts/bench.py rtl [--run-dir runs/default] [--no-synthesize]   # RTL of the deployed scorers
 
 Each measurement runs in a fresh subprocess so its peak resident memory is its own.
 Results are printed as a Markdown table and written to ``benchmarks/<name>.json``.
@@ -22,12 +22,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# `tests.test_resources` (the calibration network) is not an installed package: import it from the checkout.
+sys.path.insert(0, str(ROOT))
 
 GENERATE = {
     "dijet": "from training.data.dijet import generate_dijet_features as g; g(P / 'd.h5', N, N // 10, seed=1)",
-    "l1": "from training.data.l1objects import generate_l1_sample as g; g(P / 'l.h5', 'background', N, seed=1)",
+    "l1": "from training.data.l1generator import generate_l1_sample as g; g(P / 'l.h5', 'background', N, seed=1)",
     "jet_images": (
-        "from training.data.jetimages import generate_jet_images as g; "
+        "from training.data.jetgenerator import generate_jet_images as g; "
         "g(P / 'j.h5', N * 2 // 5, N * 2 // 5, N // 5, 20, seed=1)"
     ),
 }
@@ -102,7 +104,7 @@ def bench_csim(config: str, run_dir: str, n_events: int, chunk_events: int) -> d
 
     from l1ad import api
     from l1ad.config import load_config
-    from training.data.l1objects import generate_l1_sample
+    from training.data.l1generator import generate_l1_sample
 
     api.firmware(config, run_dir)  # the AE firmware to score with (skipped when up to date)
     results = {}
@@ -202,7 +204,7 @@ def bench_rtl_calibration() -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m reports.bench",
+        prog="python scripts/bench.py",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

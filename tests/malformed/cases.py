@@ -6,8 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
-from reports.malformed import configs, families, models
-from reports.malformed.core import Baselines, Case, Chooser, Mutation, dump_config
+from tests.malformed import configs, families, models
+from tests.malformed.core import Baselines, Case, Chooser, Mutation, dump_config
 
 LOADERS: dict[str, dict[str, Mutation]] = {
     "dijet_frame": families.DIJET_FRAME,

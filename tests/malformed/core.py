@@ -72,7 +72,7 @@ class Baselines:
 def build_baselines(root: Path, byo: bool = True) -> Baselines:
     """Write the valid files, run the data stage on them once (the control), and, with ``byo``, a small
     Keras model with its inputs (imports TensorFlow)."""
-    from training.data import dijet, jetimages, l1objects
+    from training.data import dijet, jetgenerator, l1generator
 
     root.mkdir(parents=True, exist_ok=True)
     frame = root / "events.features.h5"
@@ -81,9 +81,9 @@ def build_baselines(root: Path, byo: bool = True) -> Baselines:
     dijet_npy = root / "dijet_prepared.npy"
     np.save(dijet_npy, np.column_stack([features, labels]).astype(np.float32))
     l1_dir = root / "adc2021"
-    l1objects.generate_l1_dataset(l1_dir, n_background=300, n_signal=40, seed=4)
+    l1generator.generate_l1_dataset(l1_dir, n_background=300, n_signal=40, seed=4)
     images = root / "jetImage_baseline.h5"
-    jetimages.generate_jet_images(images, n_qcd=40, n_wz=40, n_top=20, image_size=40, seed=5)
+    jetgenerator.generate_jet_images(images, n_qcd=40, n_wz=40, n_top=20, image_size=40, seed=5)
     config = {
         "run": {"name": "malformed-baseline", "seed": 1},
         "data": {
@@ -234,6 +234,35 @@ def edit_h5(src: Path, dst: Path, edit: Callable[[h5py.File], None]) -> None:
     shutil.copyfile(src, dst)
     with h5py.File(dst, "r+") as f:
         edit(f)
+
+
+def h5_mutation(
+    target: Callable[[Chooser, Baselines, Path], Path],
+    edit: Callable[[Chooser, h5py.File], None],
+    expect: str,
+) -> Mutation:
+    """A mutation that applies ``edit`` to an HDF5 file opened read-write: ``target`` puts a valid file
+    into ``work`` (or picks one there) and returns its path, the path the message must name."""
+
+    def mutate(ch: Chooser, base: Baselines, work: Path) -> Bad:
+        path = target(ch, base, work)
+        with h5py.File(path, "r+") as f:
+            edit(ch, f)
+        return path, expect, []
+
+    return mutate
+
+
+def save_npy_or_h5(ch: Chooser, work: Path, stem: str, key: str, array: np.ndarray) -> Path:
+    """Write ``array`` as ``work/<stem>.npy`` or as dataset ``key`` of ``work/<stem>.h5``, chosen at random."""
+    if ch.choice(["npy", "h5"]) == "npy":
+        path = work / f"{stem}.npy"
+        np.save(path, array, allow_pickle=False)
+    else:
+        path = work / f"{stem}.h5"
+        with h5py.File(path, "w") as f:
+            f.create_dataset(key, data=array)
+    return path
 
 
 def replace(f: h5py.File, key: str, data: Any) -> None:

@@ -13,33 +13,15 @@ from typing import Any
 import h5py
 import numpy as np
 
-from reports.malformed.core import (
-    NAN_INF,
-    NOT_READABLE,
-    Bad,
-    Baselines,
-    Chooser,
-    Mutation,
-    edit_h5,
-    garbage,
-    poke,
-    replace,
-    truncate,
-    wrong_dtype,
-    wrong_shape,
-)
+from tests.malformed import core
+from tests.malformed.core import Bad, Baselines, Chooser, Mutation
 
 # --- the splits file the train stage reads ------------------------------------------------------
 
 
 def _splits(edit: Callable[[Chooser, h5py.File], None], expect: str) -> Mutation:
-    def mutate(ch: Chooser, base: Baselines, work: Path) -> Bad:
-        path = work / "run" / "data" / "dijet_splits.h5"
-        with h5py.File(path, "r+") as f:
-            edit(ch, f)
-        return path, expect, []
-
-    return mutate
+    """A mutation of the splits file in the run directory (a copy of the finished baseline run)."""
+    return core.h5_mutation(lambda ch, base, work: work / "run" / "data" / "dijet_splits.h5", edit, expect)
 
 
 def _splits_bytes(ch: Chooser, base: Baselines, work: Path) -> Bad:
@@ -47,12 +29,12 @@ def _splits_bytes(ch: Chooser, base: Baselines, work: Path) -> Bad:
     original = base.run_template / "data" / "dijet_splits.h5"
     kind = ch.choice(["truncate", "garbage", "empty"])
     if kind == "truncate":
-        truncate(original, path, ch)
+        core.truncate(original, path, ch)
     elif kind == "garbage":
-        garbage(path, ch, signature=ch.choice([b"", b"\x89HDF\r\n\x1a\n"]))
+        core.garbage(path, ch, signature=ch.choice([b"", b"\x89HDF\r\n\x1a\n"]))
     else:
         path.write_bytes(b"")
-    return path, NOT_READABLE, []
+    return path, core.NOT_READABLE, []
 
 
 def _splits_drop(ch: Chooser, f: h5py.File) -> None:
@@ -70,11 +52,11 @@ def _splits_shape(ch: Chooser, f: h5py.File) -> None:
     split = ch.choice(["train", "val", "test"])
     kind = ch.choice(["X", "y_length", "nuisance_length"])
     if kind == "X":
-        replace(f, f"{split}/X", wrong_shape(ch, f[f"{split}/X"][...]))
+        core.replace(f, f"{split}/X", core.wrong_shape(ch, f[f"{split}/X"][...]))
     else:
         key = f"{split}/{kind.split('_')[0]}"
         data = f[key][...]
-        replace(f, key, data[: ch.integer(0, len(data) - 1)])
+        core.replace(f, key, data[: ch.integer(0, len(data) - 1)])
 
 
 def _splits_values(ch: Chooser, f: h5py.File) -> None:
@@ -82,14 +64,14 @@ def _splits_values(ch: Chooser, f: h5py.File) -> None:
     X = f[f"{split}/X"][...]
     kind = ch.choice(["nan", "dtype", "empty"])
     if kind == "nan":
-        poke(ch, X, NAN_INF)
+        core.poke(ch, X, core.NAN_INF)
     elif kind == "dtype":
-        X = wrong_dtype(ch, X, allow_int=False)
+        X = core.wrong_dtype(ch, X, allow_int=False)
     else:
         X = X[:0]
-        replace(f, f"{split}/y", f[f"{split}/y"][...][:0])
-        replace(f, f"{split}/nuisance", f[f"{split}/nuisance"][...][:0])
-    replace(f, f"{split}/X", X)
+        core.replace(f, f"{split}/y", f[f"{split}/y"][...][:0])
+        core.replace(f, f"{split}/nuisance", f[f"{split}/nuisance"][...][:0])
+    core.replace(f, f"{split}/X", X)
 
 
 def _splits_labels(ch: Chooser, f: h5py.File) -> None:
@@ -97,13 +79,13 @@ def _splits_labels(ch: Chooser, f: h5py.File) -> None:
     if kind == "out_of_range":
         split = ch.choice(["train", "val", "test"])
         y = f[f"{split}/y"][...]
-        poke(ch, y, [2, 7, -1])
-        replace(f, f"{split}/y", y)
+        core.poke(ch, y, [2, 7, -1])
+        core.replace(f, f"{split}/y", y)
     elif kind == "signal_in_train":
         split = ch.choice(["train", "val"])
         y = f[f"{split}/y"][...]
-        poke(ch, y, [1])
-        replace(f, f"{split}/y", y)
+        core.poke(ch, y, [1])
+        core.replace(f, f"{split}/y", y)
     elif kind == "n_background":
         f.attrs["n_background_classes"] = ch.choice([0, -1, 2, 5])
     else:
@@ -127,12 +109,12 @@ def _byo_model_bytes(ch: Chooser, base: Baselines, work: Path) -> Bad:
     kind = ch.choice(["truncate", "garbage", "empty"])
     path = work / "model.h5"
     if kind == "truncate":
-        truncate(base.byo_model, path, ch)
+        core.truncate(base.byo_model, path, ch)
     elif kind == "garbage":
-        garbage(path, ch, signature=ch.choice([b"", b"\x89HDF\r\n\x1a\n", b"PK\x03\x04"]))
+        core.garbage(path, ch, signature=ch.choice([b"", b"\x89HDF\r\n\x1a\n", b"PK\x03\x04"]))
     else:
         path.write_bytes(b"")
-    return path, NOT_READABLE, []
+    return path, core.NOT_READABLE, []
 
 
 def _model_config(base: Baselines) -> dict[str, Any]:
@@ -181,7 +163,7 @@ def _byo_config(ch: Chooser, base: Baselines, work: Path) -> Bad:
         if text is not None:
             f.attrs["model_config"] = text
 
-    edit_h5(base.byo_model, path, edit)
+    core.edit_h5(base.byo_model, path, edit)
     return path, r"model_config|JSON|not a loadable|architecture|holds no|layer", []
 
 
@@ -198,14 +180,14 @@ def _byo_weights(ch: Chooser, base: Baselines, work: Path) -> Bad:
         if kind == "missing":
             del f[key]
         elif kind == "shape":
-            replace(f, key, wrong_shape(ch, data) if data.ndim > 1 else data[:-1])
+            core.replace(f, key, core.wrong_shape(ch, data) if data.ndim > 1 else data[:-1])
         elif kind == "dtype":
-            replace(f, key, data.astype("S12"))
+            core.replace(f, key, data.astype("S12"))
         else:
-            poke(ch, data, NAN_INF)
-            replace(f, key, data)
+            core.poke(ch, data, core.NAN_INF)
+            core.replace(f, key, data)
 
-    edit_h5(base.byo_model, path, edit)
+    core.edit_h5(base.byo_model, path, edit)
     return path, r"not a loadable|weights|NaN|Inf|dtype", []
 
 
@@ -236,7 +218,7 @@ def _byo_unsafe(ch: Chooser, base: Baselines, work: Path) -> Bad:
     def edit(f: h5py.File) -> None:
         f.attrs["model_config"] = json.dumps(config)
 
-    edit_h5(base.byo_model, path, edit)
+    core.edit_h5(base.byo_model, path, edit)
     return path, expect, []
 
 
@@ -258,8 +240,8 @@ def _byo_json(ch: Chooser, base: Baselines, work: Path) -> Bad:
         return path, r"weights", []
     path.write_text(text)
     if kind == "weights_bytes":
-        truncate(base.byo_weights, weights, ch)
-        return weights, NOT_READABLE + r"|not a loadable", ["--weights", str(weights)]
+        core.truncate(base.byo_weights, weights, ch)
+        return weights, core.NOT_READABLE + r"|not a loadable", ["--weights", str(weights)]
     with h5py.File(weights, "r+") as f:
         del f[ch.choice(sorted(f.keys()))]
     return weights, r"not a loadable|weights|layer", ["--weights", str(weights)]
@@ -279,14 +261,9 @@ def _byo_data_array(ch: Chooser, base: Baselines) -> np.ndarray:
 
 
 def _byo_data_save(ch: Chooser, work: Path, array: np.ndarray, expect: str) -> Bad:
-    if ch.choice(["npy", "h5"]) == "npy":
-        path = work / "inputs.npy"
-        np.save(path, array, allow_pickle=False)
-        return path, expect, []
-    path = work / "inputs.h5"
-    with h5py.File(path, "w") as f:
-        f.create_dataset("inputs", data=array)
-    return path, expect, ["--data-key", "inputs"] if ch.choice([True, False]) else []
+    """Write ``array`` as inputs.npy or inputs.h5 (dataset 'inputs', named by ``--data-key`` or not)."""
+    path = core.save_npy_or_h5(ch, work, "inputs", "inputs", array)
+    return path, expect, ["--data-key", "inputs"] if path.suffix == ".h5" and ch.choice([True, False]) else []
 
 
 def _byo_data(edit: Callable[[Chooser, np.ndarray], np.ndarray], expect: str) -> Mutation:
@@ -301,9 +278,9 @@ def _byo_data_bytes(ch: Chooser, base: Baselines, work: Path) -> Bad:
     path = work / f"inputs{suffix}"
     kind = ch.choice(["truncate", "garbage", "empty", "object"])
     if kind == "truncate":
-        truncate(base.byo_npy if suffix == ".npy" else base.byo_h5, path, ch)
+        core.truncate(base.byo_npy if suffix == ".npy" else base.byo_h5, path, ch)
     elif kind == "garbage":
-        garbage(path, ch, signature=ch.choice([b"", b"\x93NUMPY", b"\x89HDF\r\n\x1a\n"]))
+        core.garbage(path, ch, signature=ch.choice([b"", b"\x93NUMPY", b"\x89HDF\r\n\x1a\n"]))
     elif kind == "empty":
         path.write_bytes(b"")
     else:
@@ -312,7 +289,7 @@ def _byo_data_bytes(ch: Chooser, base: Baselines, work: Path) -> Bad:
         rows[:] = [np.zeros(6), "x"]
         np.save(path, rows, allow_pickle=True)
         return path, r"pickle|object|not a readable", []
-    return path, NOT_READABLE, []
+    return path, core.NOT_READABLE, []
 
 
 def _byo_data_keys(ch: Chooser, base: Baselines, work: Path) -> Bad:
@@ -336,11 +313,11 @@ def _byo_data_shape(ch: Chooser, X: np.ndarray) -> np.ndarray:
         return np.array(3.0)
     if kind == "flat":
         return X[:, 0]
-    return wrong_shape(ch, X)[..., :5] if ch.choice([True, False]) else X[:, : ch.integer(1, 5)]
+    return core.wrong_shape(ch, X)[..., :5] if ch.choice([True, False]) else X[:, : ch.integer(1, 5)]
 
 
 def _byo_data_absurd(ch: Chooser, X: np.ndarray) -> np.ndarray:
-    poke(ch, X, [1e30, -1e30, 3e38])
+    core.poke(ch, X, [1e30, -1e30, 3e38])
     return X
 
 
@@ -348,8 +325,8 @@ BYO_DATA: dict[str, Mutation] = {
     "unreadable_bytes": _byo_data_bytes,
     "missing_key": _byo_data_keys,
     "wrong_shape": _byo_data(_byo_data_shape, r"shape|per event|events"),
-    "wrong_dtype": _byo_data(lambda ch, X: wrong_dtype(ch, X, allow_int=False), r"dtype|numeric"),
-    "nan_inf": _byo_data(lambda ch, X: (poke(ch, X, NAN_INF), X)[1], r"NaN|Inf"),
+    "wrong_dtype": _byo_data(lambda ch, X: core.wrong_dtype(ch, X, allow_int=False), r"dtype|numeric"),
+    "nan_inf": _byo_data(lambda ch, X: (core.poke(ch, X, core.NAN_INF), X)[1], r"NaN|Inf"),
     "no_events": _byo_data(lambda ch, X: X[:0], r"no events|non-empty"),
     "absurd_values": _byo_data(_byo_data_absurd, r"beyond|range|absurd"),
 }

@@ -1,4 +1,4 @@
-"""``python -m reports.malformed``: N malformed variants per loader through the CLI, counted into
+"""``python -m tests.malformed``: N malformed variants per loader through the CLI, counted into
 ``benchmarks/malformed.json`` (see the package docstring for what "handled as specified" means)."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reports.malformed.cases import LOADERS, NEEDS_TENSORFLOW, make_case
-from reports.malformed.core import RandomChooser, build_baselines, run_case
+from tests.malformed.cases import LOADERS, NEEDS_TENSORFLOW, make_case
+from tests.malformed.core import RandomChooser, build_baselines, run_case
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -68,7 +68,7 @@ def measure(per_loader: int, seed: int, loaders: Sequence[str] | None = None) ->
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m reports.malformed",
+        prog="python -m tests.malformed",
         description="Feed malformed variants of every user-facing input to the l1ad CLI and count how many "
         "are refused as specified (exit 2, one line naming the file, no traceback, run directory "
         "untouched). Writes benchmarks/malformed.json.",
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     print("| loader | tried | handled as specified | mutation kinds |\n| --- | --- | --- | --- |")
     start = time.perf_counter()
     results = measure(args.per_loader, args.seed, args.loaders)
-    command = "python -m reports.malformed " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python -m tests.malformed " + " ".join(sys.argv[1:] if argv is None else argv)
     out = {
         "command": command.strip(),
         "seconds": round(time.perf_counter() - start, 1),

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from reports.malformed.core import (
+from tests.malformed.core import (
     Bad,
     Baselines,
     Chooser,

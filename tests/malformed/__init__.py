@@ -1,6 +1,6 @@
 """Malformed inputs for every place a user file enters l1ad, and the check that each is refused as specified.
 
-    python -m reports.malformed [--per-loader 40] [--seed 0]   # writes benchmarks/malformed.json
+    python -m tests.malformed [--per-loader 40] [--seed 0]   # writes benchmarks/malformed.json
 
 Each *loader* is one entry point as the user meets it on the command line: the data stage reading each
 family's ``source`` (LHCO features frame, prepared dijet arrays, the ADC2021 directory, jet images;
@@ -16,8 +16,8 @@ malformed file and describing the problem (matching the mutation's pattern), no 
 the run directory is new or changed (a run directory holding an earlier run keeps it intact).
 """
 
-from reports.malformed.cases import LOADERS, NEEDS_TENSORFLOW, make_case
-from reports.malformed.core import (
+from tests.malformed.cases import LOADERS, NEEDS_TENSORFLOW, make_case
+from tests.malformed.core import (
     Baselines,
     Case,
     Chooser,
