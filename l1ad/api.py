@@ -213,14 +213,15 @@ def run(
 ) -> list[str]:
     """All stages (data -> train -> quantize -> firmware), the studies in ``run.studies``, the report, then the gate.
 
-    The studies run as tasks on the ``cluster`` (independent ones side by side, output in
-    RUN_DIR/logs/<study>.log) unless ``cluster.parallel_studies`` is false (see ``pipeline.run_studies``)."""
+    After the data stage the chain train -> quantize -> firmware and the studies run side by side as
+    tasks on the ``cluster`` (independent studies side by side too; output in RUN_DIR/logs/<job>.log,
+    the chain's copied to the console) unless ``cluster.parallel_studies`` is false: then one after
+    another here (see ``pipeline.run_studies``)."""
     from l1ad.pipeline import run_studies
     from training.stage import selected_studies
 
     cfg = _config(config, models)
-    for stage in ("data", "train", "quantize", "firmware"):
-        run_stage(cfg, run_dir, stage, force, quiet_if_done=not force)
-    run_studies(cfg, run_dir, selected_studies(cfg), force)
+    run_stage(cfg, run_dir, "data", force, quiet_if_done=not force)
+    run_studies(cfg, run_dir, selected_studies(cfg), force, chain=("train", "quantize", "firmware"))
     run_stage(cfg, run_dir, "report", force, quiet_if_done=not force)
     return check(cfg, run_dir)

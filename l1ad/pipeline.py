@@ -20,7 +20,10 @@ from __future__ import annotations
 import hashlib
 import importlib
 import os
+import resource
 import shutil
+import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -158,6 +161,13 @@ def lookup(stage: str) -> Stage:
     raise L1adError(f"unknown stage or study {stage!r} (known: {known})")
 
 
+def cpu_seconds() -> float:
+    """CPU seconds (user + system) used so far by this process's threads and by the subprocesses it has
+    waited for (g++, make, Yosys): with the wall time, what a stage costs whatever else the machine runs."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def checkpoint_dir(run_dir: str | Path, stage: str) -> Path:
     """Where a stage keeps training checkpoints: outside its temporary folder, so an
     interrupted stage resumes from them on rerun; removed once the stage succeeds."""
@@ -205,12 +215,12 @@ def run_stage(
         import torch
 
         torch.set_num_threads(config.train.threads)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), cpu_seconds()
     function = s.load()
     with atomic_dir(rd.paths.stage(stage)) as out:
         summary = function(config, out, rd.path)
     seconds = time.perf_counter() - start
-    rd.record_stage(stage, fp, seconds, summary)
+    rd.record_stage(stage, fp, seconds, summary, cpu_seconds() - cpu_start)
     shutil.rmtree(checkpoint_dir(run_dir, stage), ignore_errors=True)
     print(f"[{stage}] done in {seconds:.1f} s -> {rd.paths.stage(stage)}", flush=True)
     return summary
@@ -227,6 +237,12 @@ TYPICAL_SECONDS = {
     "studies/gaussian": 12.0,
 }
 EVENTS_TOPIC = "l1ad-studies"  # Dask event topic of the studies' start messages
+CHAIN = "chain"  # the job of run_studies that runs its ``chain`` of pipeline stages (log: logs/chain.log)
+
+
+def _after(job: str) -> tuple[str, ...]:
+    """The studies a job waits for (the chain waits for none)."""
+    return () if job == CHAIN else lookup(job).after
 
 
 def order_studies(studies: Sequence[str]) -> list[str]:
@@ -256,16 +272,20 @@ def run_studies(
     studies: Sequence[str],
     force: bool = False,
     parallel: bool | None = None,
+    chain: Sequence[str] = (),
 ) -> dict[str, dict[str, Any]]:
-    """Run ``studies`` (names as ``lookup`` takes them) in ``run_dir``; return their summaries by full name.
+    """Run ``studies`` (names as ``lookup`` takes them) in ``run_dir``, and beside them the pipeline
+    stages ``chain`` one after another; return the studies' summaries by full name.
 
-    Studies done for this config are skipped (``force`` redoes them). With ``parallel`` (default
-    ``cluster.parallel_studies``) and two or more to run, they run as tasks on the Dask cluster of the
-    ``cluster`` section: independent ones side by side, each with cores / workers CPU threads, its
-    output in ``RUN_DIR/logs/<study>.log`` and a line on the console when it starts and ends; otherwise
-    one after another in this process. Either way each study runs through ``run_stage`` (same seeds,
-    atomic folder, manifest record), in an order where a study follows the studies it reads
-    (``Stage.after``), so the results are the same up to float noise of the thread count.
+    Stages done for this config are skipped (``force`` redoes them). With ``parallel`` (default
+    ``cluster.parallel_studies``) and two or more jobs to run (each study one job, the chain one), they
+    run as tasks on the Dask cluster of the ``cluster`` section: independent ones side by side, a study
+    with cores / workers CPU threads, the chain with the threads it has in this process (so its results
+    are those of a run without studies), the output of each in ``RUN_DIR/logs/<job>.log`` (the chain's
+    also copied to this console) and a line on the console when a study starts and ends; otherwise the
+    chain then the studies one after another in this process. Either way each stage runs through
+    ``run_stage`` (same seeds, atomic folder, manifest record), in an order where a study follows the
+    studies it reads (``Stage.after``), so the results are the same up to float noise of the thread count.
     """
     names = order_studies(studies)
     if parallel is None:
@@ -274,10 +294,14 @@ def run_studies(
     for upstream in dict.fromkeys(u for name in names for u in lookup(name).upstream):
         run_stage(config, run_dir, upstream, quiet_if_done=True)
     pending = [n for n in names if force or not rd.is_done(n, fingerprint(config, n))]
-    if not parallel or _workers(config, pending) < 2:
+    chain = [s for s in chain if force or not rd.is_done(s, fingerprint(config, s))]
+    jobs = pending + ([CHAIN] if chain else [])
+    if not parallel or _workers(config, jobs) < 2:
+        for stage in chain:
+            run_stage(config, run_dir, stage, force, quiet_if_done=not force)
         return {name: run_stage(config, run_dir, name, force, quiet_if_done=not force) for name in names}
     summaries = {name: rd.stage_record(name)["summary"] for name in names if name not in pending}
-    summaries.update(_run_on_cluster(config, run_dir, pending, force))
+    summaries.update(_run_on_cluster(config, run_dir, jobs, force, chain))
     return {name: summaries[name] for name in names}
 
 
@@ -286,7 +310,7 @@ def _width(pending: list[str]) -> int:
     one layer after the last of the pending studies it waits for."""
     layer: dict[str, int] = {}
     for name in pending:  # in order_studies order
-        layer[name] = 1 + max((layer[b] for b in lookup(name).after if b in layer), default=-1)
+        layer[name] = 1 + max((layer[b] for b in _after(name) if b in layer), default=-1)
     return max((list(layer.values()).count(k) for k in set(layer.values())), default=0)
 
 
@@ -302,21 +326,29 @@ def _workers(config: Config, pending: list[str]) -> int:
 
 
 def _priorities(rd: RunDir, pending: list[str]) -> dict[str, int]:
-    """Dask priority of each pending study (higher starts first): its expected seconds plus the longest
-    chain of pending studies that wait for it, so the long chains start first."""
+    """Dask priority of each pending job (higher starts first): a study's expected seconds plus the longest
+    chain of pending studies that wait for it, so the long chains start first; the pipeline chain before
+    all, as the report waits for it."""
     manifest = rd.read_manifest().get("stages", {})
-    seconds = {n: float(manifest.get(n, {}).get("seconds") or TYPICAL_SECONDS.get(n, 60.0)) for n in pending}
+    studies = [n for n in pending if n != CHAIN]
+    seconds = {n: float(manifest.get(n, {}).get("seconds") or TYPICAL_SECONDS.get(n, 60.0)) for n in studies}
     chain: dict[str, float] = {}
-    for name in reversed(pending):  # pending is in order_studies order: dependents come later
-        waiting = [chain[d] for d in pending if name in lookup(d).after and d in chain]
+    for name in reversed(studies):  # in order_studies order: dependents come later
+        waiting = [chain[d] for d in studies if name in lookup(d).after and d in chain]
         chain[name] = seconds[name] + max(waiting, default=0.0)
-    return {name: int(round(chain[name])) for name in pending}
+    priorities = {name: int(round(chain[name])) for name in studies}
+    if CHAIN in pending:
+        priorities[CHAIN] = max(priorities.values(), default=0) + 1
+    return priorities
 
 
-def _run_on_cluster(config: Config, run_dir: str | Path, pending: list[str], force: bool) -> dict[str, dict]:
-    """Run ``pending`` as Dask tasks, no more at once than there are workers: this process hands a study
-    to the cluster when a worker is free and the studies it reads are done, the longest chain first
-    (``_priorities``), so no study waits in a busy worker's queue while another worker idles."""
+def _run_on_cluster(
+    config: Config, run_dir: str | Path, pending: list[str], force: bool, chain: Sequence[str] = ()
+) -> dict[str, dict]:
+    """Run the jobs ``pending`` (studies, and ``CHAIN`` for the stages ``chain``) as Dask tasks, no more
+    at once than there are workers: this process hands a job to the cluster when a worker is free and
+    the studies it reads are done, the longest first (``_priorities``), so no job waits in a busy
+    worker's queue while another worker idles. Returns the studies' summaries."""
     from distributed import as_completed
 
     from l1ad.cluster import dask_client, n_workers, worker_hosts
@@ -325,7 +357,7 @@ def _run_on_cluster(config: Config, run_dir: str | Path, pending: list[str], for
     rd = RunDir(run_dir, config)
     workers = _workers(config, pending)  # each its share of the cores
     start = time.perf_counter()
-    short = ", ".join(n.removeprefix("studies/") for n in pending)
+    short = ", ".join(("/".join(chain) if n == CHAIN else n.removeprefix("studies/")) for n in pending)
     # quiet: a failing study is one line here and its traceback in its log, not a worker's error log too
     with dask_client(c.scheduler, workers, c.memory_limit, quiet=True) as client:
         hosts = worker_hosts(client)
@@ -334,25 +366,30 @@ def _run_on_cluster(config: Config, run_dir: str | Path, pending: list[str], for
         client.subscribe_topic(EVENTS_TOPIC, _print_started)
         priorities = _priorities(rd, pending)
         waiting = list(pending)
-        running: dict[str, str] = {}  # future key -> study
+        running: dict[str, str] = {}  # future key -> job
         summaries: dict[str, dict] = {}
         failed: dict[str, BaseException] = {}
         busy = 0.0
         tasks = as_completed()
+        echo = None  # the chain's log, copied to this console while it runs
 
         def submit_ready() -> None:
+            nonlocal echo
             slots = workers if not c.scheduler else n_workers(client)
             while len(running) < slots:
-                ready = [n for n in waiting if all(b in summaries for b in lookup(n).after if b in pending)]
+                ready = [n for n in waiting if all(b in summaries for b in _after(n) if b in pending)]
                 if not ready:
                     return
                 name = max(ready, key=lambda n: priorities[n])
                 waiting.remove(name)
+                if name == CHAIN:
+                    echo = LogEcho(rd.paths.log(CHAIN))
                 future = client.submit(
-                    _study_task,
+                    _stage_task,
                     config,
                     str(rd.path),
                     name,
+                    tuple(chain) if name == CHAIN else (name,),
                     force,
                     hosts,
                     key=f"l1ad-{name.replace('/', '-')}-{os.getpid()}-{time.time_ns()}",
@@ -361,32 +398,39 @@ def _run_on_cluster(config: Config, run_dir: str | Path, pending: list[str], for
                 running[future.key] = name
                 tasks.add(future)
 
-        submit_ready()
-        for future in tasks:
-            name = running.pop(future.key)
-            if future.status == "finished":
-                result = future.result()
-                busy += result["seconds"]
-                summaries[name] = result["summary"]
-                print(
-                    f"[{name}] done in {result['seconds']:.1f} s on worker {result['worker']} -> "
-                    f"{rd.paths.stage(name)} (log: {rd.paths.log(name)})",
-                    flush=True,
-                )
-            else:
-                exc = future.exception()
-                failed[name] = exc
-                message = " ".join(str(exc).split())
-                print(
-                    f"[{name}] failed: {type(exc).__name__}: {message} (log: {rd.paths.log(name)})",
-                    flush=True,
-                )
-                for other in [n for n in waiting if any(b in failed for b in lookup(n).after)]:
-                    waiting.remove(other)
-                    failed[other] = exc
-                    blocked = [b for b in lookup(other).after if b in failed]
-                    print(f"[{other}] not run: {', '.join(blocked)} failed", flush=True)
+        try:
             submit_ready()
+            for future in tasks:
+                name = running.pop(future.key)
+                if name == CHAIN and echo is not None:
+                    echo.stop()
+                if future.status == "finished":
+                    result = future.result()
+                    busy += result["seconds"]
+                    summaries[name] = result["summary"]
+                    if name != CHAIN:
+                        print(
+                            f"[{name}] done in {result['seconds']:.1f} s on worker {result['worker']} -> "
+                            f"{rd.paths.stage(name)} (log: {rd.paths.log(name)})",
+                            flush=True,
+                        )
+                else:
+                    exc = future.exception()
+                    failed[name] = exc
+                    message = " ".join(str(exc).split())
+                    print(
+                        f"[{name}] failed: {type(exc).__name__}: {message} (log: {rd.paths.log(name)})",
+                        flush=True,
+                    )
+                    for other in [n for n in waiting if any(b in failed for b in _after(n))]:
+                        waiting.remove(other)
+                        failed[other] = exc
+                        blocked = [b for b in _after(other) if b in failed]
+                        print(f"[{other}] not run: {', '.join(blocked)} failed", flush=True)
+                submit_ready()
+        finally:
+            if echo is not None:
+                echo.stop()
         client.unsubscribe_topic(EVENTS_TOPIC)
     wall = time.perf_counter() - start
     if failed:
@@ -398,16 +442,55 @@ def _run_on_cluster(config: Config, run_dir: str | Path, pending: list[str], for
                 f"see {rd.paths.log(first)}; rerun to resume"
             ) from exc
         raise exc
+    beside = f" beside {'/'.join(chain)}" if CHAIN in pending else ""
     print(
-        f"[studies] {len(pending)} done in {wall:.1f} s of wall time ({busy:.1f} s of study time added up)",
+        f"[studies] {len([n for n in pending if n != CHAIN])} done{beside} in {wall:.1f} s of wall time "
+        f"({busy:.1f} s of task time added up)",
         flush=True,
     )
+    summaries.pop(CHAIN, None)
     return summaries
+
+
+class LogEcho:
+    """Copies what a task appends to its log onto this console, in a thread, until ``stop``: the chain's
+    progress shows as it would when the chain runs in this process."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._offset = path.stat().st_size if path.exists() else 0  # what earlier runs wrote stays there
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _copy(self) -> None:
+        if not self.path.exists():
+            return
+        with self.path.open("r", errors="replace") as f:
+            f.seek(self._offset)
+            text = f.read()
+            self._offset = f.tell()
+        if text:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self._copy()
+
+    def stop(self) -> None:
+        """Copy what is left and end the thread (idempotent)."""
+        if not self._stop.is_set():
+            self._stop.set()
+            self._thread.join()
+            self._copy()
 
 
 def _print_started(event: tuple[float, dict]) -> None:
     """The console line of a study that started on a worker (a Dask event handler)."""
     msg = event[1]
+    if msg["stage"] == CHAIN:
+        return  # the chain's own output is copied to the console
     print(
         f"[{msg['stage']}] started on worker {msg['name']} ({msg['threads']} CPU thread"
         f"{'s' if msg['threads'] != 1 else ''}), log: {msg['log']}",
@@ -415,31 +498,45 @@ def _print_started(event: tuple[float, dict]) -> None:
     )
 
 
-def _study_task(
-    config: Config, run_dir: str, stage: str, force: bool, hosts: dict[str, int]
+def _stage_task(
+    config: Config, run_dir: str, job: str, stages: tuple[str, ...], force: bool, hosts: dict[str, int]
 ) -> dict[str, Any]:
-    """One study on a Dask worker: this process imports its code and runs it through ``run_stage`` with
-    the cores of this host shared among its workers, its output in the study's log."""
+    """One job on a Dask worker: this process imports the stages' code and runs them through ``run_stage``,
+    its output in the job's log. A study gets the cores of this host shared among its workers; the chain
+    the threads this l1ad process would use (``train.threads``, or every core), so its results are those
+    of a run without studies beside it. Returns the last stage's summary."""
     from distributed import get_worker
 
     from l1ad.cluster import address_host, available_cores
+    from training.device import set_threads
 
     worker = get_worker()
-    threads = max(available_cores() // max(hosts.get(address_host(worker.address), 1), 1), 1)
-    if config.train.threads > 0:
-        threads = min(threads, config.train.threads)
+    if job == CHAIN:
+        # The threads of an l1ad process (every core; torch then as train.threads says, in run_stage), which
+        # the Dask nanny's OMP_NUM_THREADS=1 took away. The chain is the first job on its fresh worker, so
+        # TensorFlow starts here with them.
+        threads, stage_threads = available_cores(), None
+        set_threads(threads)
+    else:
+        threads = max(available_cores() // max(hosts.get(address_host(worker.address), 1), 1), 1)
+        if config.train.threads > 0:
+            threads = min(threads, config.train.threads)
+        stage_threads = threads
     rd = RunDir(run_dir, config)
-    log = rd.paths.log(stage)
-    worker.log_event(EVENTS_TOPIC, {"stage": stage, "name": worker.name, "threads": threads, "log": str(log)})
+    log = rd.paths.log(job)
+    worker.log_event(EVENTS_TOPIC, {"stage": job, "name": worker.name, "threads": threads, "log": str(log)})
     start = time.perf_counter()
     with redirect_output(log):
         print(
-            f"==== {time.strftime('%Y-%m-%dT%H:%M:%S%z')} {stage} on Dask worker {worker.name} "
+            f"==== {time.strftime('%Y-%m-%dT%H:%M:%S%z')} {job} on Dask worker {worker.name} "
             f"(pid {os.getpid()}, CPU threads: {threads})",
             flush=True,
         )
         try:
-            summary = run_stage(config, run_dir, stage, force=force, threads=threads)
+            for stage in stages:
+                summary = run_stage(
+                    config, run_dir, stage, force=force, quiet_if_done=not force, threads=stage_threads
+                )
         except BaseException as exc:
             traceback.print_exc()
             if isinstance(exc, L1adError) and not _picklable(exc):

@@ -67,8 +67,16 @@ class RunDir:
         record = self.stage_record(stage)
         return bool(record and record.get("fingerprint") == fingerprint and self.paths.stage(stage).is_dir())
 
-    def record_stage(self, stage: str, fingerprint: str, seconds: float, summary: dict[str, Any]) -> None:
-        """Write the stage's record into the manifest (atomically, after its outputs are in place).
+    def record_stage(
+        self,
+        stage: str,
+        fingerprint: str,
+        seconds: float,
+        summary: dict[str, Any],
+        cpu_seconds: float | None = None,
+    ) -> None:
+        """Write the stage's record into the manifest (atomically, after its outputs are in place):
+        wall ``seconds`` and, when given, the ``cpu_seconds`` of its process and the tools it ran.
 
         The read-modify-write holds a lock on the run directory, so two l1ad processes finishing
         stages of one run directory at once (two studies, say) both keep their records.
@@ -76,9 +84,11 @@ class RunDir:
         self.path.mkdir(parents=True, exist_ok=True)
         with open(self.paths.manifest_lock, "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or when the process dies
-            self._record_stage(stage, fingerprint, seconds, summary)
+            self._record_stage(stage, fingerprint, seconds, summary, cpu_seconds)
 
-    def _record_stage(self, stage: str, fingerprint: str, seconds: float, summary: dict[str, Any]) -> None:
+    def _record_stage(
+        self, stage: str, fingerprint: str, seconds: float, summary: dict[str, Any], cpu_seconds: float | None
+    ) -> None:
         manifest = self.read_manifest()
         manifest.update(
             {
@@ -93,6 +103,7 @@ class RunDir:
         stages[stage] = {
             "fingerprint": fingerprint,
             "seconds": round(seconds, 2),
+            "cpu_seconds": None if cpu_seconds is None else round(cpu_seconds, 2),
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "summary": summary,
         }

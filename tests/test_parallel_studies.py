@@ -23,6 +23,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -30,9 +31,11 @@ from l1ad.config import Config, load_config
 from l1ad.errors import L1adError
 from l1ad.pipeline import _priorities, _width, fingerprint, order_studies, run_stage, run_studies
 from l1ad.rundir import RunDir
+from training.stage import read_scores
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDIES = ("gaussian", "mpdr", "nae")  # mpdr before nae on purpose: run_studies runs it after nae
+CHAIN = ("train",)
 
 TINY = {
     "run": {"name": "tiny-studies", "models": ["ae"], "studies": list(STUDIES)},
@@ -139,12 +142,13 @@ def runs(tmp_path_factory):
     run_stage(config, tmp / "base", "data")
     serial, parallel = _copy_data(tmp / "base", tmp / "serial"), _copy_data(tmp / "base", tmp / "parallel")
     start = time.perf_counter()
-    serial_summaries = run_studies(config, serial, STUDIES, parallel=False)
+    # the train stage as the chain of `l1ad run` beside them (train -> quantize -> firmware there)
+    serial_summaries = run_studies(config, serial, STUDIES, parallel=False, chain=CHAIN)
     serial_s = time.perf_counter() - start
     console = io.StringIO()
     start = time.perf_counter()
     with contextlib.redirect_stdout(console):  # also catches the lines printed by the client's event thread
-        parallel_summaries = run_studies(config, parallel, STUDIES)
+        parallel_summaries = run_studies(config, parallel, STUDIES, chain=CHAIN)
     parallel_s = time.perf_counter() - start
     print(f"tiny studies: one after another {serial_s:.1f} s, on 2 Dask workers {parallel_s:.1f} s")
     return {
@@ -207,12 +211,28 @@ def test_studies_ran_as_tasks_with_logs_and_console_lines(runs) -> None:
         assert (run_dir / stage / "study.json").is_file()
     assert os.getpid() not in pids and len(pids) == 2, "two worker processes, not this one"
     assert "gaussian: logistic regression" not in console and "[nae] seed 1" not in console
-    assert re.search(r"^\[studies\] 3 done in [0-9.]+ s of wall time", console, re.M)
+    assert re.search(r"^\[studies\] 3 done beside train in [0-9.]+ s of wall time", console, re.M)
     # mpdr started only after nae ended (it quotes nae's results)
     assert console.index("[studies/nae] done in") < console.index("[studies/mpdr] started")
     assert "nae/nae" in _study(run_dir, "mpdr")["external"]
     assert not list(run_dir.rglob("*.partial"))
     assert not [p for p in (run_dir / ".checkpoints").rglob("*") if p.is_file()], "checkpoints removed"
+
+
+def test_the_chain_ran_beside_them_with_the_results_it_has_alone(runs) -> None:
+    """`l1ad run`'s chain as a task: its output in logs/chain.log and copied to the console, its figures
+    those of the chain run in this process (the same threads), its CPU seconds recorded."""
+    run_dir, console = runs["parallel"], runs["console"]
+    log = (run_dir / "logs" / "chain.log").read_text()
+    assert re.search(r"^==== \S+ chain on Dask worker \S+ \(pid \d+, CPU threads: \d+\)", log, re.M), log
+    assert "[train] done in " in log and "[train] done in " in console, console
+    assert "[chain] started" not in console and "[chain] done" not in console
+    got = read_scores(run_dir / "train" / "ae" / "scores.h5")[0]
+    want = read_scores(runs["serial"] / "train" / "ae" / "scores.h5")[0]
+    assert got.shape == want.shape and np.array_equal(got, want)
+    for run in (run_dir, runs["serial"]):
+        record = RunDir(run, runs["config"]).stage_record("train")
+        assert record["fingerprint"] == fingerprint(runs["config"], "train") and record["cpu_seconds"] > 0
 
 
 def test_the_same_outputs_as_one_after_another(runs) -> None:
