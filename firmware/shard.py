@@ -108,24 +108,42 @@ def read_rows(job: ShardJob, start: int, stop: int) -> np.ndarray:
 
 
 def build_library(project: Path, build_dir: Path) -> tuple[str, str]:
-    """Compile the HLS project's C simulation (its own build_lib.sh, g++) in a copy under ``build_dir``.
+    """The HLS project's C simulation library, in ``build_dir``: returns (library path, entry point).
 
-    Returns (library path, entry point). A copy, because the run's project is the firmware
-    stage's finished artifact and g++ writes beside the sources.
+    The firmware stage's own library when the project holds exactly one that loads here (the one its
+    csim scores and trace came from: no g++ run), copied so that the run's finished artifact is never
+    opened for writing; otherwise compiled with the project's build_lib.sh (g++) in a copy of the
+    project, as g++ writes beside the sources.
     """
     shutil.rmtree(build_dir, ignore_errors=True)
-    shutil.copytree(project, build_dir, ignore=shutil.ignore_patterns("*.so", "*.o", "tb_data", "testbench"))
-    for stale in hls_sources(build_dir).glob("*.so"):
-        stale.unlink()
-    proc = subprocess.run(
-        ["bash", "build_lib.sh"], cwd=build_dir, capture_output=True, text=True, check=False
-    )
-    libraries = sorted(hls_sources(build_dir).glob("*.so"))
-    if proc.returncode != 0 or len(libraries) != 1:
-        tail = (proc.stdout + proc.stderr).strip().splitlines()[-1:] or ["no output"]
-        raise L1adError(f"g++ could not build the C simulation of {project}: {tail[0]}")
-    project_name = libraries[0].name.rsplit("-", 1)[0]
-    return str(libraries[0]), f"{project_name}_double"
+    prebuilt = sorted(hls_sources(project).glob("*.so"))
+    if len(prebuilt) == 1 and _loads(prebuilt[0]):
+        build_dir.mkdir(parents=True)
+        library = build_dir / prebuilt[0].name
+        shutil.copy2(prebuilt[0], library)
+    else:
+        shutil.copytree(
+            project, build_dir, ignore=shutil.ignore_patterns("*.so", "*.o", "tb_data", "testbench")
+        )
+        proc = subprocess.run(
+            ["bash", "build_lib.sh"], cwd=build_dir, capture_output=True, text=True, check=False
+        )
+        libraries = sorted(hls_sources(build_dir).glob("*.so"))
+        if proc.returncode != 0 or len(libraries) != 1:
+            tail = (proc.stdout + proc.stderr).strip().splitlines()[-1:] or ["no output"]
+            raise L1adError(f"g++ could not build the C simulation of {project}: {tail[0]}")
+        library = libraries[0]
+    project_name = library.name.rsplit("-", 1)[0]
+    return str(library), f"{project_name}_double"
+
+
+def _loads(library: Path) -> bool:
+    """Whether ``library`` loads in this process (a project copied from another machine may not)."""
+    try:
+        ctypes.CDLL(str(library))
+    except OSError:
+        return False
+    return True
 
 
 def _job(run: Path, model: str, input_path: Path, key: str | None, library: tuple[str, str]) -> ShardJob:

@@ -36,7 +36,7 @@ Stages talk through files in a run directory (default runs/default):
               nae         normalized autoencoder on L1 objects
               mpdr        manifold projection-diffusion recovery on L1 objects
               nurd        NuRD lambda comparison and conv AE on jet images
-  run       data -> train -> quantize -> firmware -> studies in run.studies -> report -> check
+  run       data -> (train -> quantize -> firmware, beside the studies in run.studies) -> report -> check
   scan      design-space scan (model x bits x reuse factor x strategy) on Dask: QAT,
             hls4ml, csim and resources per point; table and Pareto plots in RUN_DIR/scan
   csim      score a large HDF5 event file with a model's C simulation, in chunks on Dask
@@ -85,8 +85,8 @@ STAGE_HELP = {
     "(latency, II, LUT/DSP/FF/BRAM as fractions of the part; recomputed with this --config, no rebuild).",
     "study": "Run one full-precision study into RUN_DIR/studies/NAME (it runs the data stage first if "
     "needed); the report includes every study present in the run directory.",
-    "run": "Run data -> train -> quantize -> firmware -> the studies listed in run.studies -> report, "
-    "then check.",
+    "run": "Run data, then train -> quantize -> firmware beside the studies listed in run.studies (Dask tasks, "
+    "output in RUN_DIR/logs/; cluster.parallel_studies: false runs them one after another), then report and check.",
     "scan": "Run every point of the scan section (models x bits x reuse_factors x strategies, or scan.points) "
     "as a Dask task: QAT from the run's float weights, hls4ml conversion into the point's own folder, g++ "
     "C simulation of the test set checked against QKeras, resource estimate (vendor synthesis with "

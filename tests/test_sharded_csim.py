@@ -6,6 +6,7 @@ finished chunks.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -91,3 +92,24 @@ def test_interrupted_csim_job_resumes_from_its_finished_chunks(tiny_run, tmp_pat
     assert resumed["chunks_done_before"] == 2 and clean["chunks_done_before"] == 0
     with h5py.File(tmp_path / "clean.h5", "r") as a, h5py.File(out, "r") as b:
         np.testing.assert_array_equal(a["score"][...], b["score"][...])
+
+
+def test_the_firmware_stages_library_is_reused_and_a_project_without_one_is_compiled(tiny_run, tmp_path):
+    import shutil
+
+    from firmware.shard import CsimLibrary, build_library
+
+    _, run_dir, _ = tiny_run
+    project = run_dir / "firmware" / "ae" / "hls_project"
+    (prebuilt,) = (project / "firmware").glob("*.so")
+    path, entry = build_library(project, tmp_path / "reused")
+    assert Path(path).parent == tmp_path / "reused" and Path(path).read_bytes() == prebuilt.read_bytes()
+    assert not (tmp_path / "reused" / "firmware").exists(), "no copy of the sources, no g++ run"
+
+    bare = tmp_path / "bare_project"
+    shutil.copytree(project, bare, ignore=shutil.ignore_patterns("*.so"))
+    path_b, entry_b = build_library(bare, tmp_path / "compiled")
+    assert entry_b == entry and Path(path_b).is_file() and Path(path_b).parent.parent == tmp_path / "compiled"
+    X = np.round(np.random.default_rng(5).normal(size=(50, 57)) * 16) / 16  # on the AE's 1/16 input grid
+    reused, compiled = (CsimLibrary(p, entry, 57).predict(X) for p in (path, path_b))
+    np.testing.assert_array_equal(reused, compiled)
