@@ -35,6 +35,7 @@ from firmware.hls import (
     quantizer_config,
     write_project,
 )
+from l1ad.artifacts import ModelFirmwarePaths
 from l1ad.config import FirmwareConfig, read_yaml_file
 from l1ad.errors import InputError, L1adError
 from l1ad.io import require_finite, write_json
@@ -258,7 +259,8 @@ def byo_firmware(
     seed: int = 0,
     project_name: str = "l1ad_byo",
 ) -> dict[str, Any]:
-    """Convert, compile and validate a user's model; returns (and writes) its report row.
+    """Convert, compile and validate a user's model into the firmware folder ``out_dir``
+    (``ModelFirmwarePaths``); returns (and writes) its report row.
 
     Inputs: the user's array (``data``: .npy or HDF5) or ``n_events`` drawn uniformly in
     ``input_range``, put on the input format's grid and fed to Keras and csim alike. The input
@@ -275,7 +277,7 @@ def byo_firmware(
     """
     import tensorflow as tf
 
-    model_path, out_dir = Path(model_path), Path(out_dir)
+    model_path, paths = Path(model_path), ModelFirmwarePaths(Path(out_dir))
     model = functional(load_user_model(model_path, weights))
     check_hls4ml_support(model, model_path)
     if len(model.inputs) != 1:
@@ -333,7 +335,7 @@ def byo_firmware(
     overrides = _read_yaml(hls_config_yaml) if hls_config_yaml is not None else None
     if overrides is not None:
         _check_layer_names(overrides, list(base_config(model, fw)["LayerName"]), hls_config_yaml)
-    project = out_dir / "hls_project"
+    project = paths.hls_project
     t0 = time.perf_counter()
     route = "explicit"
     if overrides is not None:
@@ -409,8 +411,8 @@ def byo_firmware(
         "notes": notes,
     }
     if rtl_check:
-        row["rtl"] = byo_rtl(model, route, out_dir / "rtl", fw, X_grid, csim, reference[output_names[0]])
-    write_json(out_dir / "csim_validation.json", row)
+        row["rtl"] = byo_rtl(model, route, paths.rtl, fw, X_grid, csim, reference[output_names[0]])
+    write_json(paths.validation, row)
     return row
 
 

@@ -76,6 +76,25 @@ class TrainPaths:
 
 
 @dataclass(frozen=True)
+class SweepPaths:
+    """``quantize/<model>/sweep/b<bits>/``: one point of the quantize stage's bit-width scan, written by
+    ``quantize.quantizer.save_sweep_model``; ``l1ad scan`` takes its model instead of training the same
+    point again (``quantize.quantizer.train_point``)."""
+
+    root: Path
+
+    @property
+    def qmodel(self) -> Path:
+        """The QKeras model trained at the point's bits."""
+        return self.root / "qmodel.h5"
+
+    @property
+    def settings(self) -> Path:
+        """The settings the model was trained with (quantizer, bits, epochs, learning rate)."""
+        return self.root / "qat.json"
+
+
+@dataclass(frozen=True)
 class QuantizePaths:
     """``quantize/``: written by the quantize stage (``quantize.stage.run_quantize``), one folder per model."""
 
@@ -93,10 +112,9 @@ class QuantizePaths:
         """The bit-width scan of ``model`` (its points' AUC and TPR ratios to float)."""
         return self.root / model / "scan.json"
 
-    def sweep(self, model: str, bits: int) -> Path:
-        """The folder of the QKeras model the bit-width scan trained at ``bits`` and the settings it was
-        trained with (``quantize.quantizer.save_sweep_model``); ``l1ad scan`` reuses it."""
-        return self.root / model / "sweep" / f"b{bits}"
+    def sweep(self, model: str, bits: int) -> SweepPaths:
+        """The QKeras model the bit-width scan trained at ``bits`` and the settings it was trained with."""
+        return SweepPaths(self.root / model / "sweep" / f"b{bits}")
 
     def info(self, model: str) -> Path:
         """The model's record: family, splits, qmodel, bits, input format, trigger FPR."""
@@ -150,6 +168,7 @@ class FirmwarePaths:
     root: Path
 
     def model(self, model: str) -> ModelFirmwarePaths:
+        """The firmware folder of the deployed scorer ``model``."""
         return ModelFirmwarePaths(self.root / model)
 
 
@@ -189,14 +208,17 @@ class WriteupPaths:
 
     @property
     def json(self) -> Path:
+        """The figures, read by the report (and, for ``report.json``, by ``l1ad check``)."""
         return self.root / f"{self.NAME}.json"
 
     @property
     def markdown(self) -> Path:
+        """The Markdown section."""
         return self.root / f"{self.NAME}.md"
 
     @property
     def plots(self) -> Path:
+        """The folder of the figures the Markdown links."""
         return self.root / "plots"
 
 
@@ -223,6 +245,7 @@ class ScanPaths(WriteupPaths):
     NAME: ClassVar[str] = "scan"
 
     def point(self, point_id: str) -> ScanPointPaths:
+        """The folder of the point ``point_id`` (``l1ad.scan_points.point_id``)."""
         return ScanPointPaths(self.root / "points" / point_id)
 
     def failed(self, point_id: str) -> Path:

@@ -23,6 +23,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from l1ad.artifacts import RELATIVE, RunPaths, ScanPointPaths
 from l1ad.config import Config, ScanPoint
 from l1ad.io import atomic_dir, read_json, write_json
 from l1ad.scan_points import finished, point_fingerprint, point_id, scan_points
@@ -38,7 +39,7 @@ def run_point(config: Config, run_dir: str, point: ScanPoint, sweep: bool = Fals
     is taken instead of training it again (``quantize.quantizer.train_point``).
     """
     from l1ad.io import quiet_known_warnings
-    from quantize.quantizer import quantizer_for, scan_bits, sweep_dir, train_point
+    from quantize.quantizer import quantizer_for, scan_bits, train_point
     from quantize.stage import score_summary, trigger_fpr
     from training.data.splits import read_splits
     from training.scorer import load_scorer
@@ -47,16 +48,18 @@ def run_point(config: Config, run_dir: str, point: ScanPoint, sweep: bool = Fals
     quiet_known_warnings()
     _one_thread()
     run = Path(run_dir)
+    paths = RunPaths(run)
     pid = point_id(point)
     start = time.perf_counter()
-    with atomic_dir(run / "scan" / "points" / pid) as out:
+    with atomic_dir(paths.scan.point(pid).root) as out:
+        written = ScanPointPaths(out)
         log = io.StringIO()
         try:
             with contextlib.redirect_stdout(log):
-                info = read_json(run / "train" / point.model / "info.json")
+                info = read_json(paths.train.info(point.model))
                 splits = read_splits(run / info["splits"])
                 scorer = load_scorer(run / info["deployed"])
-                float_scores = read_scores(run / "train" / point.model / "scores.h5")[0][0]
+                float_scores = read_scores(paths.train.scores(point.model))[0][0]
                 fw = dataclasses.replace(
                     config.firmware,
                     reuse_factor=point.reuse_factor,
@@ -75,15 +78,15 @@ def run_point(config: Config, run_dir: str, point: ScanPoint, sweep: bool = Fals
                     bits,
                     config.scan.epochs,
                     lr,
-                    sweep_dir(run / "quantize", point.model, point.bits) if sweep else None,
+                    paths.quantize.sweep(point.model, point.bits) if sweep else None,
                 )
                 validation, quantized, csim = quantizer.build_firmware(
                     point.model, model, history, bits, splits, float_scores, config, fw, out
                 )
         finally:
-            (out / "log.txt").write_text(log.getvalue())
-        validation["hls_project"] = f"scan/points/{pid}/hls_project"
-        write_json(out / "csim_validation.json", validation)
+            written.log.write_text(log.getvalue())
+        validation["hls_project"] = str(RELATIVE.scan.point(pid).hls_project)
+        write_json(written.validation, validation)
 
         fpr = trigger_fpr(config, info["family"])
         y, classes, n_bkg = splits.test.y, splits.classes, splits.n_background_classes
@@ -123,7 +126,7 @@ def run_point(config: Config, run_dir: str, point: ScanPoint, sweep: bool = Fals
             "convert_compile_seconds": validation.get("convert_compile_seconds"),
         }
         # Written last: a point folder is finished when its result.json exists.
-        write_json(out / "result.json", result)
+        write_json(written.result, result)
     return result
 
 
@@ -154,11 +157,11 @@ def run_scan(config: Config, run_dir: str | Path) -> dict[str, Any]:
     run_stage(config, run, "train", quiet_if_done=True)  # the float weights every point starts from
     # the quantize stage's sweep models come from the same float weights only when it is up to date
     sweep = RunDir(run, config).is_done("quantize", fingerprint(config, "quantize"))
-    scan_dir = run / "scan"
+    scan = RunPaths(run).scan
     points = scan_points(config)
     todo = []
     for point in points:
-        if finished(scan_dir, point, point_fingerprint(config, point)) is None:
+        if finished(scan, point, point_fingerprint(config, point)) is None:
             todo.append(point)
     print(
         f"[scan] {len(points)} points: {len(points) - len(todo)} finished before, {len(todo)} to run",
@@ -175,7 +178,7 @@ def run_scan(config: Config, run_dir: str | Path) -> dict[str, Any]:
             with tqdm(total=len(futures), desc="scan points", unit="point") as bar:
                 for future in as_completed(futures):
                     point = futures[future]
-                    failed = scan_dir / "failed" / f"{point_id(point)}.json"
+                    failed = scan.failed(point_id(point))
                     try:
                         result = future.result()
                     except Exception as exc:  # any failure of one point is recorded, the others go on

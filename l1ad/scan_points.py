@@ -8,9 +8,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from pathlib import Path
 from typing import Any
 
+from l1ad.artifacts import ScanPaths
 from l1ad.config import Config, ScanPoint, grid_points
 from l1ad.io import read_json
 
@@ -38,9 +38,9 @@ def point_fingerprint(config: Config, point: ScanPoint) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def finished(scan_dir: Path, point: ScanPoint, fp: str) -> dict[str, Any] | None:
+def finished(scan: ScanPaths, point: ScanPoint, fp: str) -> dict[str, Any] | None:
     """The point's result when it was finished with the same fingerprint, else None."""
-    path = scan_dir / "points" / point_id(point) / "result.json"
+    path = scan.point(point_id(point)).result
     if not path.is_file():
         return None
     result = read_json(path)

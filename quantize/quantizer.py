@@ -19,13 +19,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from l1ad.artifacts import ScanPointPaths, SweepPaths
 from l1ad.config import Config, FirmwareConfig, QuantBits
 from l1ad.io import read_json, write_json
 from quantize import hgq
 from quantize.qmodels import declared_inputs, input_format, load_qmodel, predict_exact, save_qmodel, to_qkeras
 from training.data.splits import Split, Splits
-
-SWEEP_SETTINGS = "qat.json"  # beside a sweep model: the settings it was trained with
 
 
 def scan_bits(default: QuantBits, b: int) -> QuantBits:
@@ -87,8 +86,9 @@ class Quantizer(ABC):
         fw: FirmwareConfig,
         out: Path,
     ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
-        """The trained twin's model file and HLS project in ``out``, its csim validation and resources:
-        (validation figures, exact scores of the test set, csim scores)."""
+        """The trained twin's model file and HLS project in the scan point folder ``out``
+        (``ScanPointPaths``), its csim validation and resources: (validation figures, exact scores of
+        the test set, csim scores)."""
 
 
 class QKeras(Quantizer):
@@ -120,7 +120,7 @@ class QKeras(Quantizer):
         """``qmodel.h5`` and the firmware stage's own build (``firmware.stage.build_firmware``)."""
         from firmware.stage import build_firmware
 
-        save_qmodel(model, out / "qmodel.h5")
+        save_qmodel(model, ScanPointPaths(out).qmodel)
         qkeras = self.reference_scores(model, splits.test.X, bits)
         validation, csim, _ = build_firmware(
             name, model, bits, splits, qkeras, float_scores, config, fw, out, log=print
@@ -175,9 +175,10 @@ class HGQ(Quantizer):
 
         X_train, X_test = declared_inputs(splits.train.X, bits), declared_inputs(splits.test.X, bits)
         proxy = hgq.proxy_model(model, np.concatenate([X_train, X_test]))
-        hgq.save_proxy(proxy, out / "proxy.h5")
+        paths = ScanPointPaths(out)
+        hgq.save_proxy(proxy, paths.proxy)
         reference = hgq.proxy_scores(proxy, X_test)
-        hls_model = convert_proxy(proxy, out / "hls_project", fw, f"l1ad_{name}")
+        hls_model = convert_proxy(proxy, paths.hls_project, fw, f"l1ad_{name}")
         result, csim = validate_proxy(
             hls_model, X_test, splits.test.y, float_scores, reference, splits.n_background_classes
         )
@@ -208,20 +209,15 @@ def quantizer_for(name: str, beta: float = 0.0) -> Quantizer:
     raise ValueError(f"unknown quantizer {name!r}: qkeras or hgq")
 
 
-def sweep_dir(quantize_dir: Path, model: str, bits: int) -> Path:
-    """Where the quantize stage's bit sweep keeps the model it trained for ``model`` at ``bits``."""
-    return Path(quantize_dir) / model / "sweep" / f"b{bits}"
-
-
 def _settings(quantizer: str, bits: QuantBits, epochs: int, lr: float) -> dict[str, Any]:
     return {"quantizer": quantizer, "bits": dataclasses.asdict(bits), "epochs": epochs, "learning_rate": lr}
 
 
-def save_sweep_model(folder: Path, qmodel: Any, bits: QuantBits, epochs: int, lr: float) -> None:
-    """Keep a sweep point's QKeras model in ``folder`` with the settings it was trained with, for
-    ``train_point`` to take instead of training the same point again."""
-    save_qmodel(qmodel, Path(folder) / "qmodel.h5")
-    write_json(Path(folder) / SWEEP_SETTINGS, _settings(QKeras.name, bits, epochs, lr))
+def save_sweep_model(sweep: SweepPaths, qmodel: Any, bits: QuantBits, epochs: int, lr: float) -> None:
+    """Keep a sweep point's QKeras model with the settings it was trained with, for ``train_point`` to
+    take instead of training the same point again."""
+    save_qmodel(qmodel, sweep.qmodel)
+    write_json(sweep.settings, _settings(QKeras.name, bits, epochs, lr))
 
 
 def train_point(
@@ -231,7 +227,7 @@ def train_point(
     bits: QuantBits,
     epochs: int,
     lr: float,
-    sweep: Path | None = None,
+    sweep: SweepPaths | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """The one QAT step of a bit-width point (the quantize stage's sweep, ``l1ad scan``): (model, history).
 
@@ -240,9 +236,8 @@ def train_point(
     models only, so an HGQ point always trains. ``sweep`` must come from the same float weights
     (``l1ad scan`` passes it only when the run's quantize stage is up to date).
     """
-    settings_path = None if sweep is None else Path(sweep) / SWEEP_SETTINGS
-    if settings_path is not None and settings_path.is_file():
-        if read_json(settings_path) == _settings(quantizer.name, bits, epochs, lr):
-            print(f"QAT model of the quantize stage's sweep reused: {settings_path.parent}")
-            return load_qmodel(settings_path.parent / "qmodel.h5"), {}
+    if sweep is not None and sweep.settings.is_file():
+        if read_json(sweep.settings) == _settings(quantizer.name, bits, epochs, lr):
+            print(f"QAT model of the quantize stage's sweep reused: {sweep.root}")
+            return load_qmodel(sweep.qmodel), {}
     return quantizer.train_from_float(scorer, bits, splits.train, splits.val, epochs, lr)

@@ -17,10 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from l1ad.artifacts import RELATIVE, QuantizePaths, RunPaths
 from l1ad.config import Config
 from l1ad.io import read_json, write_json
 from quantize.qmodels import declared_inputs, input_format, save_qmodel
-from quantize.quantizer import QKeras, save_sweep_model, scan_bits, sweep_dir, train_point
+from quantize.quantizer import QKeras, save_sweep_model, scan_bits, train_point
 from training import metrics
 from training.data.splits import read_splits
 from training.scorer import load_scorer
@@ -44,16 +45,19 @@ def score_summary(
 
 
 def run_quantize(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
+    """QAT of each model of ``run.models`` from the train stage's float weights in ``run_dir``, and its
+    bit-width scan, into ``out`` (``QuantizePaths``); returns float and QKeras AUC per model and signal."""
     from training.device import configure_tensorflow
 
     configure_tensorflow(config.train.device)
+    trained, paths = RunPaths(run_dir).train, QuantizePaths(out)
     summary: dict[str, Any] = {}
     for name in config.run.models:
-        info = read_json(run_dir / "train" / name / "info.json")
+        info = read_json(trained.info(name))
         family = info["family"]
         splits = read_splits(run_dir / info["splits"])
         scorer = load_scorer(run_dir / info["deployed"])
-        float_all, y, classes, n_bkg = read_scores(run_dir / "train" / name / "scores.h5")
+        float_all, y, classes, n_bkg = read_scores(trained.scores(name))
         float_scores = float_all[0]  # the deployed (first) seed
         qcfg = getattr(config.quantize, name)
         fpr, min_bkg = trigger_fpr(config, family), config.metrics.min_background_for_sic
@@ -62,9 +66,9 @@ def run_quantize(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
         qmodel, history = QKERAS.train_from_float(
             scorer, qcfg.bits, splits.train, splits.val, qcfg.epochs, qcfg.learning_rate
         )
-        save_qmodel(qmodel, out / name / "qmodel.h5")
+        save_qmodel(qmodel, paths.qmodel(name))
         q_scores = QKERAS.reference_scores(qmodel, splits.test.X, qcfg.bits)
-        write_scores(out / name / "scores.h5", q_scores, y, classes, n_bkg)
+        write_scores(paths.scores(name), q_scores, y, classes, n_bkg)
         float_summary = score_summary(float_scores, y, classes, fpr, min_bkg, n_bkg)
         q_summary = score_summary(q_scores, y, classes, fpr, min_bkg, n_bkg)
         extra = {}
@@ -78,7 +82,7 @@ def run_quantize(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
                 bits = scan_bits(qcfg.bits, b)
                 print(f"  {name}: scan point {b} bits ({epochs} QAT epochs)")
                 qm, _ = train_point(QKERAS, scorer, splits, bits, epochs, qcfg.learning_rate)
-                save_sweep_model(sweep_dir(out, name, b), qm, bits, epochs, qcfg.learning_rate)
+                save_sweep_model(paths.sweep(name, b), qm, bits, epochs, qcfg.learning_rate)
                 point = score_summary(
                     QKERAS.reference_scores(qm, splits.test.X, bits), y, classes, fpr, min_bkg, n_bkg
                 )
@@ -93,14 +97,14 @@ def run_quantize(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
                         "auc": {s: point[s]["auc"] for s in point},
                     }
                 )
-        write_json(out / name / "scan.json", {"model": name, "trigger_fpr": fpr, "points": scan})
+        write_json(paths.scan(name), {"model": name, "trigger_fpr": fpr, "points": scan})
         write_json(
-            out / name / "info.json",
+            paths.info(name),
             {
                 "model": name,
                 "family": family,
                 "splits": info["splits"],
-                "qmodel": f"quantize/{name}/qmodel.h5",
+                "qmodel": str(RELATIVE.quantize.qmodel(name)),
                 "bits": dataclasses.asdict(qcfg.bits),
                 "input_format": input_format(qcfg.bits),
                 "epochs": qcfg.epochs,

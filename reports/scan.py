@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from firmware.budget import has_convolution, model_budget
+from l1ad.artifacts import RELATIVE, RunPaths
 from l1ad.config import Config
 from l1ad.io import atomic_path, read_json, write_json
 from l1ad.parts import part_capacity
@@ -74,11 +75,12 @@ def write_scan(config: Config, run_dir: Path) -> dict[str, Any]:
     from l1ad.scan_points import finished, point_fingerprint, point_id, scan_points
     from reports.stage import data_label
 
-    scan_dir = Path(run_dir) / "scan"
+    run = RunPaths(run_dir)
+    scan = run.scan
     rows, failed, pending = [], [], []
     for point in scan_points(config):
-        result = finished(scan_dir, point, point_fingerprint(config, point))
-        failure = scan_dir / "failed" / f"{point_id(point)}.json"
+        result = finished(scan, point, point_fingerprint(config, point))
+        failure = scan.failed(point_id(point))
         if result is not None:
             rows.append(_row(result, config))
         elif failure.is_file():
@@ -86,7 +88,7 @@ def write_scan(config: Config, run_dir: Path) -> dict[str, Any]:
         else:
             pending.append(point_id(point))
 
-    source = read_json(Path(run_dir) / "data" / "summary.json")
+    source = read_json(run.data.summary)
     pareto: dict[str, dict[str, list[str]]] = {}
     plots: list[str] = []
     for model in sorted({r["model"] for r in rows}):
@@ -97,7 +99,7 @@ def write_scan(config: Config, run_dir: Path) -> dict[str, Any]:
             ys = np.array([r["auc_csim"] for r in mine], dtype=float)
             front = pareto_front(xs, ys)
             pareto[model][suffix] = [r["id"] for r, f in zip(mine, front, strict=True) if f]
-            path = scan_dir / "plots" / f"pareto_{model}_{suffix}.png"
+            path = scan.plots / f"pareto_{model}_{suffix}.png"
             limits = mine[0]["budget_limits"]
             lut_capacity = (part_capacity(config.firmware.part) or {}).get("lut")
             x_limit = {
@@ -121,7 +123,7 @@ def write_scan(config: Config, run_dir: Path) -> dict[str, Any]:
                 data_label(source[mine[0]["family"]]["source"]),
                 x_limit=x_limit,
             )
-            plots.append(f"scan/plots/{path.name}")
+            plots.append(str(RELATIVE.scan.plots / path.name))
     for row in rows:
         row["pareto"] = [suffix for _, _, suffix in AXES if row["id"] in pareto[row["model"]][suffix]]
 
@@ -146,11 +148,11 @@ def write_scan(config: Config, run_dir: Path) -> dict[str, Any]:
         "clock_period_ns": config.firmware.clock_period_ns,
         "epochs": config.scan.epochs,
     }
-    write_json(scan_dir / "scan.json", summary)
-    with atomic_path(scan_dir / "scan.md") as tmp:
+    write_json(scan.json, summary)
+    with atomic_path(scan.markdown) as tmp:
         tmp.write_text(render_scan(summary))
     print(
-        f"[scan] {len(rows)} points finished, {len(failed)} failed, {len(pending)} not run -> {scan_dir}",
+        f"[scan] {len(rows)} points finished, {len(failed)} failed, {len(pending)} not run -> {scan.root}",
         flush=True,
     )
     return summary

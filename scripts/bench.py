@@ -69,6 +69,8 @@ def bench_data(n_events: int) -> dict:
 
 
 def bench_run(config: str) -> dict:
+    from l1ad.artifacts import RunPaths
+
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         subprocess.run(
@@ -77,8 +79,8 @@ def bench_run(config: str) -> dict:
             check=True,
         )
         seconds = time.perf_counter() - t
-        manifest = json.loads((Path(tmp) / "manifest.json").read_text())
-        report = json.loads((Path(tmp) / "report" / "report.json").read_text())
+        manifest = json.loads(RunPaths(tmp).manifest.read_text())
+        report = json.loads(RunPaths(tmp).report.json.read_text())
     stages = {s: r["seconds"] for s, r in manifest["stages"].items()}
     firmware = {name: m["firmware"] for name, m in report["models"].items()}
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -138,15 +140,16 @@ def bench_rtl(config: str, run_dir: str, synthesize: bool) -> dict:
     stages made if missing; the firmware stage redone when its config changed), then each deployed
     scorer's ``rtl.json``: RTL == csim, Verilator build seconds and events/s, Yosys seconds and cells."""
     from l1ad import api
+    from l1ad.artifacts import RunPaths
     from l1ad.config import load_config
 
     cfg = load_config(config)
     cfg.firmware.rtl.enabled, cfg.firmware.rtl.synthesize = True, synthesize
     api.firmware(cfg, run_dir)
-    manifest = json.loads((Path(run_dir) / "manifest.json").read_text())
+    manifest = json.loads(RunPaths(run_dir).manifest.read_text())
     results = {}
     for name in cfg.run.models:
-        r = json.loads((Path(run_dir) / "firmware" / name / "rtl" / "rtl.json").read_text())
+        r = json.loads(RunPaths(run_dir).firmware.model(name).rtl_record.read_text())
         r.pop("yosys", None)
         results[name] = r
         print(

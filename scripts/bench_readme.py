@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
 DURATION = re.compile(r"^([\d.]+)s (call|setup|teardown)\s+(\S+)")
 SUMMARY = re.compile(r"(\d+) passed")
 
@@ -98,6 +99,7 @@ def main() -> None:
             seconds, load, _ = timed(
                 ["bash", "scripts/run.sh", "--run-dir", str(run_dir)], clone, logs / "run.log"
             )
+            # the standard library only (no l1ad import): this runs with any Python, before a .venv exists
             manifest = json.loads((run_dir / "manifest.json").read_text())
             stages = {s: r["seconds"] for s, r in manifest["stages"].items()}
             result["run"] = {

@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from l1ad.artifacts import RunPaths
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # The default config with every study cut to a few tens of seconds on 2 cores (data as by default).
@@ -63,10 +65,9 @@ def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
 def compare_studies(a: Path, b: Path) -> dict[str, Any]:
     """Per study: numbers compared, how many differ, the largest absolute difference (timings aside)."""
     out = {}
-    for path in sorted((a / "studies").glob("*/study.json")):
-        name = path.parent.name
+    for name, path in RunPaths(a).study_records().items():
         x = _flatten(json.loads(path.read_text()))
-        y = _flatten(json.loads((b / "studies" / name / "study.json").read_text()))
+        y = _flatten(json.loads(RunPaths(b).study(name).json.read_text()))
         keys = [k for k in x if not _timing_key(k)]
         numbers = [k for k in keys if isinstance(x[k], float | int) and not isinstance(x[k], bool)]
         differ = [k for k in keys if x[k] != y.get(k)]
@@ -139,8 +140,9 @@ def main() -> None:
         run_dir = root / mode
         shutil.rmtree(run_dir, ignore_errors=True)
         run_dir.mkdir()
-        shutil.copytree(root / "base" / "data", run_dir / "data")
-        shutil.copy(root / "base" / "manifest.json", run_dir / "manifest.json")
+        base, run = RunPaths(root / "base"), RunPaths(run_dir)
+        shutil.copytree(base.data.root, run.data.root)
+        shutil.copy(base.manifest, run.manifest)
         command = [
             sys.executable,
             __file__,
@@ -158,7 +160,7 @@ def main() -> None:
         (root / f"{mode}.out").write_text(proc.stdout + proc.stderr)
         if proc.returncode != 0:
             sys.exit(f"{mode} run failed ({proc.returncode}); see {root / f'{mode}.out'}")
-        stages = json.loads((run_dir / "manifest.json").read_text())["stages"]
+        stages = json.loads(RunPaths(run_dir).manifest.read_text())["stages"]
         result[mode] = {
             "wall_s": round(json.loads(proc.stdout.strip().splitlines()[-1])["wall_s"], 1),
             "process_s": round(total, 1),

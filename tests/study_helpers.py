@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from l1ad.artifacts import RunPaths
 from training.data.splits import Splits, read_splits
-from training.stage import split_path
 
 # The short batches and Langevin chains of the NAE and MPDR tests.
 TINY_CHAINS: dict[str, Any] = {"batch_size": 64, "latent_steps": 3, "visible_steps": 3}
@@ -22,7 +22,7 @@ def l1_splits_fixture(seed: int) -> Callable[..., Splits]:
 
     @pytest.fixture(scope="module")
     def splits(small_l1_run: Callable[[int, int, int], Path]) -> Splits:
-        return read_splits(split_path(small_l1_run(1200, 100, seed), "l1"))
+        return read_splits(RunPaths(small_l1_run(1200, 100, seed)).data.splits("l1"))
 
     return splits
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from l1ad.artifacts import QuantizePaths
 from l1ad.config import OCDNConfig, QuantBits
 from quantize import hgq, qmodels
 from quantize.quantizer import (
@@ -17,7 +18,6 @@ from quantize.quantizer import (
     quantizer_for,
     save_sweep_model,
     scan_bits,
-    sweep_dir,
     train_point,
 )
 from training.data.splits import Split, Splits
@@ -82,8 +82,8 @@ def test_qkeras_reference_scores_are_the_exact_scores_of_declared_inputs() -> No
 def test_a_sweep_model_is_reused_only_with_the_same_settings(tmp_path) -> None:
     scorer, splits = _scorer(), _splits()
     bits = scan_bits(BITS, 4)
-    folder = sweep_dir(tmp_path / "quantize", "ocdn", 4)
-    assert folder == tmp_path / "quantize" / "ocdn" / "sweep" / "b4"
+    folder = QuantizePaths(tmp_path / "quantize").sweep("ocdn", 4)
+    assert folder.root == tmp_path / "quantize" / "ocdn" / "sweep" / "b4"
 
     CountingOCDN.trained = 0
     trained, history = train_point(QKeras(), scorer, splits, bits, 1, 1e-3, sweep=folder)  # nothing saved yet

@@ -15,12 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from l1ad.artifacts import RunPaths
 from l1ad.config import load_config
 from l1ad.pipeline import run_stage
 from training.data.splits import read_splits
 from training.deep_svdd import DeepSVDD
 from training.ocsvm import OneClassSVMScorer
-from training.stage import DEPLOYABLE, auc_per_signal, read_scores, split_path
+from training.stage import DEPLOYABLE, auc_per_signal, read_scores
 
 
 def files_of(folder: Path) -> dict[Path, bytes]:
@@ -39,26 +40,26 @@ def two_runs(tiny_run, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def dijet(two_runs):
-    splits = read_splits(split_path(two_runs[0], "dijet"))
+    splits = read_splits(RunPaths(two_runs[0]).data.splits("dijet"))
     return splits.train.X[:3000], splits.test.X, splits.test.y
 
 
 def test_data_stage_is_byte_identical(two_runs) -> None:
-    a, b = (files_of(run / "data") for run in two_runs)
+    a, b = (files_of(RunPaths(run).data.root) for run in two_runs)
     assert set(a) == set(b) and len(a) >= 9  # splits, preprocessing and the generated raw files
     different = [str(name) for name in a if a[name] != b[name]]
     assert different == []
     # nothing in them names the run directory (or the stage's temporary folder)
     for run in two_runs:
-        for name, content in files_of(run / "data").items():
+        for name, content in files_of(RunPaths(run).data.root).items():
             if name.suffix == ".json":
                 assert str(run) not in content.decode(), name
 
 
 def test_tensorflow_scorers_reproduce_auc(two_runs) -> None:
     for name, (family, _) in DEPLOYABLE.items():
-        a, b = (read_scores(run / "train" / name / "scores.h5") for run in two_runs)
-        splits = read_splits(split_path(two_runs[0], family))
+        a, b = (read_scores(RunPaths(run).train.scores(name)) for run in two_runs)
+        splits = read_splits(RunPaths(two_runs[0]).data.splits(family))
         auc_a, auc_b = (
             auc_per_signal(s[0][0], splits.test.y, splits.classes, splits.n_background_classes)
             for s in (a, b)
@@ -73,7 +74,7 @@ def test_tensorflow_seed_matters(two_runs) -> None:
     from l1ad.config import OCDNConfig
     from training.ocdn import OCDN
 
-    splits = read_splits(split_path(two_runs[0], "dijet"))
+    splits = read_splits(RunPaths(two_runs[0]).data.splits("dijet"))
     X, Xt = splits.train.X[:4000], splits.test.X[:500]
     scores = [
         OCDN(OCDNConfig(hidden=(16,), epochs=1), n_inputs=5, seed=s).fit(X).score(Xt) for s in (1, 1, 2)

@@ -31,11 +31,6 @@ DEPLOYABLE = {
 }
 
 
-def split_path(run_dir: Path, family: str) -> Path:
-    """Where the data stage leaves the model-ready splits of ``family`` (``RunPaths.data.splits``)."""
-    return RunPaths(run_dir).data.splits(family)
-
-
 def selected_families(config: Config) -> list[str]:
     """The data families of the deployed models in ``run.models``: what the data stage prepares."""
     return [f for f in ("dijet", "l1", "jet_images") if any(DEPLOYABLE[m][0] == f for m in config.run.models)]

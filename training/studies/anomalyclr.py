@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from l1ad.artifacts import RunPaths, StudyPaths
 from l1ad.config import AnomalyCLRConfig, Config
 from l1ad.pipeline import checkpoint_dir
 from training import metrics
@@ -31,7 +32,7 @@ from training.device import torch_device
 from training.l1_events import load_preprocessor
 from training.metrics import mean_std
 from training.nae import AEParams, TorchAutoencoder
-from training.stage import split_path, write_scores
+from training.stage import write_scores
 from training.studies.common import (
     SIC_SIGNAL_EFFICIENCY,
     aggregate_runs,
@@ -356,7 +357,7 @@ def run_anomalyclr_study(config: Config, out: Path, run_dir: Path) -> dict[str, 
             )
     out = Path(out)
     seed = config.run.seed
-    splits = read_splits(split_path(run_dir, "l1"))
+    splits = read_splits(RunPaths(run_dir).data.splits("l1"))
     preprocessor = load_preprocessor(run_dir)
     train, val = l1_training_events(splits, cfg.max_train_events, seed)
     data = _Data(train=train, val=val, test=splits.test, signals=per_signal(splits))
@@ -419,7 +420,7 @@ def run_anomalyclr_study(config: Config, out: Path, run_dir: Path) -> dict[str, 
         }
         plot_files[signal] = roc_and_sic_plots(
             curves,
-            out / "plots",
+            StudyPaths(out).plots,
             signal,
             f"{signal} vs background, first run of each method",
             label,

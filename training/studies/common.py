@@ -10,14 +10,13 @@ from typing import Any
 
 import numpy as np
 
-from l1ad.artifacts import StudyPaths
+from l1ad.artifacts import RELATIVE, StudyPaths
 from l1ad.config import Config
 from l1ad.io import atomic_path, write_json
 from training import metrics
 from training.data.splits import Splits
 from training.metrics import mean_std
 from training.nae import AEParams
-from training.stage import split_path
 
 # SIC is quoted at this signal efficiency (as the AnomalyCLR paper's tables do), beside the maximum SIC.
 SIC_SIGNAL_EFFICIENCY = 0.2
@@ -58,7 +57,7 @@ def l1_data_record(
     studies only where they tested on the same events."""
     record: dict[str, Any] = {
         "source": config.data.l1.source,
-        "splits": str(split_path(Path("."), "l1")),
+        "splits": str(RELATIVE.data.splits("l1")),
         "n_train_available": len(splits.train.X),
         "n_train_events": len(X),
         "n_val_events": len(X_val),

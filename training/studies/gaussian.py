@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from l1ad.artifacts import StudyPaths
 from l1ad.config import Config, GaussianStudyConfig
 from l1ad.errors import L1adError
 from training import metrics
@@ -311,6 +312,7 @@ def run_gaussian_study(config: Config, out: Path, run_dir: Path) -> dict[str, An
     cases_label = {"as drawn": False, "reflected x -> -x": True}
     models: dict[str, dict] = {}
     plot_files: list[str] = []
+    plot_dir = StudyPaths(out).plots
     mirror_difference: dict[str, float] = {}
     for kind in MODELS:
         print(f"  gaussian: {MODELS[kind]}, {g.n_events} events, epochs {max(g.epochs)}", flush=True)
@@ -326,8 +328,8 @@ def run_gaussian_study(config: Config, out: Path, run_dir: Path) -> dict[str, An
             for sd, sr in zip(drawn, reflected, strict=True)
             for a, b in zip(sd["auc"].values(), sr["auc"].values(), strict=True)
         )
-        plot_files.append(_function_plot(kind, cases, out / "plots" / f"function_{kind}.png", label).name)
-        plot_files.append(_roc_figure(kind, cases, out / "plots" / f"roc_{kind}.png", label).name)
+        plot_files.append(_function_plot(kind, cases, plot_dir / f"function_{kind}.png", label).name)
+        plot_files.append(_roc_figure(kind, cases, plot_dir / f"roc_{kind}.png", label).name)
 
     study = {
         "title": TITLE,

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from l1ad.artifacts import RunPaths
+from l1ad.artifacts import RunPaths, StudyPaths
 from l1ad.config import Config
 from l1ad.io import read_json
 from l1ad.pipeline import checkpoint_dir
@@ -23,7 +23,7 @@ from training.device import torch_device
 from training.metrics import mean_std
 from training.mpdr import ENERGY_LABELS, MPDR, projection_config
 from training.nae import NormalizedAutoencoder
-from training.stage import read_scores, split_path, write_scores
+from training.stage import read_scores, write_scores
 from training.studies.anomalyclr import LOSS_LABELS
 from training.studies.common import (
     aggregate_runs,
@@ -320,7 +320,7 @@ def run_mpdr_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
     checkpoints = checkpoint_dir(run_dir, "mpdr")  # survives an interruption: a rerun resumes
     out, run_dir = Path(out), Path(run_dir)
     seed0 = config.run.seed
-    splits = read_splits(split_path(run_dir, "l1"))
+    splits = read_splits(RunPaths(run_dir).data.splits("l1"))
     X, X_val = l1_training_events(splits, cfg.max_train_events, seed0)
     signals = per_signal(splits)
     device = torch_device(config.train.device)
@@ -417,7 +417,7 @@ def run_mpdr_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
         }
         plot_files += roc_and_sic_plots(
             curves,
-            out / "plots",
+            StudyPaths(out).plots,
             signal,
             f"{signal} vs background, first seed",
             label,

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from l1ad.artifacts import RunPaths, StudyPaths
 from l1ad.config import Config
 from l1ad.pipeline import checkpoint_dir
 from training import metrics
@@ -21,7 +22,7 @@ from training.data.splits import read_splits
 from training.device import torch_device
 from training.metrics import mean_std
 from training.nae import NormalizedAutoencoder, TorchAutoencoder
-from training.stage import split_path, write_scores
+from training.stage import write_scores
 from training.studies.common import (
     aggregate_runs,
     architecture,
@@ -238,7 +239,7 @@ def run_nae_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
     checkpoints = checkpoint_dir(run_dir, "nae")  # survives an interruption: a rerun resumes
     out = Path(out)
     seed0 = config.run.seed
-    splits = read_splits(split_path(run_dir, "l1"))
+    splits = read_splits(RunPaths(run_dir).data.splits("l1"))
     X, X_val = l1_training_events(splits, cfg.max_train_events, seed0)
     signals = per_signal(splits)
     device = torch_device(config.train.device)
@@ -295,13 +296,13 @@ def run_nae_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
         write_scores(out / "scores" / f"{key}.h5", np.stack(s), splits.test.y, splits.classes, 1)
 
     label = data_label(config.data.l1.source)
-    plot_files = []
+    plot_files, plot_dir = [], StudyPaths(out).plots
     for key in (PRETRAINED, NAE):
         path = plots.score_histograms(
             scores[key][0],
             splits.test.y,
             splits.classes,
-            out / "plots" / f"energy_{key}.png",
+            plot_dir / f"energy_{key}.png",
             f"{labels[key]}: energy per class",
             label,
             xlabel="energy ||x - x̂||²",
@@ -317,7 +318,7 @@ def run_nae_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
         }
         path = plots.roc_plot(
             curves,
-            out / "plots" / f"roc_{signal}.png",
+            plot_dir / f"roc_{signal}.png",
             f"{signal} vs background, first seed",
             label,
             config.metrics.trigger_fpr_l1,

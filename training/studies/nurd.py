@@ -16,12 +16,13 @@ from typing import Any
 
 import numpy as np
 
+from l1ad.artifacts import RunPaths, StudyPaths
 from l1ad.config import Config
 from training import metrics
 from training.conv_ae import ConvAEConfig, ConvAutoencoder
 from training.data.splits import read_splits
 from training.nurd import NuRD
-from training.stage import split_path, write_scores
+from training.stage import write_scores
 from training.studies.common import subsample, write_study
 
 TITLE = "NuRD on jet images: a mass-decorrelated representation and its Mahalanobis score"
@@ -412,7 +413,7 @@ def run_nurd_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
     cfg = config.studies.nurd
     out = Path(out)
     device = configure_tensorflow(config.train.device)
-    splits = read_splits(split_path(run_dir, "jet_images"))
+    splits = read_splits(RunPaths(run_dir).data.splits("jet_images"))
     classes, n_bkg = splits.classes, splits.n_background_classes
     keep = subsample(np.arange(len(splits.train.X)), cfg.max_train_events, config.run.seed)
     X, y, mass = splits.train.X[keep], splits.train.y[keep], splits.train.nuisance[keep]
@@ -499,14 +500,14 @@ def run_nurd_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
     bound = mass_equalised_bound(base, test.X, test.y, test.nuisance, n_bkg, config.run.seed, cfg.epochs)
     source = config.data.jet_images.source
     label = data_label(source)
-    plot_files = []
+    plot_files, plot_dir = [], StudyPaths(out).plots
     signal = classes[n_bkg]
     sel, yb = metrics.signal_selections(test.y, classes, n_bkg)[signal]
     curves = {
         f"{labels[k]} (AUC {metrics.auc(yb, s[sel]):.3f})": (yb, s[sel]) for k, s in first_scores.items()
     }
     title = f"{signal} vs " + " + ".join(classes[:n_bkg])
-    plot_files.append(plots.roc_plot(curves, out / "plots" / "roc.png", title, label, fpr).name)
+    plot_files.append(plots.roc_plot(curves, plot_dir / "roc.png", title, label, fpr).name)
     qcd = test.y == 0
     for k, s in first_scores.items():
         plot_files.append(
@@ -514,7 +515,7 @@ def run_nurd_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
                 test.nuisance[qcd],
                 s[qcd],
                 cfg.sculpting_efficiencies,
-                out / "plots" / f"sculpting_{k}.png",
+                plot_dir / f"sculpting_{k}.png",
                 f"{labels[k]}: {classes[0]} jet mass after score cuts",
                 label,
             ).name

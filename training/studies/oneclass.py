@@ -13,13 +13,14 @@ from typing import Any
 
 import numpy as np
 
+from l1ad.artifacts import RELATIVE, RunPaths, StudyPaths
 from l1ad.config import Config, OCDNConfig
 from l1ad.errors import L1adError
 from training import metrics
 from training.data.splits import Splits, read_splits
 from training.metrics import mean_std
 from training.scorer import Scorer
-from training.stage import split_path, write_scores
+from training.stage import write_scores
 from training.studies.common import per_signal, roc_and_sic_plots, subsample, write_study
 
 TITLE = "One-class methods on dijet features"
@@ -333,7 +334,7 @@ def run_oneclass_study(config: Config, out: Path, run_dir: Path) -> dict[str, An
     if oc.n_seeds < 1:
         raise L1adError(f"studies.oneclass.n_seeds must be at least 1, got {oc.n_seeds}")
     out = Path(out)
-    splits = read_splits(split_path(run_dir, "dijet"))
+    splits = read_splits(RunPaths(run_dir).data.splits("dijet"))
     X = subsample(splits.train.X, oc.max_train_events, config.run.seed)  # background training events
     X_val = splits.val.X
     source = config.data.dijet.source
@@ -367,7 +368,7 @@ def run_oneclass_study(config: Config, out: Path, run_dir: Path) -> dict[str, An
             "scores": f"scores/{method}.h5",
         }
 
-    plot_dir = out / "plots"
+    plot_dir = StudyPaths(out).plots
     plot_files: dict[str, list[str]] = {}
     for signal, (sel, labels) in signals.items():
         curves = {}
@@ -400,7 +401,7 @@ def run_oneclass_study(config: Config, out: Path, run_dir: Path) -> dict[str, An
         "title": TITLE,
         "data": {
             "source": source,
-            "splits": str(split_path(Path("."), "dijet")),
+            "splits": str(RELATIVE.data.splits("dijet")),
             "n_train_available": len(splits.train.X),
             "n_train_events": len(X),
             "n_val": len(X_val),
