@@ -65,6 +65,22 @@ def timed(cmd: list[str], cwd: Path, log: Path) -> tuple[float, dict, str]:
     return seconds, load, text
 
 
+def measure(script: str, args: list[str], clone: Path, logs: Path, setup: dict) -> tuple[dict, str]:
+    """``bash scripts/<script> ARGS`` in the clone, timed: its record (with the set-up it followed) and output."""
+    seconds, load, text = timed(
+        ["bash", f"scripts/{script}", *args], clone, logs / f"{script.split('.')[0]}.log"
+    )
+    print(f"\n{script}: {seconds:.0f} s, with set-up {seconds + setup['seconds']:.0f} s", flush=True)
+    record = {
+        "commit": setup["commit"],
+        "setup": setup,
+        "seconds": seconds,
+        "with_setup_seconds": seconds + setup["seconds"],
+        "load": load,
+    }
+    return record, text
+
+
 def slowest_tests(text: str, n: int = 20) -> list[dict]:
     rows = [m.groups() for line in text.splitlines() if (m := DURATION.match(line.strip()))]
     rows = sorted(((float(s), when, test) for s, when, test in rows), reverse=True)[:n]
@@ -99,44 +115,25 @@ def main() -> None:
 
         if not args.skip_run:
             run_dir = clone / "runs" / "default"
-            seconds, load, _ = timed(
-                ["bash", "scripts/run.sh", "--run-dir", str(run_dir)], clone, logs / "run.log"
-            )
+            result["run"], _ = measure("run.sh", ["--run-dir", str(run_dir)], clone, logs, setup)
             # the standard library only (no l1ad import): this runs with any Python, before a .venv exists
             manifest = json.loads((run_dir / "manifest.json").read_text())
             stages = {
                 s: {"seconds": r["seconds"], "cpu_seconds": r.get("cpu_seconds")}
                 for s, r in manifest["stages"].items()
             }
-            result["run"] = {
-                "commit": commit,
-                "setup": setup,
-                "seconds": seconds,
-                "with_setup_seconds": seconds + setup["seconds"],
-                "load": load,
-                "stages": stages,
-                "gate_passed": True,  # `l1ad run` ends with the gate; a failed gate exits non-zero above
-            }
-            print(f"\nrun.sh: {seconds:.0f} s, with set-up {seconds + setup['seconds']:.0f} s")
+            # `l1ad run` ends with the gate: a failed gate exits non-zero, which `timed` refuses
+            result["run"].update({"stages": stages, "gate_passed": True})
             print("| stage | wall s | CPU s |\n|---|---|---|")
             for s, v in stages.items():
                 print(f"| {s} | {v['seconds']:.0f} | {v['cpu_seconds'] or 0:.0f} |")
 
         if not args.skip_tests:
-            seconds, load, text = timed(
-                ["bash", "scripts/test.sh", "--durations=20"], clone, logs / "test.log"
-            )
+            result["tests"], text = measure("test.sh", ["--durations=20"], clone, logs, setup)
             passed = SUMMARY.search(text.splitlines()[-1] if text else "")
-            result["tests"] = {
-                "commit": commit,
-                "setup": setup,
-                "seconds": seconds,
-                "with_setup_seconds": seconds + setup["seconds"],
-                "load": load,
-                "passed": int(passed.group(1)) if passed else None,
-                "slowest": slowest_tests(text),
-            }
-            print(f"\ntest.sh: {seconds:.0f} s, with set-up {seconds + setup['seconds']:.0f} s")
+            result["tests"].update(
+                {"passed": int(passed.group(1)) if passed else None, "slowest": slowest_tests(text)}
+            )
             print("| test | phase | seconds |\n|---|---|---|")
             for r in result["tests"]["slowest"]:
                 print(f"| {r['test']} | {r['when']} | {r['seconds']:.0f} |")

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -275,31 +276,37 @@ def test_a_rerun_skips_them_and_a_failed_study_leaves_the_others(runs, tmp_path:
     assert not list(run_dir.rglob("*.partial"))
 
 
-def test_a_killed_run_resumes_to_the_same_results(runs) -> None:
+def _driver_run(runs: dict, name: str) -> tuple[list[str], dict[str, str], Path]:
+    """The command running the studies in a process of their own on the run folder ``name`` (a copy of the
+    base run's data), its environment and that folder."""
     tmp = runs["tmp"]
     driver = tmp / "driver.py"
     driver.write_text(DRIVER)
-    run_dir = _copy_data(tmp / "base", tmp / "killed")
+    run_dir = _copy_data(tmp / "base", tmp / name)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+    return [sys.executable, str(driver), str(runs["config_path"]), str(run_dir)], env, run_dir
 
-    def start() -> subprocess.Popen:
-        return subprocess.Popen(
-            [sys.executable, str(driver), str(runs["config_path"]), str(run_dir)],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,  # workers in its process group
-        )
 
-    proc = start()
+def _start(command: list[str], env: dict[str, str], **options: Any) -> subprocess.Popen:
+    """``command`` started with its output and errors in one text pipe (``options``: more ``Popen`` arguments)."""
+    return subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **options
+    )
+
+
+def _wait_for_nae(proc: subprocess.Popen, run_dir: Path) -> None:
+    """Wait (240 s at most) until nae writes into its temporary folder on a worker."""
     deadline = time.monotonic() + 240
-    # kill while nae writes into its temporary folder on a worker
     while not list((run_dir / "studies").glob(".nae.*.partial")):
         assert proc.poll() is None, proc.stdout.read()
         assert time.monotonic() < deadline, "nae never under way"
         time.sleep(0.02)
+
+
+def test_a_killed_run_resumes_to_the_same_results(runs) -> None:
+    command, env, run_dir = _driver_run(runs, "killed")
+    proc = _start(command, env, start_new_session=True)  # workers in its process group
+    _wait_for_nae(proc, run_dir)  # kill while nae is under way
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=60)
     recorded = RunDir(run_dir, runs["config"]).read_manifest()["stages"]
@@ -307,7 +314,7 @@ def test_a_killed_run_resumes_to_the_same_results(runs) -> None:
         assert (run_dir / stage).is_dir(), f"{stage} recorded without its folder"
     assert "studies/mpdr" not in recorded  # it waits for nae
 
-    proc = start()
+    proc = _start(command, env, start_new_session=True)
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, out
     for stage, record in recorded.items():  # what was done before the kill is not redone
@@ -320,20 +327,9 @@ def test_a_killed_run_resumes_to_the_same_results(runs) -> None:
 
 
 def test_sigterm_unwinds_and_the_rerun_resumes(runs) -> None:
-    tmp = runs["tmp"]
-    driver = tmp / "driver.py"
-    driver.write_text(DRIVER)
-    run_dir = _copy_data(tmp / "base", tmp / "terminated")
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
-    command = [sys.executable, str(driver), str(runs["config_path"]), str(run_dir)]
-    proc = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    deadline = time.monotonic() + 240
-    while not list((run_dir / "studies").glob(".nae.*.partial")):
-        assert proc.poll() is None, proc.stdout.read()
-        assert time.monotonic() < deadline, "nae never under way"
-        time.sleep(0.02)
+    command, env, run_dir = _driver_run(runs, "terminated")
+    proc = _start(command, env)
+    _wait_for_nae(proc, run_dir)
     start = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=120)

@@ -11,6 +11,7 @@ import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,6 +19,7 @@ from torch import nn
 from tqdm import tqdm
 
 from l1ad.config import AnomalyCLRConfig
+from training import torch_scorer as ts
 from training.contrastive import LOSSES, contrastive_loss
 from training.data.l1objects import (
     CLASS_ELECTRON,
@@ -40,19 +42,7 @@ from training.l1_events import (
     physical_objects,
 )
 from training.nae import AEParams, TorchAutoencoder
-from training.scorer import config_from_dict, malformed_meta, read_scorer_meta
-from training.torch_scorer import (
-    EpochCheckpoint,
-    TorchScorer,
-    as_inputs,
-    cpu_state,
-    data_fingerprint,
-    epoch_generator,
-    in_batches,
-    iterate_batches,
-    load_weights,
-    train_epochs,
-)
+from training.scorer import config_from_dict
 
 Objects = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (pT, eta, phi), each (B, 19), physical units
 
@@ -413,7 +403,7 @@ def raw_ae_params(config: AnomalyCLRConfig) -> AEParams:
     return dataclasses.replace(representation_ae_params(config), standardize=False)
 
 
-class AnomalyCLR(TorchScorer):
+class AnomalyCLR(ts.TorchScorer):
     """Contrastive transformer encoder + AE on its representations; score = the AE's reconstruction error.
 
     ``fit`` trains the encoder with ``loss`` (``clr``, ``anomclr`` or ``anomclr_plus``) on background, then
@@ -477,7 +467,7 @@ class AnomalyCLR(TorchScorer):
 
     def fit_encoder(self, X: np.ndarray, X_val: np.ndarray | None = None) -> AnomalyCLR:
         """Train the encoder contrastively on background ``X``; ``X_val`` gives a monitored loss per epoch."""
-        X = as_inputs(X, N_INPUTS)
+        X = ts.as_inputs(X, N_INPUTS)
         c = self.config
         self.pt_scale = mean_object_pt(particles_from_inputs(X, self.preprocessor))
         self.encoder = self._build()
@@ -486,13 +476,13 @@ class AnomalyCLR(TorchScorer):
         xt = torch.as_tensor(X, device=self.device)
         xv = None
         if X_val is not None and len(X_val):
-            xv = torch.as_tensor(as_inputs(X_val, N_INPUTS)[:VAL_MONITOR_EVENTS], device=self.device)
+            xv = torch.as_tensor(ts.as_inputs(X_val, N_INPUTS)[:VAL_MONITOR_EVENTS], device=self.device)
 
         def run_epoch(epoch: int, bar: tqdm) -> dict[str, float]:
-            gen = epoch_generator(self.seed, epoch, self.device)
+            gen = ts.epoch_generator(self.seed, epoch, self.device)
             encoder.train()
             total = 0.0
-            for xb in iterate_batches(xt, c.batch_size, self.seed, epoch, bar):
+            for xb in ts.iterate_batches(xt, c.batch_size, self.seed, epoch, bar):
                 loss = self._batch_loss(encoder, xb, gen)
                 opt.zero_grad()
                 loss.backward()
@@ -502,22 +492,22 @@ class AnomalyCLR(TorchScorer):
             if xv is not None:
                 encoder.eval()
                 with torch.no_grad():
-                    val_gen = epoch_generator(self.seed, VAL_STREAM, self.device)
+                    val_gen = ts.epoch_generator(self.seed, VAL_STREAM, self.device)
                     figures["val_loss"] = float(self._batch_loss(encoder, xv, val_gen))
             return figures
 
         settings = {
             k: v for k, v in dataclasses.asdict(c).items() if k not in ("epochs",) and not k.startswith("ae_")
         }
-        fp = data_fingerprint(
+        fp = ts.data_fingerprint(
             self.kind, settings, self.loss, self.seed, self.embed_dim, self.augmentations, X
         )
-        self.history = train_epochs(
+        self.history = ts.train_epochs(
             c.epochs,
             -(-len(X) // c.batch_size),
             run_epoch,
             {"model": encoder, "optimizer": opt},
-            EpochCheckpoint(self._checkpoint("encoder.pt"), fp),
+            ts.EpochCheckpoint(self._checkpoint("encoder.pt"), fp),
             f"AnomalyCLR[{self.loss}]",
         )
         encoder.eval()
@@ -534,7 +524,7 @@ class AnomalyCLR(TorchScorer):
         def represent(xb: torch.Tensor) -> torch.Tensor:
             return encoder.represent(*object_features(*physical_objects(xb, *stats), self.pt_scale))
 
-        return in_batches(represent, as_inputs(X, N_INPUTS), self.device).cpu().numpy()
+        return ts.in_batches(represent, ts.as_inputs(X, N_INPUTS), self.device).cpu().numpy()
 
     def fit(self, X: np.ndarray, X_val: np.ndarray | None = None) -> AnomalyCLR:
         self.fit_encoder(X, X_val)
@@ -564,28 +554,27 @@ class AnomalyCLR(TorchScorer):
             "pt_std": self.preprocessor.pt_std,
             "config": dataclasses.asdict(self.config),
         }
-        directory = self._write(directory, {"encoder.pt": cpu_state(self.encoder)}, settings)
+        directory = self._write(directory, {"encoder.pt": ts.cpu_state(self.encoder)}, settings)
         self.ae.save(directory / "ae")
 
     @classmethod
-    def load(cls, directory: str | Path, device: str = "auto") -> AnomalyCLR:
-        directory = Path(directory)
-        meta = read_scorer_meta(directory, cls.kind)
-        with malformed_meta(directory, cls.kind):
-            preprocessor = L1Preprocessor(np.asarray(meta["pt_mean"]), np.asarray(meta["pt_std"]))
-            scorer = cls(
-                config_from_dict(AnomalyCLRConfig, meta["config"]),
-                preprocessor,
-                meta["loss"],
-                int(meta["seed"]),
-                device,
-                int(meta["embed_dim"]),
-                tuple(meta["augmentations"]),
-            )
-            scorer.pt_scale = float(meta["pt_scale"])
-        scorer.history = list(meta.get("history", []))
-        scorer.encoder = scorer._build()
-        load_weights(directory / "encoder.pt", scorer.encoder, scorer.device)
-        scorer.encoder.eval()
-        scorer.ae = TorchAutoencoder.load(directory / "ae", device)
+    def _from_meta(cls, directory: Path, meta: dict[str, Any], device: str) -> AnomalyCLR:
+        preprocessor = L1Preprocessor(np.asarray(meta["pt_mean"]), np.asarray(meta["pt_std"]))
+        scorer = cls(
+            config_from_dict(AnomalyCLRConfig, meta["config"]),
+            preprocessor,
+            meta["loss"],
+            int(meta["seed"]),
+            device,
+            int(meta["embed_dim"]),
+            tuple(meta["augmentations"]),
+        )
+        scorer.pt_scale = float(meta["pt_scale"])
         return scorer
+
+    def _restore(self, directory: Path, meta: dict[str, Any]) -> None:
+        self.history = list(meta.get("history", []))
+        self.encoder = self._build()
+        ts.load_weights(directory / "encoder.pt", self.encoder, self.device)
+        self.encoder.eval()
+        self.ae = TorchAutoencoder.load(directory / "ae", self.device)

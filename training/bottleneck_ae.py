@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from training.scorer import malformed_meta, read_scorer_meta
 from training.torch_scorer import TorchScorer, cpu_state, in_batches, load_weights
 
 SCORE_BATCH = 65_536
@@ -36,6 +36,10 @@ def build_autoencoder(n_inputs: int, hidden: int = 512, latent: int = 2) -> nn.S
         nn.ReLU(),
         nn.Linear(hidden, n_inputs),
     )
+
+
+# The constructor's settings, as saved in scorer.json and read back by ``load``.
+SETTINGS = ("n_inputs", "hidden", "latent", "epochs", "batch_size", "learning_rate", "seed")
 
 
 class BottleneckAE(TorchScorer):
@@ -112,33 +116,14 @@ class BottleneckAE(TorchScorer):
 
     def save(self, directory: str | Path) -> None:
         self._require(self.network, saving=True)
-        settings = {
-            "n_inputs": self.n_inputs,
-            "hidden": self.hidden,
-            "latent": self.latent,
-            "epochs": self.epochs,
-            "batch_size": self.batch_size,
-            "learning_rate": self.learning_rate,
-            "seed": self.seed,
-        }
+        settings = {name: getattr(self, name) for name in SETTINGS}
         self._write(directory, {"network.pt": cpu_state(self.network)}, settings)
 
     @classmethod
-    def load(cls, directory: str | Path, device: str = "auto") -> BottleneckAE:
-        directory = Path(directory)
-        meta = read_scorer_meta(directory, cls.kind)
-        with malformed_meta(directory, cls.kind):
-            scorer = cls(
-                meta["n_inputs"],
-                meta["hidden"],
-                meta["latent"],
-                meta["epochs"],
-                meta["batch_size"],
-                meta["learning_rate"],
-                meta["seed"],
-                device,
-            )
-        scorer.network = scorer._build()
-        load_weights(directory / "network.pt", scorer.network, scorer.device)
-        scorer.history = meta.get("history", {})
-        return scorer
+    def _from_meta(cls, directory: Path, meta: dict[str, Any], device: str) -> BottleneckAE:
+        return cls(**{name: meta[name] for name in SETTINGS}, device=device)
+
+    def _restore(self, directory: Path, meta: dict[str, Any]) -> None:
+        self.network = self._build()
+        load_weights(directory / "network.pt", self.network, self.device)
+        self.history = meta.get("history", {})

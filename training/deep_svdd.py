@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from l1ad.errors import InputError
-from training.scorer import malformed_meta, read_scorer_meta
 from training.torch_scorer import TorchScorer, cpu_state, in_batches, load_weights
 
 OBJECTIVES = ("one-class", "soft-boundary")
@@ -51,6 +51,21 @@ def initial_centre(features: np.ndarray, eps: float = CENTRE_EPS) -> np.ndarray:
 def soft_boundary_radius(dist: np.ndarray, nu: float) -> float:
     """The R minimising R^2 + mean(max(0, d - R^2)) / nu for fixed squared distances: their (1 - nu) quantile."""
     return float(np.quantile(np.sqrt(np.asarray(dist, dtype=np.float64)), 1.0 - nu))
+
+
+# The constructor's settings, as saved in scorer.json (with the radius) and read back by ``load``.
+SETTINGS = (
+    "n_inputs",
+    "hidden",
+    "rep_dim",
+    "objective",
+    "nu",
+    "weight_decay",
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "seed",
+)
 
 
 class DeepSVDD(TorchScorer):
@@ -163,50 +178,27 @@ class DeepSVDD(TorchScorer):
         dist = self._distances(np.asarray(X, dtype=np.float32))
         return dist - self.radius**2 if self.objective == "soft-boundary" else dist
 
-    def _settings(self) -> dict:
-        return {
-            "n_inputs": self.n_inputs,
-            "hidden": list(self.hidden),
-            "rep_dim": self.rep_dim,
-            "objective": self.objective,
-            "nu": self.nu,
-            "weight_decay": self.weight_decay,
-            "epochs": self.epochs,
-            "batch_size": self.batch_size,
-            "learning_rate": self.learning_rate,
-            "seed": self.seed,
-        }
-
     def save(self, directory: str | Path) -> None:
         self._require(self.network, saving=True)
         state = {"network": cpu_state(self.network), "centre": torch.as_tensor(self.centre)}
-        self._write(directory, {"network.pt": state}, {**self._settings(), "radius": self.radius})
+        self._write(
+            directory,
+            {"network.pt": state},
+            {**{name: getattr(self, name) for name in SETTINGS}, "radius": self.radius},
+        )
 
     @classmethod
-    def load(cls, directory: str | Path, device: str = "auto") -> DeepSVDD:
-        directory = Path(directory)
-        meta = read_scorer_meta(directory, cls.kind)
-        with malformed_meta(directory, cls.kind):
-            scorer = cls(
-                meta["n_inputs"],
-                tuple(meta["hidden"]),
-                meta["rep_dim"],
-                meta["objective"],
-                meta["nu"],
-                meta["weight_decay"],
-                meta["epochs"],
-                meta["batch_size"],
-                meta["learning_rate"],
-                meta["seed"],
-                device,
-            )
-            scorer.radius = float(meta["radius"])
+    def _from_meta(cls, directory: Path, meta: dict[str, Any], device: str) -> DeepSVDD:
+        scorer = cls(**{name: meta[name] for name in SETTINGS}, device=device)
+        scorer.radius = float(meta["radius"])
+        return scorer
+
+    def _restore(self, directory: Path, meta: dict[str, Any]) -> None:
         weights = directory / "network.pt"
-        scorer.network = scorer._build()
-        state = load_weights(weights, scorer.network, scorer.device, key="network")
+        self.network = self._build()
+        state = load_weights(weights, self.network, self.device, key="network")
         centre = state.get("centre")
         if not isinstance(centre, torch.Tensor):
             raise InputError(weights, "holds no Deep SVDD centre")
-        scorer.centre = centre.cpu().numpy()
-        scorer.history = meta.get("history", {})
-        return scorer
+        self.centre = centre.cpu().numpy()
+        self.history = meta.get("history", {})

@@ -11,37 +11,26 @@ import numpy as np
 import torch
 
 from l1ad.artifacts import RunPaths
-from training.data.l1objects import (
-    CLASS_ELECTRON,
-    CLASS_JET,
-    CLASS_MET,
-    CLASS_MUON,
-    ETA_MAX,
-    LEPTON_PT_CUT,
-    LEPTON_SLOTS,
-    N_INPUTS,
-    N_SLOTS,
-    SLOT_RANGES,
-    L1Preprocessor,
-)
+from training.data import l1objects as l1
+from training.data.l1objects import L1Preprocessor
 
-CLASSES = (CLASS_MET, CLASS_ELECTRON, CLASS_MUON, CLASS_JET)
+CLASSES = (l1.CLASS_MET, l1.CLASS_ELECTRON, l1.CLASS_MUON, l1.CLASS_JET)
 N_TYPES = len(CLASSES)
 N_OBJECT_FEATURES = 3 + N_TYPES
 
 
 def _slot_values(per_class: dict[int, float | int]) -> np.ndarray:
-    out = np.zeros(N_SLOTS)
-    for cls, (start, stop) in SLOT_RANGES.items():
+    out = np.zeros(l1.N_SLOTS)
+    for cls, (start, stop) in l1.SLOT_RANGES.items():
         out[start:stop] = per_class[cls]
     return out
 
 
 SLOT_CLASS = _slot_values({c: c for c in CLASSES}).astype(np.int64)  # class code of each slot
-SLOT_TYPE = SLOT_CLASS - CLASS_MET  # 0 MET, 1 electron, 2 muon, 3 jet: the one-hot position
-SLOT_ETA_MAX = _slot_values(ETA_MAX)
+SLOT_TYPE = SLOT_CLASS - l1.CLASS_MET  # 0 MET, 1 electron, 2 muon, 3 jet: the one-hot position
+SLOT_ETA_MAX = _slot_values(l1.ETA_MAX)
 # Jets reach |eta| = 4 and phi spans [-pi, pi]: these divisors put both in [-1, 1].
-ETA_SCALE = ETA_MAX[CLASS_JET]
+ETA_SCALE = l1.ETA_MAX[l1.CLASS_JET]
 PHI_SCALE = float(np.pi)
 
 
@@ -54,9 +43,9 @@ def physical_objects(
     x: torch.Tensor, pt_mean: torch.Tensor, pt_std: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(B, 57) model inputs -> physical (pT, eta, phi), each (B, 19); empty slots (input pT == 0) stay 0."""
-    if x.ndim != 2 or x.shape[1] != N_INPUTS:
-        raise ValueError(f"expected (batch, {N_INPUTS}) L1 inputs, got shape {tuple(x.shape)}")
-    slots = x.reshape(-1, N_SLOTS, 3)
+    if x.ndim != 2 or x.shape[1] != l1.N_INPUTS:
+        raise ValueError(f"expected (batch, {l1.N_INPUTS}) L1 inputs, got shape {tuple(x.shape)}")
+    slots = x.reshape(-1, l1.N_SLOTS, 3)
     filled = slots[..., 0] != 0
     pt = torch.where(filled, slots[..., 0] * pt_std + pt_mean, torch.zeros_like(slots[..., 0]))
     # A filled slot keeps a positive pT even where float rounding of the inversion would say otherwise.
@@ -72,7 +61,7 @@ def particles_from_inputs(X: np.ndarray, preprocessor: L1Preprocessor) -> np.nda
     pt, eta, phi = physical_objects(
         x, torch.as_tensor(preprocessor.pt_mean), torch.as_tensor(preprocessor.pt_std)
     )
-    out = np.zeros((len(x), N_SLOTS, 4), dtype=np.float32)
+    out = np.zeros((len(x), l1.N_SLOTS, 4), dtype=np.float32)
     out[..., 0] = pt.numpy()
     out[..., 1] = eta.numpy()
     out[..., 2] = phi.numpy()
@@ -91,7 +80,7 @@ def mean_object_pt(particles: np.ndarray) -> float:
 
 def passes_selection(pt: torch.Tensor) -> torch.Tensor:
     """(B, 19) pT -> (B,) bool: at least one electron or muon above 23 GeV (the ADC2021 trigger)."""
-    return (pt[:, LEPTON_SLOTS] > LEPTON_PT_CUT).any(dim=1)
+    return (pt[:, l1.LEPTON_SLOTS] > l1.LEPTON_PT_CUT).any(dim=1)
 
 
 def object_features(
@@ -106,7 +95,7 @@ def object_features(
     mask = pt > 0
     mask[:, 0] = True
     one_hot = torch.nn.functional.one_hot(torch.as_tensor(SLOT_TYPE, device=pt.device), N_TYPES)
-    one_hot = one_hot.to(pt.dtype).expand(pt.shape[0], N_SLOTS, N_TYPES)
+    one_hot = one_hot.to(pt.dtype).expand(pt.shape[0], l1.N_SLOTS, N_TYPES)
     kinematics = torch.stack([pt / pt_scale, eta / ETA_SCALE, phi / PHI_SCALE], dim=-1)
     features = torch.cat([kinematics, one_hot], dim=-1) * mask[..., None]
     return features, mask

@@ -9,7 +9,7 @@ import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -17,21 +17,10 @@ from torch import nn
 from tqdm import tqdm
 
 from l1ad.config import MPDRConfig, NAEConfig
+from training import torch_scorer as ts
 from training.data.l1objects import N_INPUTS, N_SLOTS, SLOT_RANGES
 from training.nae import DenseAE, NormalizedAutoencoder, langevin
-from training.scorer import config_from_dict, malformed_meta, read_scorer_meta
-from training.torch_scorer import (
-    EpochCheckpoint,
-    TorchScorer,
-    as_inputs,
-    cpu_state,
-    data_fingerprint,
-    epoch_generator,
-    in_batches,
-    iterate_batches,
-    load_weights,
-    train_epochs,
-)
+from training.scorer import config_from_dict
 
 ENERGY_LABELS = {"scalar": "MPDR-S", "reconstruction": "MPDR-R"}
 _TINY = 1e-12  # guards the per-event gradient norm of the latent chain against a zero gradient
@@ -202,7 +191,7 @@ class Negatives(NamedTuple):
     filled: torch.Tensor  # (B, 19) bool: their occupancy, fixed at decoding
 
 
-class MPDR(TorchScorer):
+class MPDR(ts.TorchScorer):
     """MPDR scorer on the 57 L1 inputs; score = E(x), with E a scalar network (``energy="scalar"``, MPDR-S) or
     the reconstruction error of its own AE (``"reconstruction"``, MPDR-R; starts from the projection AE's
     weights, then trains apart from it).
@@ -317,12 +306,12 @@ class MPDR(TorchScorer):
             k: v for k, v in dataclasses.asdict(self.config).items() if k not in ("epochs", "energies")
         }
         projection = [v.cpu().numpy() for v in self._projection_net().state_dict().values()]
-        return data_fingerprint(
+        return ts.data_fingerprint(
             self.kind, self.energy_kind, self.energy_reg, settings, self.seed, X, *projection
         )
 
     def fit(self, X: np.ndarray, X_val: np.ndarray | None = None) -> MPDR:
-        X = as_inputs(X, N_INPUTS)
+        X = ts.as_inputs(X, N_INPUTS)
         c = self.config
         if self.projection is None:
             proj_dir = self._checkpoint("projection")
@@ -332,8 +321,10 @@ class MPDR(TorchScorer):
         ae = self._projection_net()
         for p in ae.parameters():
             p.requires_grad_(False)  # frozen: only input gradients flow through it in the chains
-        calibration = epoch_generator(self.seed, 0, self.device, stream=4)
-        decoded = in_batches(lambda x: ae.decoder(self.diffuse(x, calibration)), X, self.device).cpu().numpy()
+        calibration = ts.epoch_generator(self.seed, 0, self.device, stream=4)
+        decoded = (
+            ts.in_batches(lambda x: ae.decoder(self.diffuse(x, calibration)), X, self.device).cpu().numpy()
+        )
         self.support = ObjectSupport.fit(X, decoded, self.device)
         self.net = self._build()
         net = self.net
@@ -343,11 +334,11 @@ class MPDR(TorchScorer):
         gamma_data, gamma_neg = self.energy_reg
 
         def run_epoch(epoch: int, bar: tqdm) -> dict[str, float]:
-            gen = epoch_generator(self.seed, epoch, self.device, stream=3)
+            gen = ts.epoch_generator(self.seed, epoch, self.device, stream=3)
             sums = dict.fromkeys(
                 ("energy", "negative_energy", "loss", "n_objects", "negative_n_objects"), 0.0
             )
-            for xb in iterate_batches(xt, c.batch_size, self.seed + 2, epoch, bar):
+            for xb in ts.iterate_batches(xt, c.batch_size, self.seed + 2, epoch, bar):
                 neg = self.sample_negatives(xb, gen)
                 e_pos, e_neg = net.energy(xb), net.energy(neg.x)
                 loss = (
@@ -364,15 +355,15 @@ class MPDR(TorchScorer):
                     sums[key] += value.item() * len(xb)
             figures = {k: v / len(xt) for k, v in sums.items()}
             if xv is not None:
-                figures["val_energy"] = float(in_batches(net.energy, xv, self.device).cpu().numpy().mean())
+                figures["val_energy"] = float(ts.in_batches(net.energy, xv, self.device).cpu().numpy().mean())
             return figures
 
-        self.history = train_epochs(
+        self.history = ts.train_epochs(
             c.epochs,
             -(-len(X) // c.batch_size),
             run_epoch,
             {"model": net, "optimizer": opt},
-            EpochCheckpoint(self._checkpoint(f"mpdr_{self.energy_kind}.pt"), self._fingerprint(X)),
+            ts.EpochCheckpoint(self._checkpoint(f"mpdr_{self.energy_kind}.pt"), self._fingerprint(X)),
             self.label,
         )
         return self
@@ -380,7 +371,7 @@ class MPDR(TorchScorer):
     def score(self, X: np.ndarray) -> np.ndarray:
         self._require(self.net)
         X = np.asarray(X, dtype=np.float32)
-        return in_batches(self.net.energy, X, self.device).cpu().numpy().astype(np.float64)
+        return ts.in_batches(self.net.energy, X, self.device).cpu().numpy().astype(np.float64)
 
     def save(self, directory: str | Path) -> None:
         self._require(self.net, self.support, self.projection, saving=True)
@@ -391,27 +382,26 @@ class MPDR(TorchScorer):
             "config": dataclasses.asdict(self.config),
             "support": self.support.to_dict(),
         }
-        directory = self._write(directory, {"energy.pt": cpu_state(self.net)}, settings)
+        directory = self._write(directory, {"energy.pt": ts.cpu_state(self.net)}, settings)
         self.projection.save(directory / "projection")
 
     @classmethod
-    def load(cls, directory: str | Path, device: str = "auto") -> MPDR:
-        directory = Path(directory)
-        meta = read_scorer_meta(directory, cls.kind)
-        with malformed_meta(directory, cls.kind):
-            projection = NormalizedAutoencoder.load(directory / "projection", device)
-            scorer = cls(
-                config_from_dict(MPDRConfig, meta["config"]),
-                meta["energy"],
-                int(meta["seed"]),
-                device,
-                projection=projection,
-                energy_reg=tuple(meta["energy_reg"]),
-            )
-            scorer.support = ObjectSupport.from_dict(meta["support"], scorer.device)
-        for p in projection.net.parameters():
-            p.requires_grad_(False)
-        scorer.history = list(meta.get("history", []))
-        scorer.net = scorer._build()
-        load_weights(directory / "energy.pt", scorer.net, scorer.device)
+    def _from_meta(cls, directory: Path, meta: dict[str, Any], device: str) -> MPDR:
+        projection = NormalizedAutoencoder.load(directory / "projection", device)
+        scorer = cls(
+            config_from_dict(MPDRConfig, meta["config"]),
+            meta["energy"],
+            int(meta["seed"]),
+            device,
+            projection=projection,
+            energy_reg=tuple(meta["energy_reg"]),
+        )
+        scorer.support = ObjectSupport.from_dict(meta["support"], scorer.device)
         return scorer
+
+    def _restore(self, directory: Path, meta: dict[str, Any]) -> None:
+        for p in self.projection.net.parameters():
+            p.requires_grad_(False)
+        self.history = list(meta.get("history", []))
+        self.net = self._build()
+        ts.load_weights(directory / "energy.pt", self.net, self.device)

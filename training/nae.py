@@ -10,6 +10,7 @@ import copy
 import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -17,19 +18,8 @@ from torch import nn
 from tqdm import tqdm
 
 from l1ad.config import NAEConfig
-from training.scorer import config_from_dict, malformed_meta, read_scorer_meta
-from training.torch_scorer import (
-    EpochCheckpoint,
-    TorchScorer,
-    as_inputs,
-    cpu_state,
-    data_fingerprint,
-    epoch_generator,
-    in_batches,
-    iterate_batches,
-    load_weights,
-    train_epochs,
-)
+from training import torch_scorer as ts
+from training.scorer import config_from_dict
 
 
 def _activation(name: str) -> nn.Module:
@@ -98,7 +88,7 @@ class AEParams:
     standardize: bool = False  # scale each input by the training mean and std first (representations)
 
 
-class TorchAutoencoder(TorchScorer):
+class TorchAutoencoder(ts.TorchScorer):
     """Plain dense AE scorer: score = ||x - x_hat||^2 (on standardised inputs when ``standardize``)."""
 
     kind = "torch_ae"
@@ -127,7 +117,7 @@ class TorchAutoencoder(TorchScorer):
         return ((np.asarray(X, dtype=np.float64) - self.mean) / self.scale).astype(np.float32)
 
     def fit(self, X: np.ndarray, X_val: np.ndarray | None = None) -> TorchAutoencoder:
-        X = as_inputs(X, self.n_inputs)
+        X = ts.as_inputs(X, self.n_inputs)
         if self.params.standardize:
             self.mean = X.mean(axis=0).astype(np.float64)
             std = X.std(axis=0).astype(np.float64)
@@ -140,7 +130,7 @@ class TorchAutoencoder(TorchScorer):
 
         def run_epoch(epoch: int, bar: tqdm) -> dict[str, float]:
             total = 0.0
-            for xb in iterate_batches(xt, self.params.batch_size, self.seed, epoch, bar):
+            for xb in ts.iterate_batches(xt, self.params.batch_size, self.seed, epoch, bar):
                 loss = net.energy(xb).mean()
                 opt.zero_grad()
                 loss.backward()
@@ -148,20 +138,20 @@ class TorchAutoencoder(TorchScorer):
                 total += loss.item() * len(xb)
             figures = {"loss": total / len(xt)}
             if xv is not None:
-                figures["val_loss"] = float(in_batches(net.energy, xv, self.device).cpu().numpy().mean())
+                figures["val_loss"] = float(ts.in_batches(net.energy, xv, self.device).cpu().numpy().mean())
             return figures
 
-        fp = data_fingerprint(self.kind, dataclasses.replace(self.params, epochs=0).__dict__, self.seed, X)
-        ckpt = EpochCheckpoint(self._checkpoint("ae_checkpoint.pt"), fp)
+        fp = ts.data_fingerprint(self.kind, dataclasses.replace(self.params, epochs=0).__dict__, self.seed, X)
+        ckpt = ts.EpochCheckpoint(self._checkpoint("ae_checkpoint.pt"), fp)
         n_batches = -(-len(X) // self.params.batch_size)
-        self.history = train_epochs(
+        self.history = ts.train_epochs(
             self.params.epochs, n_batches, run_epoch, {"model": net, "optimizer": opt}, ckpt, "AE"
         )
         return self
 
     def score(self, X: np.ndarray) -> np.ndarray:
         self._require(self.net)
-        return in_batches(self.net.energy, self._scaled(X), self.device).cpu().numpy().astype(np.float64)
+        return ts.in_batches(self.net.energy, self._scaled(X), self.device).cpu().numpy().astype(np.float64)
 
     def save(self, directory: str | Path) -> None:
         self._require(self.net, saving=True)
@@ -172,21 +162,20 @@ class TorchAutoencoder(TorchScorer):
             "mean": self.mean,
             "scale": self.scale,
         }
-        self._write(directory, {"model.pt": cpu_state(self.net)}, settings)
+        self._write(directory, {"model.pt": ts.cpu_state(self.net)}, settings)
 
     @classmethod
-    def load(cls, directory: str | Path, device: str = "auto") -> TorchAutoencoder:
-        directory = Path(directory)
-        meta = read_scorer_meta(directory, cls.kind)
-        with malformed_meta(directory, cls.kind):
-            params = config_from_dict(AEParams, meta["params"])
-            scorer = cls(params, int(meta["n_inputs"]), int(meta["seed"]), device)
-            scorer.mean = np.asarray(meta["mean"], dtype=np.float64)
-            scorer.scale = np.asarray(meta["scale"], dtype=np.float64)
-        scorer.history = list(meta.get("history", []))
-        scorer.net = scorer._build()
-        load_weights(directory / "model.pt", scorer.net, scorer.device)
+    def _from_meta(cls, directory: Path, meta: dict[str, Any], device: str) -> TorchAutoencoder:
+        params = config_from_dict(AEParams, meta["params"])
+        scorer = cls(params, int(meta["n_inputs"]), int(meta["seed"]), device)
+        scorer.mean = np.asarray(meta["mean"], dtype=np.float64)
+        scorer.scale = np.asarray(meta["scale"], dtype=np.float64)
         return scorer
+
+    def _restore(self, directory: Path, meta: dict[str, Any]) -> None:
+        self.history = list(meta.get("history", []))
+        self.net = self._build()
+        ts.load_weights(directory / "model.pt", self.net, self.device)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -219,7 +208,7 @@ def langevin(
     return x.detach()
 
 
-class NormalizedAutoencoder(TorchScorer):
+class NormalizedAutoencoder(ts.TorchScorer):
     """NAE on the 57 L1 inputs: score = E(x) = ||x - x_hat||^2; ``config.epochs == 0`` is the plain AE.
 
     Training: ``pretrain_epochs`` of plain reconstruction, then ``epochs`` of maximum likelihood for
@@ -253,7 +242,7 @@ class NormalizedAutoencoder(TorchScorer):
 
     def _fingerprint(self, X: np.ndarray, without: tuple[str, ...]) -> str:
         settings = {k: v for k, v in dataclasses.asdict(self.config).items() if k not in without}
-        return data_fingerprint(self.kind, settings, self.seed, X)
+        return ts.data_fingerprint(self.kind, settings, self.seed, X)
 
     def sample_negatives(self, n: int, gen: torch.Generator) -> torch.Tensor:
         """Negative samples (n, n_inputs) by on-manifold initialisation and two Langevin chains."""
@@ -288,7 +277,7 @@ class NormalizedAutoencoder(TorchScorer):
         )
 
     def fit(self, X: np.ndarray, X_val: np.ndarray | None = None) -> NormalizedAutoencoder:
-        X = as_inputs(X, self.n_inputs)
+        X = ts.as_inputs(X, self.n_inputs)
         c = self.config
         self.lower = X.min(axis=0).astype(np.float64)
         self.upper = X.max(axis=0).astype(np.float64)
@@ -302,14 +291,14 @@ class NormalizedAutoencoder(TorchScorer):
             return (
                 {}
                 if xv is None
-                else {"val_energy": float(in_batches(net.energy, xv, self.device).cpu().numpy().mean())}
+                else {"val_energy": float(ts.in_batches(net.energy, xv, self.device).cpu().numpy().mean())}
             )
 
         opt = torch.optim.Adam(net.parameters(), lr=c.pretrain_learning_rate)
 
         def pretrain_epoch(epoch: int, bar: tqdm) -> dict[str, float]:
             total = 0.0
-            for xb in iterate_batches(xt, c.batch_size, self.seed, epoch, bar):
+            for xb in ts.iterate_batches(xt, c.batch_size, self.seed, epoch, bar):
                 loss = net.energy(xb).mean()
                 opt.zero_grad()
                 loss.backward()
@@ -317,12 +306,12 @@ class NormalizedAutoencoder(TorchScorer):
                 total += loss.item() * len(xb)
             return {"energy": total / len(xt), **val_energy()}
 
-        self.history["pretrain"] = train_epochs(
+        self.history["pretrain"] = ts.train_epochs(
             c.pretrain_epochs,
             n_batches,
             pretrain_epoch,
             {"model": net, "optimizer": opt},
-            EpochCheckpoint(
+            ts.EpochCheckpoint(
                 self._checkpoint("pretrain.pt"), self._fingerprint(X, ("pretrain_epochs", "epochs"))
             ),
             "NAE pretrain (plain AE)",
@@ -335,9 +324,9 @@ class NormalizedAutoencoder(TorchScorer):
         gamma = c.negative_energy_reg
 
         def nae_epoch(epoch: int, bar: tqdm) -> dict[str, float]:
-            gen = epoch_generator(self.seed, epoch, self.device, stream=2)
+            gen = ts.epoch_generator(self.seed, epoch, self.device, stream=2)
             sums = {"energy": 0.0, "negative_energy": 0.0, "loss": 0.0}
-            for xb in iterate_batches(xt, c.batch_size, self.seed + 1, epoch, bar):
+            for xb in ts.iterate_batches(xt, c.batch_size, self.seed + 1, epoch, bar):
                 x_neg = self.sample_negatives(len(xb), gen)
                 e_pos = net.energy(xb).mean()
                 neg = net.energy(x_neg)
@@ -351,12 +340,12 @@ class NormalizedAutoencoder(TorchScorer):
                     sums[key] += value.item() * len(xb)
             return {**{k: v / len(xt) for k, v in sums.items()}, **val_energy()}
 
-        self.history["nae"] = train_epochs(
+        self.history["nae"] = ts.train_epochs(
             c.epochs,
             n_batches,
             nae_epoch,
             {"model": net, "optimizer": nae_opt},
-            EpochCheckpoint(self._checkpoint("nae.pt"), self._fingerprint(X, ("epochs",))),
+            ts.EpochCheckpoint(self._checkpoint("nae.pt"), self._fingerprint(X, ("epochs",))),
             "NAE",
         )
         return self
@@ -378,7 +367,7 @@ class NormalizedAutoencoder(TorchScorer):
     def score(self, X: np.ndarray) -> np.ndarray:
         self._require(self.net)
         X = np.asarray(X, dtype=np.float32)
-        return in_batches(self.net.energy, X, self.device).cpu().numpy().astype(np.float64)
+        return ts.in_batches(self.net.energy, X, self.device).cpu().numpy().astype(np.float64)
 
     def save(self, directory: str | Path) -> None:
         self._require(self.net, saving=True)
@@ -389,18 +378,17 @@ class NormalizedAutoencoder(TorchScorer):
             "lower": self.lower,
             "upper": self.upper,
         }
-        self._write(directory, {"model.pt": cpu_state(self.net)}, settings)
+        self._write(directory, {"model.pt": ts.cpu_state(self.net)}, settings)
 
     @classmethod
-    def load(cls, directory: str | Path, device: str = "auto") -> NormalizedAutoencoder:
-        directory = Path(directory)
-        meta = read_scorer_meta(directory, cls.kind)
-        with malformed_meta(directory, cls.kind):
-            config = config_from_dict(NAEConfig, meta["config"])
-            scorer = cls(config, int(meta["n_inputs"]), int(meta["seed"]), device)
-            scorer.lower = np.asarray(meta["lower"], dtype=np.float64)
-            scorer.upper = np.asarray(meta["upper"], dtype=np.float64)
-        scorer.history = dict(meta.get("history", {"pretrain": [], "nae": []}))
-        scorer.net = scorer._build()
-        load_weights(directory / "model.pt", scorer.net, scorer.device)
+    def _from_meta(cls, directory: Path, meta: dict[str, Any], device: str) -> NormalizedAutoencoder:
+        config = config_from_dict(NAEConfig, meta["config"])
+        scorer = cls(config, int(meta["n_inputs"]), int(meta["seed"]), device)
+        scorer.lower = np.asarray(meta["lower"], dtype=np.float64)
+        scorer.upper = np.asarray(meta["upper"], dtype=np.float64)
         return scorer
+
+    def _restore(self, directory: Path, meta: dict[str, Any]) -> None:
+        self.history = dict(meta.get("history", {"pretrain": [], "nae": []}))
+        self.net = self._build()
+        ts.load_weights(directory / "model.pt", self.net, self.device)

@@ -8,6 +8,7 @@ writes their checkpoints and test-set scores.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,67 +74,60 @@ def run_data(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
     return summary
 
 
+def _prepared(
+    family: str, prepare: Callable[..., dict[str, Any]], config: Config, data: DataPaths, source: Any
+) -> dict[str, Any]:
+    """The summary of ``prepare`` (a family's prepare function) run on ``source`` into the family's splits
+    and preprocessing files with the run's seed and chunk size, with the configured source added."""
+    cfg = getattr(config.data, family)
+    info = prepare(
+        cfg,
+        source,
+        data.splits(family),
+        data.preprocessing(family),
+        seed=config.run.seed,
+        chunk_events=config.data.chunk_events,
+    )
+    info["source"] = cfg.source
+    return info
+
+
 def _prepare_dijet(config: Config, data: DataPaths, summary: dict[str, Any]) -> None:
-    seed, chunk = config.run.seed, config.data.chunk_events
     dj = config.data.dijet
     if dj.source == "synthetic":
         source = data.generated("dijet") / "events_anomalydetection_v2.features.h5"
-        dijet.generate_dijet_features(source, dj.n_background, dj.n_signal, seed=seed)
+        dijet.generate_dijet_features(source, dj.n_background, dj.n_signal, seed=config.run.seed)
     else:
         source = Path(dj.source)
-    summary["dijet"] = dijet.prepare_dijet(
-        dj,
-        source,
-        data.splits("dijet"),
-        data.preprocessing("dijet"),
-        seed=seed,
-        chunk_events=chunk,
-    )
-    summary["dijet"]["source"] = dj.source
-    summary["dijet"]["counts"] = {
-        "train": {"background": summary["dijet"]["n_train"]},
-        "val": {"background": summary["dijet"]["n_val"]},
-        "test": {
-            "background": summary["dijet"]["n_test_background"],
-            "signal": summary["dijet"]["n_test_signal"],
-        },
+    info = summary["dijet"] = _prepared("dijet", dijet.prepare_dijet, config, data, source)
+    info["counts"] = {
+        "train": {"background": info["n_train"]},
+        "val": {"background": info["n_val"]},
+        "test": {"background": info["n_test_background"], "signal": info["n_test_signal"]},
     }
 
 
 def _prepare_l1(config: Config, data: DataPaths, summary: dict[str, Any]) -> None:
-    seed, chunk = config.run.seed, config.data.chunk_events
     l1 = config.data.l1
     if l1.source == "synthetic":
         files = l1generator.generate_l1_dataset(
-            data.generated("l1"), l1.n_background, l1.n_signal, seed=seed + 1
+            data.generated("l1"), l1.n_background, l1.n_signal, seed=config.run.seed + 1
         )
     else:
         files = l1objects.find_l1_files(Path(l1.source))
-    summary["l1"] = l1objects.prepare_l1(
-        l1, files, data.splits("l1"), data.preprocessing("l1"), seed=seed, chunk_events=chunk
-    )
-    summary["l1"]["source"] = l1.source
+    summary["l1"] = _prepared("l1", l1objects.prepare_l1, config, data, files)
 
 
 def _prepare_jet_images(config: Config, data: DataPaths, summary: dict[str, Any]) -> None:
-    seed, chunk = config.run.seed, config.data.chunk_events
     ji = config.data.jet_images
     if ji.source == "synthetic":
         image_file = data.generated("jet_images") / "jetImage_synthetic.h5"
         jetgenerator.generate_jet_images(
-            image_file, ji.n_qcd, ji.n_wz, ji.n_top, ji.image_size, seed=seed + 2
+            image_file, ji.n_qcd, ji.n_wz, ji.n_top, ji.image_size, seed=config.run.seed + 2
         )
     else:
         image_file = Path(ji.source)
-    summary["jet_images"] = jetimages.prepare_jet_images(
-        ji,
-        image_file,
-        data.splits("jet_images"),
-        data.preprocessing("jet_images"),
-        seed=seed,
-        chunk_events=chunk,
-    )
-    summary["jet_images"]["source"] = ji.source
+    summary["jet_images"] = _prepared("jet_images", jetimages.prepare_jet_images, config, data, image_file)
     if ji.source == "synthetic":
         _name_final_place(data.preprocessing("jet_images"), data.root)
 

@@ -14,7 +14,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import torch
@@ -25,7 +25,7 @@ from l1ad.errors import InputError
 from l1ad.io import atomic_path
 from l1ad.untrusted import load_torch_state
 from training.device import torch_device
-from training.scorer import Scorer, write_scorer_meta
+from training.scorer import Scorer, malformed_meta, read_scorer_meta, write_scorer_meta
 
 SCORE_BATCH = 8192  # events per forward pass when scoring: bounds memory, not a training choice
 
@@ -241,3 +241,24 @@ class TorchScorer(Scorer):
             save_weights(directory / name, state)
         write_scorer_meta(directory, self.kind, {**settings, "history": self.history})
         return directory
+
+    @classmethod
+    def load(cls, directory: str | Path, device: str = "auto") -> Self:
+        """Rebuild a scorer written by ``save``: ``_from_meta`` makes it from the settings in ``scorer.json``
+        (a missing or mistyped entry is an ``InputError`` naming the file), then ``_restore`` reads its history
+        and weights back."""
+        directory = Path(directory)
+        meta = read_scorer_meta(directory, cls.kind)
+        with malformed_meta(directory, cls.kind):
+            scorer = cls._from_meta(directory, meta, device)
+        scorer._restore(directory, meta)
+        return scorer
+
+    @classmethod
+    def _from_meta(cls, directory: Path, meta: dict[str, Any], device: str) -> Self:
+        """The untrained scorer of the settings ``meta`` on ``device`` (``directory``: where it was saved)."""
+        raise NotImplementedError
+
+    def _restore(self, directory: Path, meta: dict[str, Any]) -> None:
+        """Read the history in ``meta`` and the weights saved in ``directory`` back into this scorer."""
+        raise NotImplementedError

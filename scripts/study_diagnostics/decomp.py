@@ -5,32 +5,17 @@ import sys
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[2]))
 import numpy as np
 
-from l1ad.config import NuRDConfig
+from nurd_setup import nurd_config, train_subset
 from training import metrics
 from training.data.splits import read_splits
 from training.mahalanobis_head import head_constants
 from training.nurd import NuRD
 
 s = read_splits(sys.argv[1])
-rng = np.random.default_rng(0)
-keep = np.sort(rng.choice(len(s.train.X), 20000, replace=False))
-X, y, m = s.train.X[keep], s.train.y[keep].astype(int), s.train.nuisance[keep]
+X, y, m, _ = train_subset(s, 20000)
 T = s.test
 for lam in [float(v) for v in sys.argv[2:]]:
-    sc = NuRD(
-        NuRDConfig(
-            filters=(16, 32),
-            kernel_size=3,
-            strides=1,
-            pool=True,
-            dense=(64,),
-            representation_dim=20,
-            epochs=6,
-            critic_lambda=lam,
-        ),
-        20,
-        1,
-    ).fit(X, y=y, nuisance=m)
+    sc = NuRD(nurd_config(epochs=6, critic_lambda=lam), 20, 1).fit(X, y=y, nuisance=m)
     r = sc.representation(T.X).astype(np.float64)
     L, b = head_constants(sc.head_stats[0]["mean"], sc.head_stats[0]["cov"])
     p = r @ L + b

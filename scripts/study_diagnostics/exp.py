@@ -11,7 +11,7 @@ import time
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[2]))
 import numpy as np
 
-from l1ad.config import NuRDConfig
+from nurd_setup import nurd_config, train_subset
 from training import metrics
 from training.data.splits import read_splits
 from training.mahalanobis_head import mahalanobis
@@ -27,17 +27,9 @@ p.add_argument("--warm", type=int, default=300)
 p.add_argument("--extra", default="{}")
 a = p.parse_args()
 s = read_splits(a.splits)
-rng = np.random.default_rng(0)
-keep = np.sort(rng.choice(len(s.train.X), min(a.n, len(s.train.X)), replace=False))
-X, y, m = s.train.X[keep], s.train.y[keep].astype(int), s.train.nuisance[keep]
+X, y, m, _ = train_subset(s, min(a.n, len(s.train.X)))
 T = s.test
-base = NuRDConfig(
-    filters=(16, 32),
-    kernel_size=3,
-    strides=1,
-    pool=True,
-    dense=(64,),
-    representation_dim=20,
+base = nurd_config(
     epochs=a.epochs,
     critic_steps=a.steps,
     critic_warmup_steps=a.warm,

@@ -6,26 +6,14 @@ sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[2]
 import numpy as np
 import tensorflow as tf
 
-from l1ad.config import NuRDConfig
+from nurd_setup import nurd_config, train_subset
 from training.data.splits import read_splits
 from training.nurd import NuRD, _bce, build_critic, importance_weights
 
 s = read_splits("runs/default/data/jet_images_splits.h5")
-rng = np.random.default_rng(0)
-keep = np.sort(rng.choice(len(s.train.X), 20000, replace=False))
-X, y, m = s.train.X[keep], s.train.y[keep].astype(int), s.train.nuisance[keep]
+X, y, m, rng = train_subset(s, 20000)
 lam = float(sys.argv[1])
-cfg = NuRDConfig(
-    filters=(16, 32),
-    kernel_size=3,
-    strides=1,
-    pool=True,
-    dense=(64,),
-    representation_dim=20,
-    epochs=6,
-    critic_lambda=lam,
-)
-sc = NuRD(cfg, 20, 1).fit(X, y=y, nuisance=m)
+sc = NuRD(nurd_config(epochs=6, critic_lambda=lam), 20, 1).fit(X, y=y, nuisance=m)
 r = sc.representation(X).astype(np.float32)
 w, _ = importance_weights(y, m)
 z = ((m - m.mean()) / m.std()).astype(np.float32)

@@ -76,16 +76,20 @@ def l1_source(source: str) -> str:
     return f"real ADC2021 files from `{source}`"
 
 
-def l1_data_line(study: dict) -> str:
-    """The study.md line of the NAE and MPDR studies naming their data, events and seeds."""
+def l1_markdown_head(title: str, study: dict) -> list[str]:
+    """The opening lines of the NAE and MPDR studies' study.md: the title, then the line naming their data,
+    events and seeds."""
     data = study["data"]
-    return (
+    return [
+        f"## {title}",
+        "",
         f"Data: {l1_source(data['source'])}. Training: {data['n_train_events']} background events (of "
         f"{data['n_train_available']}), {data['n_val_events']} for the monitored validation energy. Test: "
         f"{data['n_test_background']} background events and "
         + ", ".join(f"{n} {s}" for s, n in data["n_test_signal"].items())
-        + f" events. Device: {study['device']}; {study['n_seeds']} seed(s), mean ± std over seeds."
-    )
+        + f" events. Device: {study['device']}; {study['n_seeds']} seed(s), mean ± std over seeds.",
+        "",
+    ]
 
 
 def sic_at_efficiency(

@@ -32,8 +32,8 @@ from training.studies.common import (
     dense_ae_size,
     dense_ae_widths,
     highest_auc_line,
-    l1_data_line,
     l1_data_record,
+    l1_markdown_head,
     l1_summary,
     l1_training_events,
     mlp_size,
@@ -172,10 +172,7 @@ def _markdown(study: dict, plot_files: list[str]) -> str:
     signals = list(data["n_test_signal"])
     reg = study["energy_reg"]
     lines = [
-        f"## {TITLE}",
-        "",
-        l1_data_line(study),
-        "",
+        *l1_markdown_head(TITLE, study),
         f"Projection: a dense AE {study['architecture']} (LeakyReLU, latent vector on the unit sphere) trained "
         f"{cfg['ae_epochs']} epochs on background; z = f_e(x), diffused to z~ = normalise(z + σ ε), σ = "
         f"{cfg['sigma']:g}. Energies, trained {cfg['epochs']} epochs (learning rate {cfg['learning_rate']:g}) by "

@@ -30,8 +30,8 @@ from training.studies.common import (
     compact_ae_params,
     dense_ae_size,
     dense_ae_widths,
-    l1_data_line,
     l1_data_record,
+    l1_markdown_head,
     l1_summary,
     l1_training_events,
     mean_epoch_seconds,
@@ -169,10 +169,7 @@ def _markdown(study: dict, plot_files: list[str]) -> str:
     signals = list(data["n_test_signal"])
     last = study["nae_last_epoch"]
     lines = [
-        f"## {TITLE}",
-        "",
-        l1_data_line(study),
-        "",
+        *l1_markdown_head(TITLE, study),
         f"Model: {study['architecture']} (LeakyReLU, latent vector on the unit sphere), energy "
         "E(x) = ||x - x̂||² summed over the 57 inputs, which is also the score. The plain AE is pretrained for "
         f"{cfg['pretrain_epochs']} epochs (learning rate {cfg['pretrain_learning_rate']:g}); the NAE then "
