@@ -39,7 +39,7 @@ def run_point(config: Config, run_dir: str, point: ScanPoint, sweep: bool = Fals
     is taken instead of training it again (``quantize.quantizer.train_point``).
     """
     from l1ad.io import quiet_known_warnings
-    from quantize.quantizer import quantizer_for, scan_bits, train_point
+    from quantize.quantizer import FirmwareTarget, quantizer_for, scan_bits, train_point
     from quantize.stage import score_summary, trigger_fpr
     from training.data.splits import read_splits
     from training.scorer import load_scorer
@@ -80,9 +80,8 @@ def run_point(config: Config, run_dir: str, point: ScanPoint, sweep: bool = Fals
                     lr,
                     paths.quantize.sweep(point.model, point.bits) if sweep else None,
                 )
-                validation, quantized, csim = quantizer.build_firmware(
-                    point.model, model, history, bits, splits, float_scores, config, fw, out
-                )
+                target = FirmwareTarget(point.model, splits, float_scores, config, fw, out)
+                validation, quantized, csim = quantizer.build_firmware(model, history, bits, target)
         finally:
             written.log.write_text(log.getvalue())
         validation["hls_project"] = str(RELATIVE.scan.point(pid).hls_project)

@@ -57,6 +57,19 @@ def retrain(
     return scorer.train_graph(model, Xq, Xq_val, epochs, lr) if epochs > 0 else {}
 
 
+@dataclasses.dataclass(frozen=True)
+class FirmwareTarget:
+    """Where and against what a scan point's firmware is built: the deployed model ``name``, its data
+    splits and float test scores, the run's config, the point's firmware settings, its folder ``out``."""
+
+    name: str
+    splits: Splits
+    float_scores: np.ndarray
+    config: Config
+    fw: FirmwareConfig
+    out: Path
+
+
 class Quantizer(ABC):
     """What the quantize stage and the design-space scan ask of a quantizer."""
 
@@ -75,16 +88,7 @@ class Quantizer(ABC):
 
     @abstractmethod
     def build_firmware(
-        self,
-        name: str,
-        model: Any,
-        history: dict[str, Any],
-        bits: QuantBits,
-        splits: Splits,
-        float_scores: np.ndarray,
-        config: Config,
-        fw: FirmwareConfig,
-        out: Path,
+        self, model: Any, history: dict[str, Any], bits: QuantBits, target: FirmwareTarget
     ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
         """The trained twin's model file and HLS project in the scan point folder ``out``
         (``ScanPointPaths``), its csim validation and resources: (validation figures, exact scores of
@@ -106,24 +110,16 @@ class QKeras(Quantizer):
         return predict_exact(model, declared_inputs(X, bits))
 
     def build_firmware(
-        self,
-        name: str,
-        model: Any,
-        history: dict[str, Any],
-        bits: QuantBits,
-        splits: Splits,
-        float_scores: np.ndarray,
-        config: Config,
-        fw: FirmwareConfig,
-        out: Path,
+        self, model: Any, history: dict[str, Any], bits: QuantBits, target: FirmwareTarget
     ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
         """``qmodel.h5`` and the firmware stage's own build (``firmware.stage.build_firmware``)."""
         from firmware.stage import build_firmware
 
-        save_qmodel(model, ScanPointPaths(out).qmodel)
-        qkeras = self.reference_scores(model, splits.test.X, bits)
+        t = target
+        save_qmodel(model, ScanPointPaths(t.out).qmodel)
+        qkeras = self.reference_scores(model, t.splits.test.X, bits)
         validation, csim, _ = build_firmware(
-            name, model, bits, splits, qkeras, float_scores, config, fw, out, log=print
+            t.name, model, bits, t.splits, qkeras, t.float_scores, t.config, t.fw, t.out, log=print
         )
         return validation, qkeras, csim
 
@@ -157,33 +153,25 @@ class HGQ(Quantizer):
         return hgq.proxy_scores(hgq.proxy_model(model, Xq), Xq)
 
     def build_firmware(
-        self,
-        name: str,
-        model: Any,
-        history: dict[str, Any],
-        bits: QuantBits,
-        splits: Splits,
-        float_scores: np.ndarray,
-        config: Config,
-        fw: FirmwareConfig,
-        out: Path,
+        self, model: Any, history: dict[str, Any], bits: QuantBits, target: FirmwareTarget
     ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
         """``proxy.h5`` (ranges traced on the training and test inputs, everything the firmware scores
         here, as the QKeras path profiles its precisions), its hls4ml project and csim validation."""
         from firmware.hgq_hls import convert_proxy, validate_proxy
         from firmware.vendor import resources_report
 
+        splits, fw = target.splits, target.fw
         X_train, X_test = declared_inputs(splits.train.X, bits), declared_inputs(splits.test.X, bits)
         proxy = hgq.proxy_model(model, np.concatenate([X_train, X_test]))
-        paths = ScanPointPaths(out)
+        paths = ScanPointPaths(target.out)
         hgq.save_proxy(proxy, paths.proxy)
         reference = hgq.proxy_scores(proxy, X_test)
-        hls_model = convert_proxy(proxy, paths.hls_project, fw, f"l1ad_{name}")
+        hls_model = convert_proxy(proxy, paths.hls_project, fw, f"l1ad_{target.name}")
         result, csim = validate_proxy(
-            hls_model, X_test, splits.test.y, float_scores, reference, splits.n_background_classes
+            hls_model, X_test, splits.test.y, target.float_scores, reference, splits.n_background_classes
         )
         validation = {
-            "model": name,
+            "model": target.name,
             "quantizer": self.name,
             "beta": self.settings.beta,
             **result["agreement"],

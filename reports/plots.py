@@ -92,16 +92,6 @@ def styled_figure(path: str | Path, title: str, data_label: str, **subplots) -> 
             plt.close(fig)
 
 
-def _finite(values: np.ndarray, name: str) -> np.ndarray:
-    arr = np.asarray(values, dtype=np.float64)
-    if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(f"{name}: expected a non-empty 1-D array, got shape {arr.shape}")
-    n_bad = int(np.count_nonzero(~np.isfinite(arr)))
-    if n_bad:
-        raise ValueError(f"{name}: {n_bad} of {arr.size} values are not finite (NaN or inf)")
-    return arr
-
-
 def _histogram_edges(values: np.ndarray, allow_log: bool, n_bins: int = HIST_BINS) -> tuple[np.ndarray, bool]:
     """Common bin edges from the tail quantiles of ``values``; returns (edges, log-spaced?).
 
@@ -225,7 +215,7 @@ def score_histograms(
     for positive scores over more than two decades); scores outside are counted in the edge bins, as
     the axis label says. A class with no events has no histogram and no legend entry.
     """
-    values = _finite(scores, "scores")
+    values = metrics.finite_1d(scores, "scores")
     labels = np.asarray(y)
     if labels.shape != values.shape:
         raise ValueError(f"scores and labels differ in shape: {values.shape} vs {labels.shape}")
@@ -283,8 +273,8 @@ def csim_scatter(
     the fraction of events whose two scores are exactly equal. Right: (csim - qkeras) / lsb, one bin
     per LSB while the differences stay within 50 LSB. Returns ``path``.
     """
-    q = _finite(qkeras, "qkeras scores")
-    c = _finite(csim, "csim scores")
+    q = metrics.finite_1d(qkeras, "qkeras scores")
+    c = metrics.finite_1d(csim, "csim scores")
     if q.shape != c.shape:
         raise ValueError(f"qkeras and csim scores differ in length: {q.size} vs {c.size}")
     if not (np.isfinite(lsb) and lsb > 0):
@@ -408,8 +398,8 @@ def mass_sculpting_plot(
     ceil(e * n)-th highest (ties at the cut pass, so the kept fraction, shown in the legend, can exceed
     e). A score that does not sculpt the mass leaves every ratio flat at 1. Returns ``path``.
     """
-    m = _finite(mass, "mass")
-    s = _finite(scores, "scores")
+    m = metrics.finite_1d(mass, "mass")
+    s = metrics.finite_1d(scores, "scores")
     if m.shape != s.shape:
         raise ValueError(f"mass and scores differ in length: {m.size} vs {s.size}")
     effs = sorted((float(e) for e in efficiencies), reverse=True)
@@ -451,8 +441,8 @@ def pareto_front(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
     A point is optimal unless another point is at least as good in both (x' <= x, y' >= y) and strictly
     better in one. Exact duplicates of an optimal point are all optimal.
     """
-    x = _finite(xs, "xs")
-    y = _finite(ys, "ys")
+    x = metrics.finite_1d(xs, "xs")
+    y = metrics.finite_1d(ys, "ys")
     if x.shape != y.shape:
         raise ValueError(f"xs and ys differ in length: {x.size} vs {y.size}")
     no_worse = (x[None, :] <= x[:, None]) & (y[None, :] >= y[:, None])

@@ -481,14 +481,12 @@ class AnomalyCLR(ts.TorchScorer):
         def run_epoch(epoch: int, bar: tqdm) -> dict[str, float]:
             gen = ts.epoch_generator(self.seed, epoch, self.device)
             encoder.train()
-            total = 0.0
-            for xb in ts.iterate_batches(xt, c.batch_size, self.seed, epoch, bar):
-                loss = self._batch_loss(encoder, xb, gen)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                total += loss.item() * len(xb)
-            figures = {"loss": total / len(xt)}
+            batches = ts.iterate_batches(xt, c.batch_size, self.seed, epoch, bar)
+            figures = {
+                "loss": ts.gradient_epoch(
+                    batches, lambda xb: self._batch_loss(encoder, xb, gen), opt, len(xt)
+                )
+            }
             if xv is not None:
                 encoder.eval()
                 with torch.no_grad():

@@ -330,14 +330,21 @@ def per_signal(
     }
 
 
-def aggregate(values: Sequence[float], higher_is_better: bool = True) -> dict:
-    """Summary of one figure over seeds: ``best``, ``mean``, ``std`` (population, ddof=0) and ``n``."""
+def finite_1d(values: Sequence[float] | np.ndarray, name: str) -> np.ndarray:
+    """``values`` as a float64 1-D array; ``ValueError`` naming ``name`` when it is empty, not 1-D or
+    holds NaN or inf (a figure or plot of such values would mislead rather than fail)."""
     arr = np.asarray(values, dtype=np.float64)
     if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(f"expected a non-empty sequence of numbers, got shape {arr.shape}")
+        raise ValueError(f"{name}: expected a non-empty 1-D array of numbers, got shape {arr.shape}")
     n_bad = int(np.count_nonzero(~np.isfinite(arr)))
     if n_bad:
-        raise ValueError(f"{n_bad} of {arr.size} values are not finite (NaN or inf)")
+        raise ValueError(f"{name}: {n_bad} of {arr.size} values are not finite (NaN or inf)")
+    return arr
+
+
+def aggregate(values: Sequence[float], higher_is_better: bool = True) -> dict:
+    """Summary of one figure over seeds: ``best``, ``mean``, ``std`` (population, ddof=0) and ``n``."""
+    arr = finite_1d(values, "figures over seeds")
     return {
         "best": float(arr.max() if higher_is_better else arr.min()),
         "mean": float(arr.mean()),

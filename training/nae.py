@@ -10,7 +10,7 @@ import copy
 import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -88,10 +88,43 @@ class AEParams:
     standardize: bool = False  # scale each input by the training mean and std first (representations)
 
 
-class TorchAutoencoder(ts.TorchScorer):
+class _DenseEnergyScorer(ts.TorchScorer):
+    """Save and load of a scorer made of one dense network (``net``, in ``model.pt``), its settings
+    dataclass (attribute and JSON key ``settings_key``) and two per-input arrays (``arrays``)."""
+
+    settings_key: ClassVar[str]
+    settings_class: ClassVar[type]
+    arrays: ClassVar[tuple[str, str]]
+    net: nn.Module | None
+
+    def save(self, directory: str | Path) -> None:
+        self._require(self.net, saving=True)
+        settings = {
+            "n_inputs": self.n_inputs,
+            "seed": self.seed,
+            self.settings_key: dataclasses.asdict(getattr(self, self.settings_key)),
+            **{name: getattr(self, name) for name in self.arrays},
+        }
+        self._write(directory, {"model.pt": ts.cpu_state(self.net)}, settings)
+
+    @classmethod
+    def _from_meta(cls, directory: Path, meta: dict[str, Any], device: str) -> _DenseEnergyScorer:
+        settings = config_from_dict(cls.settings_class, meta[cls.settings_key])
+        scorer = cls(settings, int(meta["n_inputs"]), int(meta["seed"]), device)
+        for name in cls.arrays:
+            setattr(scorer, name, np.asarray(meta[name], dtype=np.float64))
+        return scorer
+
+    def _restore_net(self, directory: Path) -> None:
+        self.net = self._build()
+        ts.load_weights(directory / "model.pt", self.net, self.device)
+
+
+class TorchAutoencoder(_DenseEnergyScorer):
     """Plain dense AE scorer: score = ||x - x_hat||^2 (on standardised inputs when ``standardize``)."""
 
     kind = "torch_ae"
+    settings_key, settings_class, arrays = "params", AEParams, ("mean", "scale")
 
     def __init__(
         self,
@@ -129,14 +162,8 @@ class TorchAutoencoder(ts.TorchScorer):
         xv = None if X_val is None else self._scaled(X_val)
 
         def run_epoch(epoch: int, bar: tqdm) -> dict[str, float]:
-            total = 0.0
-            for xb in ts.iterate_batches(xt, self.params.batch_size, self.seed, epoch, bar):
-                loss = net.energy(xb).mean()
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                total += loss.item() * len(xb)
-            figures = {"loss": total / len(xt)}
+            batches = ts.iterate_batches(xt, self.params.batch_size, self.seed, epoch, bar)
+            figures = {"loss": ts.gradient_epoch(batches, lambda xb: net.energy(xb).mean(), opt, len(xt))}
             if xv is not None:
                 figures["val_loss"] = float(ts.in_batches(net.energy, xv, self.device).cpu().numpy().mean())
             return figures
@@ -153,29 +180,9 @@ class TorchAutoencoder(ts.TorchScorer):
         self._require(self.net)
         return ts.in_batches(self.net.energy, self._scaled(X), self.device).cpu().numpy().astype(np.float64)
 
-    def save(self, directory: str | Path) -> None:
-        self._require(self.net, saving=True)
-        settings = {
-            "n_inputs": self.n_inputs,
-            "seed": self.seed,
-            "params": dataclasses.asdict(self.params),
-            "mean": self.mean,
-            "scale": self.scale,
-        }
-        self._write(directory, {"model.pt": ts.cpu_state(self.net)}, settings)
-
-    @classmethod
-    def _from_meta(cls, directory: Path, meta: dict[str, Any], device: str) -> TorchAutoencoder:
-        params = config_from_dict(AEParams, meta["params"])
-        scorer = cls(params, int(meta["n_inputs"]), int(meta["seed"]), device)
-        scorer.mean = np.asarray(meta["mean"], dtype=np.float64)
-        scorer.scale = np.asarray(meta["scale"], dtype=np.float64)
-        return scorer
-
     def _restore(self, directory: Path, meta: dict[str, Any]) -> None:
         self.history = list(meta.get("history", []))
-        self.net = self._build()
-        ts.load_weights(directory / "model.pt", self.net, self.device)
+        self._restore_net(directory)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -208,7 +215,7 @@ def langevin(
     return x.detach()
 
 
-class NormalizedAutoencoder(ts.TorchScorer):
+class NormalizedAutoencoder(_DenseEnergyScorer):
     """NAE on the 57 L1 inputs: score = E(x) = ||x - x_hat||^2; ``config.epochs == 0`` is the plain AE.
 
     Training: ``pretrain_epochs`` of plain reconstruction, then ``epochs`` of maximum likelihood for
@@ -218,6 +225,7 @@ class NormalizedAutoencoder(ts.TorchScorer):
     """
 
     kind = "nae"
+    settings_key, settings_class, arrays = "config", NAEConfig, ("lower", "upper")
 
     def __init__(
         self,
@@ -297,14 +305,11 @@ class NormalizedAutoencoder(ts.TorchScorer):
         opt = torch.optim.Adam(net.parameters(), lr=c.pretrain_learning_rate)
 
         def pretrain_epoch(epoch: int, bar: tqdm) -> dict[str, float]:
-            total = 0.0
-            for xb in ts.iterate_batches(xt, c.batch_size, self.seed, epoch, bar):
-                loss = net.energy(xb).mean()
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                total += loss.item() * len(xb)
-            return {"energy": total / len(xt), **val_energy()}
+            batches = ts.iterate_batches(xt, c.batch_size, self.seed, epoch, bar)
+            return {
+                "energy": ts.gradient_epoch(batches, lambda xb: net.energy(xb).mean(), opt, len(xt)),
+                **val_energy(),
+            }
 
         self.history["pretrain"] = ts.train_epochs(
             c.pretrain_epochs,
@@ -369,26 +374,6 @@ class NormalizedAutoencoder(ts.TorchScorer):
         X = np.asarray(X, dtype=np.float32)
         return ts.in_batches(self.net.energy, X, self.device).cpu().numpy().astype(np.float64)
 
-    def save(self, directory: str | Path) -> None:
-        self._require(self.net, saving=True)
-        settings = {
-            "n_inputs": self.n_inputs,
-            "seed": self.seed,
-            "config": dataclasses.asdict(self.config),
-            "lower": self.lower,
-            "upper": self.upper,
-        }
-        self._write(directory, {"model.pt": ts.cpu_state(self.net)}, settings)
-
-    @classmethod
-    def _from_meta(cls, directory: Path, meta: dict[str, Any], device: str) -> NormalizedAutoencoder:
-        config = config_from_dict(NAEConfig, meta["config"])
-        scorer = cls(config, int(meta["n_inputs"]), int(meta["seed"]), device)
-        scorer.lower = np.asarray(meta["lower"], dtype=np.float64)
-        scorer.upper = np.asarray(meta["upper"], dtype=np.float64)
-        return scorer
-
     def _restore(self, directory: Path, meta: dict[str, Any]) -> None:
         self.history = dict(meta.get("history", {"pretrain": [], "nae": []}))
-        self.net = self._build()
-        ts.load_weights(directory / "model.pt", self.net, self.device)
+        self._restore_net(directory)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import numpy as np
 import torch
@@ -59,6 +59,24 @@ def iterate_batches(
     for idx in minibatches(len(X), batch_size, seed, epoch):
         yield X[torch.as_tensor(idx, device=X.device)]
         bar.update(1)
+
+
+def gradient_epoch(
+    batches: Iterable[torch.Tensor],
+    loss_of: Callable[[torch.Tensor], torch.Tensor],
+    optimiser: torch.optim.Optimizer,
+    n_events: int,
+) -> float:
+    """One pass of minibatch gradient steps on ``loss_of(batch)``; the event-weighted mean loss over the
+    ``n_events`` the batches hold."""
+    total = 0.0
+    for xb in batches:
+        loss = loss_of(xb)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        total += loss.item() * len(xb)
+    return total / n_events
 
 
 def data_fingerprint(*parts: Any) -> str:
@@ -243,7 +261,7 @@ class TorchScorer(Scorer):
         return directory
 
     @classmethod
-    def load(cls, directory: str | Path, device: str = "auto") -> Self:
+    def load(cls, directory: str | Path, device: str = "auto") -> TorchScorer:
         """Rebuild a scorer written by ``save``: ``_from_meta`` makes it from the settings in ``scorer.json``
         (a missing or mistyped entry is an ``InputError`` naming the file), then ``_restore`` reads its history
         and weights back."""
@@ -255,7 +273,7 @@ class TorchScorer(Scorer):
         return scorer
 
     @classmethod
-    def _from_meta(cls, directory: Path, meta: dict[str, Any], device: str) -> Self:
+    def _from_meta(cls, directory: Path, meta: dict[str, Any], device: str) -> TorchScorer:
         """The untrained scorer of the settings ``meta`` on ``device`` (``directory``: where it was saved)."""
         raise NotImplementedError
 
