@@ -489,8 +489,6 @@ class LogEcho:
 def _print_started(event: tuple[float, dict]) -> None:
     """The console line of a study that started on a worker (a Dask event handler)."""
     msg = event[1]
-    if msg["stage"] == CHAIN:
-        return  # the chain's own output is copied to the console
     print(
         f"[{msg['stage']}] started on worker {msg['name']} ({msg['threads']} CPU thread"
         f"{'s' if msg['threads'] != 1 else ''}), log: {msg['log']}",
@@ -524,7 +522,10 @@ def _stage_task(
         stage_threads = threads
     rd = RunDir(run_dir, config)
     log = rd.paths.log(job)
-    worker.log_event(EVENTS_TOPIC, {"stage": job, "name": worker.name, "threads": threads, "log": str(log)})
+    if job != CHAIN:  # the chain's own output is copied to the console, start line included
+        worker.log_event(
+            EVENTS_TOPIC, {"stage": job, "name": worker.name, "threads": threads, "log": str(log)}
+        )
     start = time.perf_counter()
     with redirect_output(log):
         print(
