@@ -32,7 +32,7 @@ from l1ad.io import read_json, write_json
 from quantize.qmodels import input_format, load_qmodel, quantize_inputs
 from training.data.rate import WHAT
 from training.data.splits import Splits, read_splits
-from training.stage import read_scores, write_scores
+from training.stage import read_scores, write_rate_scores, write_scores
 
 RATE_CHECK_EVENTS = 10_000  # rate-sample events scored by both the RTL and the C simulation
 
@@ -129,6 +129,7 @@ def _run_firmware(
                 config,
                 {classes[k]: csim[y == k] for k in range(n_bkg, len(classes))},
                 validation["trigger"],
+                written.rate_scores,
                 log=lambda line, name=name: print(f"  {name}: {line}", flush=True),
             )
             write_threshold(written.hls_sources, validation["trigger"])
@@ -161,9 +162,12 @@ def rate_trigger(
     config: Config,
     signals: dict[str, np.ndarray],
     test_trigger: dict[str, Any],
+    scores_path: Path,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """The trigger threshold set on ``family``'s rate sample in ``data`` (``training/data/rate.py``).
+    """The trigger threshold set on ``family``'s rate sample in ``data`` (``training/data/rate.py``); the
+    firmware scores of the sample go to ``scores_path`` (``write_rate_scores``) for the report's
+    efficiency at the rate.
 
     Every event is scored bit-exactly, chunk by chunk: by the Verilated RTL when the model has
     one (fast), else by the C simulation; the first ``RATE_CHECK_EVENTS`` are also scored the
@@ -192,6 +196,7 @@ def rate_trigger(
             X = quantize_inputs(X_all[:RATE_CHECK_EVENTS], bits.input_bits, bits.input_integer)
             equal = csim_predict(hls_model, X) == scores[: len(X)]
             check = {"events": len(X), "rtl_equals_csim_fraction": float(np.mean(equal))}
+    write_rate_scores(scores_path, scores, "RTL (Verilator)" if rtl_project is not None else "C simulation")
     trigger = trigger_threshold(
         scores,
         config.firmware.trigger_rate_hz,

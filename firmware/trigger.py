@@ -18,8 +18,7 @@ from firmware.hls import FixedFormat
 from l1ad.artifacts import TRIGGER_HEADER, TRIGGER_RECORD
 from l1ad.io import atomic_path, write_json
 from training import metrics
-
-MIN_PASSING_FOR_RATE = 10  # fewer passing background events: the rate is known to worse than ~30%
+from training.efficiency import MIN_BACKGROUND_PASS, clopper_pearson
 
 _AP_TYPE = re.compile(r"^\s*ap_(u?)fixed\s*<\s*(\d+)\s*,\s*(-?\d+)\s*((?:,\s*\w+\s*)*)>\s*$")
 
@@ -55,16 +54,6 @@ def fixed_threshold(threshold: float, score_format: str) -> tuple[int, float]:
     return raw, raw * fmt.lsb
 
 
-def _clopper_pearson(n_pass: int, n: int, cl: float = 0.6827) -> tuple[float, float]:
-    """Exact binomial interval: meaningful where the normal approximation gives 0 (efficiency 0 or 1)."""
-    from scipy.stats import beta
-
-    alpha = 1.0 - cl
-    lo = 0.0 if n_pass == 0 else float(beta.ppf(alpha / 2, n_pass, n - n_pass + 1))
-    hi = 1.0 if n_pass == n else float(beta.ppf(1 - alpha / 2, n_pass + 1, n - n_pass))
-    return lo, hi
-
-
 def _check_on_grid(scores: np.ndarray, fmt: FixedFormat, what: str) -> np.ndarray:
     x = np.asarray(scores, dtype=np.float64).reshape(-1)
     scaled = x / fmt.lsb
@@ -98,7 +87,7 @@ def trigger_threshold(
     for name, scores in signals.items():
         s = _check_on_grid(scores, fmt, f"csim scores of signal '{name}'")
         eff = metrics.efficiency(s, rule["threshold"])
-        lo, hi = _clopper_pearson(eff["n_pass"], eff["n"])
+        lo, hi = clopper_pearson(eff["n_pass"], eff["n"])
         efficiency[name] = {**eff, "interval_68": [lo, hi]}
         same = same and bool(np.array_equal(s > rule["threshold"], s > value))
     if not same:  # cannot happen for scores on the grid; guards the arithmetic above
@@ -106,11 +95,11 @@ def trigger_threshold(
 
     notes = [rule["note"]] if rule["note"] else []
     n_pass = rule["n_background_pass"]
-    if rule["reachable"] and n_pass < MIN_PASSING_FOR_RATE:
+    if rule["reachable"] and n_pass < MIN_BACKGROUND_PASS:
         notes.append(
             f"only {n_pass} of {rule['n_background']} background events pass: the rate is known to "
             f"+-{100 / math.sqrt(max(n_pass, 1)):.0f}%; use at least "
-            f"{math.ceil(MIN_PASSING_FOR_RATE / rule['target_fpr'])} background events for this rate"
+            f"{math.ceil(MIN_BACKGROUND_PASS / rule['target_fpr'])} background events for this rate"
         )
     return {
         "rate_hz": rule["rate_hz"],

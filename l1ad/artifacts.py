@@ -70,6 +70,10 @@ class TrainPaths:
         """Float test-set scores of every seed (``training.stage.write_scores``)."""
         return self.root / model / "scores.h5"
 
+    def rate_scores(self, model: str) -> Path:
+        """Float scores of the deployed seed on the family's rate sample (``training.stage.write_rate_scores``)."""
+        return self.root / model / "rate_scores.h5"
+
     def info(self, model: str) -> Path:
         """The model's record: family, splits, deployed seed and checkpoint, AUC per seed."""
         return self.root / model / "info.json"
@@ -108,6 +112,19 @@ class QuantizePaths:
         """Exact QKeras test-set scores (``training.stage.write_scores``)."""
         return self.root / model / "scores.h5"
 
+    def rate_scores(self, model: str) -> Path:
+        """Exact QKeras scores of the family's rate sample (``training.stage.write_rate_scores``)."""
+        return self.root / model / "rate_scores.h5"
+
+    def clipped_scores(self, model: str) -> Path:
+        """Float test-set scores with the inputs clipped to the declared input format's range: what the
+        input format alone costs (``training.stage.write_scores``)."""
+        return self.root / model / "float_clipped_scores.h5"
+
+    def clipped_rate_scores(self, model: str) -> Path:
+        """Float scores of the rate sample with the inputs clipped to the input format's range."""
+        return self.root / model / "float_clipped_rate_scores.h5"
+
     def scan(self, model: str) -> Path:
         """The bit-width scan of ``model`` (its points' AUC and TPR ratios to float)."""
         return self.root / model / "scan.json"
@@ -143,6 +160,11 @@ class ModelFirmwarePaths:
     def csim_scores(self) -> Path:
         """C-simulation test-set scores (``training.stage.write_scores``)."""
         return self.root / "csim_scores.h5"
+
+    @property
+    def rate_scores(self) -> Path:
+        """Firmware scores (RTL, else C simulation) of the family's rate sample (``write_rate_scores``)."""
+        return self.root / "rate_scores.h5"
 
     @property
     def validation(self) -> Path:

@@ -70,7 +70,7 @@ def run_point(config: Config, run_dir: str, point: ScanPoint, sweep: bool = Fals
                 quantizer = quantizer_for(point.quantizer, point.beta)
                 # HGQ's bit widths move by about the learning rate per step: its points train at their own
                 lr = config.scan.hgq_learning_rate if point.quantizer == "hgq" else qcfg.learning_rate
-                bits = scan_bits(qcfg.bits, point.bits)
+                bits = scan_bits(qcfg.bits, point.bits, point.input_format)
                 model, history = train_point(
                     quantizer,
                     scorer,
@@ -82,6 +82,16 @@ def run_point(config: Config, run_dir: str, point: ScanPoint, sweep: bool = Fals
                 )
                 target = FirmwareTarget(point.model, splits, float_scores, config, fw, out)
                 validation, quantized, csim = quantizer.build_firmware(model, history, bits, target)
+                efficiency = point_efficiency(
+                    config,
+                    paths,
+                    point.model,
+                    info["family"],
+                    splits,
+                    float_scores,
+                    quantized,
+                    quantizer.firmware_scorer(model, bits, out),
+                )
         finally:
             written.log.write_text(log.getvalue())
         validation["hls_project"] = str(RELATIVE.scan.point(pid).hls_project)
@@ -105,6 +115,9 @@ def run_point(config: Config, run_dir: str, point: ScanPoint, sweep: bool = Fals
             "tpr_at_trigger": {
                 s: {v: summaries[v][s]["tpr_at_fpr"]["tpr"] for v in summaries} for s in signals
             },
+            "input_format": validation.get("input_format"),
+            # the trigger's figure of merit at firmware.trigger_rate_hz, float vs the point's firmware
+            "efficiency_at_rate": efficiency,
             "csim_exact_fraction": validation["exact_fraction"],
             "csim_within_1lsb_fraction": validation["within_1lsb_fraction"],
             # HGQ proxies saturate by construction and are traced on what the firmware scores
@@ -127,6 +140,72 @@ def run_point(config: Config, run_dir: str, point: ScanPoint, sweep: bool = Fals
         # Written last: a point folder is finished when its result.json exists.
         write_json(written.result, result)
     return result
+
+
+def point_efficiency(
+    config: Config,
+    paths: RunPaths,
+    model: str,
+    family: str,
+    splits: Any,
+    float_scores: Any,
+    quantized: Any,
+    firmware_scorer: Any,
+) -> dict[str, Any]:
+    """A point's signal efficiency at ``firmware.trigger_rate_hz``, float against its firmware's exact
+    scores (``training.efficiency``), thresholds on the run's rate sample where it has one (the float
+    scores from the train stage), else on the test background. ``min_ratio`` is the smallest ratio over
+    the signals the gate judges (at least ``check.min_float_passing`` float-passing events), None if none."""
+    import numpy as np
+
+    from training.efficiency import efficiency_at_rate
+    from training.stage import read_rate_scores, score_rate_sample
+
+    y, classes, n_bkg = splits.test.y, splits.classes, splits.n_background_classes
+    sample, float_rate = paths.data.rate_sample(family), paths.train.rate_scores(model)
+    if sample.is_file() and float_rate.is_file():
+        background = {
+            "float": read_rate_scores(float_rate),
+            "quantized": score_rate_sample(sample, firmware_scorer, config.data.chunk_events, log=print),
+        }
+        source = f"generated background, {RELATIVE.data.rate_sample(family)}"
+    else:
+        background = {"float": float_scores[y < n_bkg], "quantized": np.asarray(quantized)[y < n_bkg]}
+        source = "test set background"
+    signals = {
+        classes[k]: {"float": float_scores[y == k], "quantized": np.asarray(quantized)[y == k]}
+        for k in range(n_bkg, len(classes))
+    }
+    record = efficiency_at_rate(
+        background,
+        signals,
+        config.firmware.trigger_rate_hz,
+        config.metrics.bunch_crossing_rate_hz,
+        firmware="quantized",
+        seed=config.run.seed,
+    )
+    gated = [
+        s["ratio"]
+        for s in record["signals"].values()
+        if s["float"]["n_pass"] >= config.check.min_float_passing and s.get("ratio") is not None
+    ]
+    return {
+        "rate_hz": record["rate_hz"],
+        "n_background": record["n_background"],
+        "source": source,
+        "signals": {
+            name: {
+                "float": s["float"]["efficiency"],
+                "quantized": s["quantized"]["efficiency"],
+                "n_float_pass": s["float"]["n_pass"],
+                "ratio": s.get("ratio"),
+                "ratio_interval_68": s.get("ratio_interval_68"),
+            }
+            for name, s in record["signals"].items()
+        },
+        "min_ratio": min(gated) if gated else None,
+        "notes": record["notes"],
+    }
 
 
 def _one_thread() -> None:
@@ -205,8 +284,11 @@ def _record_failure(path: Path, point: ScanPoint, exc: BaseException, tb: Any) -
 def _one_line(result: dict[str, Any]) -> str:
     r = result["resources"]
     mean_auc = sum(a["csim"] for a in result["auc"].values()) / len(result["auc"])
+    ratio = (result.get("efficiency_at_rate") or {}).get("min_ratio")
+    ratio_text = "n/a" if ratio is None else f"{ratio:.3f}"
     return (
-        f"[scan] {result['id']}: mean csim AUC {mean_auc:.3f}, csim == quantized model on "
+        f"[scan] {result['id']}: mean csim AUC {mean_auc:.3f}, efficiency ratio at the rate {ratio_text}, "
+        f"csim == quantized model on "
         f"{result['csim_exact_fraction']:.2%}, {r['latency_cycles']} cycles, {r['lut']:.0f} LUT, "
         f"{r['dsp']} DSP ({r['source']}), {result['seconds']:.0f} s"
     )

@@ -21,10 +21,12 @@ def scan_points(config: Config) -> list[ScanPoint]:
 
 
 def point_id(point: ScanPoint) -> str:
-    """A folder name that says what the point is, e.g. ``ae-b6-rf4-latency`` or ``ae-hgq1e-06-b6-rf1-latency``."""
+    """A folder name that says what the point is, e.g. ``ae-b6-rf4-latency``, ``ae-hgq1e-06-b6-rf1-latency``
+    or, with its own input format quantized_bits(13, 8), ``ae-b6-rf1-da-in13.8``."""
     quantizer = f"-hgq{point.beta:g}" if point.quantizer == "hgq" else ""
     strategy = "da" if point.strategy == "distributed_arithmetic" else point.strategy.lower()
-    return f"{point.model}{quantizer}-b{point.bits}-rf{point.reuse_factor}-{strategy}"
+    fmt = f"-in{point.input_bits}.{point.input_integer}" if point.input_format else ""
+    return f"{point.model}{quantizer}-b{point.bits}-rf{point.reuse_factor}-{strategy}{fmt}"
 
 
 def point_fingerprint(config: Config, point: ScanPoint) -> str:

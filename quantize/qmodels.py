@@ -79,6 +79,15 @@ def declared_inputs(X: np.ndarray, bits: QuantBits) -> np.ndarray:
     return quantize_inputs(X, bits.input_bits, bits.input_integer)
 
 
+def clip_to_input_range(X: np.ndarray, bits: QuantBits) -> np.ndarray:
+    """``X`` clipped to the range of the declared input format, not rounded: the float model fed what the
+    format can hold, so its efficiency against the unclipped float model is what the range costs."""
+    hi = 2.0**bits.input_integer
+    return np.clip(
+        np.asarray(X, dtype=np.float32), -hi, hi - 2.0 ** -(bits.input_bits - bits.input_integer - 1)
+    )
+
+
 def constant_integer(values: np.ndarray, bits: int, headroom_bits: int = 1) -> int:
     """Integer bits of ``quantized_bits(bits, integer)`` for fixed constants: from their largest magnitude.
 

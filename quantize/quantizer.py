@@ -4,7 +4,8 @@
 activation learned under an EBOPs penalty, ``quantize.hgq``) answer the same calls: retrain the
 twin of a float scorer's deployable graph from its float weights (``train_from_float``), give the
 exact scores the C simulation must equal (``reference_scores``) and build and check the firmware
-of a trained twin (``build_firmware``). The quantize stage's bit sweep and ``l1ad scan`` train
+of a trained twin (``build_firmware``), and score further events as that firmware does
+(``firmware_scorer``). The quantize stage's bit sweep and ``l1ad scan`` train
 their points with one function, ``train_point``; the sweep saves its models (``save_sweep_model``)
 and the scan takes one trained with the same settings instead of training it again.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -27,9 +29,12 @@ from quantize.qmodels import declared_inputs, input_format, load_qmodel, predict
 from training.data.splits import Split, Splits
 
 
-def scan_bits(default: QuantBits, b: int) -> QuantBits:
+def scan_bits(default: QuantBits, b: int, input_format: tuple[int, int] | None = None) -> QuantBits:
     """Uniform internal width ``b`` for weights, biases and activations; the input and
-    output formats stay as configured (they are the interface to the trigger system)."""
+    output formats stay as configured (they are the interface to the trigger system) unless
+    ``input_format`` (bits, integer bits) replaces the input's."""
+    if input_format is not None:
+        default = dataclasses.replace(default, input_bits=input_format[0], input_integer=input_format[1])
     return dataclasses.replace(
         default,
         weight_bits=b,
@@ -94,6 +99,11 @@ class Quantizer(ABC):
         (``ScanPointPaths``), its csim validation and resources: (validation figures, exact scores of
         the test set, csim scores)."""
 
+    @abstractmethod
+    def firmware_scorer(self, model: Any, bits: QuantBits, out: Path) -> Callable[[np.ndarray], np.ndarray]:
+        """Exact scores of what ``build_firmware`` put into ``out`` on further events (float inputs, put in
+        the declared format here): the rate sample the point's trigger threshold is set on."""
+
 
 class QKeras(Quantizer):
     """QKeras twins: ``quantized_bits`` / ``quantized_relu`` with one format per role (``QuantBits``)."""
@@ -122,6 +132,9 @@ class QKeras(Quantizer):
             t.name, model, bits, t.splits, qkeras, t.float_scores, t.config, t.fw, t.out, log=print
         )
         return validation, qkeras, csim
+
+    def firmware_scorer(self, model: Any, bits: QuantBits, out: Path) -> Callable[[np.ndarray], np.ndarray]:
+        return lambda X: self.reference_scores(model, X, bits)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,6 +198,12 @@ class HGQ(Quantizer):
             "resources": resources_report(hls_model, fw.part, fw.clock_period_ns, synth=fw.synth, log=print),
         }
         return validation, reference, csim
+
+    def firmware_scorer(self, model: Any, bits: QuantBits, out: Path) -> Callable[[np.ndarray], np.ndarray]:
+        """The proxy ``build_firmware`` saved, whose ranges were fixed on the training and test inputs (it
+        saturates beyond them, as the firmware does)."""
+        proxy = hgq.load_proxy(ScanPointPaths(out).proxy)
+        return lambda X: hgq.proxy_scores(proxy, declared_inputs(X, bits))
 
 
 def quantizer_for(name: str, beta: float = 0.0) -> Quantizer:

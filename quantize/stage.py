@@ -20,12 +20,12 @@ import numpy as np
 from l1ad.artifacts import RELATIVE, QuantizePaths, RunPaths
 from l1ad.config import Config
 from l1ad.io import read_json, write_json
-from quantize.qmodels import declared_inputs, input_format, save_qmodel
+from quantize.qmodels import clip_to_input_range, declared_inputs, input_format, save_qmodel
 from quantize.quantizer import QKeras, save_sweep_model, scan_bits, train_point
 from training import metrics
-from training.data.splits import read_splits
+from training.data.splits import Splits, read_splits
 from training.scorer import load_scorer
-from training.stage import read_scores, write_scores
+from training.stage import read_scores, score_rate_sample, write_rate_scores, write_scores
 
 QKERAS = QKeras()  # the stage's quantizer
 
@@ -69,6 +69,9 @@ def run_quantize(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
         save_qmodel(qmodel, paths.qmodel(name))
         q_scores = QKERAS.reference_scores(qmodel, splits.test.X, qcfg.bits)
         write_scores(paths.scores(name), q_scores, y, classes, n_bkg)
+        write_rate_sample_scores(
+            config, paths, RunPaths(run_dir).data.rate_sample(family), name, splits, scorer, qmodel
+        )
         float_summary = score_summary(float_scores, y, classes, fpr, min_bkg, n_bkg)
         q_summary = score_summary(q_scores, y, classes, fpr, min_bkg, n_bkg)
         extra = {}
@@ -124,6 +127,40 @@ def run_quantize(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
             + ", ".join(f"{s} {v['float']:.3f} -> {v['qkeras']:.3f}" for s, v in summary[name].items())
         )
     return summary
+
+
+def write_rate_sample_scores(
+    config: Config,
+    paths: QuantizePaths,
+    sample: Path,
+    name: str,
+    splits: Splits,
+    scorer: Any,
+    qmodel: Any,
+) -> None:
+    """What the trigger's efficiency at its rate needs from this stage (``training/efficiency.py``): the float
+    model's test-set scores on inputs clipped to the input format's range and, where the family has a rate
+    sample (``sample``), the exact QKeras scores and the clipped float scores of that sample."""
+    bits, test = getattr(config.quantize, name).bits, splits.test
+    clipped = scorer.score(clip_to_input_range(test.X, bits))
+    write_scores(paths.clipped_scores(name), clipped, test.y, splits.classes, splits.n_background_classes)
+    if not sample.is_file():
+        return
+    versions = {
+        "qkeras": (paths.rate_scores(name), lambda X: QKERAS.reference_scores(qmodel, X, bits)),
+        "float_clipped": (
+            paths.clipped_rate_scores(name),
+            lambda X: scorer.score(clip_to_input_range(X, bits)),
+        ),
+    }
+    for version, (path, score) in versions.items():
+        scores = score_rate_sample(
+            sample,
+            score,
+            config.data.chunk_events,
+            log=lambda line, version=version: print(f"  {name}: {version}, {line}"),
+        )
+        write_rate_scores(path, scores, version)
 
 
 def _ratio(a: float, b: float) -> float:

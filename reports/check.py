@@ -6,7 +6,8 @@ Gated per model and per signal: the quantized AUC may not fall more than
 events within one output LSB); per model and class (background and each signal), at most
 ``check.max_saturated_fraction`` of the csim-traced events may have a layer saturating or
 wrapping; the RTL simulation (``firmware.rtl``), where it ran, must equal csim on every test
-event; and every model must fit the L1 budget of ``firmware.budget`` (``firmware/budget.py``):
+event; the firmware must keep ``check.min_efficiency_ratio`` of the float model's signal efficiency at
+the trigger rate (``efficiency_failures``: judged by the ratio's 68% interval); and every model must fit the L1 budget of ``firmware.budget`` (``firmware/budget.py``):
 latency, II x clock period, LUT, DSP, FF and BRAM18 as fractions of the part, at most the limits of
 its class (``cnn`` with a convolution, else ``dense``) after its ``overrides``. The budget is
 recomputed here from report.json's ``resources`` with the config given, so ``l1ad check --config``
@@ -60,7 +61,33 @@ def gate_failures(report: dict[str, Any], config: Config) -> list[str]:
                 f"{name}: RTL == csim for {check['rtl_equals_csim_fraction']:.4%} of the first "
                 f"{check['events']} rate-sample events < 100%"
             )
+        failures += efficiency_failures(name, model.get("efficiency_at_rate"), config)
         failures += budget_failures(name, model, config)
+    return failures
+
+
+def efficiency_failures(name: str, record: dict[str, Any] | None, config: Config) -> list[str]:
+    """One phrase per signal of model ``name`` whose firmware keeps less than ``check.min_efficiency_ratio``
+    of the float efficiency at the trigger rate beyond statistics: the ratio's upper 68% bound is below the
+    limit, on a signal where at least ``check.min_float_passing`` events pass the float threshold.
+
+    A report without the record (built by an older l1ad) fails: the gate cannot vouch for what it cannot see.
+    """
+    tol = config.check
+    if record is None:
+        return [f"{name}: no efficiency at the trigger rate in the report; rerun `l1ad report`"]
+    failures = []
+    for signal, s in record["signals"].items():
+        interval = s.get("ratio_interval_68")
+        if s["float"]["n_pass"] < tol.min_float_passing or s.get("ratio") is None or interval is None:
+            continue
+        if interval[1] < tol.min_efficiency_ratio:
+            fw = s[record["firmware"]]
+            failures.append(
+                f"{name}/{signal}: efficiency at {record['rate_hz'] / 1e3:g} kHz {record['firmware']} "
+                f"{fw['efficiency']:.4%} vs float {s['float']['efficiency']:.4%}: ratio {s['ratio']:.3f} "
+                f"(68% [{interval[0]:.3f}, {interval[1]:.3f}]) < {tol.min_efficiency_ratio}"
+            )
     return failures
 
 

@@ -166,6 +166,69 @@ def roc_plot(
     return Path(path)
 
 
+def rate_efficiency_plot(
+    curve: dict,
+    path: str | Path,
+    title: str,
+    data_label: str,
+    trigger_rate_hz: float,
+    min_reliable_rate_hz: float,
+) -> Path:
+    """Signal efficiency against trigger rate (kHz, log x), float against firmware, one colour per signal.
+
+    ``curve`` is an ``efficiency_at_rate`` curve: ``rates_hz`` and, per signal, one efficiency list per
+    version (``float`` solid, the firmware dashed, the clipped-input float dotted where present). Each
+    version's threshold is set on the same background events; below ``min_reliable_rate_hz`` fewer than
+    10 of them pass, which the grey band marks. A vertical line marks the trigger's rate.
+    """
+    rates = np.asarray(curve["rates_hz"], dtype=np.float64) / 1e3
+    dashes = {"float": "-", curve["firmware"]: (0, (4, 3)), "float_clipped": (0, (1, 1.5))}
+    names = {
+        "float": "float",
+        curve["firmware"]: f"{curve['firmware']} (firmware)",
+        "float_clipped": "float, inputs clipped to the input format",
+    }
+    # the legend sits right of the axes: curves of any shape fill the panel
+    with styled_figure(path, title, data_label, figsize=(14.0, 7.5)) as (_, (ax,)):
+        for i, (signal, by_version) in enumerate(curve["signals"].items()):
+            colour = COLOURS[i % len(COLOURS)]
+            for version, style in dashes.items():
+                if version in by_version:
+                    ax.plot(
+                        rates,
+                        by_version[version],
+                        color=colour,
+                        linestyle=style,
+                        linewidth=2.5 if version == "float" else 2.0,
+                    )
+            ax.plot([], [], color=colour, linewidth=6, label=signal)
+        for version, style in dashes.items():
+            if any(version in v for v in curve["signals"].values()):
+                ax.plot([], [], color="black", linestyle=style, linewidth=2.0, label=names[version])
+        if min_reliable_rate_hz > rates[0] * 1e3:
+            ax.axvspan(
+                rates[0],
+                min_reliable_rate_hz / 1e3,
+                color="grey",
+                alpha=0.2,
+                label="< 10 background events pass",
+            )
+        ax.axvline(
+            trigger_rate_hz / 1e3,
+            color="black",
+            linewidth=1.5,
+            label=f"trigger rate {trigger_rate_hz / 1e3:g} kHz",
+        )
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlim(rates[0], rates[-1])
+        ax.set_xlabel("trigger rate (kHz of the 40 MHz bunch crossings)")
+        ax.set_ylabel("signal efficiency")
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=13)
+    return Path(path)
+
+
 def sic_plot(
     curves: dict[str, tuple[np.ndarray, np.ndarray]],
     path: str | Path,
@@ -460,10 +523,12 @@ def pareto_plot(
     label_key: str = "label",
     group_key: str = "group",
     x_limit: float | None = None,
+    y_limit: float | None = None,
 ) -> Path:
     """Scatter of ``points`` in (``x``, ``y``) with the Pareto front (min x, max y) marked and joined.
 
-    ``x_limit`` (e.g. the L1 budget's LUT count or latency) is drawn as a vertical line.
+    ``x_limit`` (e.g. the L1 budget's LUT count or latency) is drawn as a vertical line, ``y_limit`` (the
+    gate's least efficiency ratio) as a horizontal one.
     The axis labels are the key names. Front points carrying ``label_key`` are annotated with it.
     Points carrying ``group_key`` (e.g. the quantizer) get one colour and marker per group; the front
     is taken over all groups together. A positive x spanning more than two decades (resources, bit
@@ -523,6 +588,8 @@ def pareto_plot(
                 )
         if x_limit is not None:
             ax.axvline(x_limit, color="black", linestyle=":", linewidth=2.0, label="L1 budget")
+        if y_limit is not None:
+            ax.axhline(y_limit, color="grey", linestyle="-.", linewidth=2.0, label=f"gate: {y_limit:g}")
         if xs.min() > 0 and max(xs.max(), x_limit or 0.0) / xs.min() > 100:
             ax.set_xscale("log")
         # Room for the annotation below the lowest point.

@@ -2,8 +2,10 @@
 
 Only the points of the current config with a matching fingerprint count (a point folder left by an
 older grid stays on disk, unused). The figure of merit is the csim AUC (the firmware's own score)
-averaged over the model's signals, against the estimated LUT, EBOPs and latency; TPR at the trigger
-FPR is in the table. Pareto-optimal points (no other point costs less and scores a higher AUC) are
+averaged over the model's signals, against the estimated LUT, EBOPs and latency; the trigger's own
+figure, the firmware / float signal efficiency at ``firmware.trigger_rate_hz`` (the smallest over the
+signals the gate judges), is in the table and against LUT in its own plot, with the cheapest point
+that keeps ``check.min_efficiency_ratio`` inside the budget named. Pareto-optimal points (no other point costs less and scores a higher AUC) are
 marked. QKeras and HGQ points share one front per view; where a model has both, one sentence says
 which quantizer needs fewer EBOPs for the AUC both reach.
 """
@@ -39,7 +41,7 @@ def _row(result: dict[str, Any], config: Config) -> dict[str, Any]:
     p, r = result["point"], result["resources"]
     budget = model_budget(p["model"], r, has_convolution(result), config.firmware)
     mean = {v: float(np.mean([a[v] for a in result["auc"].values()])) for v in ("float", "quantized", "csim")}
-    tpr = float(np.mean([t["csim"] for t in result["tpr_at_trigger"].values()]))
+    efficiency = result.get("efficiency_at_rate") or {}
     return {
         "id": result["id"],
         "family": result["family"],
@@ -50,7 +52,10 @@ def _row(result: dict[str, Any], config: Config) -> dict[str, Any]:
         "auc_float": mean["float"],
         "auc_quantized": mean["quantized"],
         "auc_csim": mean["csim"],
-        "tpr_csim": tpr,
+        "input_format": result.get("input_format"),
+        # smallest firmware / float efficiency ratio at the trigger rate over the gated signals
+        "efficiency_ratio": efficiency.get("min_ratio"),
+        "efficiency_rate_hz": efficiency.get("rate_hz"),
         "csim_exact_fraction": result["csim_exact_fraction"],
         "saturated_fraction": result["saturated_fraction"],
         "lut": r["lut"],
@@ -124,16 +129,53 @@ def write_scan(config: Config, run_dir: Path) -> dict[str, Any]:
                 x_limit=x_limit,
             )
             plots.append(str(RELATIVE.scan.plots / path.name))
+        rated = [r for r in mine if r["efficiency_ratio"] is not None]
+        if rated:
+            path = scan.plots / f"pareto_{model}_efficiency.png"
+            lut_capacity = (part_capacity(config.firmware.part) or {}).get("lut")
+            ratio_label = (
+                f"efficiency ratio at {rated[0]['efficiency_rate_hz'] / 1e3:g} kHz (firmware / float)"
+            )
+            pareto_plot(
+                [
+                    {
+                        "estimated LUT": r["lut"],
+                        ratio_label: r["efficiency_ratio"],
+                        "label": r["label"],
+                        "group": QUANTIZER_NAMES[r["quantizer"]],
+                    }
+                    for r in rated
+                ],
+                "estimated LUT",
+                ratio_label,
+                path,
+                f"{model}: trigger efficiency vs cost",
+                data_label(source[mine[0]["family"]]["source"]),
+                x_limit=mine[0]["budget_limits"]["lut"] * lut_capacity if lut_capacity else None,
+                y_limit=config.check.min_efficiency_ratio,
+            )
+            plots.append(str(RELATIVE.scan.plots / path.name))
     for row in rows:
         row["pareto"] = [suffix for _, _, suffix in AXES if row["id"] in pareto[row["model"]][suffix]]
 
-    best = {}
+    best, cheapest = {}, {}
     for model in sorted({r["model"] for r in rows}):
         inside = [r for r in rows if r["model"] == model and r["within_budget"]]
         best[model] = max(inside, key=lambda r: r["auc_csim"])["id"] if inside else None
+        keeping = [
+            r
+            for r in inside
+            if r["efficiency_ratio"] is not None
+            and r["efficiency_ratio"] >= config.check.min_efficiency_ratio
+        ]
+        cheapest[model] = min(keeping, key=lambda r: r["lut"])["id"] if keeping else None
     summary = {
         "points": rows,
         "best_within_budget": best,
+        # the cheapest point (LUT) within the L1 budget whose firmware keeps check.min_efficiency_ratio of
+        # the float efficiency at the trigger rate on every gated signal: the formats to deploy
+        "cheapest_keeping_efficiency": cheapest,
+        "min_efficiency_ratio": config.check.min_efficiency_ratio,
         "failed": [{"id": f["id"], "point": f["point"], "error": f["error"]} for f in failed],
         "pending": pending,
         "pareto": pareto,
@@ -204,23 +246,25 @@ def render_scan(summary: dict[str, Any]) -> str:
         "weight/activation bits, HGQ with per-weight bit widths learned from those bits under the EBOPs "
         "penalty beta), hls4ml conversion, g++ C simulation of the whole test set checked against the "
         f"quantized model (QKeras, or HGQ's proxy), resources on {summary['part']} at "
-        f"{summary['clock_period_ns']} ns (source column: estimate or synthesized). AUC and TPR at the "
-        "trigger FPR are averaged over the model's signals. Marks: Pareto-optimal in LUT (L), EBOPs (E), "
+        f"{summary['clock_period_ns']} ns (source column: estimate or synthesized). AUC is averaged over the "
+        "model's signals; the efficiency ratio is the smallest firmware / float signal efficiency at the trigger "
+        "rate over the signals the gate judges, each version with its own threshold on the rate sample. Marks: Pareto-optimal in LUT (L), EBOPs (E), "
         "latency (T) against csim AUC; the L1 budget column and the dotted lines on the plots are "
         "`firmware.budget`'s limits. Data: "
         + ", ".join(f"{model} {label.split(' · ')[-1]}" for model, label in summary["data"].items())
         + ". HGQ's LUT and DSP estimates size every multiplier by the layer's "
         "weight type, which hls4ml makes as wide as the layer's widest constant: compare quantizers on EBOPs.",
         "",
-        "| point | Pareto | L1 budget | AUC float | AUC quantized | AUC csim | TPR csim | csim exact | saturated | LUT | EBOPs | DSP | FF | latency [cycles] | II | source | convert + compile [s] |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| point | Pareto | L1 budget | input | AUC float | AUC quantized | AUC csim | efficiency ratio at the rate | csim exact | saturated | LUT | EBOPs | DSP | FF | latency [cycles] | II | source | convert + compile [s] |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     marks = {"lut": "L", "ebops": "E", "latency": "T"}
     for r in summary["points"]:
         lines.append(
             f"| {r['id']} | {''.join(marks[v] for v in r['pareto'])} | "
-            f"{'fits' if r['within_budget'] else 'over: ' + ', '.join(r['over_budget'])} | {r['auc_float']:.3f} | "
-            f"{r['auc_quantized']:.3f} | {r['auc_csim']:.3f} | {r['tpr_csim']:.3g} | "
+            f"{'fits' if r['within_budget'] else 'over: ' + ', '.join(r['over_budget'])} | "
+            f"`{r['input_format']}` | {r['auc_float']:.3f} | {r['auc_quantized']:.3f} | {r['auc_csim']:.3f} | "
+            f"{'n/a' if r['efficiency_ratio'] is None else format(r['efficiency_ratio'], '.3f')} | "
             f"{r['csim_exact_fraction']:.2%} | {_pct(r['saturated_fraction'])} | {r['lut']:,} | "
             f"{r['ebops']:,} | {r['dsp']} | {r['ff']:,} | {r['latency_cycles']} | {r['ii']} | "
             f"{r['resources_source']} | {_seconds(r['convert_compile_seconds'])} |"
@@ -232,6 +276,16 @@ def render_scan(summary: dict[str, Any]) -> str:
             f"- {model}: best mean csim AUC within the L1 budget: {best} ({row['auc_csim']:.3f})"
             if row
             else f"- {model}: no point within the L1 budget"
+        )
+    for model, best in summary.get("cheapest_keeping_efficiency", {}).items():
+        row = next((r for r in summary["points"] if r["id"] == best), None)
+        lines.append(
+            f"- {model}: cheapest point within the L1 budget keeping >= {summary['min_efficiency_ratio']:g} of the "
+            f"float efficiency at the trigger rate: {best} (input `{row['input_format']}`, {row['bits']}-bit "
+            f"weights, {row['lut']:,} LUT, ratio {row['efficiency_ratio']:.3f})"
+            if row
+            else f"- {model}: no point within the L1 budget keeps {summary['min_efficiency_ratio']:g} of the "
+            "float efficiency at the trigger rate"
         )
     lines += [f"- {line}" for line in summary["quantizer_comparison"].values()]
     for f in summary["failed"]:

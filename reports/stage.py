@@ -21,6 +21,7 @@ from l1ad.config import BUDGET_FRACTIONS, Config
 from l1ad.io import atomic_path, read_json, write_json
 from reports import plots
 from reports.check import gate_failures
+from reports.efficiency import efficiency_figures, efficiency_lines
 from training import metrics
 from training.data.h5read import open_h5
 from training.stage import noise_text, read_scores
@@ -83,6 +84,24 @@ def model_figures(config: Config, run_dir: Path, name: str, plot_dir: Path) -> d
             scores["qkeras"], scores["csim"], plot_dir / f"{name}_csim_vs_qkeras.png", title, label, lsb
         ).name,
     ]
+    rtl_record = read_json(firmware.rtl_record) if firmware.rtl_record.is_file() else None
+    check = (validation["trigger"].get("background_sample") or {}).get("check") or {}
+    rtl_exact = (
+        rtl_record is not None
+        and rtl_record.get("exact_fraction") == 1.0
+        and check.get("rtl_equals_csim_fraction", 1.0) == 1.0
+    )
+    efficiency = efficiency_figures(config, run_dir, name, family, scores, y, classes, n_bkg, rtl_exact)
+    plot_files.append(
+        plots.rate_efficiency_plot(
+            efficiency["curve"],
+            plot_dir / f"{name}_rate_efficiency.png",
+            f"{name}: signal efficiency vs trigger rate",
+            label,
+            efficiency["rate_hz"],
+            efficiency["min_reliable_rate_hz"],
+        ).name
+    )
     scan = read_json(run.quantize.scan(name))["points"]
     if scan:
         for metric in ("auc_ratio", "tpr_ratio"):
@@ -115,8 +134,10 @@ def model_figures(config: Config, run_dir: Path, name: str, plot_dir: Path) -> d
         "resources": {**resource_summary(resources, budget["clock_period_ns"]), **resources},
         "budget": budget,
         # the Verilog's Verilator simulation against csim and its Yosys figures (None: firmware.rtl off)
-        "rtl": rtl_summary(read_json(firmware.rtl_record)) if firmware.rtl_record.is_file() else None,
+        "rtl": rtl_summary(rtl_record) if rtl_record is not None else None,
         "trigger": validation["trigger"],
+        # the trigger's figure of merit: each version's efficiency at firmware.trigger_rate_hz (reports/efficiency.py)
+        "efficiency_at_rate": efficiency,
         "per_signal": per_signal,
         "float_seeds": per_seed_auc,
         "csim": {
@@ -320,26 +341,22 @@ def render_markdown(report: dict[str, Any], config: Config, run_dir: Path) -> st
             f"{m['firmware']['clock_period_ns']} ns, {m['firmware']['io_type']}, {m['firmware']['strategy']}, "
             f"RF {m['firmware']['reuse_factor']}); convert + compile {_f(m['firmware']['convert_compile_seconds'], 1)} s, "
             f"csim {_f(m['firmware']['csim_events_per_second'], 0)} events/s.",
-            f"TPR working point: FPR {m['tpr_working_point']['fpr']:g} = "
-            f"{m['tpr_working_point']['rate_hz']:.0f} Hz of the 40 MHz bunch-crossing rate.",
             "",
-            "| signal | AUC float | AUC QKeras | AUC csim | max SIC float / QKeras / csim | TPR@trigger float / QKeras / csim |",
-            "|---|---|---|---|---|---|",
+            "| signal | AUC float | AUC QKeras | AUC csim | max SIC float / QKeras / csim |",
+            "|---|---|---|---|---|",
         ]
         for signal, p in m["per_signal"].items():
-            reach = (
-                ""
-                if p["tpr_at_trigger_detail"]["csim"]["reachable"]
-                else " (test set too small for this FPR)"
-            )
             lines.append(
                 f"| {signal} | {_f(p['auc']['float'])} | {_f(p['auc']['qkeras'])} | {_f(p['auc']['csim'])} | "
                 + " / ".join(_f(p["max_sic"][v], 2) for v in VERSIONS)
-                + " | "
-                + " / ".join(_f(p["tpr_at_trigger"][v], 4) for v in VERSIONS)
-                + reach
                 + " |"
             )
+        lines += [
+            "",
+            *efficiency_lines(
+                m["efficiency_at_rate"], config.check.min_efficiency_ratio, config.check.min_float_passing
+            ),
+        ]
         c = m["csim"]
         lines += [
             "",

@@ -210,6 +210,40 @@ def read_scores(path: Path) -> tuple[np.ndarray, np.ndarray, list[str], int]:
         )
 
 
+def write_rate_scores(path: Path, scores: np.ndarray, scored_with: str) -> None:
+    """Scores of a family's rate sample (rows aligned with ``data/<family>_rate.h5``), atomically;
+    ``scored_with`` names the model version that scored them."""
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.create_dataset("scores", data=np.asarray(scores, dtype=np.float64))
+            f.attrs["scored_with"] = scored_with
+
+
+def read_rate_scores(path: Path) -> np.ndarray:
+    """The scores of a file written by ``write_rate_scores``."""
+    from training.data.h5read import open_h5
+
+    with open_h5(path) as f:
+        return f["scores"][...]
+
+
+def score_rate_sample(
+    path: Path, score: Callable[[np.ndarray], np.ndarray], chunk_events: int, log: Callable[[str], None]
+) -> np.ndarray:
+    """``score`` of every event of the rate sample ``path`` (``training/data/rate.py``), chunk by chunk."""
+    from training.data.h5read import open_h5
+
+    with open_h5(path) as f:
+        X_all = f["X"]
+        n = len(X_all)
+        scores = np.empty(n, dtype=np.float64)
+        for start in range(0, n, chunk_events):
+            X = X_all[start : start + chunk_events]
+            scores[start : start + len(X)] = score(X)
+        log(f"rate sample: {n:,} background events scored")
+    return scores
+
+
 def auc_per_signal(scores: np.ndarray, y: np.ndarray, classes: list[str], n_bkg: int) -> dict[str, float]:
     """ROC AUC of each signal class against the background classes."""
     return metrics.per_signal(scores, y, classes, n_bkg, metrics.auc)
@@ -240,12 +274,22 @@ def run_train(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
                 cls(settings, n_inputs=splits.train.X.shape[1], seed=seed), splits.train, splits.val
             )
             scorer.save(written.checkpoint(name, seed))
+            if k == 0:
+                deployed = scorer
             scores = scorer.score(splits.test.X)
             all_scores.append(scores)
             per_seed.append(
                 {"seed": seed, "auc": auc_per_signal(scores, splits.test.y, splits.classes, n_bkg)}
             )
         write_scores(written.scores(name), np.stack(all_scores), splits.test.y, splits.classes, n_bkg)
+        if data.rate_sample(family).is_file():  # the deployed (first) seed sets the float trigger threshold
+            rate_scores = score_rate_sample(
+                data.rate_sample(family),
+                deployed.score,
+                config.data.chunk_events,
+                log=lambda line, name=name: print(f"  {name}: float, {line}"),
+            )
+            write_rate_scores(written.rate_scores(name), rate_scores, "float")
         info = {
             "family": family,
             "kind": name,

@@ -20,6 +20,20 @@ class CheckConfig(Section):
     # every class (precisions are profiled with headroom); 1 event in 1000 is the same budget as
     # csim_within_1lsb_min, and resolvable with the 2000 events traced per class.
     max_saturated_fraction: float = 0.001
+    # The trigger's figure of merit: per model and signal, the firmware's efficiency at
+    # firmware.trigger_rate_hz over the float model's (each with its own threshold). Fails only when the
+    # ratio's upper 68% bound lies below this, and only for signals where at least min_float_passing
+    # events pass the float threshold (fewer: the ratio is noise).
+    min_efficiency_ratio: float = 0.9
+    min_float_passing: int = 20
+
+    def problems(self, where: str) -> list[str]:
+        found = []
+        if not 0.0 < self.min_efficiency_ratio <= 1.0:
+            found.append(f"{where}.min_efficiency_ratio must lie in (0, 1], got {self.min_efficiency_ratio}")
+        if self.min_float_passing < 1:
+            found.append(f"{where}.min_float_passing must be >= 1, got {self.min_float_passing}")
+        return found
 
 
 @dataclass

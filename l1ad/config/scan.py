@@ -22,6 +22,14 @@ class ScanPoint(Section):
         "qkeras"  # qkeras (uniform bits) or hgq (bit widths learned per weight, starting at bits)
     )
     beta: float = 0.0  # hgq: weight of the EBOPs resource penalty in the loss (unused by qkeras)
+    # the input format quantized_bits(input_bits, input_integer); input_bits 0: quantize.<model>'s
+    input_bits: int = 0
+    input_integer: int = 0
+
+    @property
+    def input_format(self) -> tuple[int, int] | None:
+        """(bits, integer bits) of the point's own input format, None for the model's configured one."""
+        return (self.input_bits, self.input_integer) if self.input_bits else None
 
     def problems(self, where: str) -> list[str]:
         found = []
@@ -35,6 +43,10 @@ class ScanPoint(Section):
             found.append(f"{where}: quantizer must be qkeras or hgq, got {self.quantizer!r}")
         if self.beta < 0:
             found.append(f"{where}: beta must be >= 0, got {self.beta}")
+        if self.input_bits and not 0 <= self.input_integer < self.input_bits:
+            found.append(
+                f"{where}: input_integer must lie in [0, input_bits), got {self.input_integer} of {self.input_bits}"
+            )
         return found + [f"{where}: {p}" for p in strategy_problems(self.strategy, self.reuse_factor)]
 
 
@@ -51,6 +63,9 @@ class ScanConfig(Section):
     strategies: tuple[str, ...] = ("distributed_arithmetic", "Latency")
     quantizers: tuple[str, ...] = ("qkeras",)  # add hgq for HGQ points (one per beta in betas)
     betas: tuple[float, ...] = (1.0e-6, 1.0e-5)  # HGQ resource penalties scanned
+    # input formats [bits, integer bits] scanned (quantized_bits; the integer bits exclude the sign);
+    # empty: each model's quantize.<model> input format. The trade of input range against LUTs.
+    input_formats: tuple[tuple[int, int], ...] = ()
     points: tuple[ScanPoint, ...] = ()  # an explicit list of points; when given it replaces the grid
     epochs: int = 2  # QAT epochs per point
     # HGQ's bit widths move by about the learning rate per step: at the QKeras rate (3e-4) a few
@@ -71,16 +86,18 @@ class ScanConfig(Section):
 
 
 def grid_points(scan: ScanConfig) -> tuple[ScanPoint, ...]:
-    """The scan grid: every combination of models x bits x reuse factors x strategies x quantizers,
+    """The scan grid: every combination of models x bits x reuse factors x strategies x quantizers x
+    input formats,
     HGQ points once per beta in ``betas`` (QKeras points have no beta); distributed arithmetic only at
     reuse factor 1, the one hls4ml builds."""
     return tuple(
-        ScanPoint(m, b, r, s, q, beta)
+        ScanPoint(m, b, r, s, q, beta, *fmt)
         for m in scan.models
         for b in scan.bits
         for r in scan.reuse_factors
         for s in scan.strategies
         for q in scan.quantizers
         for beta in (scan.betas if q == "hgq" else (0.0,))
+        for fmt in (scan.input_formats or ((0, 0),))
         if not strategy_problems(s, r)
     )
