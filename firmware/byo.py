@@ -450,6 +450,7 @@ def byo_rtl(
             fw.part,
             fw.rtl.synthesize,
             synth_max_cost=fw.rtl.synth_max_cost,
+            use_dsp=fw.use_dsp,
         )
     except DesignError as exc:
         return {"skipped": str(exc)}

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from firmware.resources import USE_DSP_KEY
 from l1ad.config import FirmwareConfig
 from l1ad.errors import DesignError
 from l1ad.io import atomic_path
@@ -488,8 +489,38 @@ def write_project(
         io_type=io_type_for(model, fw),
         **tb_paths,
     )
+    # read by the l1ad estimate (firmware/resources.py) and written into the project's hls4ml_config.yml
+    hls_model.config.config[USE_DSP_KEY] = fw.use_dsp
+    if not fw.use_dsp and fw.backend == "Vitis":
+        # hls4ml rewrites build_prj.tcl on every write (compile writes too): bind after each one
+        write = hls_model.write
+
+        def write_with_fabric_multipliers() -> None:
+            write()
+            bind_multipliers_to_fabric(output_dir)
+
+        hls_model.write = write_with_fabric_multipliers
     hls_model.write()
     return hls_model
+
+
+FABRIC_MULTIPLIERS = "config_op mul -impl fabric"  # Vitis HLS (UG1399 config_op): every multiplier in LUTs
+
+
+def bind_multipliers_to_fabric(project: Path) -> None:
+    """Add Vitis HLS's ``config_op mul -impl fabric`` to the project's ``build_prj.tcl`` after its clock,
+    so vendor synthesis builds every product of two variables in LUTs (``firmware.use_dsp: false``)."""
+    tcl = Path(project) / "build_prj.tcl"
+    lines = tcl.read_text().splitlines(keepends=True)
+    if any(line.strip() == FABRIC_MULTIPLIERS for line in lines):
+        return
+    at = next((i for i, line in enumerate(lines) if line.lstrip().startswith("create_clock")), None)
+    if at is None:
+        raise DesignError(f"{tcl}: no create_clock line to bind multipliers after (hls4ml's script changed)")
+    indent = lines[at][: len(lines[at]) - len(lines[at].lstrip())]
+    lines.insert(at + 1, f"{indent}{FABRIC_MULTIPLIERS}\n")
+    with atomic_path(tcl) as tmp:
+        tmp.write_text("".join(lines))
 
 
 def _write_dat(path: Path, data: np.ndarray) -> str:

@@ -64,6 +64,9 @@ import numpy as np
 from l1ad.parts import PART_CAPACITY, part_capacity  # device capacities (BRAM in 18 Kb blocks)
 
 # ---- the model's constants: one set for every model (calibrated as described above) ----
+USE_DSP_KEY = (
+    "L1adUseDSP"  # the top-level hls4ml config key firmware.hls.write_project sets: firmware.use_dsp
+)
 DSP_MIN_OPERAND_BITS = 20  # product on a DSP when width(a) + width(b) >= this (about 10 x 10 bits)
 DSP_A_BITS, DSP_B_BITS = 27, 18  # DSP48E2 signed multiplier (UG579)
 LUT_PER_ADDER_BIT = 1.0  # UltraScale CLB: one LUT6 per bit of a carry-chain adder (UG574)
@@ -106,6 +109,7 @@ class LayerEstimate:
     interval: int = 1  # cycles between two inferences this layer can accept (its II)
     output_bits: int = 0  # bits of the layer's output tensor (what a pipeline register holds)
     source: str = "estimate"  # "da4ml": LUT and delay from da4ml's adder graph (distributed arithmetic)
+    use_dsp: bool = True  # firmware.use_dsp: false puts every multiplier in LUTs
     bops: int = 0
     ebops: int = 0
     notes: list[str] = field(default_factory=list)
@@ -153,8 +157,9 @@ def _dsp_per_product(a_bits: int, b_bits: int) -> int:
     )
 
 
-def _is_dsp(a_bits: int, b_bits: int) -> bool:
-    return a_bits + b_bits >= DSP_MIN_OPERAND_BITS
+def _is_dsp(est: LayerEstimate, a_bits: int, b_bits: int) -> bool:
+    """Whether an a x b product goes on a DSP48: wide enough, and DSPs allowed (``firmware.use_dsp``)."""
+    return est.use_dsp and a_bits + b_bits >= DSP_MIN_OPERAND_BITS
 
 
 def _fabric_mult_delay(bits: int) -> float:
@@ -213,7 +218,7 @@ def _constant_matmul(
         general_count = int(general.sum())
     est.nonzero_multiplications = int(nonzero.sum()) * copies
     est.multipliers = general_count * copies
-    if _is_dsp(input_bits, w_bits):
+    if _is_dsp(est, input_bits, w_bits):
         est.dsp_multipliers = est.multipliers
         est.dsp = est.multipliers * _dsp_per_product(input_bits, w_bits)
         mult_delay = T_DSP_MULT_NS
@@ -433,7 +438,7 @@ def _softmax(est: LayerEstimate, layer: Any, io_type: str, keras_model: Any) -> 
     est.lut += (n - 1) * acc * LUT_PER_ADDER_BIT + n * out_bits * LUT_PER_MUX_BIT  # sum; max (stable)
     est.multiplications = est.nonzero_multiplications = est.multipliers = n
     est.bits_weight, est.bits_input = inv_bits, exp_bits
-    if _is_dsp(exp_bits, inv_bits):
+    if _is_dsp(est, exp_bits, inv_bits):
         est.dsp_multipliers, est.dsp = n, n * _dsp_per_product(exp_bits, inv_bits)
         mult_delay = T_DSP_MULT_NS
     else:
@@ -456,7 +461,7 @@ def _merge(est: LayerEstimate, layer: Any, io_type: str, keras_model: Any) -> No
         est.multiplications = est.nonzero_multiplications = est.multipliers = n
         est.bits_weight, est.bits_input = b_bits, a_bits
         est.bops = est.ebops = n * a_bits * b_bits
-        if _is_dsp(a_bits, b_bits):
+        if _is_dsp(est, a_bits, b_bits):
             est.dsp_multipliers, est.dsp = n, n * _dsp_per_product(a_bits, b_bits)
             est.delay_ns = T_DSP_MULT_NS
         else:
@@ -514,7 +519,8 @@ def _estimate_layer(layer: Any, io_type: str, keras_model: Any = None) -> LayerE
     cls = layer.class_name
     rf = int(layer.get_attr("reuse_factor", 1) or 1)
     strategy = str(layer.get_attr("strategy", "") or "")
-    est = LayerEstimate(cls, reuse_factor=rf, strategy=strategy)
+    use_dsp = layer.model.config.get_config_value(USE_DSP_KEY, True) is not False
+    est = LayerEstimate(cls, reuse_factor=rf, strategy=strategy, use_dsp=use_dsp)
     out = layer.get_output_variable()
     out_bits = _width(out.type.precision) or 0
     n_out_total = _prod(out.shape)
@@ -627,7 +633,8 @@ def model_description() -> dict[str, Any]:
         "what": (
             "first-order HLS model from the converted hls4ml graph: zero and power-of-two weights "
             "remove products (Latency, RF 1); products with operand widths summing to at least "
-            "dsp_min_operand_bits use DSP48E2 blocks, narrower ones LUTs; adder trees in the accumulator "
+            "dsp_min_operand_bits use DSP48E2 blocks, narrower ones LUTs (all LUTs with firmware.use_dsp "
+            "false); adder trees in the accumulator "
             "type; chained delays cut by the clock period less its uncertainty; calibrated on the "
             "published hls4ml jet-tagger syntheses"
         ),

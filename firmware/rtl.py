@@ -34,6 +34,7 @@ import numpy as np
 from firmware.hls import FixedFormat, quantizer_format, require_on_grid
 from firmware.synthesis import SynthesisRun, start_synthesis, start_vivado, vivado_command, yosys_command
 from l1ad.errors import DesignError, L1adError
+from l1ad.io import atomic_path
 from quantize.graph import Handler, Node, input_shape, is_input, no_mapping, nodes, output_name, walk
 from quantize.qmodels import is_ones_sum
 
@@ -605,18 +606,22 @@ def prepare_rtl(
     synthesize: bool,
     n_jobs: int = 1,
     synth_max_cost: float = float("inf"),
+    use_dsp: bool = True,
 ) -> RTLBuild:
     """Trace ``qmodel``, write its Verilog into ``out``, start its Verilator build in the background
     and, with ``synthesize``, when da4ml's cost is at most ``synth_max_cost``: Vivado on da4ml's
     project script when ``vivado`` is on PATH, else Yosys for ``part``'s family
     (``l1ad.parts.yosys_family``; none for a part not known there). Both go on while the caller
-    converts and compiles the HLS project."""
+    converts and compiles the HLS project. Without ``use_dsp`` (``firmware.use_dsp``) both map every
+    multiplier to LUTs (Vivado's project script gets ``-max_dsp 0``, Yosys ``-nodsp``)."""
     from l1ad.parts import yosys_family
 
     t0 = time.perf_counter()
     traced = trace_qkeras(qmodel)
     t1 = time.perf_counter()
     project = write_rtl(traced, out, name=f"l1ad_{name}", clock_period_ns=clock_period_ns, part=part)
+    if not use_dsp:
+        forbid_dsp_in_vivado_script(out)
     t2 = time.perf_counter()
     emulator = EmulatorBuild(project, n_jobs)
     family = yosys_family(part)
@@ -625,7 +630,7 @@ def prepare_rtl(
         if vivado_command():
             synthesis = start_vivado(out, family or "")
         elif family:
-            synthesis = start_synthesis(out, family)
+            synthesis = start_synthesis(out, family, use_dsp)
     figures = {
         "latency_cycles": project.latency_cycles,
         "latency_ns": project.latency_cycles * clock_period_ns,
@@ -638,6 +643,17 @@ def prepare_rtl(
         "write_seconds": round(t2 - t1, 2),
     }
     return RTLBuild(project, emulator, synthesis, family, figures)
+
+
+def forbid_dsp_in_vivado_script(out: Path) -> None:
+    """``-max_dsp 0`` on the ``synth_design`` of da4ml's Vivado script in ``out``: every multiplier in LUTs."""
+    tcl = Path(out) / "build_vivado_prj.tcl"
+    text = tcl.read_text()
+    if "synth_design " not in text:
+        raise DesignError(f"{tcl}: no synth_design command to forbid DSPs on (da4ml's script changed)")
+    if "-max_dsp 0" not in text:
+        with atomic_path(tcl) as tmp:
+            tmp.write_text(text.replace("synth_design ", "synth_design -max_dsp 0 ", 1))
 
 
 def simulate_rtl(

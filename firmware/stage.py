@@ -74,6 +74,7 @@ def _run_firmware(
                 rtl_config.synthesize,
                 n_jobs=os.cpu_count() or 1,
                 synth_max_cost=rtl_config.synth_max_cost,
+                use_dsp=config.firmware.use_dsp,
             )
         validation, csim, hls_model = build_firmware(
             name,

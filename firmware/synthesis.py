@@ -111,7 +111,7 @@ class SynthesisRun:
 # 8,349 LUT instead of 8,374, the jet tagger 33 s instead of 110 s for 1.6% fewer LUTs, NuRD 215 s
 # instead of about 930 s; flip-flops, CARRY4 and DSP as with abc9.
 _SYNTH_SCRIPT = """read_verilog {files}
-synth_xilinx -family {family} -flatten -noiopad -top {top} -run :map_luts
+synth_xilinx -family {family} -flatten -noiopad{dsp} -top {top} -run :map_luts
 opt_expr -mux_undef -noclkinv
 abc -luts 2:2,3,6:5
 clean
@@ -119,19 +119,20 @@ xilinx_srl -fixed -minlen 3
 techmap -map +/xilinx/lut_map.v -map +/xilinx/cells_map.v -D LUT_WIDTH=6
 xilinx_dffopt
 opt_lut_ins -tech xilinx
-synth_xilinx -family {family} -flatten -noiopad -top {top} -run finalize:
+synth_xilinx -family {family} -flatten -noiopad{dsp} -top {top} -run finalize:
 tee -q -o yosys_stat.json stat -json
 """
 
 
-def start_synthesis(rtl_dir: str | Path, family: str = "xcup") -> SynthesisRun:
+def start_synthesis(rtl_dir: str | Path, family: str = "xcup", use_dsp: bool = True) -> SynthesisRun:
     """Start Yosys ``synth_xilinx -family <family> -flatten -noiopad`` of a ``write_rtl`` project.
 
     Synthesizes the clocked top ``src/<name>.v`` with its stages and da4ml's static helpers
     (``lookup_table.v`` only when the design has tables), out of context like da4ml's Vivado
     script (``-noiopad``: no I/O buffers), its LUTs mapped by ABC's classic mapper (``_SYNTH_SCRIPT``:
-    3-5x faster than abc9 for the same count within 4%). Yosys runs on one core in the background
-    while the caller goes on (the firmware stage builds and simulates the next model meanwhile).
+    3-5x faster than abc9 for the same count within 4%). Without ``use_dsp`` multipliers are mapped to
+    LUTs (``-nodsp``). Yosys runs on one core in the background while the caller goes on (the firmware
+    stage builds and simulates the next model meanwhile).
     """
     rtl_dir = Path(rtl_dir).resolve()
     top = _top_of(rtl_dir)
@@ -142,7 +143,9 @@ def start_synthesis(rtl_dir: str | Path, family: str = "xcup") -> SynthesisRun:
         for p in sorted((rtl_dir / "src/static").glob("*.v"))
         if uses_tables or p.name != "lookup_table.v"
     ]
-    script = _SYNTH_SCRIPT.format(files=" ".join(files), family=family, top=top)
+    script = _SYNTH_SCRIPT.format(
+        files=" ".join(files), family=family, top=top, dsp="" if use_dsp else " -nodsp"
+    )
     (rtl_dir / "yosys_synth.ys").write_text(script)
     cmd = [*yosys_command(), "-q", "-l", "yosys.log", "-s", "yosys_synth.ys"]
     # relative paths only: YoWASP's sandbox sees the working directory (and maps /tmp elsewhere)
@@ -177,7 +180,9 @@ def start_vivado(rtl_dir: str | Path, family: str) -> SynthesisRun:
     return SynthesisRun(process, rtl_dir, family, top, time.perf_counter(), tool="Vivado")
 
 
-def synthesize(rtl_dir: str | Path, family: str = "xcup", timeout_s: float = 3600) -> dict[str, Any]:
+def synthesize(
+    rtl_dir: str | Path, family: str = "xcup", timeout_s: float = 3600, use_dsp: bool = True
+) -> dict[str, Any]:
     """Yosys ``synth_xilinx`` of a ``write_rtl`` project (``start_synthesis``), waiting for the figures.
 
     Returns cell counts: ``lut`` (total) and ``lut_by_size``, ``ff``, ``carry`` (CARRY4 + CARRY8)
@@ -185,7 +190,7 @@ def synthesize(rtl_dir: str | Path, family: str = "xcup", timeout_s: float = 360
     synthesis, not Vivado": Yosys counts LUT2/LUT3 cells separately where Vivado would pack pairs
     into one LUT6.
     """
-    return start_synthesis(rtl_dir, family).result(timeout_s)
+    return start_synthesis(rtl_dir, family, use_dsp).result(timeout_s)
 
 
 def _report_count(text: str, names: tuple[str, ...], report: Path) -> int:

@@ -40,7 +40,7 @@ def run_point(config: Config, run_dir: str, point: ScanPoint, sweep: bool = Fals
     """
     from l1ad.io import quiet_known_warnings
     from quantize.quantizer import FirmwareTarget, quantizer_for, scan_bits, train_point
-    from quantize.stage import score_summary, trigger_fpr
+    from quantize.stage import efficiency_summary, score_summary, trigger_fpr
     from training.data.splits import read_splits
     from training.scorer import load_scorer
     from training.stage import read_scores
@@ -82,7 +82,7 @@ def run_point(config: Config, run_dir: str, point: ScanPoint, sweep: bool = Fals
                 )
                 target = FirmwareTarget(point.model, splits, float_scores, config, fw, out)
                 validation, quantized, csim = quantizer.build_firmware(model, history, bits, target)
-                efficiency = point_efficiency(
+                efficiency = efficiency_summary(
                     config,
                     paths,
                     point.model,
@@ -140,72 +140,6 @@ def run_point(config: Config, run_dir: str, point: ScanPoint, sweep: bool = Fals
         # Written last: a point folder is finished when its result.json exists.
         write_json(written.result, result)
     return result
-
-
-def point_efficiency(
-    config: Config,
-    paths: RunPaths,
-    model: str,
-    family: str,
-    splits: Any,
-    float_scores: Any,
-    quantized: Any,
-    firmware_scorer: Any,
-) -> dict[str, Any]:
-    """A point's signal efficiency at ``firmware.trigger_rate_hz``, float against its firmware's exact
-    scores (``training.efficiency``), thresholds on the run's rate sample where it has one (the float
-    scores from the train stage), else on the test background. ``min_ratio`` is the smallest ratio over
-    the signals the gate judges (at least ``check.min_float_passing`` float-passing events), None if none."""
-    import numpy as np
-
-    from training.efficiency import efficiency_at_rate
-    from training.stage import read_rate_scores, score_rate_sample
-
-    y, classes, n_bkg = splits.test.y, splits.classes, splits.n_background_classes
-    sample, float_rate = paths.data.rate_sample(family), paths.train.rate_scores(model)
-    if sample.is_file() and float_rate.is_file():
-        background = {
-            "float": read_rate_scores(float_rate),
-            "quantized": score_rate_sample(sample, firmware_scorer, config.data.chunk_events, log=print),
-        }
-        source = f"generated background, {RELATIVE.data.rate_sample(family)}"
-    else:
-        background = {"float": float_scores[y < n_bkg], "quantized": np.asarray(quantized)[y < n_bkg]}
-        source = "test set background"
-    signals = {
-        classes[k]: {"float": float_scores[y == k], "quantized": np.asarray(quantized)[y == k]}
-        for k in range(n_bkg, len(classes))
-    }
-    record = efficiency_at_rate(
-        background,
-        signals,
-        config.firmware.trigger_rate_hz,
-        config.metrics.bunch_crossing_rate_hz,
-        firmware="quantized",
-        seed=config.run.seed,
-    )
-    gated = [
-        s["ratio"]
-        for s in record["signals"].values()
-        if s["float"]["n_pass"] >= config.check.min_float_passing and s.get("ratio") is not None
-    ]
-    return {
-        "rate_hz": record["rate_hz"],
-        "n_background": record["n_background"],
-        "source": source,
-        "signals": {
-            name: {
-                "float": s["float"]["efficiency"],
-                "quantized": s["quantized"]["efficiency"],
-                "n_float_pass": s["float"]["n_pass"],
-                "ratio": s.get("ratio"),
-                "ratio_interval_68": s.get("ratio_interval_68"),
-            }
-            for name, s in record["signals"].items()
-        },
-        "min_ratio": min(gated) if gated else None,
-        "notes": record["notes"],
-    }
 
 
 def _one_thread() -> None:

@@ -22,11 +22,13 @@ def scan_points(config: Config) -> list[ScanPoint]:
 
 def point_id(point: ScanPoint) -> str:
     """A folder name that says what the point is, e.g. ``ae-b6-rf4-latency``, ``ae-hgq1e-06-b6-rf1-latency``
-    or, with its own input format quantized_bits(13, 8), ``ae-b6-rf1-da-in13.8``."""
+    or, with the model's configured formats (bits 0) but its own input format quantized_bits(10, 7),
+    ``ae-bcfg-rf1-da-in10.7``."""
     quantizer = f"-hgq{point.beta:g}" if point.quantizer == "hgq" else ""
     strategy = "da" if point.strategy == "distributed_arithmetic" else point.strategy.lower()
     fmt = f"-in{point.input_bits}.{point.input_integer}" if point.input_format else ""
-    return f"{point.model}{quantizer}-b{point.bits}-rf{point.reuse_factor}-{strategy}{fmt}"
+    bits = f"b{point.bits}" if point.bits else "bcfg"  # 0: quantize.<model>'s own formats
+    return f"{point.model}{quantizer}-{bits}-rf{point.reuse_factor}-{strategy}{fmt}"
 
 
 def point_fingerprint(config: Config, point: ScanPoint) -> str:

@@ -30,11 +30,13 @@ from training.data.splits import Split, Splits
 
 
 def scan_bits(default: QuantBits, b: int, input_format: tuple[int, int] | None = None) -> QuantBits:
-    """Uniform internal width ``b`` for weights, biases and activations; the input and
-    output formats stay as configured (they are the interface to the trigger system) unless
-    ``input_format`` (bits, integer bits) replaces the input's."""
+    """Uniform internal width ``b`` for weights, biases and activations (``b`` 0: as configured in
+    ``default``); the input and output formats stay as configured (they are the interface to the trigger
+    system) unless ``input_format`` (bits, integer bits) replaces the input's."""
     if input_format is not None:
         default = dataclasses.replace(default, input_bits=input_format[0], input_integer=input_format[1])
+    if b == 0:
+        return default
     return dataclasses.replace(
         default,
         weight_bits=b,

@@ -4,14 +4,15 @@ For each deployable float scorer the QKeras twin of its graph is initialised fro
 the float weights and retrained with the scorer's own recipe on inputs already in
 the declared input format (what the trigger delivers). The scan repeats this at
 uniform internal bit widths (``quantize.quantizer.train_point``, the QAT step of a
-``l1ad scan`` point too) and records AUC / AUC_float and TPR / TPR_float at the
-trigger FPR, as in the AE-on-FPGA study; its models stay in ``<model>/sweep/b<bits>/``,
+``l1ad scan`` point too) and records AUC / AUC_float, as in the AE-on-FPGA study, and
+the firmware / float signal efficiency at the trigger rate (``efficiency_summary``); its models stay in ``<model>/sweep/b<bits>/``,
 where ``l1ad scan`` takes them instead of training the same point again.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,9 @@ from quantize.qmodels import clip_to_input_range, declared_inputs, input_format,
 from quantize.quantizer import QKeras, save_sweep_model, scan_bits, train_point
 from training import metrics
 from training.data.splits import Splits, read_splits
+from training.efficiency import efficiency_at_rate
 from training.scorer import load_scorer
-from training.stage import read_scores, score_rate_sample, write_rate_scores, write_scores
+from training.stage import read_rate_scores, read_scores, score_rate_sample, write_rate_scores, write_scores
 
 QKERAS = QKeras()  # the stage's quantizer
 
@@ -86,17 +88,29 @@ def run_quantize(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
                 print(f"  {name}: scan point {b} bits ({epochs} QAT epochs)")
                 qm, _ = train_point(QKERAS, scorer, splits, bits, epochs, qcfg.learning_rate)
                 save_sweep_model(paths.sweep(name, b), qm, bits, epochs, qcfg.learning_rate)
-                point = score_summary(
-                    QKERAS.reference_scores(qm, splits.test.X, bits), y, classes, fpr, min_bkg, n_bkg
+                point_scores = QKERAS.reference_scores(qm, splits.test.X, bits)
+                point = score_summary(point_scores, y, classes, fpr, min_bkg, n_bkg)
+                efficiency = efficiency_summary(
+                    config,
+                    RunPaths(run_dir),
+                    name,
+                    family,
+                    splits,
+                    float_scores,
+                    point_scores,
+                    QKERAS.firmware_scorer(qm, bits, paths.sweep(name, b).root),
                 )
                 scan.append(
                     {
                         "bits": b,
                         "auc_ratio": {s: point[s]["auc"] / float_summary[s]["auc"] for s in point},
-                        "tpr_ratio": {
-                            s: _ratio(point[s]["tpr_at_fpr"]["tpr"], float_summary[s]["tpr_at_fpr"]["tpr"])
-                            for s in point
+                        # firmware / float signal efficiency at the trigger rate, for the gated signals
+                        "efficiency_ratio": {
+                            s: e["ratio"]
+                            for s, e in efficiency["signals"].items()
+                            if e["n_float_pass"] >= config.check.min_float_passing
                         },
+                        "efficiency_at_rate": efficiency,
                         "auc": {s: point[s]["auc"] for s in point},
                     }
                 )
@@ -127,6 +141,71 @@ def run_quantize(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
             + ", ".join(f"{s} {v['float']:.3f} -> {v['qkeras']:.3f}" for s, v in summary[name].items())
         )
     return summary
+
+
+def efficiency_summary(
+    config: Config,
+    paths: RunPaths,
+    model: str,
+    family: str,
+    splits: Splits,
+    float_scores: np.ndarray,
+    quantized: np.ndarray,
+    firmware_scorer: Callable[[np.ndarray], np.ndarray],
+) -> dict[str, Any]:
+    """A quantized model's signal efficiency at ``firmware.trigger_rate_hz`` against the float model's
+    (``training.efficiency``): the bit sweep's points and ``l1ad scan``'s. ``quantized`` are its exact
+    test-set scores, ``firmware_scorer`` scores further events as its firmware does; the thresholds are
+    set on the run's rate sample where it has one (float scores from the train stage), else on the test
+    background. ``min_ratio`` is the smallest ratio over the signals the gate judges (at least
+    ``check.min_float_passing`` float-passing events), None if none."""
+    y, classes, n_bkg = splits.test.y, splits.classes, splits.n_background_classes
+    sample, float_rate = paths.data.rate_sample(family), paths.train.rate_scores(model)
+    if sample.is_file() and float_rate.is_file():
+        background = {
+            "float": read_rate_scores(float_rate),
+            "quantized": score_rate_sample(
+                sample, firmware_scorer, config.data.chunk_events, log=lambda _: None
+            ),
+        }
+        source = f"generated background, {RELATIVE.data.rate_sample(family)}"
+    else:
+        background = {"float": float_scores[y < n_bkg], "quantized": quantized[y < n_bkg]}
+        source = "test set background"
+    signals = {
+        classes[k]: {"float": float_scores[y == k], "quantized": quantized[y == k]}
+        for k in range(n_bkg, len(classes))
+    }
+    record = efficiency_at_rate(
+        background,
+        signals,
+        config.firmware.trigger_rate_hz,
+        config.metrics.bunch_crossing_rate_hz,
+        firmware="quantized",
+        seed=config.run.seed,
+    )
+    gated = [
+        s["ratio"]
+        for s in record["signals"].values()
+        if s["float"]["n_pass"] >= config.check.min_float_passing and s.get("ratio") is not None
+    ]
+    return {
+        "rate_hz": record["rate_hz"],
+        "n_background": record["n_background"],
+        "source": source,
+        "signals": {
+            name: {
+                "float": s["float"]["efficiency"],
+                "quantized": s["quantized"]["efficiency"],
+                "n_float_pass": s["float"]["n_pass"],
+                "ratio": s.get("ratio"),
+                "ratio_interval_68": s.get("ratio_interval_68"),
+            }
+            for name, s in record["signals"].items()
+        },
+        "min_ratio": min(gated) if gated else None,
+        "notes": record["notes"],
+    }
 
 
 def write_rate_sample_scores(
@@ -161,7 +240,3 @@ def write_rate_sample_scores(
             log=lambda line, version=version: print(f"  {name}: {version}, {line}"),
         )
         write_rate_scores(path, scores, version)
-
-
-def _ratio(a: float, b: float) -> float:
-    return a / b if b > 0 else float("nan")

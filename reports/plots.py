@@ -399,7 +399,7 @@ def csim_scatter(
 
 METRIC_LABELS = {
     "auc_ratio": r"AUC / AUC$_\mathrm{float}$",
-    "tpr_ratio": r"TPR / TPR$_\mathrm{float}$",
+    "efficiency_ratio": "efficiency ratio at the trigger rate",
 }
 
 
@@ -597,6 +597,6 @@ def pareto_plot(
         ax.set_xlabel(x)
         ax.set_ylabel(y)
         ax.grid(True, alpha=0.3)
-        # No point can lie above and left of the front (it would be on the front): that corner is empty.
-        ax.legend(loc="upper left")
+        # No point lies above and left of the front, but a budget line far right can crowd the points there
+        ax.legend(loc="best")
     return Path(path)

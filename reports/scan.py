@@ -46,9 +46,11 @@ def _row(result: dict[str, Any], config: Config) -> dict[str, Any]:
         "id": result["id"],
         "family": result["family"],
         **p,
-        "label": f"{p['bits']}b RF{p['reuse_factor']}"
+        "label": (f"{p['bits']}b" if p["bits"] else "cfg bits")
+        + f" RF{p['reuse_factor']}"
         + STRATEGY_LABEL.get(p["strategy"], f" {p['strategy']}")
-        + (f" β{p['beta']:g}" if p["quantizer"] == "hgq" else ""),
+        + (f" β{p['beta']:g}" if p["quantizer"] == "hgq" else "")
+        + (f" in{p['input_bits']}.{p['input_integer']}" if p.get("input_bits") else ""),
         "auc_float": mean["float"],
         "auc_quantized": mean["quantized"],
         "auc_csim": mean["csim"],
@@ -281,8 +283,9 @@ def render_scan(summary: dict[str, Any]) -> str:
         row = next((r for r in summary["points"] if r["id"] == best), None)
         lines.append(
             f"- {model}: cheapest point within the L1 budget keeping >= {summary['min_efficiency_ratio']:g} of the "
-            f"float efficiency at the trigger rate: {best} (input `{row['input_format']}`, {row['bits']}-bit "
-            f"weights, {row['lut']:,} LUT, ratio {row['efficiency_ratio']:.3f})"
+            f"float efficiency at the trigger rate: {best} (input `{row['input_format']}`, "
+            + (f"{row['bits']}-bit weights" if row["bits"] else "the configured weight formats")
+            + f", {row['lut']:,} LUT, ratio {row['efficiency_ratio']:.3f})"
             if row
             else f"- {model}: no point within the L1 budget keeps {summary['min_efficiency_ratio']:g} of the "
             "float efficiency at the trigger rate"

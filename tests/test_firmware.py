@@ -279,3 +279,23 @@ def test_constant_bits_counts_the_grid_and_the_sign() -> None:
     assert hls.constant_bits(np.ones(5)) == 2
     assert hls.constant_bits(np.zeros(3)) == 0
     assert hls.constant_bits(np.array([0.1])) > 50  # a float constant has no short grid
+
+
+def test_without_dsp_the_squares_go_to_luts_and_vitis_binds_multipliers_to_fabric(ae_case, tmp_path) -> None:
+    """``firmware.use_dsp: false`` (the default): the estimate puts every product in LUTs, and the HLS
+    project's build script binds Vitis' multipliers to fabric, also after compile() rewrote it."""
+    model, X, _ = ae_case
+    q = qmodels.to_qkeras(model, BITS)
+    on_dsp = hls.convert(q, tmp_path / "dsp", dataclasses.replace(LATENCY, use_dsp=True), X[:500], "dsp")
+    in_luts = hls.convert(q, tmp_path / "lut", LATENCY, X[:500], "lut")
+    assert LATENCY.use_dsp is False
+    est_dsp, est_lut = (resources.estimate(h, "xcvu9p-flga2104-2L-e", 5.0) for h in (on_dsp, in_luts))
+    square_dsp, square_lut = est_dsp["layers"]["squared_residual"], est_lut["layers"]["squared_residual"]
+    assert square_dsp["dsp"] == 57 and square_lut["dsp"] == 0
+    assert square_lut["lut"] > square_dsp["lut"] + 57 * 100  # each 10+ bit square costs >100 LUTs
+    assert est_lut["dsp"] == 0 < est_dsp["dsp"]
+    csim.compile_and_predict(in_luts, X[:10])  # compile() writes the project again
+    lines = (tmp_path / "lut" / "build_prj.tcl").read_text().splitlines()
+    at = lines.index("config_op mul -impl fabric")
+    assert lines[at - 1].startswith("create_clock")
+    assert "config_op mul -impl fabric" not in (tmp_path / "dsp" / "build_prj.tcl").read_text()

