@@ -72,7 +72,10 @@ IMPOSSIBLE = [
     ("scan:\n  models: [ocdn, higgs]\n", "scan.*model must be one of ocdn, ae, nurd, got 'higgs'"),
     ("scan:\n  quantizers: [qkeras, brevitas]\n", "scan.*quantizer must be qkeras or hgq"),
     ("scan:\n  points: [{model: ae, strategy: Fastest}]\n", r"scan.points\[0\].*strategy must be one of"),
-    ("scan:\n  points: [{model: ae, bits: 1}]\n", r"scan.points\[0\].*bits must be >= 2"),
+    (
+        "scan:\n  points: [{model: ae, bits: 1}]\n",
+        r"scan.points\[0\].*bits must be 0 \(the model's own formats\) or 2-64",
+    ),
     ("scan:\n  strategies: [distributed_arithmetic]\n  reuse_factors: [4]\n", "scan: the grid is empty"),
     ("cluster:\n  workers: -1\n", "cluster.workers must be >= 0"),
     ("check:\n  csim_within_1lsb_min: 1.5\n", r"check.csim_within_1lsb_min must lie in \[0, 1\]"),

@@ -19,6 +19,7 @@ from l1ad.parts import part_capacity
 from quantize import qmodels
 from reports.check import check_report, gate_failures
 from reports.stage import saturation_figures, saturation_line
+from tests.test_budget import EFFICIENCY_KEPT
 from training.ocdn import OCDN
 
 BITS = QuantBits()
@@ -93,6 +94,7 @@ def _report(found: dict) -> dict:
                 "per_signal": {"wide": {"auc": {"float": 0.9, "qkeras": 0.9, "csim": 0.9}}},
                 "csim": {"within_1lsb_fraction": 1.0},
                 "saturation": saturation_figures(found, CLASSES),
+                "efficiency_at_rate": EFFICIENCY_KEPT,
                 "resources": WITHIN_BUDGET,
             }
         }
