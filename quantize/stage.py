@@ -160,52 +160,67 @@ def efficiency_summary(
     background. ``min_ratio`` is the smallest ratio over the signals the gate judges (at least
     ``check.min_float_passing`` float-passing events), None if none."""
     y, classes, n_bkg = splits.test.y, splits.classes, splits.n_background_classes
+    rate, bc = config.firmware.trigger_rate_hz, config.metrics.bunch_crossing_rate_hz
     sample, float_rate = paths.data.rate_sample(family), paths.train.rate_scores(model)
-    if sample.is_file() and float_rate.is_file():
-        background = {
-            "float": read_rate_scores(float_rate),
-            "quantized": score_rate_sample(
-                sample, firmware_scorer, config.data.chunk_events, log=lambda _: None
-            ),
-        }
-        source = f"generated background, {RELATIVE.data.rate_sample(family)}"
-    else:
-        background = {"float": float_scores[y < n_bkg], "quantized": quantized[y < n_bkg]}
-        source = "test set background"
-    signals = {
-        classes[k]: {"float": float_scores[y == k], "quantized": quantized[y == k]}
-        for k in range(n_bkg, len(classes))
+    on_sample = sample.is_file() and float_rate.is_file()
+    float_background = read_rate_scores(float_rate) if on_sample else float_scores[y < n_bkg]
+    float_signals = {classes[k]: float_scores[y == k] for k in range(n_bkg, len(classes))}
+    threshold = metrics.threshold_for_rate(float_background, rate, bc)["threshold"]
+    float_pass = {name: int(np.count_nonzero(s > threshold)) for name, s in float_signals.items()}
+    summary: dict[str, Any] = {
+        "rate_hz": rate,
+        "n_background": len(float_background),
+        "source": f"generated background, {RELATIVE.data.rate_sample(family)}"
+        if on_sample
+        else "test set background",
+        "min_ratio": None,
+        "notes": [],
     }
+    if max(float_pass.values()) < config.check.min_float_passing:
+        # nothing the gate would judge: the rate sample is not scored again (minutes for a CNN)
+        summary["signals"] = {
+            name: {"float": n / len(float_signals[name]), "n_float_pass": n, "quantized": None, "ratio": None}
+            for name, n in float_pass.items()
+        }
+        summary["notes"].append(
+            f"fewer than {config.check.min_float_passing} signal events pass the float threshold for every signal: "
+            "the quantized model's efficiency is not computed"
+        )
+        return summary
+    quantized_background = (
+        score_rate_sample(sample, firmware_scorer, config.data.chunk_events, log=lambda _: None)
+        if on_sample
+        else quantized[y < n_bkg]
+    )
     record = efficiency_at_rate(
-        background,
-        signals,
-        config.firmware.trigger_rate_hz,
-        config.metrics.bunch_crossing_rate_hz,
+        {"float": float_background, "quantized": quantized_background},
+        {
+            name: {"float": s, "quantized": quantized[y == classes.index(name)]}
+            for name, s in float_signals.items()
+        },
+        rate,
+        bc,
         firmware="quantized",
         seed=config.run.seed,
     )
+    summary["signals"] = {
+        name: {
+            "float": s["float"]["efficiency"],
+            "quantized": s["quantized"]["efficiency"],
+            "n_float_pass": s["float"]["n_pass"],
+            "ratio": s.get("ratio"),
+            "ratio_interval_68": s.get("ratio_interval_68"),
+        }
+        for name, s in record["signals"].items()
+    }
     gated = [
         s["ratio"]
-        for s in record["signals"].values()
-        if s["float"]["n_pass"] >= config.check.min_float_passing and s.get("ratio") is not None
+        for s in summary["signals"].values()
+        if s["n_float_pass"] >= config.check.min_float_passing and s["ratio"] is not None
     ]
-    return {
-        "rate_hz": record["rate_hz"],
-        "n_background": record["n_background"],
-        "source": source,
-        "signals": {
-            name: {
-                "float": s["float"]["efficiency"],
-                "quantized": s["quantized"]["efficiency"],
-                "n_float_pass": s["float"]["n_pass"],
-                "ratio": s.get("ratio"),
-                "ratio_interval_68": s.get("ratio_interval_68"),
-            }
-            for name, s in record["signals"].items()
-        },
-        "min_ratio": min(gated) if gated else None,
-        "notes": record["notes"],
-    }
+    summary["min_ratio"] = min(gated) if gated else None
+    summary["notes"] += record["notes"]
+    return summary
 
 
 def write_rate_sample_scores(

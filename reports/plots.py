@@ -220,7 +220,15 @@ def rate_efficiency_plot(
             label=f"trigger rate {trigger_rate_hz / 1e3:g} kHz",
         )
         ax.set_xscale("log")
-        ax.set_yscale("log")
+        positive = [v for by in curve["signals"].values() for values in by.values() for v in values if v > 0]
+        if positive:  # efficiencies span decades; zeros (no signal event passes) fall off a log axis
+            ax.set_yscale("log")
+            ax.set_ylim(min(positive) / 2, 1.0)
+        else:
+            ax.set_ylim(0.0, 1.0)
+            ax.text(
+                0.5, 0.5, "no signal event passes at any of these rates", transform=ax.transAxes, ha="center"
+            )
         ax.set_xlim(rates[0], rates[-1])
         ax.set_xlabel("trigger rate (kHz of the 40 MHz bunch crossings)")
         ax.set_ylabel("signal efficiency")
