@@ -26,7 +26,7 @@ def point_id(point: ScanPoint) -> str:
     ``ae-bcfg-rf1-da-in10.7``."""
     quantizer = f"-hgq{point.beta:g}" if point.quantizer == "hgq" else ""
     strategy = "da" if point.strategy == "distributed_arithmetic" else point.strategy.lower()
-    fmt = f"-in{point.input_bits}.{point.input_integer}" if point.input_format else ""
+    fmt = f"-in{point.input_width}.{point.input_integer}" if point.input_format else ""
     bits = f"b{point.bits}" if point.bits else "bcfg"  # 0: quantize.<model>'s own formats
     return f"{point.model}{quantizer}-{bits}-rf{point.reuse_factor}-{strategy}{fmt}"
 

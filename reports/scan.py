@@ -50,7 +50,7 @@ def _row(result: dict[str, Any], config: Config) -> dict[str, Any]:
         + f" RF{p['reuse_factor']}"
         + STRATEGY_LABEL.get(p["strategy"], f" {p['strategy']}")
         + (f" β{p['beta']:g}" if p["quantizer"] == "hgq" else "")
-        + (f" in{p['input_bits']}.{p['input_integer']}" if p.get("input_bits") else ""),
+        + (f" in{p['input_width']}.{p['input_integer']}" if p.get("input_width") else ""),
         "auc_float": mean["float"],
         "auc_quantized": mean["quantized"],
         "auc_csim": mean["csim"],

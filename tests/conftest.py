@@ -24,6 +24,7 @@ SLOWEST_FIRST = (
     "test_scan_resume.py",
     "test_gate_starved.py",
     "test_byo.py",
+    "test_efficiency_gate.py",
     "test_parallel_studies.py",
 )
 

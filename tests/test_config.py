@@ -76,6 +76,10 @@ IMPOSSIBLE = [
         "scan:\n  points: [{model: ae, bits: 1}]\n",
         r"scan.points\[0\].*bits must be 0 \(the model's own formats\) or 2-64",
     ),
+    (
+        "scan:\n  points: [{model: ae, input_width: 10, input_integer: 10}]\n",
+        r"scan.points\[0\].*input_width must be 0 \(the model's own format\) or 2-64",
+    ),
     ("scan:\n  strategies: [distributed_arithmetic]\n  reuse_factors: [4]\n", "scan: the grid is empty"),
     ("cluster:\n  workers: -1\n", "cluster.workers must be >= 0"),
     ("check:\n  csim_within_1lsb_min: 1.5\n", r"check.csim_within_1lsb_min must lie in \[0, 1\]"),

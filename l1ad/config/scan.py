@@ -24,14 +24,14 @@ class ScanPoint(Section):
         "qkeras"  # qkeras (uniform bits) or hgq (bit widths learned per weight, starting at bits)
     )
     beta: float = 0.0  # hgq: weight of the EBOPs resource penalty in the loss (unused by qkeras)
-    # the input format quantized_bits(input_bits, input_integer); input_bits 0: quantize.<model>'s
-    input_bits: int = 0
+    # the input format quantized_bits(input_width, input_integer); input_width 0: quantize.<model>'s
+    input_width: int = 0
     input_integer: int = 0
 
     @property
     def input_format(self) -> tuple[int, int] | None:
         """(bits, integer bits) of the point's own input format, None for the model's configured one."""
-        return (self.input_bits, self.input_integer) if self.input_bits else None
+        return (self.input_width, self.input_integer) if self.input_width else None
 
     def problems(self, where: str) -> list[str]:
         found = []
@@ -46,9 +46,12 @@ class ScanPoint(Section):
             found.append(f"{where}: quantizer must be qkeras or hgq, got {self.quantizer!r}")
         if self.beta < 0:
             found.append(f"{where}: beta must be >= 0, got {self.beta}")
-        if self.input_bits and not 0 <= self.input_integer < self.input_bits:
+        if self.input_width and not (
+            2 <= self.input_width <= 64 and 0 <= self.input_integer < self.input_width
+        ):
             found.append(
-                f"{where}: input_integer must lie in [0, input_bits), got {self.input_integer} of {self.input_bits}"
+                f"{where}: input_width must be 0 (the model's own format) or 2-64 and input_integer in "
+                f"[0, input_width), got {self.input_width} and {self.input_integer}"
             )
         return found + [f"{where}: {p}" for p in strategy_problems(self.strategy, self.reuse_factor)]
 
