@@ -145,7 +145,7 @@ def efficiency_at_rate(
             record[key] = record[num]["efficiency"] / ref if ref > 0 else None
             record[f"{key}_interval_68"] = (
                 ratio_interval(background, by_version, (reference, num), k, n_bootstrap, seed + i)
-                if k >= 1
+                if k >= 1 and ref > 0
                 else None
             )
         out_signals[name] = record
