@@ -86,7 +86,18 @@ def read_keras_config(path: Path, weights: Path | None) -> dict[str, Any]:
         except (TypeError, ValueError) as exc:
             raise InputError(path, f"model_config attribute is not valid JSON ({one_line(exc)})") from None
     inner = config.get("config") if isinstance(config, dict) else None
-    if (
+    version = str(config.get("keras_version", "")) if isinstance(config, dict) else ""
+    if version.startswith("1."):
+        raise InputError(
+            path,
+            f"a Keras {version} model: its layer configs predate Keras 2; load it with Keras 2.x (which "
+            "converts them) and save it again (model.save('model.h5')), then give that file",
+        )
+    # Keras 2.0-2.2 wrote a Sequential model's config as the list of its layers; Keras 2.14 still reads it
+    legacy_sequential = (
+        isinstance(config, dict) and config.get("class_name") == "Sequential" and isinstance(inner, list)
+    )
+    if not legacy_sequential and (
         not isinstance(config, dict)
         or config.get("class_name") not in MODEL_CLASSES
         or not isinstance(inner, dict)

@@ -117,6 +117,59 @@ def test_plain_keras_model_gets_explicit_precisions(tmp_path):
     assert not row["exact_expected"] and "quantization-aware" in row["outputs"][0]["why_not_exact"]
 
 
+def _keras20_sequential_json(model) -> str:
+    """``model``'s architecture as Keras 2.0-2.2 wrote a Sequential one: the config is the list of its
+    layers (the first carrying ``batch_input_shape``), no module or registration keys."""
+    layers = [
+        layer
+        for layer in json.loads(model.to_json())["config"]["layers"]
+        if layer["class_name"] != "InputLayer"
+    ]
+    layers[0]["config"]["batch_input_shape"] = [None, *model.input_shape[1:]]
+
+    def strip(node):
+        if isinstance(node, dict):
+            for key in ("module", "registered_name", "build_config"):
+                node.pop(key, None)
+            for value in node.values():
+                strip(value)
+        elif isinstance(node, list):
+            for value in node:
+                strip(value)
+
+    strip(layers)
+    return json.dumps(
+        {"class_name": "Sequential", "config": layers, "keras_version": "2.0.8", "backend": "tensorflow"}
+    )
+
+
+def test_keras_2_0_sequential_json_is_loaded_and_keras_1_refused_with_how_to_resave(tmp_path):
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(7)
+    model = tf.keras.Sequential(
+        [
+            tf.keras.layers.Dense(10, activation="relu", input_shape=(6,), name="d1"),
+            tf.keras.layers.Dense(1, name="d2"),
+        ]
+    )
+    (tmp_path / "old.json").write_text(_keras20_sequential_json(model))
+    model.save_weights(tmp_path / "old_weights.h5")
+    row = byo.byo_firmware(
+        tmp_path / "old.json",
+        tmp_path / "out",
+        FW,
+        weights=tmp_path / "old_weights.h5",
+        input_range=(-3.0, 3.0),
+        n_events=500,
+    )
+    assert row["max_diff_lsb"] * row["output_lsb"] < 1e-3 and row["n_events"] == 500
+    keras1 = json.loads(_keras20_sequential_json(model)) | {"keras_version": "1.2.2"}
+    (tmp_path / "keras1.json").write_text(json.dumps(keras1))
+    with pytest.raises(InputError, match=r"a Keras 1\.2\.2 model: .*save it again \(model\.save"):
+        byo.load_user_model(tmp_path / "keras1.json", tmp_path / "old_weights.h5")
+
+
 def _save_lambda_model(path, marker):
     import tensorflow as tf
 
