@@ -31,6 +31,7 @@ from firmware.hls import (
     base_config,
     format_of,
     layer_precisions,
+    oversized_da_layers,
     precision_cpp,
     quantizer_config,
     write_project,
@@ -288,6 +289,11 @@ def byo_firmware(
     X, inputs = _validation_inputs(model_path, input_shape, data, data_key, input_range, n_events, seed)
 
     notes: list[str] = []
+
+    def note_once(line: str) -> None:
+        if line not in notes:
+            notes.append(line)
+
     declared = input_quantizer(model)
     if declared is not None:
         if input_format is not None:
@@ -334,7 +340,9 @@ def byo_firmware(
     reference, no_twin = keras_outputs(model, X, output_names)
     overrides = _read_yaml(hls_config_yaml) if hls_config_yaml is not None else None
     if overrides is not None:
-        _check_layer_names(overrides, list(base_config(model, fw)["LayerName"]), hls_config_yaml)
+        _check_layer_names(
+            overrides, list(base_config(model, fw, lambda _: None)["LayerName"]), hls_config_yaml
+        )
     project = paths.hls_project
     t0 = time.perf_counter()
     route = "explicit"
@@ -344,13 +352,13 @@ def byo_firmware(
         explicit_why = "the quantizers' exact types need the float64 twin"
     else:
         try:
-            config = quantizer_config(model, fw, profile_inputs=X)
+            config = quantizer_config(model, fw, profile_inputs=X, fallback=note_once)
             route, explicit_why = "quantizers", None
         except ValueError as exc:  # a layer without an exact mapping to the quantizers' types
             explicit_why = str(exc)
     if route == "explicit":
         notes.append(f"explicit precisions (every type set by l1ad, not by the quantizers): {explicit_why}")
-        config = explicit_config(model, X, fw, frac_bits, overrides)
+        config = explicit_config(model, X, fw, frac_bits, overrides, fallback=note_once)
     hls_model = _hls4ml_step(
         model_path, "convert", lambda: write_project(model, config, project, fw, project_name)
     )
@@ -440,6 +448,10 @@ def byo_rtl(
         }
     if len(csim) != 1 or csim[0].shape[1] != 1:
         return {"skipped": "RTL is built for one scalar output (a score): give --score or a one-output model"}
+    oversized = oversized_da_layers(model)
+    if oversized:
+        name, why = next(iter(oversized.items()))
+        return {"skipped": f"the RTL is da4ml's adder graph of every layer, and layer '{name}': {why}"}
     rtl.require_tools(fw.rtl.synthesize)
     try:
         build = rtl.prepare_rtl(

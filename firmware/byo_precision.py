@@ -8,6 +8,7 @@ loop forever on automatic precisions.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -86,7 +87,12 @@ def _declared_input_type(model: Any) -> str | None:
 
 
 def explicit_config(
-    model: Any, X: np.ndarray, fw: FirmwareConfig, frac_bits: int, overrides: dict[str, Any] | None = None
+    model: Any,
+    X: np.ndarray,
+    fw: FirmwareConfig,
+    frac_bits: int,
+    overrides: dict[str, Any] | None = None,
+    fallback: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """An hls4ml config with every precision set on purpose (never "auto"), for any supported model.
 
@@ -95,11 +101,12 @@ def explicit_config(
     fractional bit of their products and the integer bits of the largest sum the profiled input
     range allows (sum |w| x max |input| + |b|) plus ``fw.headroom_bits``: they do not wrap. Other
     tensors (activations, merges, pooling) get ``frac_bits`` and their profiled range on ``X`` plus
-    ``fw.headroom_bits``, saturating beyond. ``overrides`` (an hls4ml-style config) wins last.
+    ``fw.headroom_bits``, saturating beyond. ``overrides`` (an hls4ml-style config) wins last;
+    ``fallback`` as in ``firmware.hls.base_config``.
     """
     import tensorflow as tf
 
-    config = base_config(model, fw)
+    config = base_config(model, fw, fallback)
     keras_layers = {layer.name: layer for layer in flat_layers(model)}
     names = [n for n, layer in keras_layers.items() if not isinstance(layer, tf.keras.layers.InputLayer)]
     profile = {n: np.abs(v).max(initial=0.0) for n, v in keras_outputs(model, X, names)[0].items()}

@@ -7,6 +7,7 @@ bit-identical to QKeras and an out-of-range value saturates instead of wrapping.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -325,10 +326,18 @@ def binary_weight_layers(model: Any) -> list[str]:
     ]
 
 
-def base_config(model: Any, fw: FirmwareConfig) -> dict[str, Any]:
+def base_config(
+    model: Any, fw: FirmwareConfig, fallback: Callable[[str], None] | None = None
+) -> dict[str, Any]:
     """hls4ml's per-layer config of ``model`` with the firmware section's backend, strategy and reuse
-    factor; every precision is then set explicitly by the caller (never hls4ml's ``auto``)."""
-    if fw.strategy == "distributed_arithmetic":
+    factor; every precision is then set explicitly by the caller (never hls4ml's ``auto``).
+
+    Under distributed arithmetic a layer too large for da4ml (``oversized_da_layers``) is refused before
+    any work, or, with ``fallback`` (bring-your-own models), built with the Latency strategy on its own
+    and said to ``fallback`` in one line.
+    """
+    oversized = oversized_da_layers(model) if fw.strategy == "distributed_arithmetic" else {}
+    if oversized and fallback is None:
         require_da_buildable(model)  # before any work: one line instead of minutes and gigabytes
     import hls4ml
 
@@ -343,17 +352,26 @@ def base_config(model: Any, fw: FirmwareConfig) -> dict[str, Any]:
     if fw.strategy == "distributed_arithmetic":
         for name in binary_weight_layers(model):
             config["LayerName"][name]["Strategy"] = "Latency"
+        for name, why in oversized.items():
+            config["LayerName"][name]["Strategy"] = "Latency"
+            fallback(f"layer '{name}' built with the Latency strategy: {why}")
     if io_type_for(model, fw) == "io_parallel":
         unroll_convolutions(model, config)
     return config
 
 
-def quantizer_config(qmodel: Any, fw: FirmwareConfig, profile_inputs: np.ndarray) -> dict[str, Any]:
-    """The hls4ml config of ``qmodel`` with every precision from ``plan_precisions``.
+def quantizer_config(
+    qmodel: Any,
+    fw: FirmwareConfig,
+    profile_inputs: np.ndarray,
+    fallback: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """The hls4ml config of ``qmodel`` with every precision from ``plan_precisions`` (``fallback``: see
+    ``base_config``).
 
     Raises ``ValueError`` naming the layer when a layer has no exact mapping to the quantizers' types.
     """
-    config = base_config(qmodel, fw)
+    config = base_config(qmodel, fw, fallback)
     plan = plan_precisions(qmodel, profile_inputs, fw.headroom_bits)
     for name, layer_config in config["LayerName"].items():
         if name not in plan:
@@ -438,16 +456,25 @@ def da_kernel_sizes(model: Any) -> dict[str, dict[str, int]]:
     return sizes
 
 
+def oversized_da_layers(model: Any) -> dict[str, str]:
+    """Each Dense/Conv layer whose distributed-arithmetic kernel would not solve here, with why in one phrase."""
+    return {
+        name: (
+            f"distributed arithmetic of {k['inputs']} inputs x {k['nonzero']} non-zero {k['bits']}-bit constants "
+            f"(size {k['size']:,}) exceeds the {DA_MAX_KERNEL_SIZE:,} da4ml solves here in about 2 min and 1.2 GB"
+        )
+        for name, k in da_kernel_sizes(model).items()
+        if k["size"] > DA_MAX_KERNEL_SIZE
+    }
+
+
 def require_da_buildable(model: Any) -> None:
     """Refuse, in one line, a distributed-arithmetic design whose largest kernel would not solve here."""
-    for name, k in da_kernel_sizes(model).items():
-        if k["size"] > DA_MAX_KERNEL_SIZE:
-            raise DesignError(
-                f"layer '{name}': distributed arithmetic of {k['inputs']} inputs x {k['nonzero']} non-zero "
-                f"{k['bits']}-bit constants (size {k['size']:,}) exceeds the {DA_MAX_KERNEL_SIZE:,} da4ml solves "
-                "here in about 2 min and 1.2 GB; use firmware.strategy Latency, fewer or narrower weights, or a "
-                "smaller layer"
-            )
+    for name, why in oversized_da_layers(model).items():
+        raise DesignError(
+            f"layer '{name}': {why}; use firmware.strategy Latency (--strategy Latency), fewer or narrower "
+            "weights, or a smaller layer"
+        )
 
 
 def write_project(

@@ -262,16 +262,27 @@ def test_distributed_arithmetic_encoder_is_bit_identical_without_dsp(tmp_path) -
     assert est["dsp"] == 0 and est["ii"] == 1
 
 
-def test_oversized_distributed_arithmetic_is_refused_before_any_work() -> None:
-    """A 128x128 layer of 8-bit weights would run da4ml for many minutes and gigabytes: one line instead."""
+def test_oversized_distributed_arithmetic_is_refused_or_built_with_latency_on_its_own() -> None:
+    """A 128x128 layer of 8-bit weights would run da4ml for many minutes and gigabytes: one line instead
+    (the deployed chain), or that layer alone with the Latency strategy (a bring-your-own model's)."""
     q = qmodels.to_qkeras(OCDN(OCDNConfig(hidden=(128, 128)), n_inputs=5, seed=1).build(), BITS)
     sizes = hls.da_kernel_sizes(q)
     assert sizes["dense_2"]["inputs"] == 128 and sizes["dense_2"]["bits"] <= 9
     assert sizes["dense_1"]["size"] < hls.DA_MAX_KERNEL_SIZE < sizes["dense_2"]["size"]
     with pytest.raises(DesignError, match=r"layer 'dense_2': distributed arithmetic of 128 inputs") as err:
         hls.base_config(q, FirmwareConfig())
-    assert "\n" not in str(err.value) and "Latency" in str(err.value)
+    assert "\n" not in str(err.value) and "firmware.strategy Latency (--strategy Latency)" in str(err.value)
     hls.base_config(q, LATENCY)  # the Latency strategy has no such limit
+    said: list[str] = []
+    config = hls.base_config(q, FirmwareConfig(), fallback=said.append)
+    assert config["Model"]["Strategy"] == "distributed_arithmetic"
+    assert (
+        config["LayerName"]["dense_2"]["Strategy"] == "Latency"
+        and "Strategy" not in config["LayerName"]["dense_1"]
+    )
+    assert len(said) == 1 and said[0].startswith(
+        "layer 'dense_2' built with the Latency strategy: distributed"
+    )
 
 
 def test_constant_bits_counts_the_grid_and_the_sign() -> None:
