@@ -25,6 +25,7 @@ from firmware.byo_graph import (
     with_score,
 )
 from firmware.byo_precision import explicit_config, fixed_type, keras_outputs
+from firmware.byo_ptq import float_weighted_layers, post_training_quantize
 from firmware.csim import csim_agreement, predict_outputs
 from firmware.hls import (
     FixedFormat,
@@ -52,6 +53,9 @@ TRAINING_ONLY = {
     "SpatialDropout1D",
 }
 SUPPORTED_LAYERS_HINT = "Dense, Conv1D/2D, pooling, BatchNormalization, activations, Add/Subtract/Multiply"
+# Bits of a float model's weights and biases after post-training quantization (``--weight-bits``): the
+# deployed scorers' 6-8; 8 keeps the float jet tagger's argmax on 99% of events (BENCHMARKS.md)
+DEFAULT_WEIGHT_BITS = 8
 # Largest input magnitude a fixed-point trigger input can carry (a 32-bit integer part): larger values
 # are corrupt, and profiling them would give absurd firmware types.
 MAX_INPUT = 2.0**31
@@ -257,6 +261,7 @@ def byo_firmware(
     rtl_check: bool = False,
     n_events: int = 2000,
     frac_bits: int = 16,
+    weight_bits: int = DEFAULT_WEIGHT_BITS,
     seed: int = 0,
     project_name: str = "l1ad_byo",
 ) -> dict[str, Any]:
@@ -269,6 +274,8 @@ def byo_firmware(
     bits, range from the inputs); it becomes a quantizer in front of the model. ``logits`` removes
     lookup-table activations (softmax, sigmoid, ...) from the outputs; ``score`` (``residual`` or
     ``latent``, see ``byo_graph.with_score``) composes an on-chip anomaly score onto the model.
+    Float Dense/Conv layers are post-training quantized (``byo_ptq``: batch norms folded, constants
+    rounded to ``weight_bits`` bits; 0 keeps them as they are) and compared with the float model.
 
     Precisions: a graph whose every layer maps to QKeras' quantizers goes through
     ``firmware.hls.quantizer_config`` (bit-exact by design); any other gets ``explicit_config`` (YAML on
@@ -337,7 +344,12 @@ def byo_firmware(
 
     X = np.asarray(input_quantizer(model)(tf.constant(X, dtype=tf.float32)), dtype=np.float64)
     output_names = list(model.output_names)
-    reference, no_twin = keras_outputs(model, X, output_names)
+    float_model, ptq = model, None
+    if weight_bits and float_weighted_layers(model):
+        model, ptq_notes = _for_model(model_path, lambda: post_training_quantize(model, weight_bits))
+        notes += ptq_notes
+        ptq = {"weight_bits": weight_bits, "layers": float_weighted_layers(float_model)}
+    reference, no_twin = keras_outputs(float_model, X, output_names)
     overrides = _read_yaml(hls_config_yaml) if hls_config_yaml is not None else None
     if overrides is not None:
         _check_layer_names(
@@ -366,7 +378,7 @@ def byo_firmware(
     input_fmt = format_of(hls_model.get_input_variables()[0].type.precision)
     X_grid = _on_grid(X, input_fmt)  # the values the trigger delivers, for both worlds
     if not np.array_equal(X_grid, X):
-        reference, _ = keras_outputs(model, X_grid, output_names)
+        reference, _ = keras_outputs(float_model, X_grid, output_names)
     t1 = time.perf_counter()
     _hls4ml_step(model_path, "compile", hls_model.compile)
     csim = predict_outputs(hls_model, X_grid)
@@ -376,9 +388,13 @@ def byo_firmware(
     for name, variable, values in zip(output_names, hls_model.get_output_variables(), csim, strict=True):
         fmt = format_of(variable.type.precision)
         why = [w for w in (no_twin, explicit_why and EXPLICIT_WHY) if w]
+        if ptq is not None:
+            why.insert(0, f"post-training quantization: the float weights rounded to {weight_bits} bits")
         if name in lookup_outputs:
             why.insert(0, f"a {lookup_outputs[name]} evaluated with lookup tables")
-        agreement = csim_agreement(values.reshape(-1), reference[name].reshape(-1), fmt.lsb)
+        expected = reference[name].reshape(len(X_grid), -1)
+        agreement = csim_agreement(values.reshape(-1), expected.reshape(-1), fmt.lsb)
+        diff = np.abs(values.reshape(expected.shape) - expected)
         outputs.append(
             {
                 "name": name,
@@ -387,7 +403,20 @@ def byo_firmware(
                 "width": int(values.shape[1]),
                 **agreement,
                 "max_abs_diff": agreement["max_diff_lsb"] * fmt.lsb,
-                "reference": "QKeras float32" if no_twin else "Keras float64 twin",
+                "p999_abs_diff": float(np.quantile(diff, 0.999)),
+                # a classifier's outputs: the fraction of events whose largest output is the same one
+                "argmax_agreement": (
+                    float(np.mean(values.reshape(expected.shape).argmax(1) == expected.argmax(1)))
+                    if expected.shape[1] > 1
+                    else None
+                ),
+                "reference": (
+                    "float Keras model"
+                    if ptq is not None
+                    else "QKeras float32"
+                    if no_twin
+                    else "Keras float64 twin"
+                ),
                 "exact_expected": not why,
                 "why_not_exact": "; ".join(why) or None,
             }
@@ -404,6 +433,7 @@ def byo_firmware(
         "source_model": str(model_path),
         "hls_project": project.name,  # relative to the folder of this row's csim_validation.json
         "precision_route": route,
+        "post_training_quantization": ptq,
         "inputs": inputs,
         **worst,
         "exact_expected": all(o["exact_expected"] for o in outputs),

@@ -97,6 +97,8 @@ def byo(
     latent_layer: str | None = None,
     strategy: str | None = None,
     rtl: bool = False,
+    weight_bits: int | None = None,
+    io_type: str | None = None,
 ) -> dict[str, Any]:
     """Bring your own QKeras / Keras-2 model: convert, compile, validate csim against Keras on
     ``data`` (or on inputs drawn in ``input_range``) and estimate resources, into
@@ -105,8 +107,9 @@ def byo(
     ``input_format`` declares the trigger's input type for a model without an input quantizer
     (else l1ad profiles one); ``logits`` drops lookup-table activations (softmax, sigmoid) from the
     outputs; ``score`` composes an on-chip score (``residual`` or ``latent``, of ``latent_layer``);
-    ``strategy`` overrides ``firmware.strategy``; ``rtl`` also simulates the model's Verilog against csim
-    (``firmware.byo.byo_rtl``). See ``firmware.byo.byo_firmware``."""
+    ``strategy`` overrides ``firmware.strategy`` and ``io_type`` ``firmware.io_type``; ``weight_bits``
+    sets the post-training quantization of a float model's weights (default 8, 0: none); ``rtl`` also
+    simulates the model's Verilog against csim (``firmware.byo.byo_rtl``). See ``firmware.byo.byo_firmware``."""
     from firmware.byo import byo_firmware
     from l1ad.config import strategy_problems
     from l1ad.errors import InputError, L1adError
@@ -121,6 +124,14 @@ def byo(
         if problems:
             raise L1adError(f"--strategy: {problems[0]}")
         fw = dataclasses.replace(fw, strategy=strategy)
+    if io_type is not None:
+        if io_type not in ("io_parallel", "io_stream"):
+            raise L1adError(f"--io-type must be io_parallel or io_stream, got {io_type!r}")
+        fw = dataclasses.replace(fw, io_type=io_type)
+    if weight_bits is not None and not 0 <= weight_bits <= 32:
+        raise L1adError(
+            f"--weight-bits must lie in [0, 32] (0: no post-training quantization), got {weight_bits}"
+        )
     name = Path(model).stem
     with atomic_dir(RunPaths(run_dir).byo(name).root) as out:
         return byo_firmware(
@@ -138,6 +149,7 @@ def byo(
             latent_layer=latent_layer,
             rtl_check=rtl,
             project_name=f"l1ad_{name}",
+            **({} if weight_bits is None else {"weight_bits": weight_bits}),
         )
 
 

@@ -204,6 +204,20 @@ def build_parser() -> argparse.ArgumentParser:
                 "--strategy",
                 help="hls4ml strategy instead of firmware.strategy: distributed_arithmetic, Latency or Resource",
             )
+            byo.add_argument(
+                "--weight-bits",
+                type=int,
+                default=None,
+                metavar="N",
+                help="post-training quantization of a float model's Dense/Conv layers (batch norms folded in): "
+                "weights and biases rounded to N-bit fixed point (default 8; 0 keeps the float values); "
+                "QKeras layers keep their own quantizers",
+            )
+            byo.add_argument(
+                "--io-type",
+                choices=["io_parallel", "io_stream"],
+                help="hls4ml I/O type instead of firmware.io_type (io_stream: a CNN's pixels one per clock)",
+            )
     return parser
 
 
@@ -286,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
                 latent_layer=args.latent_layer,
                 strategy=args.strategy,
                 rtl=args.rtl,
+                weight_bits=args.weight_bits,
+                io_type=args.io_type,
             )
             failures = _print_byo(args.model, row, RunPaths(args.run_dir).byo(Path(args.model).stem).root)
         elif args.command == "firmware":
