@@ -345,10 +345,10 @@ def byo_firmware(
     X = np.asarray(input_quantizer(model)(tf.constant(X, dtype=tf.float32)), dtype=np.float64)
     output_names = list(model.output_names)
     float_model, ptq = model, None
-    if weight_bits and float_weighted_layers(model):
+    if weight_bits and float_weighted_layers(model, weight_bits):
         model, ptq_notes = _for_model(model_path, lambda: post_training_quantize(model, weight_bits))
         notes += ptq_notes
-        ptq = {"weight_bits": weight_bits, "layers": float_weighted_layers(float_model)}
+        ptq = {"weight_bits": weight_bits, "layers": float_weighted_layers(float_model, weight_bits)}
     reference, no_twin = keras_outputs(float_model, X, output_names)
     overrides = _read_yaml(hls_config_yaml) if hls_config_yaml is not None else None
     if overrides is not None:

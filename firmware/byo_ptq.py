@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from firmware.hls import constant_bits
 from quantize.graph import Node, input_shape, nodes, walk
 
 FLOAT_WEIGHTED = (
@@ -25,12 +26,16 @@ FLOAT_WEIGHTED = (
 )  # exact classes: QDense & co. subclass them and keep their quantizers
 
 
-def float_weighted_layers(model: Any) -> list[str]:
-    """Names of the layers whose constants PTQ rounds: plain Keras Dense/Conv and BatchNormalization."""
+def float_weighted_layers(model: Any, weight_bits: int) -> list[str]:
+    """Names of the layers whose constants PTQ rounds: plain Keras Dense/Conv with a constant wider than
+    ``weight_bits`` bits (a frozen sum of ones, or weights already on a narrow grid, stay as they are; a
+    batch norm counts only where it folds into such a layer, after a QKeras layer it keeps its explicit
+    precision)."""
     return [
         layer.name
         for layer in model.layers
-        if type(layer).__name__ in (*FLOAT_WEIGHTED, "BatchNormalization") and layer.get_weights()
+        if type(layer).__name__ in FLOAT_WEIGHTED
+        and any(constant_bits(w) > weight_bits for w in layer.get_weights())
     ]
 
 
@@ -103,8 +108,9 @@ def post_training_quantize(model: Any, weight_bits: int) -> tuple[Any, list[str]
         layer.set_weights([kernel * scale, (bias - mean) * scale + beta])
         notes.append(f"BatchNormalization '{bn.name}' folded into '{name}'")
     formats = []
+    wide = set(float_weighted_layers(model, weight_bits)) | {name for name, _ in folds}
     for name, layer in copies.items():
-        if type(layer).__name__ not in FLOAT_WEIGHTED or not layer.get_weights():
+        if name not in wide:
             continue
         new_weights, fracs = [], []
         for values in layer.get_weights():
