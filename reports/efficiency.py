@@ -1,4 +1,5 @@
-"""The report's efficiency at the trigger rate of one deployed model: its record, curves and Markdown table.
+"""The report's trigger figures of one deployed model: its efficiency at the trigger rate (record, curves,
+Markdown table) and the lines on its firmware threshold.
 
 Reads the score files the stages wrote: on the rate sample (``data/<family>_rate.h5``) the float model's
 (train), the exact QKeras and clipped-input float scores (quantize) and the firmware's (RTL where built,
@@ -153,3 +154,39 @@ def efficiency_lines(record: dict[str, Any], min_ratio: float, min_float_pass: i
         ]
     lines += [f"Note: {n}" for n in record["notes"]]
     return [*lines, ""] if record["notes"] else lines
+
+
+def trigger_lines(t: dict[str, Any]) -> list[str]:
+    """The firmware threshold for the configured L1 rate and each signal's efficiency at it."""
+    eff = ", ".join(
+        f"{s} {e['efficiency']:.4f} +- {e['uncertainty']:.4f}" for s, e in t["efficiency"].items()
+    )
+    sample = t.get("background_sample", {"source": "test set", "scored_with": "C simulation"})
+    scored = sample.get("scored_with", "C simulation")
+    lines = [
+        f"Trigger threshold for {t['rate_hz']:.0f} Hz (FPR {t['target_fpr']:.2g}) on {t['n_background']:,} "
+        f"background events ({sample['source']}), scored by the {scored}: "
+        f"score > {t['threshold_fixed']:.6g} (`{t['score_type']}`, raw {t['threshold_raw']}; written to "
+        f"`trigger_threshold.h`), {t['n_background_pass']:,} of them pass "
+        f"(achieved {t['achieved_rate_hz']:.0f} +- {t['rate_uncertainty_hz']:.0f} Hz). Signal efficiency "
+        f"(test set, csim): {eff}.",
+        "",
+    ]
+    if "test_set" in t:
+        test = t["test_set"]
+        lines += [
+            f"On the test set's {test['n_background']:,} background events alone the threshold would be "
+            f"{test['threshold_fixed']:.6g} with {test['n_background_pass']} passing "
+            f"({test['achieved_rate_hz']:.0f} +- {test['rate_uncertainty_hz']:.0f} Hz).",
+            "",
+        ]
+    if (sample.get("check") or {}).get("events"):
+        check = sample["check"]
+        lines += [
+            f"RTL == csim on {check['rtl_equals_csim_fraction']:.2%} of the first {check['events']:,} "
+            "rate-sample events (scored both ways).",
+            "",
+        ]
+    if t.get("note"):
+        lines += [f"Note: {t['note']}", ""]
+    return lines

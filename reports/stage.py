@@ -21,7 +21,7 @@ from l1ad.config import BUDGET_FRACTIONS, Config
 from l1ad.io import atomic_path, read_json, write_json
 from reports import plots
 from reports.check import gate_failures
-from reports.efficiency import efficiency_figures, efficiency_lines
+from reports.efficiency import efficiency_figures, efficiency_lines, trigger_lines
 from training import metrics
 from training.data.h5read import open_h5
 from training.stage import noise_text, read_scores
@@ -580,39 +580,3 @@ def layer_lines(r: dict[str, Any]) -> list[str]:
         kind = f"{row.get('class_name', '')}" + (" (DA: da4ml cost)" if row.get("source") == "da4ml" else "")
         lines.append(f"| {layer} | {kind} | " + " | ".join("n/a" if c is None else c for c in cells) + " |")
     return [*lines, ""]
-
-
-def trigger_lines(t: dict[str, Any]) -> list[str]:
-    """The firmware threshold for the configured L1 rate and each signal's efficiency at it."""
-    eff = ", ".join(
-        f"{s} {e['efficiency']:.4f} +- {e['uncertainty']:.4f}" for s, e in t["efficiency"].items()
-    )
-    sample = t.get("background_sample", {"source": "test set", "scored_with": "C simulation"})
-    scored = sample.get("scored_with", "C simulation")
-    lines = [
-        f"Trigger threshold for {t['rate_hz']:.0f} Hz (FPR {t['target_fpr']:.2g}) on {t['n_background']:,} "
-        f"background events ({sample['source']}), scored by the {scored}: "
-        f"score > {t['threshold_fixed']:.6g} (`{t['score_type']}`, raw {t['threshold_raw']}; written to "
-        f"`trigger_threshold.h`), {t['n_background_pass']:,} of them pass "
-        f"(achieved {t['achieved_rate_hz']:.0f} +- {t['rate_uncertainty_hz']:.0f} Hz). Signal efficiency "
-        f"(test set, csim): {eff}.",
-        "",
-    ]
-    if "test_set" in t:
-        test = t["test_set"]
-        lines += [
-            f"On the test set's {test['n_background']:,} background events alone the threshold would be "
-            f"{test['threshold_fixed']:.6g} with {test['n_background_pass']} passing "
-            f"({test['achieved_rate_hz']:.0f} +- {test['rate_uncertainty_hz']:.0f} Hz).",
-            "",
-        ]
-    if (sample.get("check") or {}).get("events"):
-        check = sample["check"]
-        lines += [
-            f"RTL == csim on {check['rtl_equals_csim_fraction']:.2%} of the first {check['events']:,} "
-            "rate-sample events (scored both ways).",
-            "",
-        ]
-    if t.get("note"):
-        lines += [f"Note: {t['note']}", ""]
-    return lines
