@@ -227,7 +227,12 @@ def rate_efficiency_plot(
         else:
             ax.set_ylim(0.0, 1.0)
             ax.text(
-                0.5, 0.5, "no signal event passes at any of these rates", transform=ax.transAxes, ha="center"
+                0.6,
+                0.5,
+                "no signal event passes at any of these rates",
+                transform=ax.transAxes,
+                ha="center",
+                bbox={"facecolor": "white", "edgecolor": "none"},
             )
         ax.set_xlim(rates[0], rates[-1])
         ax.set_xlabel("trigger rate (kHz of the 40 MHz bunch crossings)")
