@@ -289,6 +289,9 @@ def render_scan(summary: dict[str, Any]) -> str:
             if row
             else f"- {model}: no point within the L1 budget keeps {summary['min_efficiency_ratio']:g} of the "
             "float efficiency at the trigger rate"
+            if any(r["model"] == model and r["efficiency_ratio"] is not None for r in summary["points"])
+            else f"- {model}: efficiency at the trigger rate not judged: no signal has enough events passing "
+            "the float threshold"
         )
     lines += [f"- {line}" for line in summary["quantizer_comparison"].values()]
     for f in summary["failed"]:
