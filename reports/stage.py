@@ -105,8 +105,8 @@ def model_figures(config: Config, run_dir: Path, name: str, plot_dir: Path) -> d
     scan = read_json(run.quantize.scan(name))["points"]
     if scan:
         for metric in ("auc_ratio", "efficiency_ratio"):
-            if not all(isinstance(p.get(metric), dict) for p in scan):
-                continue  # a sweep written before this figure existed
+            if not all(isinstance(p.get(metric), dict) for p in scan) or not any(p[metric] for p in scan):
+                continue  # a sweep written before this figure existed, or no signal judged at the rate
             path = plot_dir / f"{name}_scan_{metric}.png"
             plot_files.append(plots.bit_scan_plot(scan, path, f"{name}: bit-width scan", label, metric).name)
 
