@@ -24,6 +24,7 @@ from firmware.byo_graph import (
     with_input_format,
     with_score,
 )
+from firmware.byo_hgq import byo_proxy, is_proxy_file, proxy_input_shape
 from firmware.byo_precision import explicit_config, fixed_type, keras_outputs
 from firmware.byo_ptq import float_weighted_layers, post_training_quantize
 from firmware.csim import csim_agreement, predict_outputs
@@ -273,7 +274,8 @@ def byo_firmware(
     format is the model's own input quantizer, else ``input_format``, else one l1ad profiles (16
     bits, range from the inputs); it becomes a quantizer in front of the model. ``logits`` removes
     lookup-table activations (softmax, sigmoid, ...) from the outputs; ``score`` (``residual`` or
-    ``latent``, see ``byo_graph.with_score``) composes an on-chip anomaly score onto the model.
+    ``latent``, see ``byo_graph.with_score``) composes an on-chip anomaly score onto the model. An
+    HGQ proxy model (one .h5 with ``FixedPointQuantizer`` layers) goes through ``byo_hgq.byo_proxy``.
     Float Dense/Conv layers are post-training quantized (``byo_ptq``: batch norms folded, constants
     rounded to ``weight_bits`` bits; 0 keeps them as they are) and compared with the float model.
 
@@ -286,6 +288,26 @@ def byo_firmware(
     import tensorflow as tf
 
     model_path, paths = Path(model_path), ModelFirmwarePaths(Path(out_dir))
+    if is_proxy_file(model_path):
+        given = [
+            flag
+            for flag, value in (
+                ("--weights", weights),
+                ("--input-format", input_format),
+                ("--logits", logits),
+                ("--score", score),
+                ("--hls-config", hls_config_yaml),
+                ("--rtl", rtl_check),
+            )
+            if value
+        ]
+        if given:
+            raise InputError(
+                model_path, f"an HGQ proxy model fixes its own types and graph: drop {', '.join(given)}"
+            )
+        shape = proxy_input_shape(model_path)
+        X, inputs = _validation_inputs(model_path, shape, data, data_key, input_range, n_events, seed)
+        return byo_proxy(model_path, Path(out_dir), fw, X, inputs, project_name)
     model = functional(load_user_model(model_path, weights))
     check_hls4ml_support(model, model_path)
     if len(model.inputs) != 1:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from firmware import byo
 from firmware.hgq_hls import convert_proxy, validate_proxy
 from l1ad.config import AEConfig, FirmwareConfig, NuRDConfig, OCDNConfig, QuantBits
 from l1ad.errors import InputError
@@ -77,6 +78,25 @@ def test_ocdn_hgq_csim_equals_proxy_on_every_event(tmp_path) -> None:
         kernel = proxy.get_layer(layer).get_weights()[0]
         expected = float(np.sum(in_bits[:, None] * _effective_bits(kernel)))
         assert per_layer[layer] == pytest.approx(expected), layer
+
+    # the saved proxy as a user brings it (`l1ad firmware --model proxy.h5 --data X.npy`): raw float
+    # inputs, put on the proxy's input grid, and csim bit-exact against the proxy's float64 twin
+    _, _, test, _ = _data(5, seed=21)
+    np.save(tmp_path / "inputs.npy", test)
+    row = byo.byo_firmware(
+        tmp_path / "proxy.h5", tmp_path / "byo", FirmwareConfig(), data=tmp_path / "inputs.npy"
+    )
+    assert row["precision_route"] == "hgq proxy" and row["exact_expected"]
+    assert row["exact_fraction"] == 1.0 and row["n_events"] == 2000
+    assert row["resources"]["source"] == "estimate+da4ml"
+    with pytest.raises(InputError, match="an HGQ proxy model fixes its own types and graph: drop --logits"):
+        byo.byo_firmware(
+            tmp_path / "proxy.h5",
+            tmp_path / "byo2",
+            FirmwareConfig(),
+            data=tmp_path / "inputs.npy",
+            logits=True,
+        )
 
 
 def test_ae_score_on_chip_hgq_csim_equals_proxy_on_every_event(tmp_path) -> None:
