@@ -126,7 +126,7 @@ def efficiency_at_rate(
     if len(set(n.values())) != 1:
         raise ValueError(f"background versions hold different event counts: {n}")
     rules = {v: metrics.threshold_for_rate(background[v], rate_hz, bunch_crossing_rate_hz) for v in versions}
-    k = int(math.floor(next(iter(n.values())) * rules[versions[0]]["target_fpr"]))
+    k = metrics.allowed_passes(next(iter(n.values())), rules[versions[0]]["target_fpr"])
     notes = []
     if k < MIN_BACKGROUND_PASS:
         notes.append(
@@ -179,12 +179,7 @@ def rate_curve(
     sig = np.sort(np.asarray(signal, dtype=np.float64))
     out = []
     for rate in rates_hz:
-        fpr = rate / bunch_crossing_rate_hz
-        k = int(math.floor(bkg.size * fpr))
-        if (k + 1) / bkg.size <= fpr:  # the same exact settling of k as metrics._threshold_rule
-            k += 1
-        elif k / bkg.size > fpr:
-            k -= 1
+        k = metrics.allowed_passes(bkg.size, rate / bunch_crossing_rate_hz)
         threshold = bkg[min(k, bkg.size - 1)]
         out.append(float(sig.size - np.searchsorted(sig, threshold, side="right")) / sig.size)
     return out

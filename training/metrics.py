@@ -99,6 +99,17 @@ def max_sic(y: np.ndarray, score: np.ndarray, min_background: int = 10) -> float
     return float(np.max(sic))
 
 
+def allowed_passes(n: int, target_fpr: float) -> int:
+    """The largest count k of ``n`` background events with k / n <= ``target_fpr`` (exact comparison:
+    n x target_fpr is rounded in floating point)."""
+    k = int(math.floor(n * target_fpr))
+    if (k + 1) / n <= target_fpr:
+        k += 1
+    elif k / n > target_fpr:
+        k -= 1
+    return k
+
+
 def _threshold_rule(background: np.ndarray, target_fpr: float) -> dict:
     """The one threshold rule behind :func:`tpr_at_fpr` and :func:`threshold_for_rate`.
 
@@ -111,12 +122,7 @@ def _threshold_rule(background: np.ndarray, target_fpr: float) -> dict:
     if not 0.0 < target_fpr < 1.0:
         raise ValueError(f"target FPR must lie in (0, 1), got {target_fpr}")
     n = background.size
-    k = int(math.floor(n * target_fpr))
-    # n * target_fpr is rounded in floating point; settle k on the exact comparison k / n <= target.
-    if (k + 1) / n <= target_fpr:
-        k += 1
-    elif k / n > target_fpr:
-        k -= 1
+    k = allowed_passes(n, target_fpr)
     threshold = float(np.partition(background, n - 1 - k)[n - 1 - k])
     n_pass = int(np.count_nonzero(background > threshold))
     reachable = k >= 1
