@@ -20,6 +20,7 @@ from firmware.byo_graph import (
     functional,
     input_quantizer,
     output_activations,
+    po2_weight_layers,
     to_logits,
     with_input_format,
     with_score,
@@ -43,7 +44,7 @@ from l1ad.config import FirmwareConfig, read_yaml_file
 from l1ad.errors import InputError, L1adError
 from l1ad.io import require_finite, write_json
 from l1ad.untrusted import load_keras_model, one_line
-from quantize.qmodels import qkeras_custom_objects
+from quantize.qmodels import clone_graph, qkeras_custom_objects
 from training.data.h5read import open_h5, open_npy, read_chunked, require_dataset
 
 TRAINING_ONLY = {
@@ -365,6 +366,14 @@ def byo_firmware(
         raise InputError(model_path, "--latent-layer goes with --score latent")
 
     X = np.asarray(input_quantizer(model)(tf.constant(X, dtype=tf.float32)), dtype=np.float64)
+    po2 = po2_weight_layers(model)
+    if po2:
+        # the same values, exactly, as the fixed-point constants they are: ordinary products (or DA)
+        model = clone_graph(model, prequantize=frozenset(po2))
+        notes.append(
+            f"power-of-two weights of {', '.join(po2)} given to hls4ml as their fixed-point values (its shift "
+            "product drops low bits of fractional inputs)"
+        )
     output_names = list(model.output_names)
     float_model, ptq = model, None
     if weight_bits and float_weighted_layers(model, weight_bits):

@@ -174,3 +174,20 @@ def with_score(model: Any, kind: str, latent_layer: str | None = None) -> Any:
     score = total(square)
     total.set_weights([np.ones((int(square.shape[-1]), 1), dtype=np.float32)])
     return tf.keras.Model(model.inputs, score, name=f"{model.name}_{kind}")
+
+
+PO2_QUANTIZERS = ("quantized_po2",)  # QKeras weight quantizers hls4ml stores as exponents (shift products)
+
+
+def po2_weight_layers(model: Any) -> list[str]:
+    """Layers whose kernel or bias has a power-of-two quantizer. hls4ml 1.3 multiplies such weights by
+    shifts in a product type of width(exponent) + width(input) integer and as many fractional bits, which
+    drops the low bits of a fractional input shifted right (0% of a 64-20 po2 layer's outputs exact)."""
+    return [
+        layer.name
+        for layer in flat_layers(model)
+        if any(
+            type(getattr(layer, a, None)).__name__ in PO2_QUANTIZERS
+            for a in ("kernel_quantizer_internal", "bias_quantizer_internal")
+        )
+    ]

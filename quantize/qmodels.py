@@ -220,11 +220,16 @@ def rebuilt(node: Node, args: list[Any]) -> Any:
 
 
 def clone_graph(
-    model: Any, declare_input: Any = None, linear: frozenset[str] = frozenset(), dtype: str | None = None
+    model: Any,
+    declare_input: Any = None,
+    linear: frozenset[str] = frozenset(),
+    dtype: str | None = None,
+    prequantize: frozenset[str] = frozenset(),
 ) -> Any:
     """A copy of ``model`` with its weights; ``declare_input`` (a layer) is put between the input and
     its readers, layers named in ``linear`` lose their fused activation, and ``dtype`` (e.g. "float64")
-    replaces every layer's dtype.
+    replaces every layer's dtype. The QKeras layers named in ``prequantize`` (every one with ``dtype``)
+    hold their kernel and bias already quantized, without quantizers: the same values, exactly.
 
     Layers are rebuilt from their Python config (``get_config``) and called in the model's
     topological order: the JSON form cannot rebuild a QActivation holding a quantizer object, and
@@ -244,12 +249,27 @@ def clone_graph(
         config = layer.get_config()
         if layer.name in linear:
             config["activation"] = "linear"
+        weights = layer.get_weights()
         if dtype is not None:
             config["dtype"] = dtype
+        if dtype is not None or layer.name in prequantize:
+            if "kernel_quantizer" in config and "depthwise_quantizer" not in config:
+                # QKeras quantizes a layer's kernel and bias in float32 at every call; the twin takes them
+                # so quantized (values exact on their grid) and drops the quantizers, which not all run
+                # in float64 (quantized_po2's float32 constants)
+                quantizers = layer.get_quantizers()
+                weights = [
+                    w if q is None else np.asarray(q(w), dtype=np.float64)
+                    for w, q in zip(weights, quantizers, strict=False)
+                ]
+                config["kernel_quantizer"] = config["bias_quantizer"] = None
+                # the twin is not trained: no initializers or constraints (QKeras' own need its objects)
+                config["kernel_initializer"] = config["bias_initializer"] = "zeros"  # set_weights follows
+                config["kernel_constraint"] = config["bias_constraint"] = None
         new = type(layer).from_config(config)
         out = new(args if len(args) > 1 else args[0])
-        if layer.weights:
-            new.set_weights(layer.get_weights())
+        if weights:
+            new.set_weights(weights)
         return out
 
     tensors = walk(model, {"InputLayer": input_layer, "Layer": layer_copy}, "copy")  # refuses shared layers
@@ -331,10 +351,8 @@ def _exact_batches(
         twin = clone_graph(qmodel, dtype="float64")
         outputs = [twin.output] if layer_names is None else [twin.get_layer(n).output for n in layer_names]
         probe = tf.keras.Model(twin.input, outputs)
-        # one traced graph for all batches (a last, shorter batch traces once more): 1.7x eager on a CNN
-        run = tf.function(lambda x: probe(x, training=False))
         for start in range(0, len(X), batch_size):
-            result = run(tf.constant(np.asarray(X[start : start + batch_size], dtype=np.float64)))
+            result = probe(np.asarray(X[start : start + batch_size], dtype=np.float64), training=False)
             result = result if isinstance(result, (list, tuple)) else [result]
             yield [np.asarray(r, dtype=np.float64) for r in result]
 

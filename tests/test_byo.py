@@ -438,8 +438,8 @@ def test_autoencoder_with_residual_score(capsys, tmp_path):
 
 def test_po2_binary_ternary_and_batchnorm_quantizers(capsys, tmp_path):
     """Quantizers l1ad did not write: power-of-two, ternary, binary (hls4ml's XNOR weights, kept off
-    distributed arithmetic), alpha="auto_po2", and a BatchNormalization. QKeras cannot run them in float64:
-    csim is compared with QKeras' float32 prediction and the row says why exactness is not asserted."""
+    distributed arithmetic), alpha="auto_po2", and a BatchNormalization. The float64 reference takes the
+    quantized weights; the batch norm's explicit precision keeps exactness from being asserted."""
     import tensorflow as tf
     from qkeras import QActivation
     from qkeras.quantizers import binary, quantized_po2, ternary
@@ -459,12 +459,45 @@ def test_po2_binary_ternary_and_batchnorm_quantizers(capsys, tmp_path):
     code, out, row = _byo_cli(capsys, tmp_path, model)
     assert code == 0, out
     output = row["outputs"][0]
-    assert output["reference"] == "QKeras float32" and "float64" in output["why_not_exact"]
+    # the float64 twin takes the quantized weights (po2's float32 constants no longer stop it)
+    assert output["reference"] == "Keras float64 twin"
+    assert any("power-of-two weights of t1" in note for note in row["notes"])
     assert (
         output["within_1lsb_fraction"] > 0.9
     )  # the batch-norm scale, rounded to 16 fractional bits, moves a few
     strategies = {name: layer["strategy"] for name, layer in row["resources"]["layers"].items()}
     assert strategies["b1"].lower() == "latency" and strategies["t1"].lower() == "distributed_arithmetic"
+
+
+def test_po2_dense_mnist_shaped_is_bit_exact(tmp_path):
+    """The hls4ml MNIST dense example's quantizers (quantized_po2(4, max_value=1) kernels, quantized_bits(2, 0,
+    alpha=None) biases, quantized_relu(2) inputs and activations), at 64 inputs: with default options
+    (distributed arithmetic) csim equals the float64 reference on every event, and uses no DSP."""
+    import tensorflow as tf
+    from qkeras import QActivation, QDense
+    from qkeras.quantizers import quantized_bits, quantized_po2, quantized_relu
+
+    tf.keras.utils.set_random_seed(3)
+    inp = tf.keras.Input((64,), name="x")
+    h = QActivation(quantized_relu(2), name="in_q")(inp)
+    for name, units in (("d1", 20), ("d2", 10)):
+        h = QDense(
+            units,
+            kernel_quantizer=quantized_po2(4, max_value=1),
+            bias_quantizer=quantized_bits(2, 0, alpha=None),
+            name=name,
+        )(h)
+        if name == "d1":
+            h = QActivation(quantized_relu(2), name="r1")(h)
+    out = tf.keras.layers.Activation("softmax", name="sm")(h)
+    tf.keras.Model(inp, out, name="po2_dense").save(tmp_path / "po2.h5", save_format="h5")
+    row = byo.byo_firmware(
+        tmp_path / "po2.h5", tmp_path / "out", FW, input_range=(0.0, 1.0), n_events=2000, logits=True
+    )
+    output = row["outputs"][0]
+    assert output["reference"] == "Keras float64 twin" and output["exact_fraction"] == 1.0
+    assert any("power-of-two weights of d1, d2" in note for note in row["notes"])
+    assert row["resources"]["dsp"] == 0
 
 
 def test_qkeras_cnn_with_logits(capsys, tmp_path):
