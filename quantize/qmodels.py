@@ -219,6 +219,10 @@ def rebuilt(node: Node, args: list[Any]) -> Any:
     return new(args if len(args) > 1 else args[0])
 
 
+# QKeras layers whose weights are exactly [kernel, bias], in the order of their get_quantizers()
+PREQUANTIZABLE = ("QDense", "QConv1D", "QConv2D")
+
+
 def clone_graph(
     model: Any,
     declare_input: Any = None,
@@ -253,7 +257,7 @@ def clone_graph(
         if dtype is not None:
             config["dtype"] = dtype
         if dtype is not None or layer.name in prequantize:
-            if "kernel_quantizer" in config and "depthwise_quantizer" not in config:
+            if type(layer).__name__ in PREQUANTIZABLE:
                 # QKeras quantizes a layer's kernel and bias in float32 at every call; the twin takes them
                 # so quantized (values exact on their grid) and drops the quantizers, which not all run
                 # in float64 (quantized_po2's float32 constants)
