@@ -67,7 +67,12 @@ def efficiency_figures(
         )
     else:
         background = {v: s[y < n_bkg] for v, s in test.items()}
-        source = "test set background (no rate sample: real data or data.rate_sample 0)"
+        source = (
+            "test set background (the rate sample's scores are missing: a run of an older l1ad; "
+            "`l1ad run --force` scores it)"
+            if run.data.rate_sample(family).is_file()
+            else "test set background (no rate sample: real data or data.rate_sample 0)"
+        )
     background = {v: background[v] for v in test}  # the versions both samples have
     signals = {classes[k]: {v: s[y == k] for v, s in test.items()} for k in range(n_bkg, len(classes))}
     record = efficiency_at_rate(
