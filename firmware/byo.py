@@ -28,14 +28,13 @@ from firmware.byo_graph import (
 from firmware.byo_hgq import byo_proxy, is_proxy_file, proxy_input_shape
 from firmware.byo_precision import explicit_config, fixed_type, keras_outputs
 from firmware.byo_ptq import float_weighted_layers, post_training_quantize
-from firmware.csim import csim_agreement, predict_outputs
+from firmware.csim import output_agreement, predict_outputs
 from firmware.hls import (
     FixedFormat,
     base_config,
     format_of,
     layer_precisions,
     oversized_da_layers,
-    precision_cpp,
     quantizer_config,
     write_project,
 )
@@ -417,30 +416,14 @@ def byo_firmware(
 
     outputs = []
     for name, variable, values in zip(output_names, hls_model.get_output_variables(), csim, strict=True):
-        fmt = format_of(variable.type.precision)
         why = [w for w in (no_twin, explicit_why and EXPLICIT_WHY) if w]
         if ptq is not None:
             why.insert(0, f"post-training quantization: the float weights rounded to {weight_bits} bits")
         if name in lookup_outputs:
             why.insert(0, f"a {lookup_outputs[name]} evaluated with lookup tables")
-        expected = reference[name].reshape(len(X_grid), -1)
-        agreement = csim_agreement(values.reshape(-1), expected.reshape(-1), fmt.lsb)
-        diff = np.abs(values.reshape(expected.shape) - expected)
         outputs.append(
             {
-                "name": name,
-                "format": precision_cpp(variable.type.precision),
-                "lsb": fmt.lsb,
-                "width": int(values.shape[1]),
-                **agreement,
-                "max_abs_diff": agreement["max_diff_lsb"] * fmt.lsb,
-                "p999_abs_diff": float(np.quantile(diff, 0.999)),
-                # a classifier's outputs: the fraction of events whose largest output is the same one
-                "argmax_agreement": (
-                    float(np.mean(values.reshape(expected.shape).argmax(1) == expected.argmax(1)))
-                    if expected.shape[1] > 1
-                    else None
-                ),
+                **output_agreement(name, variable, values, reference[name]),
                 "reference": (
                     "float Keras model"
                     if ptq is not None

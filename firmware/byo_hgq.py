@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from firmware import resources
-from firmware.csim import csim_agreement, predict_outputs
+from firmware.csim import output_agreement, predict_outputs
 from firmware.hgq_hls import convert_proxy
-from firmware.hls import format_of, layer_precisions, precision_cpp
+from firmware.hls import format_of, layer_precisions
 from l1ad.artifacts import ModelFirmwarePaths
 from l1ad.config import FirmwareConfig
 from l1ad.errors import InputError
@@ -88,16 +88,9 @@ def byo_proxy(
     for name, variable, values, expected in zip(
         names, hls_model.get_output_variables(), csim, reference, strict=True
     ):
-        fmt = format_of(variable.type.precision)
-        agreement = csim_agreement(values.reshape(-1), expected.reshape(-1), fmt.lsb)
         outputs.append(
             {
-                "name": name,
-                "format": precision_cpp(variable.type.precision),
-                "lsb": fmt.lsb,
-                "width": int(values.shape[1]),
-                **agreement,
-                "max_abs_diff": agreement["max_diff_lsb"] * fmt.lsb,
+                **output_agreement(name, variable, values, expected),
                 "reference": "HGQ proxy float64 twin",
                 "exact_expected": True,
                 "why_not_exact": None,

@@ -55,6 +55,28 @@ def compile_and_predict(hls_model: Any, X: np.ndarray, batch_size: int = 10_000)
     return predict(hls_model, X, batch_size)
 
 
+def output_agreement(name: str, variable: Any, values: np.ndarray, expected: np.ndarray) -> dict[str, Any]:
+    """One output of a converted model (its hls4ml output ``variable``) against a reference, event by event:
+    ``csim_agreement`` in the output's LSB, the largest and 99.9% absolute differences, and, for an output
+    of several values (a classifier), the fraction of events whose largest value is the same one."""
+    fmt = format_of(variable.type.precision)
+    expected = np.asarray(expected, dtype=np.float64).reshape(len(values), -1)
+    values = np.asarray(values, dtype=np.float64).reshape(expected.shape)
+    agreement = csim_agreement(values.reshape(-1), expected.reshape(-1), fmt.lsb)
+    return {
+        "name": name,
+        "format": precision_cpp(variable.type.precision),
+        "lsb": fmt.lsb,
+        "width": int(values.shape[1]),
+        **agreement,
+        "max_abs_diff": agreement["max_diff_lsb"] * fmt.lsb,
+        "p999_abs_diff": float(np.quantile(np.abs(values - expected), 0.999)),
+        "argmax_agreement": (
+            float(np.mean(values.argmax(1) == expected.argmax(1))) if expected.shape[1] > 1 else None
+        ),
+    }
+
+
 def csim_agreement(csim: np.ndarray, qkeras: np.ndarray, lsb: float) -> dict[str, float]:
     """How far csim lies from QKeras, in units of the score LSB."""
     csim, qkeras = np.asarray(csim, dtype=np.float64), np.asarray(qkeras, dtype=np.float64)
