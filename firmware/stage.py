@@ -29,7 +29,7 @@ from firmware.vendor import resources_report
 from l1ad.artifacts import RELATIVE, DataPaths, FirmwarePaths, ModelFirmwarePaths, RunPaths
 from l1ad.config import Config, FirmwareConfig, QuantBits
 from l1ad.io import read_json, write_json
-from quantize.qmodels import input_format, load_qmodel, quantize_inputs
+from quantize.qmodels import input_format, input_range, load_qmodel, quantize_inputs
 from training.data.rate import WHAT
 from training.data.splits import Splits, read_splits
 from training.stage import read_scores, write_rate_scores, write_scores
@@ -344,12 +344,11 @@ def input_clipping(X: np.ndarray, y: np.ndarray, classes: list[str], bits: Quant
     The input quantizer saturates such values in QKeras and in firmware alike (so csim
     agreement cannot show it); the fraction tells whether the format fits the data.
     """
-    hi = 2.0**bits.input_integer  # quantized_bits(bits, integer): range [-2^I, 2^I - LSB]
-    lsb = 2.0 ** -(bits.input_bits - bits.input_integer - 1)
+    lo, hi = input_range(bits)
     flat = np.asarray(X).reshape(len(X), -1)
-    outside = ((flat < -hi) | (flat > hi - lsb)).any(axis=1)
+    outside = ((flat < lo) | (flat > hi)).any(axis=1)
     return {
-        "range": [-hi, hi - lsb],
+        "range": [lo, hi],
         "events": {c: int(outside[y == k].sum()) for k, c in enumerate(classes)},
         "fraction": {
             c: float(outside[y == k].mean()) if (y == k).any() else 0.0 for k, c in enumerate(classes)

@@ -79,13 +79,16 @@ def declared_inputs(X: np.ndarray, bits: QuantBits) -> np.ndarray:
     return quantize_inputs(X, bits.input_bits, bits.input_integer)
 
 
-def clip_to_input_range(X: np.ndarray, bits: QuantBits) -> np.ndarray:
-    """``X`` clipped to the range of the declared input format, not rounded: the float model fed what the
-    format can hold, so its efficiency against the unclipped float model is what the range costs."""
+def input_range(bits: QuantBits) -> tuple[float, float]:
+    """The values the declared input format holds: quantized_bits(bits, integer) spans [-2^I, 2^I - LSB]."""
     hi = 2.0**bits.input_integer
-    return np.clip(
-        np.asarray(X, dtype=np.float32), -hi, hi - 2.0 ** -(bits.input_bits - bits.input_integer - 1)
-    )
+    return -hi, hi - 2.0 ** -(bits.input_bits - bits.input_integer - 1)
+
+
+def clip_to_input_range(X: np.ndarray, bits: QuantBits) -> np.ndarray:
+    """``X`` clipped to ``input_range``, not rounded: the float model fed what the format can hold, so its
+    efficiency against the unclipped float model is what the range costs."""
+    return np.clip(np.asarray(X, dtype=np.float32), *input_range(bits))
 
 
 def constant_integer(values: np.ndarray, bits: int, headroom_bits: int = 1) -> int:

@@ -16,7 +16,6 @@ import numpy as np
 
 from l1ad.artifacts import RELATIVE, RunPaths
 from l1ad.config import Config
-from l1ad.io import read_json
 from training.efficiency import CURVE_RATES_HZ, MIN_BACKGROUND_PASS, efficiency_at_rate, rate_curve
 from training.stage import read_rate_scores, read_scores
 
@@ -45,12 +44,14 @@ def efficiency_figures(
     y: np.ndarray,
     classes: list[str],
     n_bkg: int,
+    trigger: dict[str, Any],
     rtl_exact: bool,
 ) -> dict[str, Any]:
     """``models.<name>.efficiency_at_rate`` of report.json: per version a threshold at
     ``firmware.trigger_rate_hz``, per signal each version's efficiency with its 68% interval and the
     ratio firmware / float with its interval (``training.efficiency.efficiency_at_rate``), plus the
-    rate-efficiency curves. ``scores`` holds the test-set scores of float, qkeras and csim; ``rtl_exact``
+    rate-efficiency curves. ``scores`` holds the test-set scores of float, qkeras and csim; ``trigger`` is
+    the firmware stage's threshold record (what scored the rate sample); ``rtl_exact``
     says the RTL equalled csim on every test and checked rate-sample event (then ``rtl`` repeats csim).
     """
     run = RunPaths(run_dir)
@@ -61,7 +62,7 @@ def efficiency_figures(
     rate = _rate_sample_scores(run, name, family)
     if rate is not None:
         background = rate
-        scored = read_json(run.firmware.model(name).validation)["trigger"]["background_sample"]["scored_with"]
+        scored = trigger["background_sample"]["scored_with"]
         source = (
             f"generated background, {RELATIVE.data.rate_sample(family)}; firmware scores from the {scored}"
         )

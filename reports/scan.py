@@ -98,6 +98,7 @@ def write_scan(config: Config, run_dir: Path) -> dict[str, Any]:
     source = read_json(run.data.summary)
     pareto: dict[str, dict[str, list[str]]] = {}
     plots: list[str] = []
+    lut_capacity = (part_capacity(config.firmware.part) or {}).get("lut")
     for model in sorted({r["model"] for r in rows}):
         mine = [r for r in rows if r["model"] == model]
         pareto[model] = {}
@@ -108,7 +109,6 @@ def write_scan(config: Config, run_dir: Path) -> dict[str, Any]:
             pareto[model][suffix] = [r["id"] for r, f in zip(mine, front, strict=True) if f]
             path = scan.plots / f"pareto_{model}_{suffix}.png"
             limits = mine[0]["budget_limits"]
-            lut_capacity = (part_capacity(config.firmware.part) or {}).get("lut")
             x_limit = {
                 "latency_ns": limits["latency_ns"],
                 "lut": limits["lut"] * lut_capacity if lut_capacity else None,
@@ -134,7 +134,6 @@ def write_scan(config: Config, run_dir: Path) -> dict[str, Any]:
         rated = [r for r in mine if r["efficiency_ratio"] is not None]
         if rated:
             path = scan.plots / f"pareto_{model}_efficiency.png"
-            lut_capacity = (part_capacity(config.firmware.part) or {}).get("lut")
             ratio_label = (
                 f"efficiency ratio at {rated[0]['efficiency_rate_hz'] / 1e3:g} kHz (firmware / float)"
             )

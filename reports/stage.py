@@ -91,7 +91,9 @@ def model_figures(config: Config, run_dir: Path, name: str, plot_dir: Path) -> d
         and rtl_record.get("exact_fraction") == 1.0
         and check.get("rtl_equals_csim_fraction", 1.0) == 1.0
     )
-    efficiency = efficiency_figures(config, run_dir, name, family, scores, y, classes, n_bkg, rtl_exact)
+    efficiency = efficiency_figures(
+        config, run_dir, name, family, scores, y, classes, n_bkg, validation["trigger"], rtl_exact
+    )
     plot_files.append(
         plots.rate_efficiency_plot(
             efficiency["curve"],
