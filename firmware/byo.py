@@ -28,7 +28,7 @@ from firmware.byo_graph import (
 from firmware.byo_hgq import byo_proxy, is_proxy_file, proxy_input_shape
 from firmware.byo_precision import explicit_config, fixed_type, keras_outputs
 from firmware.byo_ptq import float_weighted_layers, post_training_quantize
-from firmware.csim import output_agreement, predict_outputs
+from firmware.csim import output_agreement, predict_outputs, worst_agreement
 from firmware.hls import (
     FixedFormat,
     base_config,
@@ -435,13 +435,7 @@ def byo_firmware(
                 "why_not_exact": "; ".join(why) or None,
             }
         )
-    worst = {
-        "exact_fraction": min(o["exact_fraction"] for o in outputs),
-        "within_1lsb_fraction": min(o["within_1lsb_fraction"] for o in outputs),
-        "max_diff_lsb": max(o["max_diff_lsb"] for o in outputs),
-        "p999_diff_lsb": max(o["p999_diff_lsb"] for o in outputs),
-        "n_events": len(X_grid),
-    }
+    worst = worst_agreement(outputs, len(X_grid))
     row = {
         "model": model.name,
         "source_model": str(model_path),

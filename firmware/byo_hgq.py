@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from firmware import resources
-from firmware.csim import output_agreement, predict_outputs
+from firmware.csim import output_agreement, predict_outputs, worst_agreement
 from firmware.hgq_hls import convert_proxy
 from firmware.hls import format_of, layer_precisions
 from l1ad.artifacts import ModelFirmwarePaths
@@ -103,11 +103,7 @@ def byo_proxy(
         "precision_route": "hgq proxy",
         "post_training_quantization": None,
         "inputs": inputs,
-        "exact_fraction": min(o["exact_fraction"] for o in outputs),
-        "within_1lsb_fraction": min(o["within_1lsb_fraction"] for o in outputs),
-        "max_diff_lsb": max(o["max_diff_lsb"] for o in outputs),
-        "p999_diff_lsb": max(o["p999_diff_lsb"] for o in outputs),
-        "n_events": len(X_grid),
+        **worst_agreement(outputs, len(X_grid)),
         "exact_expected": True,
         "outputs": outputs,
         "output_lsb": outputs[0]["lsb"],

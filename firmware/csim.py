@@ -77,6 +77,17 @@ def output_agreement(name: str, variable: Any, values: np.ndarray, expected: np.
     }
 
 
+def worst_agreement(outputs: list[dict[str, Any]], n_events: int) -> dict[str, Any]:
+    """A model's agreement as its worst output's (``output_agreement`` rows), over ``n_events`` events."""
+    return {
+        "exact_fraction": min(o["exact_fraction"] for o in outputs),
+        "within_1lsb_fraction": min(o["within_1lsb_fraction"] for o in outputs),
+        "max_diff_lsb": max(o["max_diff_lsb"] for o in outputs),
+        "p999_diff_lsb": max(o["p999_diff_lsb"] for o in outputs),
+        "n_events": n_events,
+    }
+
+
 def csim_agreement(csim: np.ndarray, qkeras: np.ndarray, lsb: float) -> dict[str, float]:
     """How far csim lies from QKeras, in units of the score LSB."""
     csim, qkeras = np.asarray(csim, dtype=np.float64), np.asarray(qkeras, dtype=np.float64)
