@@ -28,7 +28,7 @@ from firmware.byo_graph import (
 from firmware.byo_hgq import byo_proxy, is_proxy_file, proxy_input_shape
 from firmware.byo_precision import explicit_config, fixed_type, keras_outputs
 from firmware.byo_ptq import float_weighted_layers, post_training_quantize
-from firmware.csim import output_agreement, predict_outputs, worst_agreement
+from firmware.csim import label_auc, output_agreement, predict_outputs, worst_agreement
 from firmware.hls import (
     FixedFormat,
     base_config,
@@ -57,9 +57,16 @@ SUPPORTED_LAYERS_HINT = "Dense, Conv1D/2D, pooling, BatchNormalization, activati
 # Bits of a float model's weights and biases after post-training quantization (``--weight-bits``): the
 # deployed scorers' 6-8; 8 keeps the float jet tagger's argmax on 99% of events (BENCHMARKS.md)
 DEFAULT_WEIGHT_BITS = 8
+# Fractional bits of the types l1ad sets itself (explicit precisions, ``--frac-bits``): a float model's
+# activations and sums agree with Keras float64 to a few 1e-4 with its own weights (tests/test_byo.py)
+DEFAULT_FRAC_BITS = 16
+# The weight widths of the post-training quantization scan every float model gets (``weight_bits_scan``)
+WEIGHT_BITS_SCAN = (4, 6, 8, 10, 12)
 # Largest input magnitude a fixed-point trigger input can carry (a 32-bit integer part): larger values
 # are corrupt, and profiling them would give absurd firmware types.
 MAX_INPUT = 2.0**31
+# Events read from a user's file: enough for agreement at the 1e-4 level, bounded in memory.
+MAX_EVENTS = 20_000
 
 
 def load_user_model(path: str | Path, weights: str | Path | None = None) -> Any:
@@ -92,8 +99,26 @@ def check_hls4ml_support(model: Any, path: str | Path) -> None:
         )
 
 
+def _read_events(path: Path, key: str | None, max_events: int, what: str) -> np.ndarray:
+    """Up to ``max_events`` events of a numeric array from ``.npy`` or HDF5 (dataset ``key``, or the file's
+    only dataset), finite, as float64; ``what`` names them in errors."""
+    if path.suffix.lower() == ".npy":
+        X = open_npy(path)
+        if X.dtype.kind not in "fiu" or X.ndim == 0 or X.size == 0:
+            raise InputError(path, f"expected a non-empty numeric array of {what}, got {X.dtype} {X.shape}")
+        return require_finite(np.array(X[:max_events], dtype=np.float64), path, what)
+    with open_h5(path) as f:
+        if key is None:
+            datasets = [k for k in f.keys() if hasattr(f[k], "shape")]
+            if len(datasets) != 1:
+                raise InputError(path, f"name the {what} dataset: found {', '.join(datasets) or 'none'}")
+            key = datasets[0]
+        ds = require_dataset(f, key, path)
+        return read_chunked(ds, path, key, chunk_events=8192, max_events=max_events, dtype=np.float64)
+
+
 def read_inputs(
-    path: str | Path, input_shape: tuple[int, ...], key: str | None = None, max_events: int = 20_000
+    path: str | Path, input_shape: tuple[int, ...], key: str | None = None, max_events: int = MAX_EVENTS
 ) -> np.ndarray:
     """User inputs from ``.npy`` or HDF5 (dataset ``key``, or the file's only dataset), shape (N, *input_shape).
 
@@ -101,20 +126,7 @@ def read_inputs(
     +-2^31; at least one event.
     """
     path = Path(path)
-    if path.suffix.lower() == ".npy":
-        X = open_npy(path)
-        if X.dtype.kind not in "fiu" or X.ndim == 0 or X.size == 0:
-            raise InputError(path, f"expected a non-empty numeric array of events, got {X.dtype} {X.shape}")
-        X = require_finite(np.array(X[:max_events], dtype=np.float64), path, "inputs")
-    else:
-        with open_h5(path) as f:
-            if key is None:
-                datasets = [k for k in f.keys() if hasattr(f[k], "shape")]
-                if len(datasets) != 1:
-                    raise InputError(path, f"name the input dataset: found {', '.join(datasets) or 'none'}")
-                key = datasets[0]
-            ds = require_dataset(f, key, path)
-            X = read_chunked(ds, path, key, chunk_events=8192, max_events=max_events, dtype=np.float64)
+    X = _read_events(path, key, max_events, "inputs")
     if np.abs(X).max(initial=0.0) > MAX_INPUT:
         raise InputError(
             path, f"inputs reach {np.abs(X).max():g}: beyond the +-2^31 range of any trigger input"
@@ -126,6 +138,23 @@ def read_inputs(
             )
         X = X.reshape(len(X), *input_shape)
     return X
+
+
+def read_labels(path: str | Path, n_events: int, key: str | None = None) -> np.ndarray:
+    """Class labels of the ``n_events`` validation events: integers >= 0, one per event (``.npy`` or an
+    HDF5 dataset), or one-hot rows (their argmax), as hls4ml's examples store them."""
+    path = Path(path)
+    y = _read_events(path, key, MAX_EVENTS, "labels")
+    if y.ndim == 2 and y.shape[1] > 1:
+        if not np.all(np.isin(y, [0.0, 1.0])) or not np.all(y.sum(axis=1) == 1):
+            raise InputError(path, f"labels of shape {y.shape}: rows must be one-hot (one 1, zeros)")
+        y = y.argmax(axis=1)
+    y = y.reshape(len(y), -1)
+    if y.shape[1] != 1 or np.any(y < 0) or np.any(y != np.rint(y)):
+        raise InputError(path, "labels must be one integer class >= 0 per event (or one-hot rows)")
+    if len(y) != n_events:
+        raise InputError(path, f"{len(y)} labels for {n_events} input events: give one label per event")
+    return y[:, 0].astype(np.int64)
 
 
 def _on_grid(X: np.ndarray, fmt: FixedFormat) -> np.ndarray:
@@ -255,13 +284,15 @@ def byo_firmware(
     hls_config_yaml: str | Path | None = None,
     weights: str | Path | None = None,
     data_key: str | None = None,
+    labels: str | Path | None = None,
+    labels_key: str | None = None,
     input_format: str | None = None,
     logits: bool = False,
     score: str | None = None,
     latent_layer: str | None = None,
     rtl_check: bool = False,
     n_events: int = 2000,
-    frac_bits: int = 16,
+    frac_bits: int = DEFAULT_FRAC_BITS,
     weight_bits: int = DEFAULT_WEIGHT_BITS,
     seed: int = 0,
     project_name: str = "l1ad_byo",
@@ -270,7 +301,8 @@ def byo_firmware(
     (``ModelFirmwarePaths``); returns (and writes) its report row.
 
     Inputs: the user's array (``data``: .npy or HDF5) or ``n_events`` drawn uniformly in
-    ``input_range``, put on the input format's grid and fed to Keras and csim alike. The input
+    ``input_range``, put on the input format's grid and fed to Keras and csim alike; with ``labels``
+    (one class per event of ``data``) each output also gets the AUC of the reference and of csim. The input
     format is the model's own input quantizer, else ``input_format``, else one l1ad profiles (16
     bits, range from the inputs); it becomes a quantizer in front of the model. ``logits`` removes
     lookup-table activations (softmax, sigmoid, ...) from the outputs; ``score`` (``residual`` or
@@ -307,7 +339,8 @@ def byo_firmware(
             )
         shape = proxy_input_shape(model_path)
         X, inputs = _validation_inputs(model_path, shape, data, data_key, input_range, n_events, seed)
-        return byo_proxy(model_path, Path(out_dir), fw, X, inputs, project_name)
+        y = _validation_labels(labels, labels_key, data, len(X))
+        return byo_proxy(model_path, Path(out_dir), fw, X, inputs, project_name, y)
     model = functional(load_user_model(model_path, weights))
     check_hls4ml_support(model, model_path)
     if len(model.inputs) != 1:
@@ -316,6 +349,7 @@ def byo_firmware(
         )
     input_shape = tuple(int(s) for s in model.inputs[0].shape[1:])
     X, inputs = _validation_inputs(model_path, input_shape, data, data_key, input_range, n_events, seed)
+    y = _validation_labels(labels, labels_key, data, len(X))
 
     notes: list[str] = []
 
@@ -380,6 +414,8 @@ def byo_firmware(
         notes += ptq_notes
         ptq = {"weight_bits": weight_bits, "layers": float_weighted_layers(float_model, weight_bits)}
     reference, no_twin = keras_outputs(float_model, X, output_names)
+    if ptq is not None:
+        ptq["scan"] = weight_bits_scan(float_model, X, reference, y, fw, frac_bits)
     overrides = _read_yaml(hls_config_yaml) if hls_config_yaml is not None else None
     if overrides is not None:
         _check_layer_names(
@@ -423,7 +459,7 @@ def byo_firmware(
             why.insert(0, f"a {lookup_outputs[name]} evaluated with lookup tables")
         outputs.append(
             {
-                **output_agreement(name, variable, values, reference[name]),
+                **output_agreement(name, variable, values, reference[name], y),
                 "reference": (
                     "float Keras model"
                     if ptq is not None
@@ -450,6 +486,7 @@ def byo_firmware(
         "output_format": outputs[0]["format"],
         "input_format": str(input_fmt),
         "input_format_source": format_source,
+        "io_type": hls_model.config.get_config_value("IOType"),
         "layer_precisions": layer_precisions(hls_model),
         "resources": resources.estimate(hls_model, fw.part, fw.clock_period_ns),
         "convert_seconds": convert_seconds,
@@ -460,6 +497,52 @@ def byo_firmware(
         row["rtl"] = byo_rtl(model, route, paths.rtl, fw, X_grid, csim, reference[output_names[0]])
     write_json(paths.validation, row)
     return row
+
+
+def weight_bits_scan(
+    float_model: Any,
+    X: np.ndarray,
+    reference: dict[str, np.ndarray],
+    labels: np.ndarray | None,
+    fw: FirmwareConfig,
+    frac_bits: int,
+    bits: tuple[int, ...] = WEIGHT_BITS_SCAN,
+) -> list[dict[str, Any]]:
+    """What ``--weight-bits`` trades, before any compilation: per number of bits, the rounded-weight model in
+    Keras (activations still float) against the float model on ``X`` (largest difference over the outputs,
+    argmax agreement and mean AUC of the first output), and the l1ad resource estimate of its hls4ml project
+    with the activations' explicit types (``frac_bits``), converted in a scratch folder and not compiled."""
+    import tempfile
+
+    names = list(reference)
+    rows = []
+    for b in bits:
+        model, _ = post_training_quantize(float_model, b)
+        outputs, _ = keras_outputs(model, X, names)
+        first = outputs[names[0]].reshape(len(X), -1)
+        expected = reference[names[0]].reshape(len(X), -1)
+        auc = label_auc(expected, first, labels) if labels is not None else None
+        config = explicit_config(model, X, fw, frac_bits, None, fallback=lambda _: None)
+        with tempfile.TemporaryDirectory() as tmp:
+            hls_model = write_project(model, config, Path(tmp) / "prj", fw, "scan")
+            res = resources.estimate(hls_model, fw.part, fw.clock_period_ns)
+        rows.append(
+            {
+                "weight_bits": b,
+                "max_abs_diff": max(
+                    float(np.max(np.abs(outputs[n] - reference[n]), initial=0.0)) for n in names
+                ),
+                "argmax_agreement": (
+                    float(np.mean(first.argmax(1) == expected.argmax(1))) if first.shape[1] > 1 else None
+                ),
+                "auc": None if auc is None else float(np.mean(auc["csim"])),
+                "lut": res["lut"],
+                "dsp": res["dsp"],
+                "latency_ns": res["latency_ns"],
+                "resource_source": res["source"],
+            }
+        )
+    return rows
 
 
 def byo_rtl(
@@ -507,6 +590,19 @@ def byo_rtl(
     rows = np.arange(min(len(X), fw.n_testbench_events))
     rtl.simulate_rtl(build, X, csim[0][:, 0], reference.reshape(-1), rows)
     return rtl.rtl_figures(build, fw.rtl.yosys_timeout_s)
+
+
+def _validation_labels(
+    labels: str | Path | None, key: str | None, data: str | Path | None, n_events: int
+) -> np.ndarray | None:
+    """The class labels of the user's validation events (``read_labels``), or None without ``labels``."""
+    if labels is None:
+        if key is not None:
+            raise L1adError("--labels-key goes with --labels")
+        return None
+    if data is None:
+        raise L1adError("--labels label the events of --data: give --data too")
+    return read_labels(labels, n_events, key)
 
 
 def _validation_inputs(

@@ -65,10 +65,17 @@ def on_input_grid(twin: Any, X: np.ndarray, path: Path) -> np.ndarray:
 
 
 def byo_proxy(
-    model_path: Path, out_dir: Path, fw: FirmwareConfig, X: np.ndarray, inputs: str, project_name: str
+    model_path: Path,
+    out_dir: Path,
+    fw: FirmwareConfig,
+    X: np.ndarray,
+    inputs: str,
+    project_name: str,
+    labels: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Convert, compile and validate the HGQ proxy ``model_path`` into ``out_dir`` on the events ``X``
-    (described by ``inputs``); returns (and writes) the report row, in ``byo_firmware``'s form."""
+    (described by ``inputs``, with class ``labels`` or None); returns (and writes) the report row, in
+    ``byo_firmware``'s form."""
     paths = ModelFirmwarePaths(out_dir)
     proxy = hgq.load_proxy(model_path)
     twin = hgq.exact_proxy(proxy)
@@ -90,7 +97,7 @@ def byo_proxy(
     ):
         outputs.append(
             {
-                **output_agreement(name, variable, values, expected),
+                **output_agreement(name, variable, values, expected, labels),
                 "reference": "HGQ proxy float64 twin",
                 "exact_expected": True,
                 "why_not_exact": None,
@@ -110,6 +117,7 @@ def byo_proxy(
         "output_format": outputs[0]["format"],
         "input_format": str(format_of(hls_model.get_input_variables()[0].type.precision)),
         "input_format_source": "the proxy's input quantizer",
+        "io_type": hls_model.config.get_config_value("IOType"),
         "layer_precisions": layer_precisions(hls_model),
         "resources": resources.estimate(hls_model, fw.part, fw.clock_period_ns),
         "convert_seconds": convert_seconds,

@@ -55,10 +55,13 @@ def compile_and_predict(hls_model: Any, X: np.ndarray, batch_size: int = 10_000)
     return predict(hls_model, X, batch_size)
 
 
-def output_agreement(name: str, variable: Any, values: np.ndarray, expected: np.ndarray) -> dict[str, Any]:
+def output_agreement(
+    name: str, variable: Any, values: np.ndarray, expected: np.ndarray, labels: np.ndarray | None = None
+) -> dict[str, Any]:
     """One output of a converted model (its hls4ml output ``variable``) against a reference, event by event:
-    ``csim_agreement`` in the output's LSB, the largest and 99.9% absolute differences, and, for an output
-    of several values (a classifier), the fraction of events whose largest value is the same one."""
+    ``csim_agreement`` in the output's LSB, the largest and 99.9% absolute differences, for an output of
+    several values (a classifier) the fraction of events whose largest value is the same one, and with
+    ``labels`` the AUC of reference and csim (``label_auc``)."""
     fmt = format_of(variable.type.precision)
     expected = np.asarray(expected, dtype=np.float64).reshape(len(values), -1)
     values = np.asarray(values, dtype=np.float64).reshape(expected.shape)
@@ -74,6 +77,26 @@ def output_agreement(name: str, variable: Any, values: np.ndarray, expected: np.
         "argmax_agreement": (
             float(np.mean(values.argmax(1) == expected.argmax(1))) if expected.shape[1] > 1 else None
         ),
+        "auc": None if labels is None else label_auc(expected, values, labels),
+    }
+
+
+def label_auc(reference: np.ndarray, values: np.ndarray, labels: np.ndarray) -> dict[str, Any] | None:
+    """AUC of the reference and of csim for one output of (events, width) values and integer class labels:
+    a one-value output is a score for labels 0/1; a classifier of ``width`` values gets one AUC per class,
+    that class against the rest, from its own column (the hls4ml tutorial's ROC per class). None where the
+    labels do not fit the output (a score with more than two classes, a class index beyond the width)."""
+    width, top = reference.shape[1], int(labels.max(initial=0))
+    if top >= max(width, 2):
+        return None
+    pairs = [(1, 0)] if width == 1 else [(c, c) for c in range(width)]  # (class, its column)
+    rows = [(c, col) for c, col in pairs if 0 < np.sum(labels == c) < len(labels)]
+    if not rows:
+        return None
+    return {
+        "classes": [c for c, _ in rows],
+        "reference": [metrics.auc(labels == c, reference[:, col]) for c, col in rows],
+        "csim": [metrics.auc(labels == c, values[:, col]) for c, col in rows],
     }
 
 

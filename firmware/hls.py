@@ -176,13 +176,16 @@ def plan_precisions(qmodel: Any, profile_inputs: np.ndarray, headroom_bits: int)
         layer, name = node.layer, node.name
         fin = args[0]
         if isinstance(layer, (QDense, QConv2D)):
+            # a constant without a quantizer (one held already quantized, as clone_graph's prequantize
+            # leaves them) is stored in the exact type of its values
             wq, bq = layer.get_quantizers()[:2]
-            wfmt = quantizer_format(wq, name)
-            bfmt = quantizer_format(bq, name) if layer.use_bias else wfmt
-            kernel = np.asarray(wq(layer.kernel), dtype=np.float64)
-            bias = (
-                np.asarray(bq(layer.bias), dtype=np.float64) if layer.use_bias else np.zeros(kernel.shape[-1])
-            )
+            kernel = np.asarray(layer.kernel if wq is None else wq(layer.kernel), dtype=np.float64)
+            wfmt = constant_format(kernel) if wq is None else quantizer_format(wq, name)
+            bias = np.zeros(kernel.shape[-1])
+            bfmt = wfmt
+            if layer.use_bias:
+                bias = np.asarray(layer.bias if bq is None else bq(layer.bias), dtype=np.float64)
+                bfmt = constant_format(bias) if bq is None else quantizer_format(bq, name)
         elif is_ones_sum(layer):
             wfmt = bfmt = FixedFormat(False, 1, 1)  # the frozen sum: weights are exactly 1
             kernel, bias = layer.get_weights()[0].astype(np.float64), np.zeros(layer.units)
@@ -422,6 +425,14 @@ def grid_exponents(values: np.ndarray) -> tuple[int, int] | None:
     m = np.ldexp(mantissa, 53).astype(np.int64)
     lowest = np.log2(m & -m).astype(np.int64)  # the lowest set bit of each 53-bit mantissa
     return int(exponent.max()), int((exponent - 53 + lowest).min())
+
+
+def constant_format(values: np.ndarray) -> FixedFormat:
+    """The narrowest signed type holding every one of ``values`` exactly (their grid, their range)."""
+    exponents = grid_exponents(values)
+    frac = 0 if exponents is None else max(0, -exponents[1])
+    v = np.asarray(values, dtype=np.float64)
+    return _sized(float(v.min(initial=0.0)), float(v.max(initial=0.0)), frac)
 
 
 def constant_bits(values: np.ndarray) -> int:

@@ -89,6 +89,8 @@ def byo(
     weights: str | Path | None = None,
     data: str | Path | None = None,
     data_key: str | None = None,
+    labels: str | Path | None = None,
+    labels_key: str | None = None,
     input_range: tuple[float, float] | None = None,
     hls_config: str | Path | None = None,
     input_format: str | None = None,
@@ -98,17 +100,20 @@ def byo(
     strategy: str | None = None,
     rtl: bool = False,
     weight_bits: int | None = None,
+    frac_bits: int | None = None,
     io_type: str | None = None,
 ) -> dict[str, Any]:
     """Bring your own QKeras / Keras-2 model: convert, compile, validate csim against Keras on
     ``data`` (or on inputs drawn in ``input_range``) and estimate resources, into
-    RUN_DIR/byo/<model name>; returns the report row.
+    RUN_DIR/byo/<model name>; returns the report row. ``labels`` (one class per ``data`` event) adds the
+    AUC of the reference and of csim to each output.
 
     ``input_format`` declares the trigger's input type for a model without an input quantizer
     (else l1ad profiles one); ``logits`` drops lookup-table activations (softmax, sigmoid) from the
     outputs; ``score`` composes an on-chip score (``residual`` or ``latent``, of ``latent_layer``);
     ``strategy`` overrides ``firmware.strategy`` and ``io_type`` ``firmware.io_type``; ``weight_bits``
-    sets the post-training quantization of a float model's weights (default 8, 0: none); ``rtl`` also
+    sets the post-training quantization of a float model's weights (default 8, 0: none), ``frac_bits`` the
+    fractional bits of the types l1ad sets itself (default 16); ``rtl`` also
     simulates the model's Verilog against csim (``firmware.byo.byo_rtl``). See ``firmware.byo.byo_firmware``."""
     from firmware.byo import byo_firmware
     from l1ad.config import strategy_problems
@@ -132,6 +137,8 @@ def byo(
         raise L1adError(
             f"--weight-bits must lie in [0, 32] (0: no post-training quantization), got {weight_bits}"
         )
+    if frac_bits is not None and not 0 <= frac_bits <= 32:
+        raise L1adError(f"--frac-bits must lie in [0, 32], got {frac_bits}")
     name = Path(model).stem
     with atomic_dir(RunPaths(run_dir).byo(name).root) as out:
         return byo_firmware(
@@ -143,6 +150,8 @@ def byo(
             hls_config_yaml=hls_config,
             weights=weights,
             data_key=data_key,
+            labels=labels,
+            labels_key=labels_key,
             input_format=input_format,
             logits=logits,
             score=score,
@@ -150,6 +159,7 @@ def byo(
             rtl_check=rtl,
             project_name=f"l1ad_{name}",
             **({} if weight_bits is None else {"weight_bits": weight_bits}),
+            **({} if frac_bits is None else {"frac_bits": frac_bits}),
         )
 
 

@@ -162,6 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
             byo.add_argument("--data", metavar="FILE", help="inputs to validate csim on: .npy or HDF5")
             byo.add_argument("--data-key", metavar="KEY", help="dataset name inside an HDF5 --data file")
             byo.add_argument(
+                "--labels",
+                metavar="FILE",
+                help="class labels of the --data events (.npy or HDF5; integers, or one-hot rows): each output "
+                "gets the AUC of the reference model and of csim (a classifier: each class against the rest)",
+            )
+            byo.add_argument("--labels-key", metavar="KEY", help="dataset name inside an HDF5 --labels file")
+            byo.add_argument(
                 "--input-range",
                 nargs=2,
                 type=float,
@@ -214,6 +221,15 @@ def build_parser() -> argparse.ArgumentParser:
                 "QKeras layers keep their own quantizers",
             )
             byo.add_argument(
+                "--frac-bits",
+                type=int,
+                default=None,
+                metavar="N",
+                help="fractional bits of every activation, sum and constant l1ad types itself (models not fully "
+                "typed by quantizers: float models, lookup-table outputs); integer bits come from the range "
+                "reached on the validation inputs plus firmware.headroom_bits (default 16)",
+            )
+            byo.add_argument(
                 "--io-type",
                 choices=["io_parallel", "io_stream"],
                 help="hls4ml I/O type instead of firmware.io_type (io_stream: a CNN's pixels one per clock)",
@@ -237,6 +253,19 @@ def _print_byo(model: str, row: dict, out: Path) -> list[str]:
         elif o["exact_fraction"] < 1.0:
             failures.append(f"output '{o['name']}' should equal QKeras bit for bit")
         print(line)
+        if o["exact_fraction"] < 1.0:
+            argmax = o.get("argmax_agreement")
+            print(
+                f"[byo]     |csim - reference|: max {o['max_abs_diff']:.4g}, 99.9% {o['p999_abs_diff']:.4g}"
+                + ("" if argmax is None else f"; same argmax on {argmax:.2%} of events")
+            )
+        if o.get("auc"):
+            auc = o["auc"]
+            pairs = ", ".join(
+                f"{c}: {r:.4f} / {q:.4f}"
+                for c, r, q in zip(auc["classes"], auc["reference"], auc["csim"], strict=True)
+            )
+            print(f"[byo]     AUC reference / csim, class against the rest: {pairs}")
     for note in row["notes"]:
         print(f"[byo]   note: {note}")
     rtl = row.get("rtl")
@@ -249,9 +278,24 @@ def _print_byo(model: str, row: dict, out: Path) -> list[str]:
         )
         if rtl["exact_fraction"] < 1.0:
             failures.append("the RTL should equal csim on every event")
+    ptq = row.get("post_training_quantization")
+    if ptq and ptq.get("scan"):
+        print(
+            "[byo]   --weight-bits scan (weights rounded, activations float, in Keras; LUT: "
+            f"{ptq['scan'][0]['resource_source']} of the hls4ml project):"
+        )
+        print("[byo]     bits  max|diff|  argmax   AUC     LUT      DSP")
+        for r in ptq["scan"]:
+            argmax = "-" if r["argmax_agreement"] is None else f"{r['argmax_agreement']:.2%}"
+            auc = "-" if r["auc"] is None else f"{r['auc']:.4f}"
+            mark = "  <- deployed" if r["weight_bits"] == ptq["weight_bits"] else ""
+            print(
+                f"[byo]     {r['weight_bits']:>4}  {r['max_abs_diff']:<9.3g}  {argmax:<7}  {auc:<6}  "
+                f"{r['lut']:<7.0f}  {r['dsp']}{mark}"
+            )
     res = row["resources"]
     print(
-        f"[byo] {res['latency_ns']:g} ns, {res['lut']:.0f} LUT, {res['dsp']} DSP ({res['source']}); "
+        f"[byo] {res['latency_ns']:g} ns, II {res['ii']} cycles, {res['lut']:.0f} LUT, {res['dsp']} DSP ({res['source']}); "
         f"HLS project {out / row['hls_project']}"
     )
     for failure in failures:
@@ -292,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
                 weights=args.weights,
                 data=args.data,
                 data_key=args.data_key,
+                labels=args.labels,
+                labels_key=args.labels_key,
                 input_range=tuple(args.input_range) if args.input_range else None,
                 hls_config=args.hls_config,
                 input_format=args.input_format,
@@ -301,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
                 strategy=args.strategy,
                 rtl=args.rtl,
                 weight_bits=args.weight_bits,
+                frac_bits=args.frac_bits,
                 io_type=args.io_type,
             )
             failures = _print_byo(args.model, row, RunPaths(args.run_dir).byo(Path(args.model).stem).root)

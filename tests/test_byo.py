@@ -1,8 +1,9 @@
 """Tests of bring-your-own models: a third-party QKeras model round trip (.h5 and JSON + weights), a plain
 Keras model through the explicit-precision config, the model kinds users bring (softmax classifier without
-an input quantizer, several outputs, power-of-two / binary / ternary quantizers with BatchNormalization, a
-QKeras CNN, an autoencoder with an on-chip score) through `l1ad firmware --model`, and the refusals
-(Lambda, custom objects, unsupported layers) made before Keras deserialises anything.
+an input quantizer, several outputs, power-of-two / binary / ternary quantizers with BatchNormalization, an
+autoencoder with an on-chip score) through `l1ad firmware --model`, labels, and the refusals (Lambda, custom
+objects, unsupported layers, Keras 1) made before Keras deserialises anything. The shapes of issue 27's
+table are in tests/test_byo_shapes.py.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 from firmware import byo, byo_precision
 from l1ad.config import FirmwareConfig
 from l1ad.errors import InputError
+from tests.byo_shapes import keras20_sequential_json
 
 FW = FirmwareConfig()
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "default.yaml"
@@ -112,7 +114,8 @@ def test_plain_keras_model_gets_explicit_precisions(tmp_path):
     assert row["precision_route"] == "explicit"
     assert all("auto" not in t for t in row["layer_precisions"].values())
     # post-training quantized (8-bit weights by default), compared with the float model
-    assert row["post_training_quantization"] == {"weight_bits": 8, "layers": ["d1", "d2"]}
+    ptq = row["post_training_quantization"]
+    assert (ptq["weight_bits"], ptq["layers"], len(ptq["scan"])) == (8, ["d1", "d2"], 5)
     output = row["outputs"][0]
     assert output["reference"] == "float Keras model" and output["argmax_agreement"] is None
     assert output["max_abs_diff"] < 0.05 and output["p999_abs_diff"] <= output["max_abs_diff"]
@@ -126,84 +129,14 @@ def test_plain_keras_model_gets_explicit_precisions(tmp_path):
     assert "quantization-aware" in row["outputs"][0]["why_not_exact"]
 
 
-def test_float_classifier_with_batch_norm_is_post_training_quantized_into_distributed_arithmetic(tmp_path):
-    """A float Keras classifier, Dense -> BatchNormalization -> ReLU -> Dense -> softmax, as hls4ml users
-    bring it: the batch norm folded, 8-bit weights, distributed arithmetic with no DSP; agreement with the
-    float model as a classifier is judged, by argmax and by the largest difference of the logits."""
-    import tensorflow as tf
-
-    tf.keras.utils.set_random_seed(8)
-    inp = tf.keras.Input((8,), name="x")
-    h = tf.keras.layers.Dense(16, name="d1")(inp)
-    h = tf.keras.layers.BatchNormalization(name="bn1")(h)
-    h = tf.keras.layers.Activation("relu", name="r1")(h)
-    out = tf.keras.layers.Dense(4, activation="softmax", name="out")(h)
-    model = tf.keras.Model(inp, out, name="classifier")
-    rng = np.random.default_rng(2)
-    X, y = rng.normal(size=(2000, 8)).astype(np.float32), rng.integers(0, 4, 2000)
-    model.compile("adam", "sparse_categorical_crossentropy")
-    model.fit(X, y, epochs=2, verbose=0)  # moving mean and variance away from 0 and 1
-    model.save(tmp_path / "classifier.h5", save_format="h5")
-    np.save(tmp_path / "inputs.npy", X)
-    row = byo.byo_firmware(
-        tmp_path / "classifier.h5", tmp_path / "out", FW, data=tmp_path / "inputs.npy", logits=True
-    )
-    assert "BatchNormalization 'bn1' folded into 'd1'" in row["notes"]
-    assert row["post_training_quantization"]["weight_bits"] == 8
-    output = row["outputs"][0]
-    assert output["width"] == 4 and output["argmax_agreement"] >= 0.95
-    assert output["max_abs_diff"] < 0.1
-    assert row["resources"]["source"] == "estimate+da4ml" and row["resources"]["dsp"] == 0
-
-
-def _keras20_sequential_json(model) -> str:
-    """``model``'s architecture as Keras 2.0-2.2 wrote a Sequential one: the config is the list of its
-    layers (the first carrying ``batch_input_shape``), no module or registration keys."""
-    layers = [
-        layer
-        for layer in json.loads(model.to_json())["config"]["layers"]
-        if layer["class_name"] != "InputLayer"
-    ]
-    layers[0]["config"]["batch_input_shape"] = [None, *model.input_shape[1:]]
-
-    def strip(node):
-        if isinstance(node, dict):
-            for key in ("module", "registered_name", "build_config"):
-                node.pop(key, None)
-            for value in node.values():
-                strip(value)
-        elif isinstance(node, list):
-            for value in node:
-                strip(value)
-
-    strip(layers)
-    return json.dumps(
-        {"class_name": "Sequential", "config": layers, "keras_version": "2.0.8", "backend": "tensorflow"}
-    )
-
-
-def test_keras_2_0_sequential_json_is_loaded_and_keras_1_refused_with_how_to_resave(tmp_path):
+def test_keras_1_json_is_refused_with_how_to_resave(tmp_path):
+    """Keras 2.0 Sequential JSON converts (tests/test_byo_shapes.py); Keras 1's layer configs differ."""
     import tensorflow as tf
 
     tf.keras.utils.set_random_seed(7)
-    model = tf.keras.Sequential(
-        [
-            tf.keras.layers.Dense(10, activation="relu", input_shape=(6,), name="d1"),
-            tf.keras.layers.Dense(1, name="d2"),
-        ]
-    )
-    (tmp_path / "old.json").write_text(_keras20_sequential_json(model))
+    model = tf.keras.Sequential([tf.keras.layers.Dense(1, input_shape=(6,), name="d1")])
     model.save_weights(tmp_path / "old_weights.h5")
-    row = byo.byo_firmware(
-        tmp_path / "old.json",
-        tmp_path / "out",
-        FW,
-        weights=tmp_path / "old_weights.h5",
-        input_range=(-3.0, 3.0),
-        n_events=500,
-    )
-    assert row["outputs"][0]["max_abs_diff"] < 0.05 and row["n_events"] == 500
-    keras1 = json.loads(_keras20_sequential_json(model)) | {"keras_version": "1.2.2"}
+    keras1 = json.loads(keras20_sequential_json(model)) | {"keras_version": "1.2.2"}
     (tmp_path / "keras1.json").write_text(json.dumps(keras1))
     with pytest.raises(InputError, match=r"a Keras 1\.2\.2 model: .*save it again \(model\.save"):
         byo.load_user_model(tmp_path / "keras1.json", tmp_path / "old_weights.h5")
@@ -469,55 +402,6 @@ def test_po2_binary_ternary_and_batchnorm_quantizers(capsys, tmp_path):
     assert strategies["b1"].lower() == "latency" and strategies["t1"].lower() == "distributed_arithmetic"
 
 
-def test_po2_dense_mnist_shaped_is_bit_exact(tmp_path):
-    """The hls4ml MNIST dense example's quantizers (quantized_po2(4, max_value=1) kernels, quantized_bits(2, 0,
-    alpha=None) biases, quantized_relu(2) inputs and activations), at 64 inputs: with default options
-    (distributed arithmetic) csim equals the float64 reference on every event, and uses no DSP."""
-    import tensorflow as tf
-    from qkeras import QActivation, QDense
-    from qkeras.quantizers import quantized_bits, quantized_po2, quantized_relu
-
-    tf.keras.utils.set_random_seed(3)
-    inp = tf.keras.Input((64,), name="x")
-    h = QActivation(quantized_relu(2), name="in_q")(inp)
-    for name, units in (("d1", 20), ("d2", 10)):
-        h = QDense(
-            units,
-            kernel_quantizer=quantized_po2(4, max_value=1),
-            bias_quantizer=quantized_bits(2, 0, alpha=None),
-            name=name,
-        )(h)
-        if name == "d1":
-            h = QActivation(quantized_relu(2), name="r1")(h)
-    out = tf.keras.layers.Activation("softmax", name="sm")(h)
-    tf.keras.Model(inp, out, name="po2_dense").save(tmp_path / "po2.h5", save_format="h5")
-    row = byo.byo_firmware(
-        tmp_path / "po2.h5", tmp_path / "out", FW, input_range=(0.0, 1.0), n_events=2000, logits=True
-    )
-    output = row["outputs"][0]
-    assert output["reference"] == "Keras float64 twin" and output["exact_fraction"] == 1.0
-    assert any("power-of-two weights of d1, d2" in note for note in row["notes"])
-    assert row["resources"]["dsp"] == 0
-
-
-def test_qkeras_cnn_with_logits(capsys, tmp_path):
-    import tensorflow as tf
-    from qkeras import QActivation, QConv2D
-
-    tf.keras.utils.set_random_seed(15)
-    inp = tf.keras.Input((8, 8, 1), name="img")
-    x = QActivation("quantized_bits(8,0,alpha=1)", name="in_q")(inp)
-    q6 = "quantized_bits(6,0,alpha=1)"
-    x = QConv2D(3, (3, 3), kernel_quantizer=q6, bias_quantizer=q6, name="conv")(x)
-    x = tf.keras.layers.MaxPooling2D((2, 2), name="pool")(QActivation("quantized_relu(6)", name="crelu")(x))
-    x = _dense(4, "dense", activation="softmax")(tf.keras.layers.Flatten(name="flat")(x))  # a fused softmax
-    model = tf.keras.Model(inp, x, name="qcnn")
-    code, out, row = _byo_cli(capsys, tmp_path, model, "--logits")
-    assert code == 0, out
-    assert row["precision_route"] == "quantizers" and row["exact_fraction"] == 1.0
-    assert "dense's softmax" in " ".join(row["notes"]) and row["resources"]["lut"] > 0
-
-
 def test_fixed_point_type_strings_parse_through_one_parser() -> None:
     from firmware.hls import FixedFormat
     from l1ad.errors import L1adError
@@ -535,3 +419,29 @@ def test_fixed_point_type_strings_parse_through_one_parser() -> None:
         and byo_precision._frac_of("ap_fixed<16,6,AP_TRN,AP_SAT>") == 10
     )
     assert byo_precision._frac_of("ufixed<8,-2>") == 10 and byo_precision._frac_of("int<4>") == 0
+
+
+def test_labels_give_auc_per_class_and_bad_labels_one_line(tmp_path) -> None:
+    from firmware.csim import label_auc
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 500)
+    logits = rng.normal(size=(500, 3)) + 2.0 * np.eye(3)[y]  # each class's column higher for its events
+    auc = label_auc(logits, logits + 0.01, y)
+    assert auc["classes"] == [0, 1, 2] and all(a > 0.8 for a in auc["reference"])
+    assert label_auc(logits[:, :1], logits[:, :1], y) is None  # three classes cannot label one score
+    score = label_auc(logits[:, :1], logits[:, :1], (y == 0).astype(int))
+    assert (
+        score["classes"] == [1] and score["reference"][0] > 0.8
+    )  # label 1: the events whose column 0 is high
+    np.save(tmp_path / "onehot.npy", np.eye(3)[y])
+    np.testing.assert_array_equal(byo.read_labels(tmp_path / "onehot.npy", 500), y)
+    np.save(tmp_path / "short.npy", y[:400])
+    with pytest.raises(InputError, match=r"short\.npy: 400 labels for 500 input events"):
+        byo.read_labels(tmp_path / "short.npy", 500)
+    np.save(tmp_path / "half.npy", y + 0.5)
+    with pytest.raises(InputError, match="one integer class >= 0 per event"):
+        byo.read_labels(tmp_path / "half.npy", 500)
+    with h5py.File(tmp_path / "labelled.h5", "w") as f:
+        f["X"], f["y"] = rng.normal(size=(500, 4)), y
+    np.testing.assert_array_equal(byo.read_labels(tmp_path / "labelled.h5", 500, "y"), y)
