@@ -30,8 +30,10 @@ from firmware.byo_precision import explicit_config, fixed_type, keras_outputs
 from firmware.byo_ptq import float_weighted_layers, post_training_quantize
 from firmware.csim import label_auc, output_agreement, predict_outputs, worst_agreement
 from firmware.hls import (
+    MAX_UNROLLED_CONV_MULTIPLICATIONS,
     FixedFormat,
     base_config,
+    conv_multiplications,
     format_of,
     layer_precisions,
     oversized_da_layers,
@@ -441,6 +443,12 @@ def byo_firmware(
         model_path, "convert", lambda: write_project(model, config, project, fw, project_name)
     )
     convert_seconds = time.perf_counter() - t0
+    if hls_model.config.get_config_value("IOType") != fw.io_type:
+        notes.append(
+            f"built io_stream, not {fw.io_type}: its convolutions unroll into {conv_multiplications(model):,} "
+            f"products, beyond the {MAX_UNROLLED_CONV_MULTIPLICATIONS:,} an io_parallel graph may unroll here; "
+            "the stream reads one pixel per clock (see II)"
+        )
     input_fmt = format_of(hls_model.get_input_variables()[0].type.precision)
     X_grid = _on_grid(X, input_fmt)  # the values the trigger delivers, for both worlds
     if not np.array_equal(X_grid, X):
