@@ -232,18 +232,41 @@ def run(
     run_dir: str | Path = DEFAULT_RUN_DIR,
     force: bool = False,
     models: Sequence[str] | None = None,
+    with_studies: bool = False,
 ) -> list[str]:
-    """All stages (data -> train -> quantize -> firmware), the studies in ``run.studies``, the report, then the gate.
+    """The main job: data -> train -> quantize -> firmware, the report, then the gate.
 
-    After the data stage the chain train -> quantize -> firmware and the studies run side by side as
-    tasks on the ``cluster`` (independent studies side by side too; output in RUN_DIR/logs/<job>.log,
-    the chain's copied to the console) unless ``cluster.parallel_studies`` is false: then one after
-    another here (see ``pipeline.run_studies``)."""
+    ``with_studies`` also runs the studies of ``run.studies`` (see ``studies``), beside the chain as
+    tasks on the ``cluster`` (output in RUN_DIR/logs/<job>.log, the chain's copied to the console)
+    unless ``cluster.parallel_studies`` is false: then one after another here."""
     from l1ad.pipeline import run_studies
     from training.stage import selected_studies
 
     cfg = _config(config, models)
     run_stage(cfg, run_dir, "data", force, quiet_if_done=not force)
-    run_studies(cfg, run_dir, selected_studies(cfg), force, chain=("train", "quantize", "firmware"))
+    studies = selected_studies(cfg) if with_studies else []
+    run_studies(cfg, run_dir, studies, force, chain=("train", "quantize", "firmware"))
     run_stage(cfg, run_dir, "report", force, quiet_if_done=not force)
     return check(cfg, run_dir)
+
+
+def studies(
+    config: str | Path | Config | None = None,
+    run_dir: str | Path = DEFAULT_RUN_DIR,
+    force: bool = False,
+    names: Sequence[str] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """The full-precision studies of ``run.studies`` (or ``names``), side by side on the ``cluster``
+    (``cluster.parallel_studies``), resumable: finished ones are skipped. The report is then rebuilt,
+    with a section per study present. Returns the studies' summaries by full name."""
+    from l1ad.pipeline import run_studies
+    from training.stage import require_family, selected_studies
+
+    cfg = _config(config)
+    chosen = list(names) if names else selected_studies(cfg)
+    for name in chosen:
+        require_family(cfg, name.removeprefix("studies/"))
+    run_stage(cfg, run_dir, "data", force, quiet_if_done=not force)
+    summaries = run_studies(cfg, run_dir, chosen, force)
+    run_stage(cfg, run_dir, "report", force, quiet_if_done=True)
+    return summaries

@@ -36,7 +36,8 @@ Stages talk through files in a run directory (default runs/default):
               nae         normalized autoencoder on L1 objects
               mpdr        manifold projection-diffusion recovery on L1 objects
               nurd        NuRD lambda comparison and conv AE on jet images
-  run       data -> (train -> quantize -> firmware, beside the studies in run.studies) -> report -> check
+  run       the main job: data -> train -> quantize -> firmware -> report -> check
+  studies   the studies of run.studies side by side on Dask (resumable), then the report
   scan      design-space scan (model x bits x reuse factor x strategy) on Dask: QAT,
             hls4ml, csim and resources per point; table and Pareto plots in RUN_DIR/scan
   csim      score a large HDF5 event file with a model's C simulation, in chunks on Dask
@@ -48,6 +49,7 @@ examples:
   l1ad run                                   # the embedded default: synthetic data, all stages
   l1ad run --config configs/paper.yaml --run-dir runs/paper
   l1ad firmware --run-dir runs/default       # after changing the firmware section
+  l1ad studies                               # the six studies, results in runs/default/studies/NAME
   l1ad study oneclass                        # one study, results in runs/default/studies/oneclass
   l1ad firmware --model my_qkeras.h5 --data inputs.npy   # bring your own model
   l1ad check --run-dir runs/default && echo gate passed
@@ -63,7 +65,8 @@ SHORT_HELP = {
     "report": "write report.md, report.json and plots",
     "check": "the CI gate on report.json",
     "study": "one full-precision study (oneclass, gaussian, anomalyclr, nae, mpdr, nurd)",
-    "run": "all stages, then check",
+    "run": "the main job: data -> train -> quantize -> firmware -> report -> check",
+    "studies": "the full-precision studies of run.studies, side by side on Dask",
     "scan": "design-space scan on Dask, Pareto plots",
     "csim": "sharded C simulation of a large HDF5 file on Dask",
 }
@@ -85,8 +88,13 @@ STAGE_HELP = {
     "(latency, II, LUT/DSP/FF/BRAM as fractions of the part; recomputed with this --config, no rebuild).",
     "study": "Run one full-precision study into RUN_DIR/studies/NAME (it runs the data stage first if "
     "needed); the report includes every study present in the run directory.",
-    "run": "Run data, then train -> quantize -> firmware beside the studies listed in run.studies (Dask tasks, "
-    "output in RUN_DIR/logs/; cluster.parallel_studies: false runs them one after another), then report and check.",
+    "run": "The main job: data -> train -> quantize -> firmware (every deployed scorer: distributed arithmetic, "
+    "C simulation, RTL, trigger thresholds) -> report -> check. Stages up to date for this config are skipped. "
+    "--with-studies also runs the studies of run.studies beside the chain (as `l1ad studies` does).",
+    "studies": "Run the full-precision studies of run.studies (or --only NAME,...) as Dask tasks side by side "
+    "(cluster section; output in RUN_DIR/logs/; cluster.parallel_studies: false runs them one after another), "
+    "each into RUN_DIR/studies/NAME; finished studies are skipped, so an interrupted run resumes. The report is "
+    "rebuilt with a section per study.",
     "scan": "Run every point of the scan section (models x bits x reuse_factors x strategies, or scan.points) "
     "as a Dask task: QAT from the run's float weights, hls4ml conversion into the point's own folder, g++ "
     "C simulation of the test set checked against QKeras, resource estimate (vendor synthesis with "
@@ -119,6 +127,19 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--run-dir", default="runs/default", help="run directory (default: %(default)s)")
         if name not in ("check", "scan", "csim"):
             p.add_argument("--force", action="store_true", help="redo the stage even if it is up to date")
+        if name == "run":
+            p.add_argument(
+                "--with-studies",
+                action="store_true",
+                help="also run the studies of run.studies beside the chain (see `l1ad studies`)",
+            )
+        if name == "studies":
+            p.add_argument(
+                "--only",
+                type=lambda text: tuple(m.strip() for m in text.split(",") if m.strip()),
+                metavar="NAME[,NAME]",
+                help=f"these studies instead of run.studies ({', '.join(STUDY_FAMILIES)})",
+            )
         if name in ("run", "data", "train", "quantize", "firmware", "report", "check"):
             p.add_argument(
                 "--models",
@@ -328,6 +349,17 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "study":
             function(args.name, args.config, args.run_dir, force=args.force)
             failures = []
+        elif args.command == "studies":
+            function(args.config, args.run_dir, force=args.force, names=args.only)
+            failures = []
+        elif args.command == "run":
+            failures = function(
+                args.config,
+                args.run_dir,
+                force=args.force,
+                models=args.models,
+                with_studies=args.with_studies,
+            )
         elif args.command == "firmware" and args.model:
             row = api.byo(
                 args.model,
@@ -374,8 +406,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             failures = []
         else:
-            result = function(args.config, args.run_dir, force=args.force, models=args.models)
-            failures = result if args.command == "run" else []
+            function(args.config, args.run_dir, force=args.force, models=args.models)
+            failures = []
         if args.command in ("check", "run") and not failures:
             print("[check] passed")
     except L1adError as exc:

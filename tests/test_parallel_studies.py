@@ -1,4 +1,4 @@
-"""The studies of `l1ad run` as tasks on the Dask cluster (``pipeline.run_studies``, ``cluster.parallel_studies``).
+"""The studies of `l1ad studies` (and `l1ad run --with-studies`) as tasks on the Dask cluster (``pipeline.run_studies``, ``cluster.parallel_studies``).
 
 A tiny config with three studies (gaussian, nae, mpdr; mpdr reads nae's results, so it runs after it),
 real code, the same data copied into separate run directories: run one after another in this process and
@@ -339,3 +339,23 @@ def test_sigterm_unwinds_and_the_rerun_resumes(runs) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert not list(run_dir.rglob("*.partial"))
     _assert_same_results(run_dir, runs["serial"])
+
+
+def test_studies_command_runs_the_named_study_then_the_report(tmp_path, capsys) -> None:
+    """`l1ad studies --only gaussian`: the data stage, the study, the report with its section; a second call
+    skips the finished study; `l1ad run` alone would not have run it."""
+    import json
+
+    import yaml
+
+    from l1ad import cli
+
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(TINY | {"cluster": {"workers": 1, "parallel_studies": False}}))
+    argv = ["studies", "--only", "gaussian", "--config", str(config), "--run-dir", str(tmp_path / "run")]
+    assert cli.main(argv) == 0
+    report = json.loads((tmp_path / "run" / "report" / "report.json").read_text())
+    assert list(report["studies"]) == ["gaussian"]
+    capsys.readouterr()
+    assert cli.main(argv) == 0
+    assert "[studies/gaussian]" not in capsys.readouterr().out  # finished: skipped without a word

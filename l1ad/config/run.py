@@ -17,10 +17,10 @@ class RunConfig(Section):
     name: str = "default"  # label written into the manifest and the report
     seed: int = 1  # master seed: data generation and the first training seed
     n_seeds: int = 1  # independent trainings per float model (seed, seed+1, ...)
-    # run by `l1ad run`; mpdr after nae and anomalyclr (its report quotes theirs)
+    # run by `l1ad studies` (and `l1ad run --with-studies`); mpdr after nae and anomalyclr (its report quotes theirs)
     studies: tuple[str, ...] = ("gaussian", "oneclass", "anomalyclr", "nae", "mpdr", "nurd")
     # deployed scorers to build (ocdn: dijet features, ae: L1 objects, nurd: jet images): only their data
-    # families are prepared, and `l1ad run` runs only the studies on those families (`--models` overrides)
+    # families are prepared, and only the studies on those families run (`--models` overrides)
     models: tuple[str, ...] = DEPLOYED_MODELS
 
     def problems(self, where: str = "run") -> list[str]:
@@ -50,7 +50,7 @@ class ClusterConfig(Section):
     scheduler: str = ""  # address of a running Dask scheduler (tcp://host:8786); "" = a LocalCluster here
     workers: int = 0  # LocalCluster worker processes; 0 = one per core
     memory_limit: str = "auto"  # per LocalCluster worker, e.g. "4GiB"; "auto" = machine memory / workers
-    # `l1ad run` runs the studies of run.studies as tasks on these workers, independent ones side by side
+    # `l1ad studies` runs the studies of run.studies as tasks on these workers, independent ones side by side
     # (each with cores / workers threads, its output in RUN_DIR/logs/<study>.log); false = one after another
     parallel_studies: bool = True
 
