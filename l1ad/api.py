@@ -180,11 +180,35 @@ def check(
     config: str | Path | Config | None = None,
     run_dir: str | Path = DEFAULT_RUN_DIR,
     models: Sequence[str] | None = None,
+    baseline: str | Path | None = None,
 ) -> list[str]:
-    """Apply the CI gate to the run's report.json; raise ``GateError`` listing every failure."""
+    """Apply the CI gate to the run's report.json, and with ``baseline`` (a run directory or report.json)
+    the comparison with it (``compare``); raise ``GateError`` listing every failure and regression."""
     from reports.check import check_report
 
-    return check_report(_config(config, models), Path(run_dir))
+    return check_report(_config(config, models), Path(run_dir), baseline)
+
+
+def compare(
+    base: str | Path,
+    new: str | Path,
+    config: str | Path | Config | None = None,
+    markdown: str | Path | None = None,
+    json_file: str | Path | None = None,
+) -> dict[str, Any]:
+    """Compare a run with its baseline (run directories or report.json files) per model and signal with the
+    tolerances of the ``check`` section (``reports.compare``); write the Markdown table to ``markdown`` and
+    the rows to ``json_file`` where given. Returns ``{"regressions": [...], "rows": [...], "markdown": ...}``."""
+    from l1ad.io import atomic_path, write_json
+    from reports.compare import compare as compare_runs
+
+    result = compare_runs(base, new, _config(config).check)
+    if markdown is not None:
+        with atomic_path(markdown) as tmp:
+            tmp.write_text(result["markdown"])
+    if json_file is not None:
+        write_json(json_file, {k: v for k, v in result.items() if k != "markdown"})
+    return result
 
 
 def study(

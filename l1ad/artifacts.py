@@ -251,6 +251,11 @@ class ReportPaths(WriteupPaths):
 
     NAME: ClassVar[str] = "report"
 
+    @property
+    def html(self) -> Path:
+        """report.md as one self-contained page, plots embedded (``reports.html``): a CI artifact."""
+        return self.root / "report.html"
+
 
 @dataclass(frozen=True)
 class StudyPaths(WriteupPaths):

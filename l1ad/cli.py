@@ -63,7 +63,8 @@ SHORT_HELP = {
     "quantize": "QKeras QAT and the bit-width scan",
     "firmware": "hls4ml projects, C simulation, csim validation",
     "report": "write report.md, report.json and plots",
-    "check": "the CI gate on report.json",
+    "check": "the CI gate on report.json (--baseline: and against a baseline run)",
+    "compare": "a run against its baseline: per model and signal, a Markdown table and JSON",
     "study": "one full-precision study (oneclass, gaussian, anomalyclr, nae, mpdr, nurd)",
     "run": "the main job: data -> train -> quantize -> firmware -> report -> check",
     "studies": "the full-precision studies of run.studies, side by side on Dask",
@@ -85,7 +86,14 @@ STAGE_HELP = {
     "check": "Read RUN_DIR/report/report.json and fail (exit 1), naming the model and the figure, when "
     "the quantized AUC drops more than check.auc_drop_tolerance below float, the C simulation "
     "disagrees with QKeras beyond check.* tolerances, or a model exceeds the L1 budget of firmware.budget "
-    "(latency, II, LUT/DSP/FF/BRAM as fractions of the part; recomputed with this --config, no rebuild).",
+    "(latency, II, LUT/DSP/FF/BRAM as fractions of the part; recomputed with this --config, no rebuild; a run built for another part or clock than this --config names fails, saying so). "
+    "--baseline RUN (a run directory or report.json) also fails on each regression against it (see compare).",
+    "compare": "Compare the run NEW with its baseline BASE (run directories or report.json files), per model and "
+    "signal: AUC float/QKeras/csim, efficiency at the trigger rate (float and firmware), thresholds, latency, "
+    "II, LUT, DSP, FF, BRAM, RTL == csim. Regressions: an AUC down by more than check.baseline_auc_drop; an "
+    "efficiency whose 68% interval falls below the baseline's; latency, II or a resource up by more than "
+    "check.baseline_resource_increase (relative); the RTL no longer equal to csim; a missing model. Prints the "
+    "Markdown table (--markdown FILE, --json FILE also write it) and exits 1 naming each regression.",
     "study": "Run one full-precision study into RUN_DIR/studies/NAME (it runs the data stage first if "
     "needed); the report includes every study present in the run directory.",
     "run": "The main job: data -> train -> quantize -> firmware (every deployed scorer: distributed arithmetic, "
@@ -123,8 +131,21 @@ def build_parser() -> argparse.ArgumentParser:
                 choices=list(STUDY_FAMILIES),
                 help="which study",
             )
+        if name == "compare":
+            p.add_argument("base", help="the baseline: a run directory or its report.json")
+            p.add_argument("new", help="the run to judge: a run directory or its report.json")
+            p.add_argument("--markdown", metavar="FILE", help="also write the Markdown table here")
+            p.add_argument("--json", metavar="FILE", help="also write the rows and regressions here as JSON")
         p.add_argument("--config", default="configs/default.yaml", help="YAML config (default: %(default)s)")
+        if name == "compare":
+            continue
         p.add_argument("--run-dir", default="runs/default", help="run directory (default: %(default)s)")
+        if name == "check":
+            p.add_argument(
+                "--baseline",
+                metavar="RUN",
+                help="also compare with this baseline run (directory or report.json), failing on regressions",
+            )
         if name not in ("check", "scan", "csim"):
             p.add_argument("--force", action="store_true", help="redo the stage even if it is up to date")
         if name == "run":
@@ -345,7 +366,13 @@ def main(argv: list[str] | None = None) -> int:
 
         function = getattr(api, args.command)
         if args.command == "check":
-            failures = function(args.config, args.run_dir, models=args.models)
+            failures = function(args.config, args.run_dir, models=args.models, baseline=args.baseline)
+        elif args.command == "compare":
+            result = function(args.base, args.new, args.config, markdown=args.markdown, json_file=args.json)
+            print(result["markdown"], end="")
+            failures = result["regressions"]
+            for phrase in failures:
+                print(f"l1ad compare: regression: {phrase}", file=sys.stderr)
         elif args.command == "study":
             function(args.name, args.config, args.run_dir, force=args.force)
             failures = []

@@ -506,8 +506,10 @@ def _stage_task(
     from distributed import get_worker
 
     from l1ad.cluster import address_host, available_cores
+    from l1ad.io import quiet_known_warnings
     from training.device import set_threads
 
+    quiet_known_warnings()  # a worker process: the filters of the l1ad command do not reach it
     worker = get_worker()
     if job == CHAIN:
         # The threads of an l1ad process (every core; torch then as train.threads says, in run_stage), which

@@ -21,10 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from firmware.budget import failure_phrases, layers_have_convolution, model_budget
-from l1ad.artifacts import RunPaths
 from l1ad.config import Config
-from l1ad.errors import GateError, InputError
-from l1ad.io import read_json
+from l1ad.errors import GateError
 
 
 def gate_failures(report: dict[str, Any], config: Config) -> list[str]:
@@ -128,15 +126,31 @@ def saturation_failures(name: str, saturation: dict[str, Any] | None, limit: flo
     return failures
 
 
-def check_report(config: Config, run_dir: Path) -> list[str]:
-    """Apply the gate to ``run_dir``'s report.json; raise ``GateError`` listing the failures."""
-    path = RunPaths(run_dir).report.json
-    if not path.is_file():
-        raise InputError(path, "no report.json: run `l1ad report` (or `l1ad run`) first")
-    report = read_json(path)
-    if not isinstance(report, dict) or "models" not in report:
-        raise InputError(path, "not an l1ad report (no 'models')")
-    failures = gate_failures(report, config)
+def built_for_failures(report: dict[str, Any], config: Config) -> list[str]:
+    """One phrase per model built for another part or clock than ``config`` names: its budget fractions and
+    latency are those of the built design, so judging them against this config's part would mislead."""
+    fw = config.firmware
+    failures = []
+    for name, model in report.get("models", {}).items():
+        res = model.get("resources") or {}
+        built = (res.get("part"), res.get("clock_period_ns"))
+        if None not in built and built != (fw.part, fw.clock_period_ns):
+            failures.append(
+                f"{name}: built for {built[0]} at {built[1]:g} ns, the config names {fw.part} at "
+                f"{fw.clock_period_ns:g} ns: rebuild with `l1ad firmware` (or check with the config it was built with)"
+            )
+    return failures
+
+
+def check_report(config: Config, run_dir: Path, baseline: str | Path | None = None) -> list[str]:
+    """Apply the gate to ``run_dir``'s report.json, and with ``baseline`` the comparison with that run
+    (``reports.compare``); raise ``GateError`` listing the failures and regressions."""
+    from reports.compare import compare, read_report
+
+    report, path = read_report(run_dir)
+    failures = built_for_failures(report, config) + gate_failures(report, config)
+    if baseline is not None:
+        failures += [f"against {baseline}: {r}" for r in compare(baseline, path, config.check)["regressions"]]
     if failures:
         raise GateError(f"gate failed ({len(failures)}): " + "; ".join(failures))
     return failures

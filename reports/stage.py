@@ -22,6 +22,7 @@ from l1ad.io import atomic_path, read_json, write_json
 from reports import plots
 from reports.check import gate_failures
 from reports.efficiency import efficiency_figures, efficiency_lines, trigger_lines
+from reports.html import render_html
 from training import metrics
 from training.data.h5read import open_h5
 from training.stage import noise_text, read_scores
@@ -303,8 +304,11 @@ def run_report(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
         "scan": read_json(run.scan.json) if run.scan.json.is_file() else None,
     }
     write_json(written.json, report)
+    text = render_markdown(report, config, run_dir)
     with atomic_path(written.markdown) as tmp:
-        tmp.write_text(render_markdown(report, config, run_dir))
+        tmp.write_text(text)
+    with atomic_path(written.html) as tmp:
+        tmp.write_text(render_html(text, out, f"l1ad report: {config.run.name}"))
     return {name: {"auc": m["auc"], "csim_exact": m["csim"]["exact_fraction"]} for name, m in models.items()}
 
 

@@ -76,3 +76,23 @@ def test_an_input_format_that_clips_the_tail_fails_the_gate(default_run, tmp_pat
     assert "ae/Ato4l: efficiency at 6 kHz csim" in message and "< 0.9" in message
     ato4l = _ae_record(run_dir)["signals"]["Ato4l"]
     assert ato4l["clipping_ratio"] < 0.9  # the float model on clipped inputs shows the cause
+
+
+def test_check_against_a_baseline_fails_on_an_ae_with_narrower_weights(default_run, tmp_path):
+    """`l1ad check --baseline`: a run passes against itself; the same run with the AE rebuilt from the same
+    float weights at 2-bit weights (and 4-bit activations) fails against it, naming the AE's regressions."""
+    baseline = default_run / "run"
+    config = default_run / "default.yaml"
+    assert api.check(str(config), str(baseline), baseline=str(baseline)) == []
+    run_dir = tmp_path / "run"
+    shutil.copytree(baseline, run_dir)
+    bits = {"weight_bits": 2, "weight_integer": 0, "activation_bits": 4, "activation_integer": 2}
+    narrow = {**SMALL, "quantize": {**SMALL["quantize"], "ae": {"epochs": 2, "bits": bits}}}
+    narrow_config = write_config(tmp_path / "narrow.yaml", narrow)
+    api.report(str(narrow_config), str(run_dir))  # quantize -> firmware -> report for the new bits
+    with pytest.raises(GateError) as failed:
+        api.check(str(narrow_config), str(run_dir), baseline=str(baseline))
+    assert f"against {baseline}: ae/" in str(failed.value)
+    result = api.compare(str(baseline), str(run_dir), str(narrow_config), markdown=tmp_path / "compare.md")
+    assert result["regressions"] and all(r.startswith("ae") for r in result["regressions"])
+    assert "| ae | Ato4l | AUC csim |" in (tmp_path / "compare.md").read_text()

@@ -38,7 +38,7 @@ COMPLETE = {
     "train": [f"{m}/{f}" for m in MODELS for f in ("info.json", "scores.h5")],
     "quantize": [f"{m}/{f}" for m in MODELS for f in ("info.json", "scores.h5", "qmodel.h5")],
     "firmware": [f"{m}/{f}" for m in MODELS for f in ("csim_validation.json", "csim_scores.h5")],
-    "report": ["report.json", "report.md"],
+    "report": ["report.json", "report.md", "report.html"],
 }
 
 # Where to kill: the stage, a file inside its temporary folder that shows it is well under way

@@ -71,6 +71,8 @@ def test_run_reaches_a_report_that_honours_the_contract(tiny_run):
     text = (run_dir / "report" / "report.md").read_text()
     assert "ocdn" in text and "## nurd" in text and "Frozen Mahalanobis head" in text
     assert "L1 budget (cnn graph" in text and "| layer | class | LUT | DSP | FF | delay (ns) |" in text
+    page = (run_dir / "report" / "report.html").read_text()  # self-contained: the plots embedded
+    assert "<table>" in page and 'src="data:image/png;base64,' in page and 'src="plots/' not in page
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert set(manifest["stages"]) >= {"data", "train", "quantize", "firmware", "report"}
     assert manifest["versions"]["tensorflow"].startswith("2.14")

@@ -26,11 +26,22 @@ class CheckConfig(Section):
     # events pass the float threshold (fewer: the ratio is noise).
     min_efficiency_ratio: float = 0.9
     min_float_passing: int = 20
+    # Against a baseline run (`l1ad compare`, `l1ad check --baseline`): an AUC may fall at most this much;
+    # latency, II and each resource may grow at most this fraction of the baseline's value (efficiencies at
+    # the trigger rate regress when their 68% intervals part, see reports/compare.py).
+    baseline_auc_drop: float = 0.005
+    baseline_resource_increase: float = 0.05
 
     def problems(self, where: str) -> list[str]:
         found = []
         if not 0.0 < self.min_efficiency_ratio <= 1.0:
             found.append(f"{where}.min_efficiency_ratio must lie in (0, 1], got {self.min_efficiency_ratio}")
+        if not 0.0 <= self.baseline_auc_drop < 1.0:
+            found.append(f"{where}.baseline_auc_drop must lie in [0, 1), got {self.baseline_auc_drop}")
+        if self.baseline_resource_increase < 0.0:
+            found.append(
+                f"{where}.baseline_resource_increase must be >= 0, got {self.baseline_resource_increase}"
+            )
         if self.min_float_passing < 1:
             found.append(f"{where}.min_float_passing must be >= 1, got {self.min_float_passing}")
         return found
