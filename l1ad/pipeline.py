@@ -17,6 +17,7 @@ after the studies it reads, ``Stage.after``), otherwise one after another here.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
 import os
@@ -49,6 +50,9 @@ class Stage:
     # stages whose outputs it reads when they are present (not fingerprinted, not run for it): when both
     # run in one `l1ad run`, it runs after them
     after: tuple[str, ...] = ()
+    # one folder per deployed model (``<stage>/<model>/``), rebuilt only for the models whose own entries
+    # changed (``model_fingerprint``); the others' folders are kept
+    per_model: bool = False
 
     def load(self) -> Callable[[Config, Path, Path], dict[str, Any]]:
         module, function = self.function.split(":")
@@ -71,6 +75,7 @@ STAGES: dict[str, Stage] = {
             ("train", "run.seed", "run.n_seeds", "metrics"),
             ("data",),
             "train the float scorers (OCDN, L1 autoencoder, NuRD) on background, N seeds",
+            per_model=True,
         ),
         Stage(
             "quantize",
@@ -78,6 +83,7 @@ STAGES: dict[str, Stage] = {
             ("quantize", "train.device", "run.seed", "metrics"),
             ("train",),
             "QKeras quantization-aware retraining from the float weights, and the bit-width scan",
+            per_model=True,
         ),
         Stage(
             "firmware",
@@ -85,6 +91,7 @@ STAGES: dict[str, Stage] = {
             ("firmware", "metrics"),
             ("quantize",),
             "hls4ml HLS projects, g++ C simulation on the test set, csim-vs-QKeras validation",
+            per_model=True,
         ),
         Stage(
             "report",
@@ -182,6 +189,26 @@ def fingerprint(config: Config, stage: str) -> str:
     return hashlib.sha256((own + chain).encode()).hexdigest()[:16]
 
 
+def model_fingerprint(config: Config, stage: str, model: str) -> str:
+    """``fingerprint`` of one model's part of a ``per_model`` stage: the stage's entries without the other
+    models' subsections, chained with the model's part of its upstream stages (whole ones for shared stages)."""
+    s = lookup(stage)
+    own = config.fingerprint(*s.config_keys, model=model)
+    chain = "".join(
+        model_fingerprint(config, u, model) if lookup(u).per_model else fingerprint(config, u)
+        for u in s.upstream
+    )
+    return hashlib.sha256((own + chain).encode()).hexdigest()[:16]
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    """A kept file in the new stage folder: a hard link (instant, no space), a copy across file systems."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
 def run_stage(
     config: Config,
     run_dir: str | Path,
@@ -206,7 +233,15 @@ def run_stage(
                 f"[{stage}] up to date in {rd.paths.stage(stage)}, skipped (use --force to redo)", flush=True
             )
         return rd.stage_record(stage)["summary"]
+    models = {m: model_fingerprint(config, stage, m) for m in config.run.models} if s.per_model else {}
+    record = rd.stage_record(stage) or {}
+    previous, kept = record.get("models") or {}, []
+    if not force and rd.paths.stage(stage).is_dir():
+        kept = [m for m in models if previous.get(m) == models[m] and (rd.paths.stage(stage) / m).is_dir()]
     print(f"[{stage}] {s.help}", flush=True)
+    if kept:
+        rebuilt = ", ".join(m for m in models if m not in kept) or "none"
+        print(f"[{stage}] {', '.join(kept)} up to date, kept; rebuilding {rebuilt}", flush=True)
     if threads is not None:
         from training.device import set_threads
 
@@ -218,9 +253,16 @@ def run_stage(
     start, cpu_start = time.perf_counter(), cpu_seconds()
     function = s.load()
     with atomic_dir(rd.paths.stage(stage)) as out:
-        summary = function(config, out, rd.path)
+        old = record.get("summary", {}) if s.per_model else {}
+        summary = {k: v for k, v in old.items() if k in kept or k not in models}
+        for m in kept:
+            shutil.copytree(rd.paths.stage(stage) / m, out / m, symlinks=True, copy_function=_link_or_copy)
+        rebuild = [m for m in config.run.models if m not in kept]
+        if rebuild or not s.per_model:
+            subset = dataclasses.replace(config, run=dataclasses.replace(config.run, models=tuple(rebuild)))
+            summary.update(function(subset if s.per_model else config, out, rd.path))
     seconds = time.perf_counter() - start
-    rd.record_stage(stage, fp, seconds, summary, cpu_seconds() - cpu_start)
+    rd.record_stage(stage, fp, seconds, summary, cpu_seconds() - cpu_start, models)
     shutil.rmtree(checkpoint_dir(run_dir, stage), ignore_errors=True)
     print(f"[{stage}] done in {seconds:.1f} s -> {rd.paths.stage(stage)}", flush=True)
     return summary

@@ -74,9 +74,11 @@ class RunDir:
         seconds: float,
         summary: dict[str, Any],
         cpu_seconds: float | None = None,
+        models: dict[str, str] | None = None,
     ) -> None:
         """Write the stage's record into the manifest (atomically, after its outputs are in place):
-        wall ``seconds`` and, when given, the ``cpu_seconds`` of its process and the tools it ran.
+        wall ``seconds`` and, when given, the ``cpu_seconds`` of its process and the tools it ran, and
+        the fingerprint of each deployed model's part (``models``, stages with a folder per model).
 
         The read-modify-write holds a lock on the run directory, so two l1ad processes finishing
         stages of one run directory at once (two studies, say) both keep their records.
@@ -84,10 +86,16 @@ class RunDir:
         self.path.mkdir(parents=True, exist_ok=True)
         with open(self.paths.manifest_lock, "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or when the process dies
-            self._record_stage(stage, fingerprint, seconds, summary, cpu_seconds)
+            self._record_stage(stage, fingerprint, seconds, summary, cpu_seconds, models)
 
     def _record_stage(
-        self, stage: str, fingerprint: str, seconds: float, summary: dict[str, Any], cpu_seconds: float | None
+        self,
+        stage: str,
+        fingerprint: str,
+        seconds: float,
+        summary: dict[str, Any],
+        cpu_seconds: float | None,
+        models: dict[str, str] | None,
     ) -> None:
         manifest = self.read_manifest()
         manifest.update(
@@ -106,6 +114,7 @@ class RunDir:
             "cpu_seconds": None if cpu_seconds is None else round(cpu_seconds, 2),
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "summary": summary,
+            **({"models": models} if models else {}),
         }
         write_json(self.paths.manifest, manifest)
 

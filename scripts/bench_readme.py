@@ -1,10 +1,11 @@
 """The README's two commands, timed as a new user meets them: on a fresh clone of this repository.
 
-    python scripts/bench_readme.py [--skip-run] [--skip-tests] [--keep DIR]
+    python scripts/bench_readme.py [--skip-run] [--skip-rerun] [--skip-studies] [--skip-tests] [--keep DIR]
 
 Clones the committed HEAD into a temporary folder (no ``.venv``, no run directory), then times
 ``bash scripts/setup.sh`` (Python packages from the local pip cache; da4ml's numba solver compiled),
-``bash scripts/run.sh`` (the main job; its set-up step is then a no-op) and
+``bash scripts/run.sh`` (the main job; its set-up step is then a no-op), the main job again after a change
+to one model's quantize config (``quantize.ae.learning_rate``: the CI loop's rerun), ``l1ad studies`` and
 ``bash scripts/test.sh --durations=20``. Each README command on a fresh clone costs set-up plus its
 own time. Records per-stage seconds (the run's manifest), per-study seconds, the slowest tests and
 the machine's load average sampled every 10 s (other work on the machine slows everything), in
@@ -94,6 +95,10 @@ def main() -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--skip-run", action="store_true", help="do not time scripts/run.sh")
+    parser.add_argument(
+        "--skip-rerun", action="store_true", help="do not time the rerun after one model's change"
+    )
+    parser.add_argument("--skip-studies", action="store_true", help="do not time l1ad studies")
     parser.add_argument("--skip-tests", action="store_true", help="do not time scripts/test.sh")
     parser.add_argument("--keep", help="clone into this (new) folder and keep it, instead of a temporary one")
     args = parser.parse_args()
@@ -109,12 +114,12 @@ def main() -> None:
         result: dict = json.loads(out.read_text()) if out.is_file() else {}
         result.update({"cpus": os.cpu_count(), "python": sys.version.split()[0]})
 
+        run_dir = clone / "runs" / "default"
         seconds, load, _ = timed(["bash", "scripts/setup.sh"], clone, logs / "setup.log")
         setup = {"commit": commit, "seconds": seconds, "load": load}
         print(f"set-up (fresh .venv): {seconds:.0f} s (load {load['mean']:.1f})", flush=True)
 
         if not args.skip_run:
-            run_dir = clone / "runs" / "default"
             result["run"], _ = measure("run.sh", ["--run-dir", str(run_dir)], clone, logs, setup)
             # the standard library only (no l1ad import): this runs with any Python, before a .venv exists
             manifest = json.loads((run_dir / "manifest.json").read_text())
@@ -127,6 +132,30 @@ def main() -> None:
             print("| stage | wall s | CPU s |\n|---|---|---|")
             for s, v in stages.items():
                 print(f"| {s} | {v['seconds']:.0f} | {v['cpu_seconds'] or 0:.0f} |")
+
+        l1ad = str(clone / ".venv" / "bin" / "l1ad")
+        if not args.skip_run and not args.skip_rerun:
+            changed = clone / "changed.yaml"  # the default config with the AE's QAT learning rate changed
+            edit = (
+                "import sys, yaml; c = yaml.safe_load(open(sys.argv[1])); "
+                "c['quantize']['ae']['learning_rate'] *= 2; yaml.safe_dump(c, open(sys.argv[2], 'w'))"
+            )
+            py = str(clone / ".venv" / "bin" / "python")
+            subprocess.run([py, "-c", edit, "configs/default.yaml", str(changed)], cwd=clone, check=True)
+            seconds, load, text = timed(
+                [l1ad, "run", "--config", str(changed), "--run-dir", str(run_dir)], clone, logs / "rerun.log"
+            )
+            kept = [line for line in text.splitlines() if "up to date, kept" in line]
+            result["rerun_one_model"] = {"commit": commit, "seconds": seconds, "load": load, "kept": kept}
+            print(f"\nrerun after quantize.ae changed: {seconds:.0f} s; " + "; ".join(kept), flush=True)
+        if not args.skip_studies:
+            seconds, load, _ = timed(
+                [l1ad, "studies", "--run-dir", str(run_dir)], clone, logs / "studies.log"
+            )
+            manifest = json.loads((run_dir / "manifest.json").read_text())
+            per_study = {s: r["seconds"] for s, r in manifest["stages"].items() if s.startswith("studies/")}
+            result["studies"] = {"commit": commit, "seconds": seconds, "load": load, "per_study": per_study}
+            print(f"\nl1ad studies: {seconds:.0f} s ({per_study})", flush=True)
 
         if not args.skip_tests:
             result["tests"], text = measure("test.sh", ["--durations=20"], clone, logs, setup)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create (or reuse) the project environment in .venv/ at the repository root.
-# Reused as-is when complete: the stamp file records the hash of pyproject.toml.
+# Reused as-is when complete: the stamp file records the hash of pyproject.toml and requirements.lock.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +17,7 @@ find_python() {
 }
 
 stamp=.venv/.l1ad-installed
-want=$(sha256sum pyproject.toml | cut -c1-16)
+want=$(cat pyproject.toml requirements.lock | sha256sum | cut -c1-16)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x .venv/bin/python ]; then
     exit 0
 fi
@@ -31,7 +31,11 @@ echo "l1ad setup: creating .venv with $($python --version) (about 2 GB, a few mi
 .venv/bin/python -m pip install --quiet --upgrade pip
 # torch first and pinned: an unpinned torch pulls a multi-GB CUDA build (see STACK notes in README)
 .venv/bin/python -m pip install --quiet torch==2.13.0
-.venv/bin/python -m pip install --quiet -e ".[dev]"
+# every other package at the exact version of requirements.lock (no resolution: what was tested is what runs),
+# then l1ad itself; pip check confirms the lock is complete and consistent
+.venv/bin/python -m pip install --quiet --no-deps -r requirements.lock
+.venv/bin/python -m pip install --quiet --no-deps -e .
+.venv/bin/python -m pip check >/dev/null
 # da4ml's solver is numba code cached on disk (in the venv) after its first compile, which takes about
 # two minutes: pay it here once, not in the first distributed-arithmetic conversion.
 echo "l1ad setup: compiling da4ml's solver (numba, once per environment)"

@@ -18,7 +18,9 @@ from tests.pipeline_helpers import build_tiny_run
 # at the end. The files that read the shared tiny run come after test_pipeline.py, which builds it.
 SLOWEST_FIRST = (
     "test_interrupt.py",
+    "test_byo_shapes.py",
     "test_pipeline.py",
+    "test_ci_templates.py",
     "test_hgq.py",
     "test_sharded_csim.py",
     "test_scan_resume.py",

@@ -58,9 +58,8 @@ def clone(tmp_path_factory) -> Path:
 
     # the clone's `scripts/setup.sh` must find the linked .venv complete: a reinstall would point it at the clone
     stamp = (ROOT / ".venv" / ".l1ad-installed").read_text().strip()
-    assert stamp == hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()[:16], (
-        "run scripts/setup.sh"
-    )
+    inputs = (ROOT / "pyproject.toml").read_bytes() + (ROOT / "requirements.lock").read_bytes()
+    assert stamp == hashlib.sha256(inputs).hexdigest()[:16], "run scripts/setup.sh"
     folder = tmp_path_factory.mktemp("clone")
     files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=True)
     for name in filter(None, files.stdout.split("\0")):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from l1ad.config import DEPLOYED_MODELS as MODELS
 from l1ad.config import Config, QuantBits, load_config
 from l1ad.envcheck import EnvironmentDriftError, check_versions
 from l1ad.errors import InputError
@@ -201,3 +202,32 @@ def test_study_table_and_study_families_name_the_same_studies():
     from l1ad.pipeline import STUDIES
 
     assert sorted(name.split("/", 1)[1] for name in STUDIES) == sorted(STUDY_FAMILIES)
+
+
+def test_model_fingerprints_follow_each_models_own_entries() -> None:
+    """A change to quantize.ae moves the AE's quantize and firmware fingerprints only; a shared entry
+    (quantize.scan) moves every model's; the firmware section moves every model's firmware only."""
+    import dataclasses
+
+    from l1ad.pipeline import model_fingerprint
+
+    base = load_config(None)
+
+    def fingerprints(config):
+        return {
+            (s, m): model_fingerprint(config, s, m) for s in ("train", "quantize", "firmware") for m in MODELS
+        }
+
+    before = fingerprints(base)
+    ae = dataclasses.replace(base.quantize.ae, learning_rate=3.0e-4)
+    changed = fingerprints(dataclasses.replace(base, quantize=dataclasses.replace(base.quantize, ae=ae)))
+    assert {k for k in before if before[k] != changed[k]} == {("quantize", "ae"), ("firmware", "ae")}
+    scan = dataclasses.replace(base.quantize.scan, epochs=base.quantize.scan.epochs + 1)
+    shared = fingerprints(dataclasses.replace(base, quantize=dataclasses.replace(base.quantize, scan=scan)))
+    assert {k for k in before if before[k] != shared[k]} == {
+        (s, m) for s in ("quantize", "firmware") for m in MODELS
+    }
+    clock = fingerprints(
+        dataclasses.replace(base, firmware=dataclasses.replace(base.firmware, clock_period_ns=4.0))
+    )
+    assert {k for k in before if before[k] != clock[k]} == {("firmware", m) for m in MODELS}

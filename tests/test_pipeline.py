@@ -113,6 +113,32 @@ def test_rerun_skips_finished_stages(tiny_run, capsys):
     assert "[train] up to date" in out and "[data] generate" not in out
 
 
+def test_a_change_to_one_model_rebuilds_that_model_only(tiny_run, tmp_path, capsys):
+    """quantize.ae changed: the AE's quantize and firmware folders are rebuilt, the OCDN's and NuRD's kept
+    (the same files, hard-linked into the new stage folders), the report has all three."""
+    import shutil
+
+    _, tiny_dir, _ = tiny_run
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_dir, run_dir)
+    changed = {**TINY, "quantize": {**TINY["quantize"], "ae": {"epochs": 1, "learning_rate": 3.0e-4}}}
+    config = write_config(tmp_path / "changed.yaml", changed)
+    files = {m: run_dir / "quantize" / m / "qmodel.h5" for m in ("ocdn", "ae", "nurd")}
+    before = {m: f.stat().st_ino for m, f in files.items()}
+    api.report(config, run_dir)
+    out = capsys.readouterr().out
+    for stage in ("quantize", "firmware"):
+        assert f"[{stage}] ocdn, nurd up to date, kept; rebuilding ae" in out
+    assert "[train]" not in out
+    after = {m: f.stat().st_ino for m, f in files.items()}
+    assert after["ocdn"] == before["ocdn"] and after["nurd"] == before["nurd"] and after["ae"] != before["ae"]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert set(manifest["stages"]["firmware"]["summary"]) == {"ocdn", "ae", "nurd"}
+    report = json.loads((run_dir / "report" / "report.json").read_text())
+    assert report["models"]["ocdn"]["csim"]["exact_fraction"] == 1.0
+    assert report["models"]["ae"]["csim"]["exact_fraction"] == 1.0
+
+
 def test_a_tighter_budget_fails_the_gate_without_a_rebuild(tiny_run, tmp_path):
     _, run_dir, _ = tiny_run
     manifest = (run_dir / "manifest.json").read_text()

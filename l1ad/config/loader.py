@@ -24,7 +24,7 @@ from l1ad.config.data import DataConfig
 from l1ad.config.firmware import FirmwareConfig
 from l1ad.config.quantize import QuantizeConfig
 from l1ad.config.report import CheckConfig, MetricsConfig
-from l1ad.config.run import ClusterConfig, RunConfig
+from l1ad.config.run import DEPLOYED_MODELS, ClusterConfig, RunConfig
 from l1ad.config.scan import ScanConfig
 from l1ad.config.section import Section
 from l1ad.config.studies import StudiesConfig
@@ -53,11 +53,13 @@ class Config(Section):
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def fingerprint(self, *keys: str) -> str:
+    def fingerprint(self, *keys: str, model: str | None = None) -> str:
         """A short hash of the named config entries ("data", "run.seed"): a stage reruns when it changes.
 
         Entries in ``NOT_FINGERPRINTED`` count only when named themselves, not as part of their section:
         ``firmware.budget`` is read by the report and the gate, so a new budget rebuilds no firmware.
+        With ``model`` (a deployed model), the other deployed models' subsections of a section
+        (``quantize.ocdn`` for ``ae``) are left out: the entries that define that model's outputs.
         """
         d = self.to_dict()
         picked = {}
@@ -65,6 +67,8 @@ class Config(Section):
             value: Any = d
             for part in key.split("."):
                 value = value[part]
+            if model is not None and isinstance(value, dict):
+                value = {k: v for k, v in value.items() if k == model or k not in DEPLOYED_MODELS}
             for entry in NOT_FINGERPRINTED:
                 if entry.startswith(key + "."):
                     value = copy.deepcopy(value)
