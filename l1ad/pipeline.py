@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from l1ad.artifacts import RunPaths
 from l1ad.config import Config
 from l1ad.errors import L1adError
 from l1ad.io import atomic_dir
@@ -175,12 +174,6 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def checkpoint_dir(run_dir: str | Path, stage: str) -> Path:
-    """Where a stage keeps training checkpoints: outside its temporary folder, so an
-    interrupted stage resumes from them on rerun; removed once the stage succeeds."""
-    return RunPaths(run_dir).checkpoints(lookup(stage).name)
-
-
 def fingerprint(config: Config, stage: str) -> str:
     """Hash of the stage's config entries chained with its upstream stages' fingerprints."""
     s = lookup(stage)
@@ -263,7 +256,7 @@ def run_stage(
             summary.update(function(subset if s.per_model else config, out, rd.path))
     seconds = time.perf_counter() - start
     rd.record_stage(stage, fp, seconds, summary, cpu_seconds() - cpu_start, models)
-    shutil.rmtree(checkpoint_dir(run_dir, stage), ignore_errors=True)
+    shutil.rmtree(rd.paths.checkpoints(stage), ignore_errors=True)  # the stage succeeded: nothing to resume
     print(f"[{stage}] done in {seconds:.1f} s -> {rd.paths.stage(stage)}", flush=True)
     return summary
 

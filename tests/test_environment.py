@@ -78,3 +78,28 @@ def test_the_pinned_stack_passes(tmp_path: Path) -> None:
     )
     # past the environment check: the command now fails on the missing report, as bad input
     assert out.returncode == 2 and "report.json" in out.stderr and "Keras" not in out.stderr
+
+
+def test_the_lock_pins_every_dependency_within_pyproject() -> None:
+    """requirements.lock (what scripts/setup.sh installs, without resolution) holds every dependency of
+    pyproject.toml, dev tools included, at one exact version its specifier admits; torch is installed
+    before it (the CPU build) and left out."""
+    import tomllib
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    root = Path(__file__).resolve().parents[1]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    lock = {}
+    for line in (root / "requirements.lock").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, version = line.split("==")
+            lock[canonicalize_name(name)] = version
+    for text in [*project["dependencies"], *project["optional-dependencies"]["dev"]]:
+        requirement = Requirement(text)
+        name = canonicalize_name(requirement.name)
+        if name == "torch":
+            assert name not in lock
+            continue
+        assert name in lock, f"{name} is not in requirements.lock"
+        assert requirement.specifier.contains(lock[name], prereleases=True), f"{name}=={lock[name]} vs {text}"

@@ -17,7 +17,6 @@ import numpy as np
 
 from l1ad.artifacts import RunPaths, StudyPaths
 from l1ad.config import AnomalyCLRConfig, Config
-from l1ad.pipeline import checkpoint_dir
 from training import metrics
 from training.anomalyclr import (
     ANOMALY_AUGMENTATIONS,
@@ -340,7 +339,9 @@ def run_anomalyclr_study(config: Config, out: Path, run_dir: Path) -> dict[str, 
     from reports.stage import data_label
 
     cfg = config.studies.anomalyclr
-    checkpoints = checkpoint_dir(run_dir, "anomalyclr")  # survives an interruption: a rerun resumes
+    checkpoints = RunPaths(run_dir).checkpoints(
+        "studies/anomalyclr"
+    )  # survives an interruption: a rerun resumes
     if cfg.n_ae_seeds < 1:
         raise ValueError(f"studies.anomalyclr.n_ae_seeds must be at least 1, got {cfg.n_ae_seeds}")
     unknown = [loss for loss in cfg.losses if loss not in LOSS_LABELS]

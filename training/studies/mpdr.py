@@ -15,7 +15,6 @@ import torch
 from l1ad.artifacts import RunPaths, StudyPaths
 from l1ad.config import Config
 from l1ad.io import read_json
-from l1ad.pipeline import checkpoint_dir
 from training import metrics
 from training.data.l1objects import N_INPUTS, N_SLOTS
 from training.data.splits import read_splits
@@ -314,7 +313,7 @@ def run_mpdr_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
     unknown = [e for e in cfg.energies if e not in ENERGY_LABELS]
     if unknown:
         raise ValueError(f"studies.mpdr.energies: unknown {unknown} (known: {', '.join(ENERGY_LABELS)})")
-    checkpoints = checkpoint_dir(run_dir, "mpdr")  # survives an interruption: a rerun resumes
+    checkpoints = RunPaths(run_dir).checkpoints("studies/mpdr")  # survives an interruption: a rerun resumes
     out, run_dir = Path(out), Path(run_dir)
     seed0 = config.run.seed
     splits = read_splits(RunPaths(run_dir).data.splits("l1"))

@@ -16,7 +16,6 @@ import numpy as np
 
 from l1ad.artifacts import RunPaths, StudyPaths
 from l1ad.config import Config
-from l1ad.pipeline import checkpoint_dir
 from training import metrics
 from training.data.splits import read_splits
 from training.device import torch_device
@@ -233,7 +232,7 @@ def run_nae_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
     from reports.stage import data_label
 
     cfg = config.studies.nae
-    checkpoints = checkpoint_dir(run_dir, "nae")  # survives an interruption: a rerun resumes
+    checkpoints = RunPaths(run_dir).checkpoints("studies/nae")  # survives an interruption: a rerun resumes
     out = Path(out)
     seed0 = config.run.seed
     splits = read_splits(RunPaths(run_dir).data.splits("l1"))
