@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from firmware import resources
+from firmware.build_cache import compile_model
 from firmware.csim import output_agreement, predict_outputs, worst_agreement
 from firmware.hgq_hls import convert_proxy
 from firmware.hls import format_of, layer_precisions
@@ -88,7 +89,7 @@ def byo_proxy(
     hls_model = convert_proxy(proxy, paths.hls_project, fw, project_name)
     convert_seconds = time.perf_counter() - t0
     t1 = time.perf_counter()
-    hls_model.compile()
+    compile_model(hls_model)
     csim = predict_outputs(hls_model, X_grid)
     csim_seconds = time.perf_counter() - t1
     outputs = []

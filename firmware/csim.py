@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from firmware.build_cache import compile_model
 from firmware.hls import (
     QUANTIZER_ROUNDING,
     format_of,
@@ -51,7 +52,7 @@ def predict(hls_model: Any, X: np.ndarray, batch_size: int = 10_000) -> np.ndarr
 def compile_and_predict(hls_model: Any, X: np.ndarray, batch_size: int = 10_000) -> np.ndarray:
     """Compile the project with g++ and return the csim score per event, shape (N,), float64."""
     X = _check_inputs(hls_model, X)
-    hls_model.compile()
+    compile_model(hls_model)
     return predict(hls_model, X, batch_size)
 
 
@@ -329,7 +330,7 @@ def validate(
     # One g++ build serves the scores and the saturation trace: the trace hooks only copy layer outputs
     # (off unless a trace is running) and cost a DA design's compile time twice if built separately.
     hls_model.config.trace_output = True
-    hls_model.compile()
+    compile_model(hls_model)
     t1 = time.perf_counter()
     csim = predict(hls_model, X, batch_size)
     t2 = time.perf_counter()

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from firmware.build_cache import compile_model
 from firmware.csim import auc_all_signals, csim_agreement, predict
 from firmware.hls import base_config, layer_precisions, output_lsb, precision_cpp, write_project
 from l1ad.config import FirmwareConfig
@@ -67,7 +68,7 @@ def validate_proxy(
             f"({len(proxy_scores)}) differ in length"
         )
     t0 = time.perf_counter()
-    hls_model.compile()
+    compile_model(hls_model)
     t1 = time.perf_counter()
     csim = predict(hls_model, X, batch_size)
     t2 = time.perf_counter()

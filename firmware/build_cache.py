@@ -1,0 +1,102 @@
+"""hls4ml's C simulation build, cached by content: the same sources and flags are compiled by g++ once.
+
+A compile costs seconds to minutes (distributed-arithmetic designs are long C++ files); runs, scan
+points, reruns and tests build the same projects again. ``compile_model`` does what hls4ml's
+``ModelGraph.compile`` does (write the project, build the shared library, load it), except that the build
+is looked up first in a folder of libraries named by the hash of everything the build reads: the
+project's ``firmware/`` tree and bridge, its build script with the per-write stamp taken out, and the
+compiler's version. ``L1AD_CSIM_CACHE`` names the folder (default ``~/.cache/l1ad/csim``; empty: no
+cache). The newest ``MAX_ENTRIES`` libraries are kept.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from l1ad.io import atomic_path
+
+MAX_ENTRIES = 300
+
+
+def cache_dir() -> Path | None:
+    """The cache folder, or None when ``L1AD_CSIM_CACHE`` is set empty."""
+    value = os.environ.get("L1AD_CSIM_CACHE")
+    if value == "":
+        return None
+    return Path(value) if value else Path.home() / ".cache" / "l1ad" / "csim"
+
+
+@cache
+def _compiler_version() -> str:
+    return subprocess.run(["g++", "--version"], capture_output=True, text=True).stdout
+
+
+def build_key(hls_model: Any) -> str:
+    """Hash of what the g++ build of the written project reads (the per-write stamp aside)."""
+    project = Path(hls_model.config.get_output_dir())
+    name, stamp = hls_model.config.get_project_name(), str(hls_model.config.get_config_value("Stamp"))
+    digest = hashlib.sha256(_compiler_version().encode())
+    sources = sorted(p for p in (project / "firmware").rglob("*") if p.is_file() and p.suffix != ".so")
+    for path in [*sources, project / f"{name}_bridge.cpp", project / "build_lib.sh"]:
+        digest.update(str(path.relative_to(project)).encode())
+        digest.update(path.read_bytes().replace(stamp.encode(), b"STAMP"))
+    return digest.hexdigest()[:32]
+
+
+def compile_model(hls_model: Any) -> None:
+    """``hls_model.compile()`` with the build taken from the cache when the same one was made before."""
+    hls_model.write()
+    config = hls_model.config
+    lib = (
+        Path(config.get_output_dir())
+        / "firmware"
+        / f"{config.get_project_name()}-{config.get_config_value('Stamp')}.so"
+    )
+    folder = cache_dir()
+    cached = None if folder is None else folder / f"{build_key(hls_model)}.so"
+    if cached is None or not _restore(cached, lib):
+        lib = Path(config.backend.compile(hls_model))
+        if cached is not None:
+            with atomic_path(cached) as tmp:  # two processes building the same library: one wins, both valid
+                shutil.copyfile(lib, tmp)
+            _prune(cached.parent)
+    _load(hls_model, lib)
+
+
+def _restore(cached: Path, lib: Path) -> bool:
+    """Copy the cached library to ``lib``; False when it is not there (never built, or pruned meanwhile)."""
+    try:
+        shutil.copyfile(cached, lib)
+        os.utime(cached)  # recently used: kept by the pruning
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _load(hls_model: Any, lib: Path) -> None:
+    """Link the library into this process as hls4ml's ``_compile`` does (closing the one loaded before)."""
+    if hls_model._top_function_lib is not None:
+        dlclose = ctypes.CDLL("libdl.so.2").dlclose
+        dlclose.argtypes = [ctypes.c_void_p]
+        dlclose(hls_model._top_function_lib._handle)
+    hls_model._top_function_lib = ctypes.cdll.LoadLibrary(str(lib))
+
+
+def _prune(folder: Path) -> None:
+    """Keep the newest ``MAX_ENTRIES`` libraries of the cache."""
+
+    def used(path: Path) -> float:
+        try:
+            return path.stat().st_mtime
+        except FileNotFoundError:  # pruned by another process meanwhile
+            return 0.0
+
+    for old in sorted(folder.glob("*.so"), key=used, reverse=True)[MAX_ENTRIES:]:
+        old.unlink(missing_ok=True)
