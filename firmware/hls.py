@@ -529,17 +529,42 @@ def write_project(
     )
     # read by the l1ad estimate (firmware/resources.py) and written into the project's hls4ml_config.yml
     hls_model.config.config[USE_DSP_KEY] = fw.use_dsp
-    if not fw.use_dsp and fw.backend == "Vitis":
-        # hls4ml rewrites build_prj.tcl on every write (compile writes too): bind after each one
-        write = hls_model.write
+    # hls4ml rewrites the whole project on every write (compile writes too): patch it after each one
+    write = hls_model.write
 
-        def write_with_fabric_multipliers() -> None:
-            write()
+    def write_and_patch() -> None:
+        write()
+        guard_rounding_bit_read(output_dir)
+        if not fw.use_dsp and fw.backend == "Vitis":
             bind_multipliers_to_fabric(output_dir)
 
-        hls_model.write = write_with_fabric_multipliers
+    hls_model.write = write_and_patch
     hls_model.write()
     return hls_model
+
+
+# ap_fixed_base.h (the ap_types hls4ml copies into a project), converting to a type with fewer fractional
+# bits: it reads the bit below the new LSB before checking that the source has such a bit, and asserts.
+# da4ml types a constant DA output (a kernel column rounded to zeros: its bias alone) in its own narrowest
+# type, e.g. ap_ufixed<1,-3> = 0.0625, whose cast into a coarser output type then aborts the C simulation,
+# and with it the Python process. The next line never uses the bit in that case: the guard only skips
+# the read, every result stays the same (checked against the testbench with assertions off).
+ROUNDING_BIT_READ = "bool qbit = _AP_ROOT_op_get_bit(op.V, F2 - _AP_F - 1);"
+GUARDED_ROUNDING_BIT_READ = (
+    "bool qbit = (F2 - _AP_F - 1 < _AP_W2) && _AP_ROOT_op_get_bit(op.V, F2 - _AP_F - 1);"
+)
+
+
+def guard_rounding_bit_read(project: Path) -> None:
+    """Put the guard of ``GUARDED_ROUNDING_BIT_READ`` into the project's ``ap_fixed_base.h``."""
+    header = Path(project) / "firmware" / "ap_types" / "ap_fixed_base.h"
+    text = header.read_text()
+    if GUARDED_ROUNDING_BIT_READ in text:
+        return
+    if text.count(ROUNDING_BIT_READ) != 1:
+        raise DesignError(f"{header}: the rounding-bit read to guard is not there once (ap_types changed)")
+    with atomic_path(header) as tmp:
+        tmp.write_text(text.replace(ROUNDING_BIT_READ, GUARDED_ROUNDING_BIT_READ))
 
 
 FABRIC_MULTIPLIERS = "config_op mul -impl fabric"  # Vitis HLS (UG1399 config_op): every multiplier in LUTs

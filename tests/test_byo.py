@@ -445,3 +445,28 @@ def test_labels_give_auc_per_class_and_bad_labels_one_line(tmp_path) -> None:
     with h5py.File(tmp_path / "labelled.h5", "w") as f:
         f["X"], f["y"] = rng.normal(size=(500, 4)), y
     np.testing.assert_array_equal(byo.read_labels(tmp_path / "labelled.h5", 500, "y"), y)
+
+
+def test_a_dense_output_that_is_its_bias_alone_rounds_without_aborting(tmp_path) -> None:
+    """Narrow weights round a kernel column to zeros: da4ml then types that output as its bias alone
+    (0.0625 as ap_ufixed<1,-3>), whose cast into the 2-fractional-bit output type read a bit the source
+    does not have and aborted the C simulation (and Python) in ap_types' assertion. Guarded in every
+    written project (firmware.hls.guard_rounding_bit_read): csim equals the float64 twin."""
+    import tensorflow as tf
+    from qkeras import QActivation
+
+    inp = tf.keras.Input((6,), name="x")
+    h = QActivation("quantized_bits(10,7,alpha=1)", name="in_q")(inp)
+    h = _dense(4, "d", kernel="quantized_bits(3,0,alpha=1)", bias="quantized_bits(8,3,alpha=1)")(h)
+    out = QActivation("quantized_bits(10,7,alpha=1)", name="out_q")(h)
+    model = tf.keras.Model(inp, out, name="zero_column")
+    kernel = np.random.default_rng(1).choice([-0.5, -0.25, 0.25, 0.5], size=(6, 4))
+    kernel[:, 1] = 0.0  # the column of output 1: its bias alone
+    model.get_layer("d").set_weights([kernel, np.array([0.5, 0.0625, -0.25, 0.0])])
+    model.save(tmp_path / "zero_column.h5", save_format="h5")
+    row = byo.byo_firmware(
+        tmp_path / "zero_column.h5", tmp_path / "out", FW, input_range=(-8, 8), n_events=500
+    )
+    assert row["precision_route"] == "quantizers" and row["exact_fraction"] == 1.0
+    header = tmp_path / "out" / "hls_project" / "firmware" / "ap_types" / "ap_fixed_base.h"
+    assert "(F2 - _AP_F - 1 < _AP_W2) &&" in header.read_text()
