@@ -28,14 +28,19 @@ if ! python=$(find_python); then
 fi
 echo "l1ad setup: creating .venv with $($python --version) (about 2 GB, a few minutes the first time)"
 [ -x .venv/bin/python ] || "$python" -m venv .venv
-.venv/bin/python -m pip install --quiet --upgrade pip
+log=.venv/setup.log  # pip's own output: shown only when a step fails
+pip() {
+    .venv/bin/python -m pip "$@" >>"$log" 2>&1 || { cat "$log" >&2; echo "l1ad setup: error: pip $*" >&2; exit 1; }
+}
+: >"$log"
+pip install --upgrade pip
 # torch first and pinned: an unpinned torch pulls a multi-GB CUDA build (see STACK notes in README)
-.venv/bin/python -m pip install --quiet torch==2.13.0
+pip install torch==2.13.0
 # every other package at the exact version of requirements.lock (no resolution: what was tested is what runs),
 # then l1ad itself; pip check confirms the lock is complete and consistent
-.venv/bin/python -m pip install --quiet --no-deps -r requirements.lock
-.venv/bin/python -m pip install --quiet --no-deps -e .
-.venv/bin/python -m pip check >/dev/null
+pip install --no-deps -r requirements.lock
+pip install --no-deps -e .
+pip check
 # Two slow one-time compilations, run side by side (one core each) instead of one after the other:
 # da4ml's solver is numba code cached on disk (in the venv) after its first compile (about two minutes),
 # and YoWASP compiles Yosys' WebAssembly to machine code on its first run (about a minute, cached in the
