@@ -163,7 +163,8 @@ def regressions(rows: list[Row]) -> list[str]:
     for r in rows:
         if r.regression:
             where = f"{r.model}/{r.signal}" if r.signal else r.model
-            out.append(f"{where}: {r.figure} {_fmt(r.base)} -> {_fmt(r.new)}: {r.regression}")
+            fmt = _percent if r.figure.startswith("efficiency") else _fmt
+            out.append(f"{where}: {r.figure} {fmt(r.base)} -> {fmt(r.new)}: {r.regression}")
     return out
 
 
@@ -173,6 +174,10 @@ def _fmt(value: float | None) -> str:
     if isinstance(value, float) and not value.is_integer():
         return f"{value:.6g}"
     return f"{value:,.0f}"
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3%}"
 
 
 def markdown(rows: list[Row], base: Path, new: Path) -> str:
@@ -188,8 +193,9 @@ def markdown(rows: list[Row], base: Path, new: Path) -> str:
     lines += ["", "| model | signal | figure | baseline | new | change | |", "|---|---|---|---|---|---|---|"]
     for r in rows:
         mark = "regression" if r.regression else ""
+        fmt = _percent if r.figure.startswith("efficiency") else _fmt
         lines.append(
-            f"| {r.model} | {r.signal} | {r.figure} | {_fmt(r.base)} | {_fmt(r.new)} | {r.change} | {mark} |"
+            f"| {r.model} | {r.signal} | {r.figure} | {fmt(r.base)} | {fmt(r.new)} | {r.change} | {mark} |"
         )
     return "\n".join(lines) + "\n"
 
