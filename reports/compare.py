@@ -163,21 +163,19 @@ def regressions(rows: list[Row]) -> list[str]:
     for r in rows:
         if r.regression:
             where = f"{r.model}/{r.signal}" if r.signal else r.model
-            fmt = _percent if r.figure.startswith("efficiency") else _fmt
-            out.append(f"{where}: {r.figure} {fmt(r.base)} -> {fmt(r.new)}: {r.regression}")
+            out.append(f"{where}: {r.figure} {_shown(r, r.base)} -> {_shown(r, r.new)}: {r.regression}")
     return out
 
 
-def _fmt(value: float | None) -> str:
+def _shown(row: Row, value: float | None) -> str:
+    """A figure's value as the table shows it: efficiencies in percent, counts with separators."""
     if value is None:
         return "-"
+    if row.figure.startswith("efficiency"):
+        return f"{value:.3%}"
     if isinstance(value, float) and not value.is_integer():
         return f"{value:.6g}"
     return f"{value:,.0f}"
-
-
-def _percent(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3%}"
 
 
 def markdown(rows: list[Row], base: Path, new: Path) -> str:
