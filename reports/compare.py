@@ -191,9 +191,8 @@ def markdown(rows: list[Row], base: Path, new: Path) -> str:
     lines += ["", "| model | signal | figure | baseline | new | change | |", "|---|---|---|---|---|---|---|"]
     for r in rows:
         mark = "regression" if r.regression else ""
-        fmt = _percent if r.figure.startswith("efficiency") else _fmt
         lines.append(
-            f"| {r.model} | {r.signal} | {r.figure} | {fmt(r.base)} | {fmt(r.new)} | {r.change} | {mark} |"
+            f"| {r.model} | {r.signal} | {r.figure} | {_shown(r, r.base)} | {_shown(r, r.new)} | {r.change} | {mark} |"
         )
     return "\n".join(lines) + "\n"
 
