@@ -32,7 +32,7 @@ import numpy as np
 import numpy.ctypeslib as npc
 
 from l1ad.artifacts import RunPaths, hls_sources
-from l1ad.config import Config
+from l1ad.config import DEPLOYED, Config
 from l1ad.errors import InputError, L1adError
 from l1ad.io import read_json
 
@@ -201,11 +201,9 @@ def score_file(
     with ``in_process`` (the reference the sharded result is tested against, and the baseline of
     the benchmark). Returns the summary also stored as the output file's ``summary`` attribute.
     """
-    from training.stage import DEPLOYABLE
-
     run, input_path, output_path = Path(run_dir).resolve(), Path(input_path), Path(output_path).resolve()
-    if model not in DEPLOYABLE:
-        raise L1adError(f"unknown model {model!r} (known: {', '.join(DEPLOYABLE)})")
+    if model not in DEPLOYED:
+        raise L1adError(f"unknown model {model!r} (known: {', '.join(DEPLOYED)})")
     if chunk_events < 1:
         raise L1adError(f"chunk_events must be >= 1, got {chunk_events}")
     validation_path = RunPaths(run).firmware.model(model).validation

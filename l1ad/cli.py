@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from l1ad.artifacts import RunPaths
-from l1ad.config import STUDY_FAMILIES
+from l1ad.config import DEPLOYED_MODELS, STUDY_FAMILIES
 from l1ad.errors import L1adError
 
 DESCRIPTION = """\
@@ -171,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
             )
         if name == "csim":
             p.add_argument(
-                "--model", required=True, choices=["ocdn", "ae", "nurd"], help="which firmware model"
+                "--model", required=True, choices=list(DEPLOYED_MODELS), help="which firmware model"
             )
             p.add_argument("--input", required=True, metavar="H5", help="HDF5 event file to score")
             p.add_argument(

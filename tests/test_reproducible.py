@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 
 from l1ad.artifacts import RunPaths
-from l1ad.config import load_config
+from l1ad.config import DEPLOYED, load_config
 from l1ad.pipeline import run_stage
 from training.data.splits import read_splits
 from training.deep_svdd import DeepSVDD
 from training.ocsvm import OneClassSVMScorer
-from training.stage import DEPLOYABLE, auc_per_signal, read_scores
+from training.stage import auc_per_signal, read_scores
 
 
 def files_of(folder: Path) -> dict[Path, bytes]:
@@ -57,7 +57,7 @@ def test_data_stage_is_byte_identical(two_runs) -> None:
 
 
 def test_tensorflow_scorers_reproduce_auc(two_runs) -> None:
-    for name, (family, _) in DEPLOYABLE.items():
+    for name, family in ((m.name, m.family) for m in DEPLOYED.values()):
         a, b = (read_scores(RunPaths(run).train.scores(name)) for run in two_runs)
         splits = read_splits(RunPaths(two_runs[0]).data.splits(family))
         auc_a, auc_b = (

@@ -104,6 +104,10 @@ def load_scorer(directory: str | Path) -> Scorer:
     kind = meta.get("kind") if isinstance(meta, dict) else None
     if kind not in SCORER_CLASSES:
         raise InputError(directory / "scorer.json", f"unknown scorer kind {kind!r}")
+    return scorer_class(kind).load(directory)
+
+
+def scorer_class(kind: str) -> type[Scorer]:
+    """The scorer class of ``kind`` (a key of ``SCORER_CLASSES``), imported now."""
     module_name, class_name = SCORER_CLASSES[kind].split(":")
-    cls = getattr(importlib.import_module(module_name), class_name)
-    return cls.load(directory)
+    return getattr(importlib.import_module(module_name), class_name)

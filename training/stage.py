@@ -16,25 +16,20 @@ import h5py
 import numpy as np
 
 from l1ad.artifacts import RELATIVE, DataPaths, RunPaths, TrainPaths
-from l1ad.config import STUDY_FAMILIES, Config
+from l1ad.config import DEPLOYED, STUDY_FAMILIES, Config
 from l1ad.errors import L1adError
 from l1ad.io import atomic_path, read_json, write_json
 from training import metrics
 from training.data import dijet, jetgenerator, jetimages, l1generator, l1objects, rate
 from training.data.splits import Split, read_splits
-
-# Deployable float scorers: name -> (data family, scorer class path); ``config.train.<name>`` and
-# ``config.quantize.<name>`` hold each one's settings.
-DEPLOYABLE = {
-    "ocdn": ("dijet", "training.ocdn:OCDN"),
-    "ae": ("l1", "training.autoencoder:L1Autoencoder"),
-    "nurd": ("jet_images", "training.nurd:NuRD"),
-}
+from training.scorer import scorer_class
 
 
 def selected_families(config: Config) -> list[str]:
     """The data families of the deployed models in ``run.models``: what the data stage prepares."""
-    return [f for f in ("dijet", "l1", "jet_images") if any(DEPLOYABLE[m][0] == f for m in config.run.models)]
+    return [
+        f for f in ("dijet", "l1", "jet_images") if any(DEPLOYED[m].family == f for m in config.run.models)
+    ]
 
 
 def selected_studies(config: Config) -> list[str]:
@@ -47,7 +42,7 @@ def require_family(config: Config, study: str) -> None:
     """Refuse, in one line, a study whose data family ``run.models`` leaves out."""
     family = STUDY_FAMILIES.get(study)  # an unknown name is refused by the stage lookup
     if family is not None and family not in selected_families(config):
-        owners = [m for m, (f, _) in DEPLOYABLE.items() if f == family]
+        owners = [m.name for m in DEPLOYED.values() if m.family == family]
         raise L1adError(
             f"study {study} reads the {family} data, which run.models ({', '.join(config.run.models)}) leaves out: "
             f"add {' or '.join(owners)} to run.models (--models)"
@@ -169,13 +164,6 @@ def noise_text(clipped: dict[str, int]) -> str:
     )
 
 
-def _load_class(path: str):
-    import importlib
-
-    module, name = path.split(":")
-    return getattr(importlib.import_module(module), name)
-
-
 def fit_scorer(scorer: Any, train: Split, val: Split) -> Any:
     """``scorer.fit`` on a training split, with background labels and nuisance when it uses them."""
     if not scorer.uses_labels:
@@ -257,10 +245,10 @@ def run_train(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
     summary: dict[str, Any] = {"device": device}
     data, written = RunPaths(run_dir).data, TrainPaths(out)
     for name in config.run.models:
-        family, class_path = DEPLOYABLE[name]
+        family = DEPLOYED[name].family
         splits = read_splits(data.splits(family))
         n_bkg = splits.n_background_classes
-        cls = _load_class(class_path)
+        cls = scorer_class(DEPLOYED[name].kind)
         settings = getattr(config.train, name)
         all_scores, per_seed = [], []
         for k in range(config.run.n_seeds):

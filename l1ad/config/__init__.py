@@ -20,7 +20,7 @@ from l1ad.config.firmware import (
 from l1ad.config.loader import NOT_FINGERPRINTED, Config, load_config, read_yaml_file, safe_load_unique
 from l1ad.config.quantize import BitScanConfig, QATModelConfig, QuantBits, QuantizeConfig
 from l1ad.config.report import CheckConfig, MetricsConfig
-from l1ad.config.run import DEPLOYED_MODELS, ClusterConfig, RunConfig
+from l1ad.config.run import DEPLOYED, DEPLOYED_MODELS, ClusterConfig, DeployedModel, RunConfig
 from l1ad.config.scan import ScanConfig, ScanPoint, grid_points
 from l1ad.config.section import Section
 from l1ad.config.studies import (
@@ -38,7 +38,9 @@ from l1ad.config.train import AEConfig, NuRDConfig, OCDNConfig, TrainConfig
 __all__ = [
     "BUDGET_FIGURES",
     "BUDGET_FRACTIONS",
+    "DEPLOYED",
     "DEPLOYED_MODELS",
+    "DeployedModel",
     "NOT_FINGERPRINTED",
     "STRATEGIES",
     "STUDY_FAMILIES",

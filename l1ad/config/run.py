@@ -7,7 +7,27 @@ from dataclasses import dataclass
 from l1ad.config.section import Section
 from l1ad.config.studies import STUDY_FAMILIES
 
-DEPLOYED_MODELS = ("ocdn", "ae", "nurd")
+
+@dataclass(frozen=True)
+class DeployedModel:
+    """A scorer l1ad takes to firmware: its name (also its ``train`` and ``quantize`` config sections), the
+    data family it reads and its scorer kind (``training.scorer.SCORER_CLASSES``)."""
+
+    name: str
+    family: str
+    kind: str
+
+
+# The one list of deployed models: everything else (config checks, stages, the command line) reads it.
+DEPLOYED = {
+    m.name: m
+    for m in (
+        DeployedModel("ocdn", "dijet", "ocdn"),
+        DeployedModel("ae", "l1", "ae"),
+        DeployedModel("nurd", "jet_images", "nurd"),
+    )
+}
+DEPLOYED_MODELS = tuple(DEPLOYED)
 
 
 @dataclass
