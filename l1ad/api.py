@@ -281,9 +281,11 @@ def studies(
     names: Sequence[str] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """The full-precision studies of ``run.studies`` (or ``names``), side by side on the ``cluster``
-    (``cluster.parallel_studies``), resumable: finished ones are skipped. The report is then rebuilt,
-    with a section per study present. Returns the studies' summaries by full name."""
-    from l1ad.pipeline import run_studies
+    (``cluster.parallel_studies``), resumable: finished ones are skipped. Where the main job's chain is
+    up to date for this config, the report is then rebuilt with a section per study present (the studies
+    never build the chain). Returns the studies' summaries by full name."""
+    from l1ad.pipeline import fingerprint, run_studies
+    from l1ad.rundir import RunDir
     from training.stage import require_family, selected_studies
 
     cfg = _config(config)
@@ -292,5 +294,8 @@ def studies(
         require_family(cfg, name.removeprefix("studies/"))
     run_stage(cfg, run_dir, "data", force, quiet_if_done=not force)
     summaries = run_studies(cfg, run_dir, chosen, force)
-    run_stage(cfg, run_dir, "report", force, quiet_if_done=True)
+    if RunDir(run_dir, cfg).is_done("firmware", fingerprint(cfg, "firmware")):
+        run_stage(cfg, run_dir, "report", quiet_if_done=True)
+    else:
+        print("[studies] report not rebuilt: the main job is not up to date for this config (`l1ad run`)")
     return summaries
