@@ -5,7 +5,8 @@ A small L1 run (AE only, no RTL) with a 200,000-event rate sample at 6 kHz (FPR 
 events pass), where the tail the gate protects is resolved: on the default data the float AE fed inputs
 clipped to today's +-32 keeps 0.77 [0.69, 0.86] of its Ato4l efficiency there (1 kHz needs 10^6 events).
 The clipping run reuses the default run's data and float model and redoes quantize -> report; it also fails
-`l1ad check --baseline` against the default run, which passes against itself.
+`l1ad check --baseline` against the default run, which passes against itself, and an AE rebuilt with
+narrower weights fails it too.
 """
 
 from __future__ import annotations
@@ -87,3 +88,25 @@ def test_an_input_format_that_clips_the_tail_fails_the_gate(default_run, tmp_pat
     result = api.compare(str(baseline), str(run_dir), str(config), markdown=tmp_path / "compare.md")
     assert result["regressions"] and all(r.startswith("ae") for r in result["regressions"])
     assert "| ae | Ato4l | efficiency at 6 kHz csim |" in (tmp_path / "compare.md").read_text()
+
+
+def test_check_against_the_baseline_fails_on_an_ae_with_narrower_weights(default_run, tmp_path):
+    """The AE rebuilt from the same float weights at 2-bit weights and 4-bit activations (6 and 8 by
+    default; 3-bit weights alone regress nothing resolvable here): `l1ad check --baseline` names the AE's
+    Ato4l AUC and its efficiency at the rate, whose 68% intervals part, against the default run. (This
+    build aborted the C simulation before firmware.hls.guard_rounding_bit_read.)"""
+    baseline = default_run / "run"
+    run_dir = tmp_path / "run"
+    shutil.copytree(baseline, run_dir)
+    bits = {"weight_bits": 2, "weight_integer": 0, "activation_bits": 4, "activation_integer": 2}
+    narrow = {**SMALL, "quantize": {**SMALL["quantize"], "ae": {"epochs": 2, "bits": bits}}}
+    config = write_config(tmp_path / "narrow.yaml", narrow)
+    api.report(str(config), str(run_dir))  # quantize -> firmware -> report for the narrower formats
+    with pytest.raises(GateError) as failed:
+        api.check(str(config), str(run_dir), baseline=str(baseline))
+    message = str(failed.value)
+    assert f"against {baseline}: ae/Ato4l: AUC csim" in message
+    assert (
+        f"against {baseline}: ae/Ato4l: efficiency at 6 kHz csim" in message
+        and "68% intervals apart" in message
+    )
