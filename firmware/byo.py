@@ -114,7 +114,9 @@ def _read_events(path: Path, key: str | None, max_events: int, what: str) -> np.
         if key is None:
             datasets = [k for k in f.keys() if hasattr(f[k], "shape")]
             if len(datasets) != 1:
-                raise InputError(path, f"name the {what} dataset: found {', '.join(datasets) or 'none'}")
+                raise InputError(
+                    path, f"name the {what.removesuffix('s')} dataset: found {', '.join(datasets) or 'none'}"
+                )
             key = datasets[0]
         ds = require_dataset(f, key, path)
         return read_chunked(ds, path, key, chunk_events=8192, max_events=max_events, dtype=np.float64)
