@@ -28,8 +28,8 @@ from firmware.byo_graph import (
 )
 from firmware.byo_hgq import byo_proxy, is_proxy_file, proxy_input_shape
 from firmware.byo_precision import explicit_config, fixed_type, keras_outputs
-from firmware.byo_ptq import float_weighted_layers, post_training_quantize
-from firmware.csim import label_auc, output_agreement, predict_outputs, worst_agreement
+from firmware.byo_ptq import float_weighted_layers, post_training_quantize, weight_bits_scan
+from firmware.csim import output_agreement, predict_outputs, worst_agreement
 from firmware.hls import (
     MAX_UNROLLED_CONV_MULTIPLICATIONS,
     FixedFormat,
@@ -63,8 +63,6 @@ DEFAULT_WEIGHT_BITS = 8
 # Fractional bits of the types l1ad sets itself (explicit precisions, ``--frac-bits``): a float model's
 # activations and sums agree with Keras float64 to a few 1e-4 with its own weights (tests/test_byo.py)
 DEFAULT_FRAC_BITS = 16
-# The weight widths of the post-training quantization scan every float model gets (``weight_bits_scan``)
-WEIGHT_BITS_SCAN = (4, 6, 8, 10, 12)
 # Largest input magnitude a fixed-point trigger input can carry (a 32-bit integer part): larger values
 # are corrupt, and profiling them would give absurd firmware types.
 MAX_INPUT = 2.0**31
@@ -508,52 +506,6 @@ def byo_firmware(
         row["rtl"] = byo_rtl(model, route, paths.rtl, fw, X_grid, csim, reference[output_names[0]])
     write_json(paths.validation, row)
     return row
-
-
-def weight_bits_scan(
-    float_model: Any,
-    X: np.ndarray,
-    reference: dict[str, np.ndarray],
-    labels: np.ndarray | None,
-    fw: FirmwareConfig,
-    frac_bits: int,
-    bits: tuple[int, ...] = WEIGHT_BITS_SCAN,
-) -> list[dict[str, Any]]:
-    """What ``--weight-bits`` trades, before any compilation: per number of bits, the rounded-weight model in
-    Keras (activations still float) against the float model on ``X`` (largest difference over the outputs,
-    argmax agreement and mean AUC of the first output), and the l1ad resource estimate of its hls4ml project
-    with the activations' explicit types (``frac_bits``), converted in a scratch folder and not compiled."""
-    import tempfile
-
-    names = list(reference)
-    rows = []
-    for b in bits:
-        model, _ = post_training_quantize(float_model, b)
-        outputs, _ = keras_outputs(model, X, names)
-        first = outputs[names[0]].reshape(len(X), -1)
-        expected = reference[names[0]].reshape(len(X), -1)
-        auc = label_auc(expected, first, labels) if labels is not None else None
-        config = explicit_config(model, X, fw, frac_bits, None, fallback=lambda _: None)
-        with tempfile.TemporaryDirectory() as tmp:
-            hls_model = write_project(model, config, Path(tmp) / "prj", fw, "scan")
-            res = resources.estimate(hls_model, fw.part, fw.clock_period_ns)
-        rows.append(
-            {
-                "weight_bits": b,
-                "max_abs_diff": max(
-                    float(np.max(np.abs(outputs[n] - reference[n]), initial=0.0)) for n in names
-                ),
-                "argmax_agreement": (
-                    float(np.mean(first.argmax(1) == expected.argmax(1))) if first.shape[1] > 1 else None
-                ),
-                "auc": None if auc is None else float(np.mean(auc["csim"])),
-                "lut": res["lut"],
-                "dsp": res["dsp"],
-                "latency_ns": res["latency_ns"],
-                "resource_source": res["source"],
-            }
-        )
-    return rows
 
 
 def byo_rtl(

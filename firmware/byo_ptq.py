@@ -6,18 +6,27 @@ steps, made explicit: each BatchNormalization that directly follows a Dense or C
 is folded into that layer's kernel and bias, then every kernel and bias of a float Dense/Conv is
 rounded (half to even) to ``weight_bits``-bit fixed point with the integer bits of its largest
 magnitude. QKeras layers keep their own quantizers. The rounded model is what the firmware computes;
-the float model stays the reference its agreement is measured against.
+the float model stays the reference its agreement is measured against. ``weight_bits_scan`` shows what
+other widths would give, before any compilation.
 """
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from firmware.hls import constant_bits
+from firmware import resources
+from firmware.byo_precision import explicit_config, keras_outputs
+from firmware.csim import label_auc
+from firmware.hls import constant_bits, write_project
+from l1ad.config import FirmwareConfig
 from quantize.graph import Node, input_shape, nodes, walk
+
+# The weight widths of the post-training quantization scan every float model gets (``weight_bits_scan``)
+WEIGHT_BITS_SCAN = (4, 6, 8, 10, 12)
 
 FLOAT_WEIGHTED = (
     "Dense",
@@ -142,3 +151,49 @@ def _batch_norm_constants(bn: Any) -> tuple[np.ndarray, ...]:
 def _output_layer_names(model: Any) -> list[str]:
     """The layers producing ``model``'s outputs, in output order."""
     return [t._keras_history.layer.name for t in model.outputs]
+
+
+def weight_bits_scan(
+    float_model: Any,
+    X: np.ndarray,
+    reference: dict[str, np.ndarray],
+    labels: np.ndarray | None,
+    fw: FirmwareConfig,
+    frac_bits: int,
+    bits: tuple[int, ...] = WEIGHT_BITS_SCAN,
+) -> list[dict[str, Any]]:
+    """What ``--weight-bits`` trades, before any compilation: per number of bits, the rounded-weight model in
+    Keras (activations still float) against the float model on ``X`` (largest difference over the outputs,
+    argmax agreement and mean AUC of the first output), and the l1ad resource estimate of its hls4ml project
+    with the activations' explicit types (``frac_bits``), converted in a scratch folder and not compiled."""
+    import tempfile
+
+    names = list(reference)
+    rows = []
+    for b in bits:
+        model, _ = post_training_quantize(float_model, b)
+        outputs, _ = keras_outputs(model, X, names)
+        first = outputs[names[0]].reshape(len(X), -1)
+        expected = reference[names[0]].reshape(len(X), -1)
+        auc = label_auc(expected, first, labels) if labels is not None else None
+        config = explicit_config(model, X, fw, frac_bits, None, fallback=lambda _: None)
+        with tempfile.TemporaryDirectory() as tmp:
+            hls_model = write_project(model, config, Path(tmp) / "prj", fw, "scan")
+            res = resources.estimate(hls_model, fw.part, fw.clock_period_ns)
+        rows.append(
+            {
+                "weight_bits": b,
+                "max_abs_diff": max(
+                    float(np.max(np.abs(outputs[n] - reference[n]), initial=0.0)) for n in names
+                ),
+                "argmax_agreement": (
+                    float(np.mean(first.argmax(1) == expected.argmax(1))) if first.shape[1] > 1 else None
+                ),
+                "auc": None if auc is None else float(np.mean(auc["csim"])),
+                "lut": res["lut"],
+                "dsp": res["dsp"],
+                "latency_ns": res["latency_ns"],
+                "resource_source": res["source"],
+            }
+        )
+    return rows
