@@ -44,10 +44,10 @@ from firmware.hls import (
 from l1ad.artifacts import ModelFirmwarePaths
 from l1ad.config import FirmwareConfig, read_yaml_file
 from l1ad.errors import InputError, L1adError
+from l1ad.h5read import open_h5, open_npy, read_chunked, require_dataset
 from l1ad.io import require_finite, write_json
 from l1ad.untrusted import load_keras_model, one_line
 from quantize.qmodels import clone_graph, qkeras_custom_objects
-from training.data.h5read import open_h5, open_npy, read_chunked, require_dataset
 
 TRAINING_ONLY = {
     "GaussianNoise",

@@ -148,7 +148,7 @@ def _loads(library: Path) -> bool:
 
 def _job(run: Path, model: str, input_path: Path, key: str | None, library: tuple[str, str]) -> ShardJob:
     """Work out the input layout of ``input_path`` for ``model`` and check its shape against the model."""
-    from training.data.h5read import open_h5, require_dataset
+    from l1ad.h5read import open_h5, require_dataset
 
     qinfo = read_json(RunPaths(run).quantize.info(model))
     bits = qinfo["bits"]

@@ -73,7 +73,7 @@ def read_keras_config(path: Path, weights: Path | None) -> dict[str, Any]:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise InputError(path, f"not a readable Keras JSON architecture ({one_line(exc)})") from None
     else:
-        from training.data.h5read import open_h5
+        from l1ad.h5read import open_h5
 
         with open_h5(path) as f:
             raw = f.attrs.get("model_config")
@@ -167,7 +167,7 @@ def check_weight_datasets(path: Path, group: str | None) -> None:
     """Every weight array under ``group`` (the whole file for None) is numeric, and finite where float."""
     import h5py
 
-    from training.data.h5read import open_h5
+    from l1ad.h5read import open_h5
 
     with open_h5(path) as f:
         root = f if group is None else f.get(group)

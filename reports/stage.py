@@ -18,13 +18,13 @@ import numpy as np
 from firmware.budget import has_convolution, model_budget, resource_summary, source_label
 from l1ad.artifacts import RELATIVE, ReportPaths, RunPaths
 from l1ad.config import BUDGET_FRACTIONS, Config
+from l1ad.h5read import open_h5
 from l1ad.io import atomic_path, read_json, write_json
 from reports import plots
 from reports.check import gate_failures
 from reports.efficiency import efficiency_figures, efficiency_lines, trigger_lines
 from reports.html import render_html
 from training import metrics
-from training.data.h5read import open_h5
 from training.stage import noise_text, read_scores
 
 VERSIONS = ("float", "qkeras", "csim")

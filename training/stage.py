@@ -187,7 +187,7 @@ def write_scores(
 
 def read_scores(path: Path) -> tuple[np.ndarray, np.ndarray, list[str], int]:
     """Read a file written by ``write_scores``: (scores, y, classes, n_background_classes)."""
-    from training.data.h5read import open_h5
+    from l1ad.h5read import open_h5
 
     with open_h5(path) as f:
         return (
@@ -209,7 +209,7 @@ def write_rate_scores(path: Path, scores: np.ndarray, scored_with: str) -> None:
 
 def read_rate_scores(path: Path) -> np.ndarray:
     """The scores of a file written by ``write_rate_scores``."""
-    from training.data.h5read import open_h5
+    from l1ad.h5read import open_h5
 
     with open_h5(path) as f:
         return f["scores"][...]
@@ -219,7 +219,7 @@ def score_rate_sample(
     path: Path, score: Callable[[np.ndarray], np.ndarray], chunk_events: int, log: Callable[[str], None]
 ) -> np.ndarray:
     """``score`` of every event of the rate sample ``path`` (``training/data/rate.py``), chunk by chunk."""
-    from training.data.h5read import open_h5
+    from l1ad.h5read import open_h5
 
     with open_h5(path) as f:
         X_all = f["X"]

@@ -14,8 +14,7 @@ import numpy as np
 
 from l1ad.config import DijetData
 from l1ad.errors import InputError
-from l1ad.io import atomic_path, require_finite, write_json
-from training.data.h5read import (
+from l1ad.h5read import (
     ENERGY_NOISE_GEV,
     MAX_GEV,
     RATIO_NOISE,
@@ -27,6 +26,7 @@ from training.data.h5read import (
     require_within,
     tally,
 )
+from l1ad.io import atomic_path, require_finite, write_json
 from training.data.splits import Split, Splits, write_splits
 
 # Column order of the features file (REFERENCE.md section 1); momenta and masses in GeV.

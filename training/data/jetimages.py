@@ -14,8 +14,7 @@ import numpy as np
 
 from l1ad.config import JetImageData
 from l1ad.errors import InputError
-from l1ad.io import require_finite, write_json
-from training.data.h5read import (
+from l1ad.h5read import (
     ENERGY_NOISE_GEV,
     MAX_GEV,
     clip_noise,
@@ -25,6 +24,7 @@ from training.data.h5read import (
     require_within,
     tally,
 )
+from l1ad.io import require_finite, write_json
 from training.data.splits import Split, Splits, write_splits
 
 CLASSES = ("qcd", "wz", "top")

@@ -13,8 +13,7 @@ import numpy as np
 
 from l1ad.config import L1Data
 from l1ad.errors import InputError
-from l1ad.io import read_json, write_json
-from training.data.h5read import (
+from l1ad.h5read import (
     ENERGY_NOISE_GEV,
     MAX_GEV,
     clip_noise,
@@ -24,6 +23,7 @@ from training.data.h5read import (
     require_within,
     tally,
 )
+from l1ad.io import read_json, write_json
 from training.data.splits import Split, Splits, write_splits
 
 SAMPLES: dict[str, str] = {

@@ -16,8 +16,8 @@ import h5py
 import numpy as np
 
 from l1ad.errors import InputError
+from l1ad.h5read import require_file
 from l1ad.io import atomic_path, require_finite
-from training.data.h5read import require_file
 
 
 @dataclass
