@@ -4,8 +4,8 @@ A compile costs seconds to minutes (distributed-arithmetic designs are long C++ 
 points, reruns and tests build the same projects again. ``compile_model`` does what hls4ml's
 ``ModelGraph.compile`` does (write the project, build the shared library, load it), except that the build
 is looked up first in a folder of libraries named by the hash of everything the build reads: the
-project's ``firmware/`` tree and bridge, its build script with the per-write stamp taken out, and the
-compiler's version. ``L1AD_CSIM_CACHE`` names the folder (default ``~/.cache/l1ad/csim``; empty: no
+project's ``firmware/`` tree and bridge, its build script with the per-write stamp taken out, the
+compiler's version and, for a library that loads weight files at run time, the project's own path. ``L1AD_CSIM_CACHE`` names the folder (default ``~/.cache/l1ad/csim``; empty: no
 cache). The newest ``MAX_ENTRIES`` libraries are kept.
 """
 
@@ -23,6 +23,7 @@ from typing import Any
 from l1ad.io import atomic_path
 
 MAX_ENTRIES = 300
+RUNTIME_WEIGHTS = b"_weights_from_txt<"  # hls4ml's csim-only weight loading, from WEIGHTS_DIR
 
 
 def cache_dir() -> Path | None:
@@ -45,8 +46,13 @@ def build_key(hls_model: Any) -> str:
     digest = hashlib.sha256(_compiler_version().encode())
     sources = sorted(p for p in (project / "firmware").rglob("*") if p.is_file() and p.suffix != ".so")
     for path in [*sources, project / f"{name}_bridge.cpp", project / "build_lib.sh"]:
+        text = path.read_bytes()
         digest.update(str(path.relative_to(project)).encode())
-        digest.update(path.read_bytes().replace(stamp.encode(), b"STAMP"))
+        digest.update(text.replace(stamp.encode(), b"STAMP"))
+        if path.suffix == ".cpp" and RUNTIME_WEIGHTS in text:
+            # the library reads its weights from text files under the project's absolute path at run time
+            # (hls4ml's WriteWeightsTxt, weight arrays outside distributed arithmetic): valid there only
+            digest.update(str(project.resolve()).encode())
     return digest.hexdigest()[:32]
 
 
@@ -71,9 +77,14 @@ def compile_model(hls_model: Any) -> None:
 
 
 def _restore(cached: Path, lib: Path) -> bool:
-    """Copy the cached library to ``lib``; False when it is not there (never built, or pruned meanwhile)."""
+    """Put the cached library at ``lib``; False when it is not there (never built, or pruned meanwhile).
+
+    A new file replaces ``lib``, never a rewrite in place: this process may have the library at that path
+    loaded already (the same project compiled again, with and without tracing), and rewriting a mapped
+    library crashes it. The linker does the same."""
     try:
-        shutil.copyfile(cached, lib)
+        with atomic_path(lib) as tmp:
+            shutil.copyfile(cached, tmp)
         os.utime(cached)  # recently used: kept by the pruning
     except FileNotFoundError:
         return False

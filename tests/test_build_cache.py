@@ -1,6 +1,7 @@
 """The content-addressed C simulation build cache (firmware/build_cache.py), with real g++ builds: the same
-project written elsewhere is linked from the cache without compiling and predicts the same; a different
-weight is another build; an empty ``L1AD_CSIM_CACHE`` turns the cache off."""
+distributed-arithmetic project written elsewhere is linked from the cache without compiling and predicts
+the same; a different weight is another build; a project whose library reads weight files at run time is
+reused at its own path only; an empty ``L1AD_CSIM_CACHE`` turns the cache off."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 from firmware import build_cache
 
 
-def _project(tmp_path, name: str, scale: float = 1.0):
+def _project(tmp_path, name: str, scale: float = 1.0, strategy: str = "distributed_arithmetic"):
     import hls4ml
     import tensorflow as tf
 
@@ -17,6 +18,7 @@ def _project(tmp_path, name: str, scale: float = 1.0):
     model = tf.keras.Sequential([tf.keras.layers.Dense(3, input_shape=(4,), name="d")])
     model.set_weights([w * scale for w in model.get_weights()])
     config = hls4ml.utils.config_from_keras_model(model, granularity="name", backend="Vitis")
+    config["Model"]["Strategy"] = strategy
     for layer in config["LayerName"].values():
         layer["Precision"] = {k: "ap_fixed<16,6>" for k in layer["Precision"]}
     return hls4ml.converters.convert_from_keras_model(
@@ -46,3 +48,36 @@ def test_the_same_project_is_built_once(tmp_path, monkeypatch) -> None:
 def test_an_empty_setting_turns_the_cache_off(monkeypatch) -> None:
     monkeypatch.setenv("L1AD_CSIM_CACHE", "")
     assert build_cache.cache_dir() is None
+
+
+def test_a_loaded_library_is_replaced_not_rewritten(tmp_path, monkeypatch) -> None:
+    """The same project compiled again in this process (as validate's traced build and a later plain one
+    do) takes the cached library at the path it already has loaded: a new file must replace it (rewriting
+    the mapped one in place crashed the process)."""
+    monkeypatch.setenv("L1AD_CSIM_CACHE", str(tmp_path / "cache"))
+    X = np.random.default_rng(1).normal(size=(20, 4))
+    model = _project(tmp_path, "a")
+    build_cache.compile_model(model)
+    expected = model.predict(X)
+    for _ in range(3):
+        build_cache.compile_model(model)  # a cache hit onto the loaded library's own path
+        np.testing.assert_array_equal(model.predict(X), expected)
+
+
+def test_a_library_that_reads_weight_files_is_reused_at_its_own_path_only(tmp_path, monkeypatch) -> None:
+    """hls4ml's Latency layers keep weight arrays that the C simulation reads from text files under the
+    project's absolute path at run time: another folder gets its own build (it used to take the first
+    folder's library, which read that folder's files, and exited once they were gone)."""
+    import shutil
+
+    monkeypatch.setenv("L1AD_CSIM_CACHE", str(tmp_path / "cache"))
+    X = np.random.default_rng(2).normal(size=(20, 4))
+    first = _project(tmp_path, "a", strategy="Latency")
+    build_cache.compile_model(first)
+    expected = first.predict(X)
+    second = _project(tmp_path, "b", strategy="Latency")
+    second.write()
+    assert build_cache.build_key(first) != build_cache.build_key(second)
+    shutil.rmtree(tmp_path / "a")
+    build_cache.compile_model(second)
+    np.testing.assert_array_equal(second.predict(X), expected)
