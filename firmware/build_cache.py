@@ -46,14 +46,17 @@ def build_key(hls_model: Any) -> str:
     digest = hashlib.sha256(_compiler_version().encode())
     sources = sorted(p for p in (project / "firmware").rglob("*") if p.is_file() and p.suffix != ".so")
     for path in [*sources, project / f"{name}_bridge.cpp", project / "build_lib.sh"]:
-        text = path.read_bytes()
         digest.update(str(path.relative_to(project)).encode())
-        digest.update(text.replace(stamp.encode(), b"STAMP"))
-        if path.suffix == ".cpp" and RUNTIME_WEIGHTS in text:
-            # the library reads its weights from text files under the project's absolute path at run time
-            # (hls4ml's WriteWeightsTxt, weight arrays outside distributed arithmetic): valid there only
-            digest.update(str(project.resolve()).encode())
+        digest.update(path.read_bytes().replace(stamp.encode(), b"STAMP"))
+    if reads_weight_files(project):  # valid at this path only
+        digest.update(str(project.resolve()).encode())
     return digest.hexdigest()[:32]
+
+
+def reads_weight_files(project: Path) -> bool:
+    """Whether the project's C simulation reads hls4ml's weight text files at run time (from the absolute
+    path its library was built at: a library built elsewhere, then moved, no longer finds them)."""
+    return any(RUNTIME_WEIGHTS in path.read_bytes() for path in (Path(project) / "firmware").glob("*.cpp"))
 
 
 def compile_model(hls_model: Any) -> None:

@@ -31,6 +31,7 @@ import h5py
 import numpy as np
 import numpy.ctypeslib as npc
 
+from firmware.build_cache import reads_weight_files
 from l1ad.artifacts import RunPaths, hls_sources
 from l1ad.config import DEPLOYED, Config
 from l1ad.errors import InputError, L1adError
@@ -113,11 +114,12 @@ def build_library(project: Path, build_dir: Path) -> tuple[str, str]:
     The firmware stage's own library when the project holds exactly one that loads here (the one its
     csim scores and trace came from: no g++ run), copied so that the run's finished artifact is never
     opened for writing; otherwise compiled with the project's build_lib.sh (g++) in a copy of the
-    project, as g++ writes beside the sources.
+    project, as g++ writes beside the sources. A library that reads hls4ml's weight files at run time
+    looks for them where it was built (the stage's temporary folder, renamed since): it is rebuilt too.
     """
     shutil.rmtree(build_dir, ignore_errors=True)
     prebuilt = sorted(hls_sources(project).glob("*.so"))
-    if len(prebuilt) == 1 and _loads(prebuilt[0]):
+    if len(prebuilt) == 1 and not reads_weight_files(project) and _loads(prebuilt[0]):
         build_dir.mkdir(parents=True)
         library = build_dir / prebuilt[0].name
         shutil.copy2(prebuilt[0], library)

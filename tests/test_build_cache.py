@@ -81,3 +81,20 @@ def test_a_library_that_reads_weight_files_is_reused_at_its_own_path_only(tmp_pa
     shutil.rmtree(tmp_path / "a")
     build_cache.compile_model(second)
     np.testing.assert_array_equal(second.predict(X), expected)
+
+
+def test_the_sharded_csim_rebuilds_a_moved_library_that_reads_weight_files(tmp_path) -> None:
+    """A Latency project compiled in a stage's temporary folder, then renamed as the stage does:
+    `l1ad csim` (firmware.shard.build_library) builds it again instead of reusing a library that would
+    look for its weight files in the old folder, and scores as the original did."""
+    from firmware.shard import CsimLibrary, build_library
+
+    X = np.random.default_rng(3).normal(size=(10, 4))
+    model = _project(tmp_path, "partial", strategy="Latency")
+    build_cache.compile_model(model)
+    expected = model.predict(X)[:, 0]
+    (tmp_path / "partial").rename(tmp_path / "final")
+    assert build_cache.reads_weight_files(tmp_path / "final")
+    library, function = build_library(tmp_path / "final", tmp_path / "build")
+    assert (tmp_path / "build" / "build_lib.sh").is_file()  # compiled in the copy, not reused
+    np.testing.assert_array_equal(CsimLibrary(library, function, 4).predict(X), expected)
