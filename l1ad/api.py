@@ -63,7 +63,7 @@ def quantize(
     force: bool = False,
     models: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Quantization-aware retraining in QKeras and the bit-width scan."""
+    """Quantization-aware retraining in QKeras from the float weights."""
     return run_stage(_config(config, models), run_dir, "quantize", force)
 
 

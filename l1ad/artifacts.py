@@ -80,25 +80,6 @@ class TrainPaths:
 
 
 @dataclass(frozen=True)
-class SweepPaths:
-    """``quantize/<model>/sweep/b<bits>/``: one point of the quantize stage's bit-width scan, written by
-    ``quantize.quantizer.save_sweep_model``; ``l1ad scan`` takes its model instead of training the same
-    point again (``quantize.quantizer.train_point``)."""
-
-    root: Path
-
-    @property
-    def qmodel(self) -> Path:
-        """The QKeras model trained at the point's bits."""
-        return self.root / "qmodel.h5"
-
-    @property
-    def settings(self) -> Path:
-        """The settings the model was trained with (quantizer, bits, epochs, learning rate)."""
-        return self.root / "qat.json"
-
-
-@dataclass(frozen=True)
 class QuantizePaths:
     """``quantize/``: written by the quantize stage (``quantize.stage.run_quantize``), one folder per model."""
 
@@ -124,14 +105,6 @@ class QuantizePaths:
     def clipped_rate_scores(self, model: str) -> Path:
         """Float scores of the rate sample with the inputs clipped to the input format's range."""
         return self.root / model / "float_clipped_rate_scores.h5"
-
-    def scan(self, model: str) -> Path:
-        """The bit-width scan of ``model`` (its points' AUC and TPR ratios to float)."""
-        return self.root / model / "scan.json"
-
-    def sweep(self, model: str, bits: int) -> SweepPaths:
-        """The QKeras model the bit-width scan trained at ``bits`` and the settings it was trained with."""
-        return SweepPaths(self.root / model / "sweep" / f"b{bits}")
 
     def info(self, model: str) -> Path:
         """The model's record: family, splits, qmodel, bits, input format, trigger FPR."""

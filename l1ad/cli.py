@@ -25,7 +25,7 @@ Stages talk through files in a run directory (default runs/default):
   data      generate (or read) the data families, write model-ready splits
   train     float scorers on background only (OCDN on dijet features, L1 autoencoder,
             NuRD CNN on jet images)
-  quantize  QKeras QAT from the float weights, bit-width scan
+  quantize  QKeras QAT from the float weights
   firmware  hls4ml HLS projects, g++ C simulation, csim-vs-QKeras validation
   report    report.md, report.json (the CI contract) and plots
   check     the CI gate: quantized AUC vs float, csim vs QKeras
@@ -60,7 +60,7 @@ examples:
 SHORT_HELP = {
     "data": "generate or read the data families, write splits",
     "train": "train the float scorers on background",
-    "quantize": "QKeras QAT and the bit-width scan",
+    "quantize": "QKeras quantization-aware retraining from the float weights",
     "firmware": "hls4ml projects, C simulation, csim validation",
     "report": "write report.md, report.json and plots",
     "check": "the CI gate on report.json (--baseline: and against a baseline run)",

@@ -81,7 +81,7 @@ STAGES: dict[str, Stage] = {
             "quantize.stage:run_quantize",
             ("quantize", "train.device", "run.seed", "metrics"),
             ("train",),
-            "QKeras quantization-aware retraining from the float weights, and the bit-width scan",
+            "QKeras quantization-aware retraining from the float weights",
             per_model=True,
         ),
         Stage(

@@ -1,8 +1,7 @@
 """``l1ad scan``: the design space of the deployable scorers, one Dask task per point.
 
 A point (model, bit width, reuse factor, strategy, quantizer) is a QAT retrain from the run's
-float weights (``quantize.quantizer``: QKeras or HGQ; a QKeras model the quantize stage's bit sweep
-already trained with the same settings is taken as it is), an hls4ml conversion into the point's own
+float weights (``quantize.quantizer``: QKeras or HGQ), an hls4ml conversion into the point's own
 folder, a g++ C simulation of the test set checked against the quantized model's exact scores, and
 a resource estimate (vendor synthesis where installed and ``scan.synth``). Points run on a
 LocalCluster by default or on the scheduler in ``cluster.scheduler``. Each finished point lives in
@@ -20,27 +19,31 @@ import dataclasses
 import io
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from l1ad.artifacts import RELATIVE, RunPaths, ScanPointPaths
 from l1ad.config import Config, ScanPoint
 from l1ad.io import atomic_dir, read_json, write_json
 from l1ad.scan_points import finished, point_fingerprint, point_id, scan_points
 
+if TYPE_CHECKING:
+    from training.data.splits import Splits
 
-def run_point(config: Config, run_dir: str, point: ScanPoint, sweep: bool = False) -> dict[str, Any]:
+
+def run_point(config: Config, run_dir: str, point: ScanPoint) -> dict[str, Any]:
     """One scan point, run on a Dask worker: QAT, conversion, csim validation, resources.
 
     Writes RUN_DIR/scan/points/<id>/ (result.json, csim_validation.json, hls_project/, the
     quantized model, log.txt) atomically and returns the result. Everything the point prints
-    (Keras progress, hls4ml) goes to log.txt, not to the worker's terminal. With ``sweep`` (the
-    run's quantize stage is up to date) a QAT model its bit sweep trained with the point's settings
-    is taken instead of training it again (``quantize.quantizer.train_point``).
+    (Keras progress, hls4ml) goes to log.txt, not to the worker's terminal.
     """
     from l1ad.io import quiet_known_warnings
-    from quantize.quantizer import FirmwareTarget, quantizer_for, scan_bits, train_point
-    from quantize.stage import efficiency_summary, score_summary, trigger_fpr
+    from quantize.quantizer import FirmwareTarget, quantizer_for, scan_bits
+    from quantize.stage import score_summary, trigger_fpr
     from training.data.splits import read_splits
     from training.scorer import load_scorer
     from training.stage import read_scores
@@ -71,14 +74,8 @@ def run_point(config: Config, run_dir: str, point: ScanPoint, sweep: bool = Fals
                 # HGQ's bit widths move by about the learning rate per step: its points train at their own
                 lr = config.scan.hgq_learning_rate if point.quantizer == "hgq" else qcfg.learning_rate
                 bits = scan_bits(qcfg.bits, point.bits, point.input_format)
-                model, history = train_point(
-                    quantizer,
-                    scorer,
-                    splits,
-                    bits,
-                    config.scan.epochs,
-                    lr,
-                    paths.quantize.sweep(point.model, point.bits) if sweep else None,
+                model, history = quantizer.train_from_float(
+                    scorer, bits, splits.train, splits.val, config.scan.epochs, lr
                 )
                 target = FirmwareTarget(point.model, splits, float_scores, config, fw, out)
                 validation, quantized, csim = quantizer.build_firmware(model, history, bits, target)
@@ -142,6 +139,90 @@ def run_point(config: Config, run_dir: str, point: ScanPoint, sweep: bool = Fals
     return result
 
 
+def efficiency_summary(
+    config: Config,
+    paths: RunPaths,
+    model: str,
+    family: str,
+    splits: Splits,
+    float_scores: np.ndarray,
+    quantized: np.ndarray,
+    firmware_scorer: Callable[[np.ndarray], np.ndarray],
+) -> dict[str, Any]:
+    """A quantized model's signal efficiency at ``firmware.trigger_rate_hz`` against the float model's
+    (``training.efficiency``) at a scan point. ``quantized`` are its exact
+    test-set scores, ``firmware_scorer`` scores further events as its firmware does; the thresholds are
+    set on the run's rate sample where it has one (float scores from the train stage), else on the test
+    background. ``min_ratio`` is the smallest ratio over the signals the gate judges (at least
+    ``check.min_float_passing`` float-passing events), None if none."""
+    from training import metrics
+    from training.efficiency import efficiency_at_rate
+    from training.stage import read_rate_scores, score_rate_sample
+
+    y, classes, n_bkg = splits.test.y, splits.classes, splits.n_background_classes
+    rate, bc = config.firmware.trigger_rate_hz, config.metrics.bunch_crossing_rate_hz
+    sample, float_rate = paths.data.rate_sample(family), paths.train.rate_scores(model)
+    on_sample = sample.is_file() and float_rate.is_file()
+    float_background = read_rate_scores(float_rate) if on_sample else float_scores[y < n_bkg]
+    float_signals = {classes[k]: float_scores[y == k] for k in range(n_bkg, len(classes))}
+    threshold = metrics.threshold_for_rate(float_background, rate, bc)["threshold"]
+    float_pass = {name: int(np.count_nonzero(s > threshold)) for name, s in float_signals.items()}
+    summary: dict[str, Any] = {
+        "rate_hz": rate,
+        "n_background": len(float_background),
+        "source": f"generated background, {RELATIVE.data.rate_sample(family)}"
+        if on_sample
+        else "test set background",
+        "min_ratio": None,
+        "notes": [],
+    }
+    if max(float_pass.values()) < config.check.min_float_passing:
+        # nothing the gate would judge: the rate sample is not scored again (minutes for a CNN)
+        summary["signals"] = {
+            name: {"float": n / len(float_signals[name]), "n_float_pass": n, "quantized": None, "ratio": None}
+            for name, n in float_pass.items()
+        }
+        summary["notes"].append(
+            f"fewer than {config.check.min_float_passing} signal events pass the float threshold for every signal: "
+            "the quantized model's efficiency is not computed"
+        )
+        return summary
+    quantized_background = (
+        score_rate_sample(sample, firmware_scorer, config.data.chunk_events, log=lambda _: None)
+        if on_sample
+        else quantized[y < n_bkg]
+    )
+    record = efficiency_at_rate(
+        {"float": float_background, "quantized": quantized_background},
+        {
+            name: {"float": s, "quantized": quantized[y == classes.index(name)]}
+            for name, s in float_signals.items()
+        },
+        rate,
+        bc,
+        firmware="quantized",
+        seed=config.run.seed,
+    )
+    summary["signals"] = {
+        name: {
+            "float": s["float"]["efficiency"],
+            "quantized": s["quantized"]["efficiency"],
+            "n_float_pass": s["float"]["n_pass"],
+            "ratio": s.get("ratio"),
+            "ratio_interval_68": s.get("ratio_interval_68"),
+        }
+        for name, s in record["signals"].items()
+    }
+    gated = [
+        s["ratio"]
+        for s in summary["signals"].values()
+        if s["n_float_pass"] >= config.check.min_float_passing and s["ratio"] is not None
+    ]
+    summary["min_ratio"] = min(gated) if gated else None
+    summary["notes"] += record["notes"]
+    return summary
+
+
 def _one_thread() -> None:
     """One TensorFlow thread per task: a worker runs one point at a time, and the cluster's
     parallelism comes from its worker count, not from threads fighting over cores."""
@@ -153,7 +234,8 @@ def _one_thread() -> None:
 
 
 def run_scan(config: Config, run_dir: str | Path) -> dict[str, Any]:
-    """Run every point of the scan not finished yet on Dask, then write the scan's tables and plots.
+    """Run every point of the scan not finished yet on Dask, then write the scan's tables and plots, and
+    rebuild the run's report where its chain is up to date for this config.
 
     Returns the scan summary (``reports.scan.write_scan``): finished points, failed points
     with their errors, Pareto-optimal points per model.
@@ -167,8 +249,6 @@ def run_scan(config: Config, run_dir: str | Path) -> dict[str, Any]:
 
     run = Path(run_dir).resolve()
     run_stage(config, run, "train", quiet_if_done=True)  # the float weights every point starts from
-    # the quantize stage's sweep models come from the same float weights only when it is up to date
-    sweep = RunDir(run, config).is_done("quantize", fingerprint(config, "quantize"))
     scan = RunPaths(run).scan
     points = scan_points(config)
     todo = []
@@ -186,7 +266,7 @@ def run_scan(config: Config, run_dir: str | Path) -> dict[str, Any]:
         with dask_client(c.scheduler, c.workers, c.memory_limit) as client:
             where = c.scheduler or f"a LocalCluster of {len(client.scheduler_info()['workers'])} workers"
             print(f"[scan] running on {where}", flush=True)
-            futures = {client.submit(run_point, config, str(run), p, sweep, pure=False): p for p in todo}
+            futures = {client.submit(run_point, config, str(run), p, pure=False): p for p in todo}
             with tqdm(total=len(futures), desc="scan points", unit="point") as bar:
                 for future in as_completed(futures):
                     point = futures[future]
@@ -200,7 +280,13 @@ def run_scan(config: Config, run_dir: str | Path) -> dict[str, Any]:
                         failed.unlink(missing_ok=True)
                         bar.write(_one_line(result))
                     bar.update()
-    return write_scan(config, run)
+    summary = write_scan(config, run)
+    # the report shows the scan (its section, the per-model bit-width plots) where the chain is up to date
+    if RunDir(run, config).is_done("firmware", fingerprint(config, "firmware")):
+        run_stage(config, run, "report", quiet_if_done=True)
+    else:
+        print("[scan] report not rebuilt: the main job is not up to date for this config (`l1ad run`)")
+    return summary
 
 
 def _record_failure(path: Path, point: ScanPoint, exc: BaseException, tb: Any) -> None:

@@ -1,13 +1,11 @@
-"""One face for the two quantizers, and the one quantization-aware training step of a bit-width point.
+"""One face for the two quantizers, and the formats of a bit-width point (``scan_bits``).
 
 ``QKeras`` (one format per role, ``quantize.qmodels``) and ``HGQ`` (a bit width per weight and
 activation learned under an EBOPs penalty, ``quantize.hgq``) answer the same calls: retrain the
 twin of a float scorer's deployable graph from its float weights (``train_from_float``), give the
 exact scores the C simulation must equal (``reference_scores``) and build and check the firmware
 of a trained twin (``build_firmware``), and score further events as that firmware does
-(``firmware_scorer``). The quantize stage's bit sweep and ``l1ad scan`` train
-their points with one function, ``train_point``; the sweep saves its models (``save_sweep_model``)
-and the scan takes one trained with the same settings instead of training it again.
+(``firmware_scorer``). The quantize stage uses QKeras; ``l1ad scan`` either, per point.
 """
 
 from __future__ import annotations
@@ -21,11 +19,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from l1ad.artifacts import ScanPointPaths, SweepPaths
+from l1ad.artifacts import ScanPointPaths
 from l1ad.config import Config, FirmwareConfig, QuantBits
-from l1ad.io import read_json, write_json
 from quantize import hgq
-from quantize.qmodels import declared_inputs, input_format, load_qmodel, predict_exact, save_qmodel, to_qkeras
+from quantize.qmodels import declared_inputs, input_format, predict_exact, save_qmodel, to_qkeras
 from training.data.splits import Split, Splits
 
 
@@ -216,37 +213,3 @@ def quantizer_for(name: str, beta: float = 0.0) -> Quantizer:
     if name == HGQ.name:
         return HGQ(hgq.HGQSettings(beta=beta))
     raise ValueError(f"unknown quantizer {name!r}: qkeras or hgq")
-
-
-def _settings(quantizer: str, bits: QuantBits, epochs: int, lr: float) -> dict[str, Any]:
-    return {"quantizer": quantizer, "bits": dataclasses.asdict(bits), "epochs": epochs, "learning_rate": lr}
-
-
-def save_sweep_model(sweep: SweepPaths, qmodel: Any, bits: QuantBits, epochs: int, lr: float) -> None:
-    """Keep a sweep point's QKeras model with the settings it was trained with, for ``train_point`` to
-    take instead of training the same point again."""
-    save_qmodel(qmodel, sweep.qmodel)
-    write_json(sweep.settings, _settings(QKeras.name, bits, epochs, lr))
-
-
-def train_point(
-    quantizer: Quantizer,
-    scorer: Any,
-    splits: Splits,
-    bits: QuantBits,
-    epochs: int,
-    lr: float,
-    sweep: SweepPaths | None = None,
-) -> tuple[Any, dict[str, Any]]:
-    """The one QAT step of a bit-width point (the quantize stage's sweep, ``l1ad scan``): (model, history).
-
-    A model the sweep saved in ``sweep`` (``save_sweep_model``) with the same quantizer, bits, epochs
-    and learning rate is loaded instead of trained again (history ``{}``); the sweep trains QKeras
-    models only, so an HGQ point always trains. ``sweep`` must come from the same float weights
-    (``l1ad scan`` passes it only when the run's quantize stage is up to date).
-    """
-    if sweep is not None and sweep.settings.is_file():
-        if read_json(sweep.settings) == _settings(quantizer.name, bits, epochs, lr):
-            print(f"QAT model of the quantize stage's sweep reused: {sweep.root}")
-            return load_qmodel(sweep.qmodel), {}
-    return quantizer.train_from_float(scorer, bits, splits.train, splits.val, epochs, lr)

@@ -22,7 +22,7 @@ from l1ad.artifacts import RELATIVE, RunPaths
 from l1ad.config import Config
 from l1ad.io import atomic_path, read_json, write_json
 from l1ad.parts import part_capacity
-from reports.plots import pareto_front, pareto_plot
+from reports.plots import bit_scan_plot, pareto_front, pareto_plot
 
 # (key in a row, axis label, file suffix) of the Pareto views
 AXES = (
@@ -57,6 +57,13 @@ def _row(result: dict[str, Any], config: Config) -> dict[str, Any]:
         "input_format": result.get("input_format"),
         # smallest firmware / float efficiency ratio at the trigger rate over the gated signals
         "efficiency_ratio": efficiency.get("min_ratio"),
+        # per signal: csim / float AUC, and firmware / float efficiency at the rate (the signals the gate judges)
+        "auc_ratios": {s: a["csim"] / a["float"] for s, a in result["auc"].items()},
+        "efficiency_ratios": {
+            s: e["ratio"]
+            for s, e in (efficiency.get("signals") or {}).items()
+            if e["n_float_pass"] >= config.check.min_float_passing
+        },
         "efficiency_rate_hz": efficiency.get("rate_hz"),
         "csim_exact_fraction": result["csim_exact_fraction"],
         "saturated_fraction": result["saturated_fraction"],
@@ -156,6 +163,7 @@ def write_scan(config: Config, run_dir: Path) -> dict[str, Any]:
                 y_limit=config.check.min_efficiency_ratio,
             )
             plots.append(str(RELATIVE.scan.plots / path.name))
+        plots += _bit_width_plots(config, mine, scan.plots, data_label(source[mine[0]["family"]]["source"]))
     for row in rows:
         row["pareto"] = [suffix for _, _, suffix in AXES if row["id"] in pareto[row["model"]][suffix]]
 
@@ -199,6 +207,34 @@ def write_scan(config: Config, run_dir: Path) -> dict[str, Any]:
         flush=True,
     )
     return summary
+
+
+def _bit_width_plots(config: Config, rows: list[dict[str, Any]], folder: Path, label: str) -> list[str]:
+    """Per signal, csim / float AUC and firmware / float efficiency at the rate against the bit width, over the
+    model's QKeras points at uniform widths with the configured input format, built with one strategy and
+    reuse factor: the firmware section's where the scan has two widths of it, else those with the most
+    widths. Nothing with fewer than two widths. Returns the run-relative paths."""
+    fw = config.firmware
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for r in rows:
+        if r["quantizer"] == "qkeras" and r["bits"] and not r.get("input_width"):
+            groups.setdefault((r["strategy"], r["reuse_factor"]), []).append(r)
+    widths = {key: len({r["bits"] for r in line}) for key, line in groups.items()}
+    key = (fw.strategy, fw.reuse_factor)
+    if widths.get(key, 0) < 2:
+        key = max(widths, key=widths.get, default=key)  # the first such group in the grid's order on a tie
+    if widths.get(key, 0) < 2:
+        return []
+    line, (strategy, reuse) = groups[key], key
+    model, written = line[0]["model"], []
+    for metric, field in (("auc_ratio", "auc_ratios"), ("efficiency_ratio", "efficiency_ratios")):
+        points = [{"bits": r["bits"], metric: r[field]} for r in line]
+        if not any(p[metric] for p in points):
+            continue  # no signal judged at the rate
+        path = folder / f"bits_{model}_{metric}.png"
+        bit_scan_plot(points, path, f"{model}: bit-width scan ({strategy}, RF {reuse})", label, metric)
+        written.append(str(RELATIVE.scan.plots / path.name))
+    return written
 
 
 def compare_quantizers(rows: list[dict[str, Any]]) -> str | None:

@@ -105,14 +105,6 @@ def model_figures(config: Config, run_dir: Path, name: str, plot_dir: Path) -> d
             efficiency["min_reliable_rate_hz"],
         ).name
     )
-    scan = read_json(run.quantize.scan(name))["points"]
-    if scan:
-        for metric in ("auc_ratio", "efficiency_ratio"):
-            if not all(isinstance(p.get(metric), dict) for p in scan) or not any(p[metric] for p in scan):
-                continue  # a sweep written before this figure existed, or no signal judged at the rate
-            path = plot_dir / f"{name}_scan_{metric}.png"
-            plot_files.append(plots.bit_scan_plot(scan, path, f"{name}: bit-width scan", label, metric).name)
-
     per_seed_auc = {
         signal: metrics.aggregate([s["auc"][signal] for s in tinfo["per_seed"]]) for signal in per_signal
     }
@@ -177,7 +169,6 @@ def model_figures(config: Config, run_dir: Path, name: str, plot_dir: Path) -> d
             "convert_compile_seconds": validation.get("convert_compile_seconds"),
             "csim_events_per_second": validation.get("csim_events_per_second"),
         },
-        "scan": scan,
         "nuisance_correlation": nuisance,
         "frozen_head": qinfo.get("qat_report"),
         "plots": [str(RELATIVE.report.plots / p) for p in plot_files],

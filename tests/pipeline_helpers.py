@@ -34,11 +34,7 @@ TINY = {
     },
     # the default strategy (distributed arithmetic) on small graphs: da4ml and g++ stay quick
     "train": {"ocdn": {"epochs": 2, "hidden": [16, 16]}, "ae": {"epochs": 3, "latent": 4}},
-    "quantize": {
-        "ocdn": {"epochs": 1},
-        "ae": {"epochs": 1},
-        "scan": {"bits": [4, 8], "epochs": 1},
-    },
+    "quantize": {"ocdn": {"epochs": 1}, "ae": {"epochs": 1}},
     # RTL simulated (firmware.rtl.enabled), not synthesized: Yosys is tested on a tiny layer (test_rtl.py)
     "firmware": {"n_testbench_events": 50, "budget": LOOSE_BUDGET, "rtl": {"synthesize": False}},
     "metrics": {"trigger_fpr_l1": 1.0e-3, "trigger_fpr_dijet": 1.0e-2},

@@ -66,7 +66,6 @@ def test_relative_paths_keep_their_spelling() -> None:
         == "scan/points/ae-b6-rf1-latency/hls_project"
     )
     assert str(RELATIVE.scan.plots / "pareto_ae_lut.png") == "scan/plots/pareto_ae_lut.png"
-    assert str(RELATIVE.quantize.sweep("ae", 6).root) == "quantize/ae/sweep/b6"  # what l1ad scan reuses
     assert str(RunPaths("runs/r").log("studies/nae")) == "runs/r/logs/nae.log"
 
 

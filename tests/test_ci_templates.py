@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 AE_ONLY = {
     **TINY,
     "run": {"name": "ci", "studies": [], "models": ["ae"]},
-    "quantize": {"ae": {"epochs": 1}, "scan": {"enabled": False}},
+    "quantize": {"ae": {"epochs": 1}},
 }
 
 

@@ -58,7 +58,10 @@ IMPOSSIBLE = [
         "quantize:\n  nurd:\n    bits: {input_bits: 8, input_integer: 8}\n",
         "quantize.nurd.bits.input_bits/input_integer = 8/8",
     ),
-    ("quantize:\n  scan: {bits: [4, 0]}\n", "quantize.scan.bits entries must be >= 1"),
+    (
+        "quantize:\n  scan: {bits: [4, 8]}\n",
+        "config key 'quantize.scan' was removed: the bit-width scan is `l1ad scan`",
+    ),
     ("firmware:\n  strategy: Fastest\n", "firmware.strategy must be one of distributed_arithmetic, Latency"),
     (
         "firmware:\n  reuse_factor: 4\n",
@@ -206,7 +209,7 @@ def test_study_table_and_study_families_name_the_same_studies():
 
 def test_model_fingerprints_follow_each_models_own_entries() -> None:
     """A change to quantize.ae moves the AE's quantize and firmware fingerprints only; a shared entry
-    (quantize.scan) moves every model's; the firmware section moves every model's firmware only."""
+    (metrics) moves every model's; the firmware section moves every model's firmware only."""
     import dataclasses
 
     from l1ad.pipeline import model_fingerprint
@@ -222,11 +225,9 @@ def test_model_fingerprints_follow_each_models_own_entries() -> None:
     ae = dataclasses.replace(base.quantize.ae, learning_rate=3.0e-4)
     changed = fingerprints(dataclasses.replace(base, quantize=dataclasses.replace(base.quantize, ae=ae)))
     assert {k for k in before if before[k] != changed[k]} == {("quantize", "ae"), ("firmware", "ae")}
-    scan = dataclasses.replace(base.quantize.scan, epochs=base.quantize.scan.epochs + 1)
-    shared = fingerprints(dataclasses.replace(base, quantize=dataclasses.replace(base.quantize, scan=scan)))
-    assert {k for k in before if before[k] != shared[k]} == {
-        (s, m) for s in ("quantize", "firmware") for m in MODELS
-    }
+    metrics = dataclasses.replace(base.metrics, min_background_for_sic=11)
+    shared = fingerprints(dataclasses.replace(base, metrics=metrics))
+    assert set(before) == {k for k in before if before[k] != shared[k]}
     clock = fingerprints(
         dataclasses.replace(base, firmware=dataclasses.replace(base.firmware, clock_period_ns=4.0))
     )

@@ -25,7 +25,7 @@ SMALL = {
     "run": {"name": "efficiency", "studies": [], "models": ["ae"]},
     "data": {"l1": {"n_background": 60000, "n_signal": 3000}, "rate_sample": 200000},
     "train": {"ae": {"epochs": 5}},
-    "quantize": {"ae": {"epochs": 2}, "scan": {"enabled": False}},
+    "quantize": {"ae": {"epochs": 2}},
     "firmware": {
         "trigger_rate_hz": 6000.0,
         "n_testbench_events": 50,

@@ -39,7 +39,6 @@ def test_gate_fails_on_a_starved_model_and_names_it(tiny_run, tmp_path):
     starved["quantize"] = {
         "ocdn": {"epochs": 0},
         "ae": {"epochs": 0, "bits": starved_bits},
-        "scan": {"enabled": False},
     }
     # every model's firmware is rebuilt from the new quantize stage: without the RTL simulation (its
     # Verilator builds are half the firmware stage here), which the AUC figures of the gate do not read

@@ -1,25 +1,13 @@
-"""Tests of the one quantizer face (QKeras, HGQ) and the one QAT step of a bit-width point.
-
-A point the quantize stage's sweep saved is taken by ``train_point`` when (and only when) the quantizer,
-bits, epochs and learning rate are the same: the scan does not train it again.
-"""
+"""Tests of the one quantizer face (QKeras, HGQ) and the formats of a bit-width point."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from l1ad.artifacts import QuantizePaths
 from l1ad.config import OCDNConfig, QuantBits
 from quantize import hgq, qmodels
-from quantize.quantizer import (
-    HGQ,
-    QKeras,
-    quantizer_for,
-    save_sweep_model,
-    scan_bits,
-    train_point,
-)
+from quantize.quantizer import HGQ, QKeras, quantizer_for, scan_bits
 from training.data.splits import Split, Splits
 from training.ocdn import OCDN
 
@@ -38,18 +26,8 @@ def _splits(n_inputs: int = 5, seed: int = 0) -> Splits:
     )
 
 
-class CountingOCDN(OCDN):
-    """An OCDN that counts how often a twin is retrained."""
-
-    trained = 0
-
-    def train_graph(self, model, X, X_val, epochs, learning_rate):  # noqa: ANN001, ANN201
-        CountingOCDN.trained += 1
-        return super().train_graph(model, X, X_val, epochs, learning_rate)
-
-
-def _scorer() -> CountingOCDN:
-    scorer = CountingOCDN(OCDNConfig(hidden=(8,)), n_inputs=5, seed=2)
+def _scorer() -> OCDN:
+    scorer = OCDN(OCDNConfig(hidden=(8,)), n_inputs=5, seed=2)
     scorer.model = scorer.build()
     return scorer
 
@@ -77,34 +55,6 @@ def test_qkeras_reference_scores_are_the_exact_scores_of_declared_inputs() -> No
     X = splits.test.X
     expected = qmodels.predict_exact(qmodel, qmodels.quantize_inputs(X, BITS.input_bits, BITS.input_integer))
     np.testing.assert_array_equal(QKeras().reference_scores(qmodel, X, BITS), expected)
-
-
-def test_a_sweep_model_is_reused_only_with_the_same_settings(tmp_path) -> None:
-    scorer, splits = _scorer(), _splits()
-    bits = scan_bits(BITS, 4)
-    folder = QuantizePaths(tmp_path / "quantize").sweep("ocdn", 4)
-    assert folder.root == tmp_path / "quantize" / "ocdn" / "sweep" / "b4"
-
-    CountingOCDN.trained = 0
-    trained, history = train_point(QKeras(), scorer, splits, bits, 1, 1e-3, sweep=folder)  # nothing saved yet
-    assert CountingOCDN.trained == 1 and history
-    save_sweep_model(folder, trained, bits, 1, 1e-3)
-
-    reused, history = train_point(QKeras(), scorer, splits, bits, 1, 1e-3, sweep=folder)
-    assert CountingOCDN.trained == 1 and history == {}
-    for a, b in zip(reused.get_weights(), trained.get_weights(), strict=True):
-        np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(
-        QKeras().reference_scores(reused, splits.test.X, bits),
-        QKeras().reference_scores(trained, splits.test.X, bits),
-    )
-
-    # another epoch count, learning rate or bit width, or the other quantizer: trained again
-    train_point(QKeras(), scorer, splits, bits, 2, 1e-3, sweep=folder)
-    train_point(QKeras(), scorer, splits, bits, 1, 1e-4, sweep=folder)
-    train_point(QKeras(), scorer, splits, scan_bits(BITS, 6), 1, 1e-3, sweep=folder)
-    train_point(HGQ(), scorer, splits, bits, 1, 1e-3, sweep=folder)
-    assert CountingOCDN.trained == 5
 
 
 def test_hgq_twin_times_its_training_and_scores_through_its_proxy() -> None:

@@ -1,7 +1,8 @@
 """The design-space scan (``l1ad scan``) on a 2-worker LocalCluster, from a copy of the tiny run.
 
 A point that fails is recorded and the others finish; a rerun runs only what is missing and skips the
-finished points. QKeras and HGQ points share the OCDN's Pareto fronts.
+finished points. QKeras and HGQ points share the OCDN's Pareto fronts; its two QKeras widths at one
+strategy and reuse factor draw its bit-width plots; the report, its chain up to date, is rebuilt with them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from tests.pipeline_helpers import TINY, write_config
 
 SCAN = {
     "points": [
-        {"model": "ocdn", "bits": 4, "reuse_factor": 1},
+        {"model": "ocdn", "bits": 4, "reuse_factor": 2},
         {"model": "ocdn", "bits": 6, "reuse_factor": 2},
         {"model": "ae", "bits": 6, "reuse_factor": 1},
         {"model": "ocdn", "bits": 6, "quantizer": "hgq", "beta": 1.0e-6},
@@ -34,7 +35,7 @@ def test_scan_records_a_failed_point_then_resumes_and_skips_finished_points(tiny
 
     summary = api.scan(config, run_dir)
     assert sorted(p["id"] for p in summary["points"]) == [
-        "ocdn-b4-rf1-latency",
+        "ocdn-b4-rf2-latency",
         "ocdn-b6-rf2-latency",
         "ocdn-hgq1e-06-b6-rf1-latency",
     ]
@@ -46,11 +47,13 @@ def test_scan_records_a_failed_point_then_resumes_and_skips_finished_points(tiny
     # a front point exists per view, and the larger reuse factor halves the initiation rate
     assert summary["pareto"]["ocdn"]["lut"] and summary["pareto"]["ocdn"]["latency"]
     by_id = {p["id"]: p for p in summary["points"]}
-    assert by_id["ocdn-b6-rf2-latency"]["ii"] == 2 * by_id["ocdn-b4-rf1-latency"]["ii"]
+    assert by_id["ocdn-b6-rf2-latency"]["ii"] == 2 * by_id["ocdn-hgq1e-06-b6-rf1-latency"]["ii"]
     for plot in summary["plots"]:
         assert (run_dir / plot).stat().st_size > 0
+    assert {"scan/plots/bits_ocdn_auc_ratio.png"} <= set(summary["plots"])
+    assert set(by_id["ocdn-b4-rf2-latency"]["auc_ratios"]) == {"signal"}
     assert "ae-b6-rf1-latency failed" in (run_dir / "scan" / "scan.md").read_text()
-    done = run_dir / "scan" / "points" / "ocdn-b4-rf1-latency" / "result.json"
+    done = run_dir / "scan" / "points" / "ocdn-b4-rf2-latency" / "result.json"
     mtime = done.stat().st_mtime_ns
 
     shutil.move(tmp_path / "ae_weights", deployed)
@@ -64,6 +67,8 @@ def test_scan_records_a_failed_point_then_resumes_and_skips_finished_points(tiny
     hgq_point = next(p for p in summary["points"] if p["quantizer"] == "hgq")
     assert hgq_point["csim_exact_fraction"] == 1.0 and hgq_point["hgq_ebops"] > 0
     assert not (run_dir / "scan" / "failed" / "ae-b6-rf1-latency.json").exists()
-    report = api.report(config, run_dir)
+    # the scan rebuilt the report (the tiny run's chain is up to date for this config)
+    report = json.loads((run_dir / "report" / "report.json").read_text())
     assert len(report["scan"]["points"]) == 4
-    assert "## Design-space scan" in (run_dir / "report" / "report.md").read_text()
+    markdown = (run_dir / "report" / "report.md").read_text()
+    assert "## Design-space scan" in markdown and "bits_ocdn_auc_ratio.png" in markdown

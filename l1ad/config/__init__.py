@@ -18,7 +18,7 @@ from l1ad.config.firmware import (
     strategy_problems,
 )
 from l1ad.config.loader import NOT_FINGERPRINTED, Config, load_config, read_yaml_file, safe_load_unique
-from l1ad.config.quantize import BitScanConfig, QATModelConfig, QuantBits, QuantizeConfig
+from l1ad.config.quantize import QATModelConfig, QuantBits, QuantizeConfig
 from l1ad.config.report import CheckConfig, MetricsConfig
 from l1ad.config.run import DEPLOYED, DEPLOYED_MODELS, ClusterConfig, DeployedModel, RunConfig
 from l1ad.config.scan import ScanConfig, ScanPoint, grid_points
@@ -46,7 +46,6 @@ __all__ = [
     "STUDY_FAMILIES",
     "AEConfig",
     "AnomalyCLRConfig",
-    "BitScanConfig",
     "BudgetConfig",
     "BudgetLimits",
     "CheckConfig",

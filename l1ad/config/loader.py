@@ -131,6 +131,12 @@ def _coerce(value: Any, annotation: Any, where: str, path: Path, default: Any = 
     return value
 
 
+# keys older configs carry, with where their settings live now
+REMOVED_KEYS = {
+    "quantize.scan": "the bit-width scan is `l1ad scan` now: set its widths and epochs in the 'scan' section",
+}
+
+
 def _build(cls: type, values: dict[str, Any], prefix: str, path: Path, base: Any = None) -> Any:
     """``base`` (default: ``cls()``) with the keys of ``values`` replaced: a partial section keeps the
     rest of its defaults, including those a field's factory sets (``quantize.nurd.bits``)."""
@@ -140,6 +146,8 @@ def _build(cls: type, values: dict[str, Any], prefix: str, path: Path, base: Any
     for key in values:
         if key not in known:
             where = f"{prefix}.{key}" if prefix else key
+            if where in REMOVED_KEYS:
+                raise InputError(path, f"config key '{where}' was removed: {REMOVED_KEYS[where]}")
             raise InputError(path, f"unknown config key '{where}' (known: {', '.join(sorted(known))})")
     kwargs = {}
     for key, value in values.items():

@@ -1,5 +1,5 @@
-"""Config of the quantize stage (``quantize``): the fixed-point formats and QAT of each deployed scorer, and
-the bit-width scan."""
+"""Config of the quantize stage (``quantize``): the fixed-point formats and QAT of each deployed scorer.
+Other formats are ``l1ad scan``'s points (section ``scan``)."""
 
 from __future__ import annotations
 
@@ -50,15 +50,6 @@ class QATModelConfig(Section):
     learning_rate: float = 3e-4
 
 
-@dataclass
-class BitScanConfig(Section):
-    """The bit-width scan of the quantize stage (weights = activations)."""
-
-    bits: tuple[int, ...] = (2, 4, 6, 8, 10, 12, 14, 16)  # weight = activation bits at each point
-    epochs: int = 2  # QAT epochs per scan point
-    enabled: bool = True
-
-
 def _nurd_qat() -> QATModelConfig:
     """QAT formats of the compact NuRD CNN (its pixels are pT fractions in [0, 1]).
 
@@ -105,9 +96,8 @@ def _ae_qat() -> QATModelConfig:
 
 @dataclass
 class QuantizeConfig(Section):
-    """QAT of each deployed scorer (each with its own formats) and the bit-width scan."""
+    """QAT of each deployed scorer, each with its own formats."""
 
     ocdn: QATModelConfig = field(default_factory=_ocdn_qat)
     ae: QATModelConfig = field(default_factory=_ae_qat)
     nurd: QATModelConfig = field(default_factory=_nurd_qat)
-    scan: BitScanConfig = field(default_factory=BitScanConfig)

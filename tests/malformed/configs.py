@@ -38,7 +38,7 @@ CONFIG_ABSURD: list[tuple[str, Any]] = [
     ("train.device", "tpu"), ("train.threads", -2), ("train.ocdn.epochs", -1), ("train.ae.batch_size", 0),
     ("train.ocdn.learning_rate", float("nan")), ("train.ae.learning_rate", -1e-3),
     ("quantize.ocdn.bits.weight_bits", 0), ("quantize.ae.bits.input_bits", -8),
-    ("quantize.scan.bits", [4, 0]),
+    ("scan.bits", [4, 1]),
     ("firmware.backend", "Quartus"), ("firmware.io_type", "io_serial"), ("firmware.reuse_factor", 0),
     ("firmware.clock_period_ns", 0.0), ("firmware.clock_period_ns", float("-inf")),
     ("firmware.n_testbench_events", -1), ("firmware.trigger_rate_hz", -10.0),
