@@ -6,7 +6,8 @@ project (with testbench data from the test set), compile the C simulation with g
 score the full test set, and compare with the exact QKeras score event by event.
 With ``firmware.rtl.enabled`` the same graph also becomes pipelined Verilog (da4ml), simulated
 with Verilator on the full test set against the C simulation, and, with ``synthesize``,
-synthesized by Yosys in the background while the next model builds (``firmware/rtl.py``).
+synthesized by Yosys in the background; every model is traced before the first is converted, so the
+syntheses overlap all the other work (``firmware/rtl.py``).
 """
 
 from __future__ import annotations
@@ -55,20 +56,20 @@ def _run_firmware(
     summary: dict[str, Any] = {}
     rtl_config = config.firmware.rtl
     run = RunPaths(run_dir)
-    for name in config.run.models:
-        written = FirmwarePaths(out).model(name)
-        qinfo = read_json(run.quantize.info(name))
-        splits = read_splits(run_dir / qinfo["splits"])
-        qmodel = load_qmodel(run_dir / qinfo["qmodel"])
-        qkeras, y, classes, n_bkg = read_scores(run.quantize.scores(name))
-        float_scores = read_scores(run.train.scores(name))[0][0]
-        if rtl_config.enabled:
-            # written first: its Verilator build (and Yosys) run while hls4ml converts and compiles
+    qmodels = {
+        name: load_qmodel(run_dir / read_json(run.quantize.info(name))["qmodel"])
+        for name in config.run.models
+    }
+    if rtl_config.enabled:
+        # Every model's Verilog first: their Verilator builds and Yosys run in the background while the
+        # models are converted, compiled and simulated one after another, so the longest synthesis (NuRD's,
+        # minutes) overlaps all of that instead of starting with the last model.
+        for name, qmodel in qmodels.items():
             print(f"  {name}: tracing the QKeras graph to Verilog (da4ml)", flush=True)
             rtl_builds[name] = rtl.prepare_rtl(
                 name,
                 qmodel,
-                written.rtl,
+                FirmwarePaths(out).model(name).rtl,
                 config.firmware.clock_period_ns,
                 config.firmware.part,
                 rtl_config.synthesize,
@@ -76,6 +77,12 @@ def _run_firmware(
                 synth_max_cost=rtl_config.synth_max_cost,
                 use_dsp=config.firmware.use_dsp,
             )
+    for name, qmodel in qmodels.items():
+        written = FirmwarePaths(out).model(name)
+        qinfo = read_json(run.quantize.info(name))
+        splits = read_splits(run_dir / qinfo["splits"])
+        qkeras, y, classes, n_bkg = read_scores(run.quantize.scores(name))
+        float_scores = read_scores(run.train.scores(name))[0][0]
         validation, csim, hls_model = build_firmware(
             name,
             qmodel,
@@ -176,28 +183,34 @@ def rate_trigger(
     stay on the test set's csim scores (``signals``); ``test_trigger`` (the threshold on the test
     set's background) is kept beside for comparison.
     """
+    from tqdm import tqdm
+
     step = config.data.chunk_events
+    scored_with = "RTL (Verilator)" if rtl_project is not None else "C simulation"
     with h5py.File(data.rate_sample(family), "r") as f:
         X_all = f["X"]
         n = len(X_all)
         scores = np.empty(n, dtype=np.float64)
         t0 = time.perf_counter()
-        for start in range(0, n, step):
-            X = quantize_inputs(X_all[start : start + step], bits.input_bits, bits.input_integer)
-            if rtl_project is not None:
-                scores[start : start + len(X)] = rtl.predict_rtl(
-                    rtl_project, X, n_threads=os.cpu_count() or 1
-                )[:, 0]
-            else:
-                scores[start : start + len(X)] = csim_predict(hls_model, X)
-            log(f"rate sample: {start + len(X):,} of {n:,} background events scored")
+        # a progress bar on the console whatever stderr is (the stage's log, echoed: l1ad.console)
+        with tqdm(total=n, desc="  rate sample", unit=" events", unit_scale=True, disable=False) as bar:
+            for start in range(0, n, step):
+                X = quantize_inputs(X_all[start : start + step], bits.input_bits, bits.input_integer)
+                if rtl_project is not None:
+                    scores[start : start + len(X)] = rtl.predict_rtl(
+                        rtl_project, X, n_threads=os.cpu_count() or 1
+                    )[:, 0]
+                else:
+                    scores[start : start + len(X)] = csim_predict(hls_model, X)
+                bar.update(len(X))
         seconds = time.perf_counter() - t0
+        log(f"rate sample: {n:,} background events scored by the {scored_with} in {seconds:.0f} s")
         check = None
         if rtl_project is not None:
             X = quantize_inputs(X_all[:RATE_CHECK_EVENTS], bits.input_bits, bits.input_integer)
             equal = csim_predict(hls_model, X) == scores[: len(X)]
             check = {"events": len(X), "rtl_equals_csim_fraction": float(np.mean(equal))}
-    write_rate_scores(scores_path, scores, "RTL (Verilator)" if rtl_project is not None else "C simulation")
+    write_rate_scores(scores_path, scores, scored_with)
     trigger = trigger_threshold(
         scores,
         config.firmware.trigger_rate_hz,
@@ -208,7 +221,7 @@ def rate_trigger(
     trigger["background_sample"] = {
         "source": f"{WHAT}, {RELATIVE.data.rate_sample(family)}",
         "events": n,
-        "scored_with": "RTL (Verilator)" if rtl_project is not None else "C simulation",
+        "scored_with": scored_with,
         "events_per_second": n / seconds if seconds > 0 else None,
         "check": check,
     }

@@ -278,7 +278,7 @@ class RunPaths:
         return self.root / ".manifest.lock"
 
     def log(self, stage: str) -> Path:
-        """The output of ``stage`` run as a task (``studies/nae`` -> ``logs/nae.log``)."""
+        """All the output of ``stage`` (``studies/nae`` -> ``logs/nae.log``; the console shows its step lines)."""
         return self.root / "logs" / f"{stage.removeprefix('studies/').replace('/', '_')}.log"
 
     def checkpoints(self, stage: str) -> Path:

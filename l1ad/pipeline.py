@@ -23,8 +23,6 @@ import importlib
 import os
 import resource
 import shutil
-import sys
-import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -33,9 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from l1ad.config import Config
+from l1ad.console import LogEcho, quiet_stage, redirect_output
 from l1ad.errors import L1adError
 from l1ad.io import atomic_dir
-from l1ad.rundir import RunDir, redirect_output
+from l1ad.rundir import RunDir
 
 
 @dataclass(frozen=True)
@@ -245,15 +244,24 @@ def run_stage(
         torch.set_num_threads(config.train.threads)
     start, cpu_start = time.perf_counter(), cpu_seconds()
     function = s.load()
-    with atomic_dir(rd.paths.stage(stage)) as out:
-        old = record.get("summary", {}) if s.per_model else {}
-        summary = {k: v for k, v in old.items() if k in kept or k not in models}
-        for m in kept:
-            shutil.copytree(rd.paths.stage(stage) / m, out / m, symlinks=True, copy_function=_link_or_copy)
-        rebuild = [m for m in config.run.models if m not in kept]
-        if rebuild or not s.per_model:
-            subset = dataclasses.replace(config, run=dataclasses.replace(config.run, models=tuple(rebuild)))
-            summary.update(function(subset if s.per_model else config, out, rd.path))
+    log = rd.paths.log(stage)
+    try:
+        with atomic_dir(rd.paths.stage(stage)) as out, quiet_stage(log):
+            old = record.get("summary", {}) if s.per_model else {}
+            summary = {k: v for k, v in old.items() if k in kept or k not in models}
+            for m in kept:
+                shutil.copytree(
+                    rd.paths.stage(stage) / m, out / m, symlinks=True, copy_function=_link_or_copy
+                )
+            rebuild = [m for m in config.run.models if m not in kept]
+            if rebuild or not s.per_model:
+                subset = dataclasses.replace(
+                    config, run=dataclasses.replace(config.run, models=tuple(rebuild))
+                )
+                summary.update(function(subset if s.per_model else config, out, rd.path))
+    except BaseException:
+        print(f"[{stage}] stopped after {time.perf_counter() - start:.1f} s (its output: {log})", flush=True)
+        raise
     seconds = time.perf_counter() - start
     rd.record_stage(stage, fp, seconds, summary, cpu_seconds() - cpu_start, models)
     shutil.rmtree(rd.paths.checkpoints(stage), ignore_errors=True)  # the stage succeeded: nothing to resume
@@ -485,40 +493,6 @@ def _run_on_cluster(
     )
     summaries.pop(CHAIN, None)
     return summaries
-
-
-class LogEcho:
-    """Copies what a task appends to its log onto this console, in a thread, until ``stop``: the chain's
-    progress shows as it would when the chain runs in this process."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._offset = path.stat().st_size if path.exists() else 0  # what earlier runs wrote stays there
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _copy(self) -> None:
-        if not self.path.exists():
-            return
-        with self.path.open("r", errors="replace") as f:
-            f.seek(self._offset)
-            text = f.read()
-            self._offset = f.tell()
-        if text:
-            sys.stdout.write(text)
-            sys.stdout.flush()
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.5):
-            self._copy()
-
-    def stop(self) -> None:
-        """Copy what is left and end the thread (idempotent)."""
-        if not self._stop.is_set():
-            self._stop.set()
-            self._thread.join()
-            self._copy()
 
 
 def _print_started(event: tuple[float, dict]) -> None:

@@ -10,13 +10,9 @@ the manifest never points at half-written outputs.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
-import os
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -117,33 +113,3 @@ class RunDir:
             **({"models": models} if models else {}),
         }
         write_json(self.paths.manifest, manifest)
-
-
-@contextlib.contextmanager
-def redirect_output(path: str | Path) -> Iterator[None]:
-    """Send this process's stdout and stderr to ``path`` (appended) while the block runs: Python's
-    streams and file descriptors 1 and 2, so TensorFlow's C++ logging and compilers' output go there too.
-
-    For a process that runs one task at a time (a Dask worker with one thread): other threads of the
-    process writing meanwhile land in the same file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    with open(path, "a", buffering=1, encoding="utf-8", errors="replace") as log:
-        saved = [os.dup(1), os.dup(2)]
-        try:
-            os.dup2(log.fileno(), 1)
-            os.dup2(log.fileno(), 2)
-            with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-                yield
-        finally:
-            for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
-                with contextlib.suppress(Exception):
-                    stream.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            for fd in saved:
-                os.close(fd)
