@@ -24,6 +24,7 @@ from reports import plots
 from reports.check import gate_failures
 from reports.efficiency import efficiency_figures, efficiency_lines, trigger_lines
 from reports.html import render_html
+from reports.records import SCHEMA_VERSION, ReportJSON
 from training import metrics
 from training.stage import noise_text, read_scores
 
@@ -280,8 +281,8 @@ def run_report(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
     manifest = read_json(run.manifest)
     models = {name: model_figures(config, run_dir, name, written.plots) for name in config.run.models}
     studies = {name: read_json(path) for name, path in run.study_records().items()}
-    report = {
-        "schema": 1,
+    report: ReportJSON = {
+        "schema": SCHEMA_VERSION,  # reports/records.py: the typed records and docs/report.schema.json
         "run": {
             "name": config.run.name,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
