@@ -245,7 +245,7 @@ class ScanPaths(WriteupPaths):
     NAME: ClassVar[str] = "scan"
 
     def point(self, point_id: str) -> ScanPointPaths:
-        """The folder of the point ``point_id`` (``l1ad.scan_points.point_id``)."""
+        """The folder of the point ``point_id`` (``l1ad.scan.point_id``)."""
         return ScanPointPaths(self.root / "points" / point_id)
 
     def failed(self, point_id: str) -> Path:

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import io
+import json
 import time
 import traceback
 from collections.abc import Callable
@@ -25,13 +27,48 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from l1ad.artifacts import RELATIVE, RunPaths, ScanPointPaths
-from l1ad.config import Config, ScanPoint
+from l1ad.artifacts import RELATIVE, RunPaths, ScanPaths, ScanPointPaths
+from l1ad.config import Config, ScanPoint, grid_points
 from l1ad.io import atomic_dir, read_json, write_json
-from l1ad.scan_points import finished, point_fingerprint, point_id, scan_points
 
 if TYPE_CHECKING:
     from training.data.splits import Splits
+
+
+def scan_points(config: Config) -> list[ScanPoint]:
+    """The scan's points: ``scan.points`` when given, else the grid of models x bits x reuse factors x strategies."""
+    return list(config.scan.points or grid_points(config.scan))
+
+
+def point_id(point: ScanPoint) -> str:
+    """A folder name that says what the point is, e.g. ``ae-b6-rf4-latency``, ``ae-hgq1e-06-b6-rf1-latency``
+    or, with the model's configured formats (bits 0) but its own input format quantized_bits(10, 7),
+    ``ae-bcfg-rf1-da-in10.7``."""
+    quantizer = f"-hgq{point.beta:g}" if point.quantizer == "hgq" else ""
+    strategy = "da" if point.strategy == "distributed_arithmetic" else point.strategy.lower()
+    fmt = f"-in{point.input_width}.{point.input_integer}" if point.input_format else ""
+    bits = f"b{point.bits}" if point.bits else "bcfg"  # 0: quantize.<model>'s own formats
+    return f"{point.model}{quantizer}-{bits}-rf{point.reuse_factor}-{strategy}{fmt}"
+
+
+def point_fingerprint(config: Config, point: ScanPoint) -> str:
+    """Hash of everything a point's results depend on: the float models (the train stage's chain),
+    the model's QAT settings, the scan epochs, the firmware section and the point itself."""
+    from l1ad.pipeline import fingerprint
+
+    keys = [f"quantize.{point.model}", "scan.epochs", "scan.synth", "firmware", "metrics", "run.seed"]
+    own = config.fingerprint(*keys, *(["scan.hgq_learning_rate"] if point.quantizer == "hgq" else []))
+    blob = fingerprint(config, "train") + own + json.dumps(dataclasses.asdict(point), sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def finished(scan: ScanPaths, point: ScanPoint, fp: str) -> dict[str, Any] | None:
+    """The point's result when it was finished with the same fingerprint, else None."""
+    path = scan.point(point_id(point)).result
+    if not path.is_file():
+        return None
+    result = read_json(path)
+    return result if isinstance(result, dict) and result.get("fingerprint") == fp else None
 
 
 def run_point(config: Config, run_dir: str, point: ScanPoint) -> dict[str, Any]:
@@ -280,7 +317,16 @@ def run_scan(config: Config, run_dir: str | Path) -> dict[str, Any]:
                         failed.unlink(missing_ok=True)
                         bar.write(_one_line(result))
                     bar.update()
-    summary = write_scan(config, run)
+    results, failed, pending = [], [], []
+    for point in points:
+        result = finished(scan, point, point_fingerprint(config, point))
+        if result is not None:
+            results.append(result)
+        elif scan.failed(point_id(point)).is_file():
+            failed.append(read_json(scan.failed(point_id(point))))
+        else:
+            pending.append(point_id(point))
+    summary = write_scan(config, run, results, failed, pending)
     # the report shows the scan (its section, the per-model bit-width plots) where the chain is up to date
     if RunDir(run, config).is_done("firmware", fingerprint(config, "firmware")):
         run_stage(config, run, "report", quiet_if_done=True)

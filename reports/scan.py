@@ -84,23 +84,20 @@ def _row(result: dict[str, Any], config: Config) -> dict[str, Any]:
     }
 
 
-def write_scan(config: Config, run_dir: Path) -> dict[str, Any]:
-    """Write scan.json, scan.md and plots/pareto_<model>_{lut,ebops,latency}.png; return the summary."""
-    from l1ad.scan_points import finished, point_fingerprint, point_id, scan_points
+def write_scan(
+    config: Config,
+    run_dir: Path,
+    results: list[dict[str, Any]],
+    failed: list[dict[str, Any]],
+    pending: list[str],
+) -> dict[str, Any]:
+    """Write scan.json, scan.md and the plots from the scan's finished point ``results`` (their
+    result.json), its ``failed`` points' records and the ids of the points not run; return the summary."""
     from reports.stage import data_label
 
     run = RunPaths(run_dir)
     scan = run.scan
-    rows, failed, pending = [], [], []
-    for point in scan_points(config):
-        result = finished(scan, point, point_fingerprint(config, point))
-        failure = scan.failed(point_id(point))
-        if result is not None:
-            rows.append(_row(result, config))
-        elif failure.is_file():
-            failed.append(read_json(failure))
-        else:
-            pending.append(point_id(point))
+    rows = [_row(result, config) for result in results]
 
     source = read_json(run.data.summary)
     pareto: dict[str, dict[str, list[str]]] = {}

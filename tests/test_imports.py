@@ -151,7 +151,6 @@ ORCHESTRATION = (
     "l1ad.rundir",
     "l1ad.cluster",
     "l1ad.scan",
-    "l1ad.scan_points",
     "l1ad.api",
     "l1ad.cli",
 )
@@ -164,7 +163,6 @@ KNOWN_CROSSINGS = {
     ("quantize.quantizer", "firmware.hgq_hls"),
     ("quantize.quantizer", "firmware.stage"),
     ("quantize.quantizer", "firmware.vendor"),
-    ("reports.scan", "l1ad.scan_points"),
     ("training.autoencoder", "quantize"),
     ("training.autoencoder", "quantize.qmodels"),
     ("training.data.rate", "l1ad.cluster"),
