@@ -95,7 +95,23 @@ class _DenseEnergyScorer(ts.TorchScorer):
     settings_key: ClassVar[str]
     settings_class: ClassVar[type]
     arrays: ClassVar[tuple[str, str]]
+    array_fill: ClassVar[tuple[float, float]]  # the arrays' values before ``fit``
     net: nn.Module | None
+
+    def __init__(
+        self,
+        settings: Any,
+        n_inputs: int,
+        seed: int = 1,
+        device: str = "auto",
+        checkpoint_dir: str | Path | None = None,
+    ) -> None:
+        super().__init__(seed, device, checkpoint_dir)
+        setattr(self, self.settings_key, settings)
+        self.n_inputs = n_inputs
+        for name, fill in zip(self.arrays, self.array_fill, strict=True):
+            setattr(self, name, np.full(n_inputs, fill, dtype=np.float64))
+        self.net = None
 
     def save(self, directory: str | Path) -> None:
         self._require(self.net, saving=True)
@@ -124,7 +140,11 @@ class TorchAutoencoder(_DenseEnergyScorer):
     """Plain dense AE scorer: score = ||x - x_hat||^2 (on standardised inputs when ``standardize``)."""
 
     kind = "torch_ae"
-    settings_key, settings_class, arrays = "params", AEParams, ("mean", "scale")
+    settings_key, settings_class = "params", AEParams
+    arrays, array_fill = ("mean", "scale"), (0.0, 1.0)
+    params: AEParams
+    mean: np.ndarray
+    scale: np.ndarray
 
     def __init__(
         self,
@@ -134,12 +154,7 @@ class TorchAutoencoder(_DenseEnergyScorer):
         device: str = "auto",
         checkpoint_dir: str | Path | None = None,
     ) -> None:
-        super().__init__(seed, device, checkpoint_dir)
-        self.params = params
-        self.n_inputs = n_inputs
-        self.mean = np.zeros(n_inputs)
-        self.scale = np.ones(n_inputs)
-        self.net: DenseAE | None = None
+        super().__init__(params, n_inputs, seed, device, checkpoint_dir)
         self.history: list[dict] = []
 
     def architecture(self) -> DenseAE:
@@ -225,7 +240,11 @@ class NormalizedAutoencoder(_DenseEnergyScorer):
     """
 
     kind = "nae"
-    settings_key, settings_class, arrays = "config", NAEConfig, ("lower", "upper")
+    settings_key, settings_class = "config", NAEConfig
+    arrays, array_fill = ("lower", "upper"), (0.0, 0.0)
+    config: NAEConfig
+    lower: np.ndarray
+    upper: np.ndarray
 
     def __init__(
         self,
@@ -235,12 +254,7 @@ class NormalizedAutoencoder(_DenseEnergyScorer):
         device: str = "auto",
         checkpoint_dir: str | Path | None = None,
     ) -> None:
-        super().__init__(seed, device, checkpoint_dir)
-        self.config = config
-        self.n_inputs = n_inputs
-        self.lower = np.zeros(n_inputs)
-        self.upper = np.zeros(n_inputs)
-        self.net: DenseAE | None = None
+        super().__init__(config, n_inputs, seed, device, checkpoint_dir)
         self.pretrained_state: dict[str, torch.Tensor] | None = None
         self.history: dict[str, list[dict]] = {"pretrain": [], "nae": []}
 
