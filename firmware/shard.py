@@ -24,6 +24,7 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ import numpy.ctypeslib as npc
 
 from firmware.build_cache import reads_weight_files
 from l1ad.artifacts import RunPaths, hls_sources
-from l1ad.config import DEPLOYED, Config
+from l1ad.config import DEPLOYED
 from l1ad.errors import InputError, L1adError
 from l1ad.io import read_json
 
@@ -188,20 +189,20 @@ def _job(run: Path, model: str, input_path: Path, key: str | None, library: tupl
 
 
 def score_file(
-    config: Config,
     run_dir: str | Path,
     model: str,
     input_path: str | Path,
     output_path: str | Path,
-    key: str | None = None,
-    chunk_events: int = 100_000,
-    in_process: bool = False,
+    key: str | None,
+    chunk_events: int,
+    run_tasks: Callable[[list[Any], Callable[[Any, Any], None], str], int],
 ) -> dict[str, Any]:
     """Score every event of ``input_path`` with ``model``'s C simulation into ``output_path``.
 
-    Chunks of ``chunk_events`` run on Dask workers (``config.cluster``), or in a plain loop here
-    with ``in_process`` (the reference the sharded result is tested against, and the baseline of
-    the benchmark). Returns the summary also stored as the output file's ``summary`` attribute.
+    Chunks of ``chunk_events`` are the tasks of ``run_tasks`` (the orchestration's runner, e.g. Dask
+    workers of ``config.cluster``, or a plain loop here: the reference the sharded result is tested
+    against, and the baseline of the benchmark). Returns the summary also stored as the output file's
+    ``summary`` attribute.
     """
     run, input_path, output_path = Path(run_dir).resolve(), Path(input_path), Path(output_path).resolve()
     if model not in DEPLOYED:
@@ -229,14 +230,11 @@ def score_file(
 
     t1 = time.perf_counter()
     with h5py.File(partial, "a") as out:
-        if in_process:
-            from tqdm import tqdm
-
-            workers = 0
-            for i in tqdm(todo, desc="csim chunks", unit="chunk"):
-                _store(out, i, *score_chunk(job, *chunks[i]))
-        else:
-            workers = _score_on_dask(config, job, chunks, todo, out)
+        workers = run_tasks(
+            [(i, score_chunk, (job, *chunks[i])) for i in todo],
+            lambda i, result: _store(out, i, *result),
+            "csim chunks",
+        )
     seconds = time.perf_counter() - t1
     n_scored = sum(chunks[i][1] - chunks[i][0] for i in todo)
     summary = {
@@ -248,7 +246,7 @@ def score_file(
         "chunks": len(chunks),
         "chunks_done_before": done_before,
         "workers": workers,
-        "in_process": in_process,
+        "in_process": workers == 0,
         "build_seconds": t_build,
         "seconds": seconds,
         "events_per_second": n_scored / seconds if seconds > 0 else float("nan"),
@@ -261,24 +259,6 @@ def score_file(
     os.replace(partial, output_path)
     shutil.rmtree(build_dir, ignore_errors=True)
     return summary
-
-
-def _score_on_dask(
-    config: Config, job: ShardJob, chunks: list[tuple[int, int]], todo: list[int], out: h5py.File
-) -> int:
-    """Score chunks on Dask with a bounded window (``run_windowed``), storing results as they arrive."""
-    from l1ad.cluster import dask_client, n_workers, run_windowed
-
-    c = config.cluster
-    with dask_client(c.scheduler, c.workers, c.memory_limit) as client:
-        workers = n_workers(client)
-        run_windowed(
-            client,
-            [(i, score_chunk, (job, *chunks[i])) for i in todo],
-            lambda i, result: _store(out, i, *result),
-            "csim chunks",
-        )
-    return workers
 
 
 def _store(out: h5py.File, chunk: int, start: int, scores: np.ndarray) -> None:

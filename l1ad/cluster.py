@@ -15,7 +15,13 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from l1ad.config import ClusterConfig
 from l1ad.errors import L1adError
+
+# (key, function, arguments) of one task, and what a stage is given to run a list of them: it calls
+# ``store(key, result)`` as each finishes and returns the number of workers (0: run here)
+Task = tuple[Any, Callable[..., Any], tuple[Any, ...]]
+TaskRunner = Callable[[list[Task], Callable[[Any, Any], None], str], int]
 
 
 def available_cores() -> int:
@@ -81,7 +87,7 @@ def n_workers(client: Any) -> int:
 
 def run_windowed(
     client: Any,
-    tasks: list[tuple[Any, Callable[..., Any], tuple[Any, ...]]],
+    tasks: list[Task],
     store: Callable[[Any, Any], None],
     desc: str,
 ) -> None:
@@ -108,3 +114,25 @@ def run_windowed(
             bar.update()
             if pending:
                 window.add(submit())
+
+
+def run_here(tasks: list[Task], store: Callable[[Any, Any], None], desc: str) -> int:
+    """A ``TaskRunner`` that runs the tasks one after another in this process, with a progress bar."""
+    from tqdm import tqdm
+
+    for key, function, args in tqdm(tasks, desc=desc, unit="chunk"):
+        store(key, function(*args))
+    return 0
+
+
+def cluster_runner(cluster: ClusterConfig) -> TaskRunner:
+    """A ``TaskRunner`` on the Dask cluster of ``cluster`` (a LocalCluster, or its scheduler), opened for
+    each call: what the orchestration hands a stage whose work spreads over workers."""
+
+    def run(tasks: list[Task], store: Callable[[Any, Any], None], desc: str) -> int:
+        with dask_client(cluster.scheduler, cluster.workers, cluster.memory_limit) as client:
+            workers = n_workers(client)
+            run_windowed(client, tasks, store, desc)
+        return workers
+
+    return run

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from l1ad.cluster import cluster_runner
 from l1ad.config import Config
 from l1ad.console import LogEcho, quiet_stage, redirect_output
 from l1ad.errors import L1adError
@@ -51,6 +52,8 @@ class Stage:
     # one folder per deployed model (``<stage>/<model>/``), rebuilt only for the models whose own entries
     # changed (``model_fingerprint``); the others' folders are kept
     per_model: bool = False
+    # the function also takes ``run_tasks``: a runner on the Dask cluster of ``cluster`` (l1ad.cluster)
+    cluster: bool = False
 
     def load(self) -> Callable[[Config, Path, Path], dict[str, Any]]:
         module, function = self.function.split(":")
@@ -66,6 +69,7 @@ STAGES: dict[str, Stage] = {
             ("data", "run.seed", "run.models"),
             (),
             "generate (or read) the three data families and write model-ready splits",
+            cluster=True,
         ),
         Stage(
             "train",
@@ -258,7 +262,8 @@ def run_stage(
                 subset = dataclasses.replace(
                     config, run=dataclasses.replace(config.run, models=tuple(rebuild))
                 )
-                summary.update(function(subset if s.per_model else config, out, rd.path))
+                extra = {"run_tasks": cluster_runner(config.cluster)} if s.cluster else {}
+                summary.update(function(subset if s.per_model else config, out, rd.path, **extra))
     except BaseException:
         print(f"[{stage}] stopped after {time.perf_counter() - start:.1f} s (its output: {log})", flush=True)
         raise

@@ -49,8 +49,14 @@ def require_family(config: Config, study: str) -> None:
         )
 
 
-def run_data(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
-    """Generate or read each family ``run.models`` needs and write its splits and preprocessing into ``out``."""
+def run_data(
+    config: Config,
+    out: Path,
+    run_dir: Path,
+    run_tasks: Callable[[list[Any], Callable[[Any, Any], None], str], int] | None = None,
+) -> dict[str, Any]:
+    """Generate or read each family ``run.models`` needs and write its splits and preprocessing into ``out``;
+    the rate samples' chunks are tasks of ``run_tasks`` (the orchestration's runner; none: here)."""
     summary: dict[str, Any] = {}
     families = selected_families(config)
     data = DataPaths(out)
@@ -62,7 +68,7 @@ def run_data(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
         _prepare_jet_images(config, data, summary)
     generated = [f for f in families if getattr(config.data, f).source == "synthetic"]
     if config.data.rate_sample and generated:
-        for family, info in rate.write_rate_samples(config, generated, out).items():
+        for family, info in rate.write_rate_samples(config, generated, out, run_tasks).items():
             summary[family]["rate_sample"] = info
     write_json(data.summary, summary)
     print_data_summary(summary)

@@ -15,6 +15,7 @@ trigger record says so.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -78,15 +79,19 @@ def rate_chunk(
 
 
 def write_rate_samples(
-    config: Config, families: list[str], data_dir: Path, log: Any = print
+    config: Config,
+    families: list[str],
+    data_dir: Path,
+    run_tasks: Callable[[list[Any], Callable[[Any, Any], None], str], int] | None = None,
+    log: Any = print,
 ) -> dict[str, Any]:
     """Generate ``config.data.rate_sample`` background events of each family into ``data_dir`` (atomic).
 
     Chunks of ``data.chunk_events`` events each have a seed of their own (spawned from run.seed
-    and the family), so a sample is the same whether its chunks run here (samples of one chunk)
-    or on the Dask cluster (``config.cluster``), where they run otherwise: the families' chunks
-    together, one cluster for all. Needs each family's preprocessing file from its data
-    preparation. Returns per family what the data summary records: file, events, seed and source.
+    and the family), so a sample is the same whether its chunks run here (samples of one chunk, or
+    no ``run_tasks``) or as the tasks of ``run_tasks`` (the orchestration's runner: the Dask cluster),
+    the families' chunks together. Needs each family's preprocessing file from its data preparation.
+    Returns per family what the data summary records: file, events, seed and source.
     """
     n, step = config.data.rate_sample, config.data.chunk_events
     sizes = [min(step, n - start) for start in range(0, n, step)]
@@ -114,11 +119,12 @@ def write_rate_samples(
             f, i = task
             datasets[f][offsets[i] : offsets[i + 1]] = events
 
-        if len(sizes) == 1:
-            for f, i in tasks:
-                store((f, i), rate_chunk(config, f, data_dir, seeds[f][i], sizes[i]))
+        work = [((f, i), rate_chunk, (config, f, data_dir, seeds[f][i], sizes[i])) for f, i in tasks]
+        if len(sizes) == 1 or run_tasks is None:
+            for key, function, args in work:
+                store(key, function(*args))
         else:
-            _generate_on_dask(config, data_dir, tasks, seeds, sizes, store)
+            run_tasks(work, store, "rate samples")
     for f in families:
         log(f"  {f}: rate sample of {n:,} generated background events in {RELATIVE.data.rate_sample(f)}")
     return {
@@ -138,24 +144,3 @@ def _input_shape(config: Config, family: str) -> tuple[int, ...]:
         size = config.data.jet_images.image_size
         return (size, size, 1)
     return {"dijet": (len(dijet.FEATURE_NAMES),), "l1": (l1objects.N_INPUTS,)}[family]
-
-
-def _generate_on_dask(
-    config: Config,
-    data_dir: Path,
-    tasks: list[tuple[str, int]],
-    seeds: dict[str, list[np.random.SeedSequence]],
-    sizes: list[int],
-    store: Any,
-) -> None:
-    """All chunks on the cluster (``run_windowed``: two per worker in flight), each stored at its place."""
-    from l1ad.cluster import dask_client, run_windowed
-
-    c = config.cluster
-    with dask_client(c.scheduler, c.workers, c.memory_limit) as client:
-        run_windowed(
-            client,
-            [((f, i), rate_chunk, (config, f, data_dir, seeds[f][i], sizes[i])) for f, i in tasks],
-            store,
-            "rate samples",
-        )
