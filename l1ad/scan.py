@@ -78,8 +78,9 @@ def run_point(config: Config, run_dir: str, point: ScanPoint) -> dict[str, Any]:
     quantized model, log.txt) atomically and returns the result. Everything the point prints
     (Keras progress, hls4ml) goes to log.txt, not to the worker's terminal.
     """
+    from firmware.scan_point import FirmwareTarget, build_point_firmware, point_firmware_scorer
     from l1ad.io import quiet_known_warnings
-    from quantize.quantizer import FirmwareTarget, quantizer_for, scan_bits
+    from quantize.quantizer import quantizer_for, scan_bits
     from quantize.stage import score_summary, trigger_fpr
     from training.data.splits import read_splits
     from training.scorer import load_scorer
@@ -115,7 +116,7 @@ def run_point(config: Config, run_dir: str, point: ScanPoint) -> dict[str, Any]:
                     scorer, bits, splits.train, splits.val, config.scan.epochs, lr
                 )
                 target = FirmwareTarget(point.model, splits, float_scores, config, fw, out)
-                validation, quantized, csim = quantizer.build_firmware(model, history, bits, target)
+                validation, quantized, csim = build_point_firmware(quantizer, model, history, bits, target)
                 efficiency = efficiency_summary(
                     config,
                     paths,
@@ -124,7 +125,7 @@ def run_point(config: Config, run_dir: str, point: ScanPoint) -> dict[str, Any]:
                     splits,
                     float_scores,
                     quantized,
-                    quantizer.firmware_scorer(model, bits, out),
+                    point_firmware_scorer(quantizer, model, bits, out),
                 )
         finally:
             written.log.write_text(log.getvalue())

@@ -3,9 +3,8 @@
 ``QKeras`` (one format per role, ``quantize.qmodels``) and ``HGQ`` (a bit width per weight and
 activation learned under an EBOPs penalty, ``quantize.hgq``) answer the same calls: retrain the
 twin of a float scorer's deployable graph from its float weights (``train_from_float``), give the
-exact scores the C simulation must equal (``reference_scores``) and build and check the firmware
-of a trained twin (``build_firmware``), and score further events as that firmware does
-(``firmware_scorer``). The quantize stage uses QKeras; ``l1ad scan`` either, per point.
+exact scores the C simulation must equal (``reference_scores``). Their firmware is built by
+``firmware.scan_point``. The quantize stage uses QKeras; ``l1ad scan`` either, per point.
 """
 
 from __future__ import annotations
@@ -13,17 +12,14 @@ from __future__ import annotations
 import dataclasses
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from l1ad.artifacts import ScanPointPaths
-from l1ad.config import Config, FirmwareConfig, QuantBits
+from l1ad.config import QuantBits
 from quantize import hgq
-from quantize.qmodels import declared_inputs, input_format, predict_exact, save_qmodel, to_qkeras
-from training.data.splits import Split, Splits
+from quantize.qmodels import declared_inputs, predict_exact, to_qkeras
+from training.data.splits import Split
 
 
 def scan_bits(default: QuantBits, b: int, input_format: tuple[int, int] | None = None) -> QuantBits:
@@ -61,19 +57,6 @@ def retrain(
     return scorer.train_graph(model, Xq, Xq_val, epochs, lr) if epochs > 0 else {}
 
 
-@dataclasses.dataclass(frozen=True)
-class FirmwareTarget:
-    """Where and against what a scan point's firmware is built: the deployed model ``name``, its data
-    splits and float test scores, the run's config, the point's firmware settings, its folder ``out``."""
-
-    name: str
-    splits: Splits
-    float_scores: np.ndarray
-    config: Config
-    fw: FirmwareConfig
-    out: Path
-
-
 class Quantizer(ABC):
     """What the quantize stage and the design-space scan ask of a quantizer."""
 
@@ -90,19 +73,6 @@ class Quantizer(ABC):
         """Exact (float64) scores of the trained twin on ``X`` (float inputs, put in the declared
         format here): what the C simulation must equal event by event."""
 
-    @abstractmethod
-    def build_firmware(
-        self, model: Any, history: dict[str, Any], bits: QuantBits, target: FirmwareTarget
-    ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
-        """The trained twin's model file and HLS project in the scan point folder ``out``
-        (``ScanPointPaths``), its csim validation and resources: (validation figures, exact scores of
-        the test set, csim scores)."""
-
-    @abstractmethod
-    def firmware_scorer(self, model: Any, bits: QuantBits, out: Path) -> Callable[[np.ndarray], np.ndarray]:
-        """Exact scores of what ``build_firmware`` put into ``out`` on further events (float inputs, put in
-        the declared format here): the rate sample the point's trigger threshold is set on."""
-
 
 class QKeras(Quantizer):
     """QKeras twins: ``quantized_bits`` / ``quantized_relu`` with one format per role (``QuantBits``)."""
@@ -117,23 +87,6 @@ class QKeras(Quantizer):
 
     def reference_scores(self, model: Any, X: np.ndarray, bits: QuantBits) -> np.ndarray:
         return predict_exact(model, declared_inputs(X, bits))
-
-    def build_firmware(
-        self, model: Any, history: dict[str, Any], bits: QuantBits, target: FirmwareTarget
-    ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
-        """``qmodel.h5`` and the firmware stage's own build (``firmware.stage.build_firmware``)."""
-        from firmware.stage import build_firmware
-
-        t = target
-        save_qmodel(model, ScanPointPaths(t.out).qmodel)
-        qkeras = self.reference_scores(model, t.splits.test.X, bits)
-        validation, csim, _ = build_firmware(
-            t.name, model, bits, t.splits, qkeras, t.float_scores, t.config, t.fw, t.out, log=print
-        )
-        return validation, qkeras, csim
-
-    def firmware_scorer(self, model: Any, bits: QuantBits, out: Path) -> Callable[[np.ndarray], np.ndarray]:
-        return lambda X: self.reference_scores(model, X, bits)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,46 +116,6 @@ class HGQ(Quantizer):
         """The exact scores of the proxy whose ranges are traced on ``X`` itself."""
         Xq = declared_inputs(X, bits)
         return hgq.proxy_scores(hgq.proxy_model(model, Xq), Xq)
-
-    def build_firmware(
-        self, model: Any, history: dict[str, Any], bits: QuantBits, target: FirmwareTarget
-    ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
-        """``proxy.h5`` (ranges traced on the training and test inputs, everything the firmware scores
-        here, as the QKeras path profiles its precisions), its hls4ml project and csim validation."""
-        from firmware.hgq_hls import convert_proxy, validate_proxy
-        from firmware.vendor import resources_report
-
-        splits, fw = target.splits, target.fw
-        X_train, X_test = declared_inputs(splits.train.X, bits), declared_inputs(splits.test.X, bits)
-        proxy = hgq.proxy_model(model, np.concatenate([X_train, X_test]))
-        paths = ScanPointPaths(target.out)
-        hgq.save_proxy(proxy, paths.proxy)
-        reference = hgq.proxy_scores(proxy, X_test)
-        hls_model = convert_proxy(proxy, paths.hls_project, fw, f"l1ad_{target.name}")
-        result, csim = validate_proxy(
-            hls_model, X_test, splits.test.y, target.float_scores, reference, splits.n_background_classes
-        )
-        validation = {
-            "model": target.name,
-            "quantizer": self.name,
-            "beta": self.settings.beta,
-            **result["agreement"],
-            "hgq_ebops": hgq.ebops(model),
-            "input_format": input_format(bits),
-            "output_format": result["output_type"],
-            "output_lsb": result["output_lsb"],
-            "layer_precisions": result["layer_precisions"],
-            "auc_all_signals": result["auc"],
-            "train_seconds": history["train_seconds"],
-            "resources": resources_report(hls_model, fw.part, fw.clock_period_ns, synth=fw.synth, log=print),
-        }
-        return validation, reference, csim
-
-    def firmware_scorer(self, model: Any, bits: QuantBits, out: Path) -> Callable[[np.ndarray], np.ndarray]:
-        """The proxy ``build_firmware`` saved, whose ranges were fixed on the training and test inputs (it
-        saturates beyond them, as the firmware does)."""
-        proxy = hgq.load_proxy(ScanPointPaths(out).proxy)
-        return lambda X: hgq.proxy_scores(proxy, declared_inputs(X, bits))
 
 
 def quantizer_for(name: str, beta: float = 0.0) -> Quantizer:
