@@ -27,7 +27,7 @@ from firmware.byo_graph import (
     with_score,
 )
 from firmware.byo_hgq import byo_proxy, is_proxy_file, proxy_input_shape
-from firmware.byo_precision import explicit_config, fixed_type, keras_outputs
+from firmware.byo_precision import explicit_config, keras_outputs
 from firmware.byo_ptq import float_weighted_layers, post_training_quantize, weight_bits_scan
 from firmware.csim import output_agreement, predict_outputs, worst_agreement
 from firmware.hls import (
@@ -44,6 +44,7 @@ from firmware.hls import (
 from l1ad.artifacts import ModelFirmwarePaths
 from l1ad.config import FirmwareConfig, read_yaml_file
 from l1ad.errors import InputError, L1adError
+from l1ad.fixedpoint import fixed_type
 from l1ad.h5read import open_h5, open_npy, read_chunked, require_dataset
 from l1ad.io import require_finite, write_json
 from l1ad.untrusted import load_keras_model, one_line

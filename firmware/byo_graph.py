@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from firmware.hls import FixedFormat
 from l1ad.errors import L1adError
+from l1ad.fixedpoint import FixedFormat
 from quantize.graph import inbound_layers
 from quantize.qmodels import clone_graph
 

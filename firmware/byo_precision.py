@@ -14,21 +14,11 @@ from typing import Any
 import numpy as np
 
 from firmware.byo_graph import flat_layers, input_quantizer
-from firmware.hls import FixedFormat, base_config, grid_exponents, integer_bits, quantizer_format
-from firmware.trigger import parse_ap_fixed
+from firmware.hls import base_config, grid_exponents, integer_bits, quantizer_format
 from l1ad.config import FirmwareConfig
+from l1ad.fixedpoint import fixed_type
 from quantize.graph import inbound_layers
 from quantize.qmodels import exact_outputs
-
-
-def fixed_type(text: str) -> FixedFormat | None:
-    """A fixed-point type string, ``ap_`` optional (hls4ml's ``fixed<6,1,TRN,WRAP,0>``, l1ad's
-    ``ap_fixed<16,6,AP_TRN,AP_SAT>``), as a ``FixedFormat``; None for any other type (``int<2>``)."""
-    text = text.strip()
-    try:
-        return parse_ap_fixed(text if text.startswith("ap_") else "ap_" + text)
-    except ValueError:
-        return None
 
 
 def _frac_of(precision: str) -> int:

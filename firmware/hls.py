@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import numpy as np
 from firmware.resources import USE_DSP_KEY
 from l1ad.config import FirmwareConfig
 from l1ad.errors import DesignError
+from l1ad.fixedpoint import FixedFormat
 from l1ad.io import atomic_path
 from quantize.graph import Handler, Node, is_input, nodes, walk
 from quantize.qmodels import exact_ranges, is_ones_sum
@@ -25,38 +25,6 @@ from quantize.qmodels import exact_ranges, is_ones_sum
 QUANTIZER_ROUNDING = "AP_RND_CONV"
 # Only the fallback for a tensor this module does not type; convert() refuses to leave one.
 DEFAULT_PRECISION = "ap_fixed<32,16>"
-
-
-@dataclass(frozen=True)
-class FixedFormat:
-    """A two's-complement (or unsigned) fixed-point format: ap_[u]fixed<width, integer, rounding, saturation>."""
-
-    signed: bool
-    width: int
-    integer: int  # includes the sign bit, as in ap_fixed
-    rounding: str = ""  # "" = AP_TRN (exact tensors never need rounding)
-    saturation: str = ""  # "" = AP_WRAP
-
-    @property
-    def frac(self) -> int:
-        return self.width - self.integer
-
-    @property
-    def lsb(self) -> float:
-        return 2.0**-self.frac
-
-    @property
-    def lo(self) -> float:
-        return -(2.0 ** (self.integer - 1)) if self.signed else 0.0
-
-    @property
-    def hi(self) -> float:
-        return 2.0 ** (self.integer - 1 if self.signed else self.integer) - self.lsb
-
-    def __str__(self) -> str:
-        modes = [m for m in (self.rounding or ("AP_TRN" if self.saturation else ""), self.saturation) if m]
-        inner = ",".join([str(self.width), str(self.integer), *modes])
-        return f"ap_{'' if self.signed else 'u'}fixed<{inner}>"
 
 
 def format_of(precision: Any) -> FixedFormat:

@@ -31,9 +31,10 @@ from typing import Any
 
 import numpy as np
 
-from firmware.hls import FixedFormat, quantizer_format, require_on_grid
+from firmware.hls import quantizer_format, require_on_grid
 from firmware.synthesis import SynthesisRun, start_synthesis, start_vivado, vivado_command, yosys_command
 from l1ad.errors import DesignError, L1adError
+from l1ad.fixedpoint import FixedFormat
 from l1ad.io import atomic_path
 from quantize.graph import Handler, Node, input_shape, is_input, no_mapping, nodes, output_name, walk
 from quantize.qmodels import is_ones_sum

@@ -8,31 +8,16 @@ the events the float threshold selects on the csim scores (which already lie on 
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from firmware.hls import FixedFormat
 from l1ad.artifacts import TRIGGER_HEADER, TRIGGER_RECORD
+from l1ad.fixedpoint import FixedFormat, parse_ap_fixed
 from l1ad.io import atomic_path, write_json
 from training import metrics
 from training.efficiency import MIN_BACKGROUND_PASS, clopper_pearson
-
-_AP_TYPE = re.compile(r"^\s*ap_(u?)fixed\s*<\s*(\d+)\s*,\s*(-?\d+)\s*((?:,\s*\w+\s*)*)>\s*$")
-
-
-def parse_ap_fixed(score_format: str) -> FixedFormat:
-    """``ap_fixed<W,I[,Q,O,N]>`` or ``ap_ufixed<...>`` (as in hls4ml's C++ types) -> ``FixedFormat``."""
-    match = _AP_TYPE.match(score_format)
-    if not match:
-        raise ValueError(f"score format '{score_format}' is not an ap_fixed<W,I> or ap_ufixed<W,I> type")
-    unsigned, width, integer, modes = match.groups()
-    mode_list = [m.strip() for m in modes.split(",") if m.strip()]
-    rounding = mode_list[0] if mode_list and mode_list[0] != "AP_TRN" else ""
-    saturation = mode_list[1] if len(mode_list) > 1 and mode_list[1] != "AP_WRAP" else ""
-    return FixedFormat(not unsigned, int(width), int(integer), rounding, saturation)
 
 
 def fixed_threshold(threshold: float, score_format: str) -> tuple[int, float]:

@@ -37,9 +37,10 @@ import numpy as np
 
 from l1ad.config import QuantBits
 from l1ad.errors import InputError
+from l1ad.fixedpoint import constant_integer
 from l1ad.io import atomic_path
 from quantize.graph import Node, input_shape, no_mapping, output_name, twin_handlers, walk
-from quantize.qmodels import constant_integer, is_ones_sum, is_relu
+from quantize.qmodels import is_ones_sum, is_relu
 
 INPUT_QUANTIZER = "input_quantizer"  # the HQuantize after the input (the proxy's first FixedPointQuantizer)
 

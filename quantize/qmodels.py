@@ -7,7 +7,6 @@ quantizers (``firmware.hls``) and csim is compared with its exact (float64) eval
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,29 +15,20 @@ import numpy as np
 
 from l1ad.config import QuantBits
 from l1ad.errors import InputError
+from l1ad.fixedpoint import OUTPUT_QUANTIZER_SUFFIX, check_quantized_bits, constant_integer
 from l1ad.io import atomic_path
 from l1ad.untrusted import load_keras_model, qkeras_custom_objects
 from quantize.graph import Node, input_shape, no_mapping, output_name, twin_handlers, walk
 
 INPUT_QUANTIZER = "input_quantizer"  # name of the QActivation that declares the input format
-OUTPUT_QUANTIZER_SUFFIX = "_quantizer"  # "<dense>_quantizer": the bounded format of a linear Dense
-
-
-def _check_signed(role: str, bits: int, integer: int) -> None:
-    # hls4ml maps quantized_bits(b, i) to ap_fixed<b, i+1>; with i > b-1 it would build a
-    # plain integer type instead, which silently changes the value grid.
-    if not 2 <= bits <= 32 or not 0 <= integer <= bits - 1:
-        raise ValueError(
-            f"{role}: quantized_bits({bits},{integer}) needs 2 <= bits <= 32 and 0 <= integer <= bits-1"
-        )
 
 
 def quantizer_strings(bits: QuantBits) -> dict[str, str]:
     """QKeras quantizer strings per role: input, kernel, bias, activation (relu), output (linear Dense)."""
-    _check_signed("input", bits.input_bits, bits.input_integer)
-    _check_signed("weight", bits.weight_bits, bits.weight_integer)
-    _check_signed("bias", bits.bias_bits, bits.bias_integer)
-    _check_signed("output", bits.output_bits, bits.output_integer)
+    check_quantized_bits("input", bits.input_bits, bits.input_integer)
+    check_quantized_bits("weight", bits.weight_bits, bits.weight_integer)
+    check_quantized_bits("bias", bits.bias_bits, bits.bias_integer)
+    check_quantized_bits("output", bits.output_bits, bits.output_integer)
     if not 1 <= bits.activation_bits <= 32 or not 0 <= bits.activation_integer <= bits.activation_bits:
         raise ValueError(
             f"activation: quantized_relu({bits.activation_bits},{bits.activation_integer}) needs "
@@ -55,7 +45,7 @@ def quantizer_strings(bits: QuantBits) -> dict[str, str]:
 
 def input_format(bits: QuantBits) -> str:
     """The HLS type the trigger must deliver, e.g. ``ap_fixed<16,7>`` (ap_fixed's I counts the sign bit)."""
-    _check_signed("input", bits.input_bits, bits.input_integer)
+    check_quantized_bits("input", bits.input_bits, bits.input_integer)
     return f"ap_fixed<{bits.input_bits},{bits.input_integer + 1}>"
 
 
@@ -65,7 +55,7 @@ def quantize_inputs(X: np.ndarray, bits: int, integer: int) -> np.ndarray:
     QKeras first casts to float32, scales by a power of two (exact), rounds half to even
     (``tf.round``) and clips to the two's-complement range; the same steps here.
     """
-    _check_signed("input", bits, integer)
+    check_quantized_bits("input", bits, integer)
     x = np.asarray(X, dtype=np.float32).astype(np.float64)
     m = 2.0 ** (bits - 1)
     scale = 2.0**integer / m  # the LSB
@@ -89,19 +79,6 @@ def clip_to_input_range(X: np.ndarray, bits: QuantBits) -> np.ndarray:
     """``X`` clipped to ``input_range``, not rounded: the float model fed what the format can hold, so its
     efficiency against the unclipped float model is what the range costs."""
     return np.clip(np.asarray(X, dtype=np.float32), *input_range(bits))
-
-
-def constant_integer(values: np.ndarray, bits: int, headroom_bits: int = 1) -> int:
-    """Integer bits of ``quantized_bits(bits, integer)`` for fixed constants: from their largest magnitude.
-
-    ``headroom_bits`` extra bits keep the largest constant away from the clipping edge.
-    """
-    peak = float(np.abs(values).max()) if np.size(values) else 0.0
-    integer = max(0, math.ceil(math.log2(peak)) if peak > 0 else 0) + headroom_bits
-    if peak >= 2.0**integer:  # a peak exactly at a power of two needs the next bit
-        integer += 1
-    _check_signed("frozen constants", bits, integer)
-    return integer
 
 
 def constant_quantizer(values: np.ndarray, bits: int, headroom_bits: int = 1) -> str:

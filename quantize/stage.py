@@ -17,10 +17,12 @@ import numpy as np
 from l1ad.artifacts import RELATIVE, QuantizePaths, RunPaths
 from l1ad.config import Config
 from l1ad.io import read_json, write_json
+from quantize.frozen_head import frozen_head_report
 from quantize.qmodels import clip_to_input_range, declared_inputs, input_format, save_qmodel
 from quantize.quantizer import QKeras
 from training import metrics
 from training.data.splits import Splits, read_splits
+from training.nurd import NuRD
 from training.scorer import load_scorer
 from training.stage import read_scores, score_rate_sample, write_rate_scores, write_scores
 
@@ -72,8 +74,10 @@ def run_quantize(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
         float_summary = score_summary(float_scores, y, classes, fpr, min_bkg, n_bkg)
         q_summary = score_summary(q_scores, y, classes, fpr, min_bkg, n_bkg)
         extra = {}
-        if hasattr(scorer, "qat_report"):  # model-specific quantization figures (the NuRD head constants)
-            extra["qat_report"] = scorer.qat_report(qmodel, declared_inputs(splits.test.X, qcfg.bits))
+        if isinstance(scorer, NuRD):  # the frozen Mahalanobis head's constants
+            extra["qat_report"] = frozen_head_report(
+                qmodel, declared_inputs(splits.test.X, qcfg.bits), scorer.n_backgrounds, scorer.config.combine
+            )
 
         write_json(
             paths.info(name),

@@ -177,7 +177,7 @@ def bench_rtl_calibration() -> dict:
     import tensorflow as tf
 
     from firmware import rtl, synthesis
-    from firmware.hls import FixedFormat
+    from l1ad.fixedpoint import FixedFormat
     from tests.test_resources import PUBLISHED, jet_tagger_qkeras6_pruned
 
     model = jet_tagger_qkeras6_pruned()

@@ -403,8 +403,8 @@ def test_po2_binary_ternary_and_batchnorm_quantizers(capsys, tmp_path):
 
 
 def test_fixed_point_type_strings_parse_through_one_parser() -> None:
-    from firmware.hls import FixedFormat
     from l1ad.errors import L1adError
+    from l1ad.fixedpoint import FixedFormat
 
     assert byo.parse_format(" fixed<10,4> ") == FixedFormat(True, 10, 4)
     assert byo.parse_format("ap_ufixed<8, 3>") == FixedFormat(False, 8, 3)

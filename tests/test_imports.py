@@ -155,17 +155,6 @@ ORCHESTRATION = (
     "l1ad.cli",
 )
 STAGES = ("training", "quantize", "firmware", "reports", "training.studies")
-# Crossings the code still has (issue 29 removes them): each one an (importer, imported) pair between
-# stages (none into the orchestration: it hands a stage its checkpoint folder and task runner). A new
-# crossing fails the test, and so does an entry here that no longer crosses (the list only shrinks).
-KNOWN_CROSSINGS = {
-    ("training.autoencoder", "quantize"),
-    ("training.autoencoder", "quantize.qmodels"),
-    ("training.mahalanobis_head", "quantize"),
-    ("training.mahalanobis_head", "quantize.qmodels"),
-    ("training.nurd", "quantize"),
-    ("training.nurd", "quantize.qmodels"),
-}
 
 
 def layer(module: str) -> int:
@@ -207,13 +196,9 @@ def test_layer_checker_finds_upward_and_sideways_imports(tmp_path: Path) -> None
 
 
 def test_imports_go_one_direction() -> None:
-    found = crossings(import_graph())
-    new = sorted(found - KNOWN_CROSSINGS)
-    assert not new, "imports from a higher layer (see STAGES, ORCHESTRATION):\n" + "\n".join(
-        f"{m} -> {t}" for m, t in new
-    )
-    assert all(layer(t) < 99 for _, t in KNOWN_CROSSINGS), "no stage may import the orchestration"
-    gone = sorted(KNOWN_CROSSINGS - found)
-    assert not gone, "no longer crossing, remove from KNOWN_CROSSINGS: " + ", ".join(
-        f"{m} -> {t}" for m, t in gone
+    """No module imports a higher layer: the orchestration hands a stage what it needs from above
+    (checkpoint folder, task runner) as arguments."""
+    found = sorted(crossings(import_graph()))
+    assert not found, "imports from a higher layer (see STAGES, ORCHESTRATION):\n" + "\n".join(
+        f"{m} -> {t}" for m, t in found
     )

@@ -15,6 +15,7 @@ import pytest
 from firmware import csim, hls, resources
 from l1ad.config import FirmwareConfig, NuRDConfig, QuantizeConfig
 from quantize import qmodels
+from quantize.frozen_head import frozen_head_report
 from training import metrics
 from training.data.jetgenerator import generate_jet_images
 from training.data.jetimages import load_jet_images
@@ -144,7 +145,7 @@ def test_compact_model_converts_compiles_and_agrees_in_csim(jets, tmp_path) -> N
     Xq = qmodels.quantize_inputs(X, bits.input_bits, bits.input_integer)
     loaded.train_graph(q, Xq, None, 0, 1e-4, y=y, nuisance=mass)  # no epochs: the head is refit to the twin
     Xtq = qmodels.quantize_inputs(Xt, bits.input_bits, bits.input_integer)
-    report = loaded.qat_report(q, Xtq)
+    report = frozen_head_report(q, Xtq, loaded.n_backgrounds, loaded.config.combine)
     assert report["distance_relative_error"]["p99"] < 1e-2
     assert report["constants"][PROJECTION.format(1)]["kernel"]["max_rel_error"] < 1e-3
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from l1ad import fixedpoint
 from l1ad.config import AEConfig, OCDNConfig, QuantBits
 from l1ad.errors import InputError
 from quantize import qmodels
@@ -177,7 +178,7 @@ def test_frozen_affine_dense_gets_fixed_constants_in_a_format_from_their_range()
     projection = q.get_layer("projection")
     assert not projection.trainable and q.get_layer("distance").trainable is False
     # 16-bit constants, integer bits from the largest magnitude plus one bit of headroom
-    expected = qmodels.constant_integer(kernel, 16)
+    expected = fixedpoint.constant_integer(kernel, 16)
     assert expected == int(np.ceil(np.log2(np.abs(kernel).max()))) + 1
     assert projection.kernel_quantizer_internal.integer == expected
     assert "projection_quantizer" in [layer.name for layer in q.layers]  # p is rounded to the output format
@@ -187,7 +188,8 @@ def test_frozen_affine_dense_gets_fixed_constants_in_a_format_from_their_range()
     assert 0 < report["kernel"]["max_abs_error"] <= lsb / 2
     np.testing.assert_allclose(np.array(report["kernel"]["values"]), kernel, atol=lsb / 2)
     assert (
-        qmodels.constant_integer(np.array([4.0]), 16) == 3 and qmodels.constant_integer(np.zeros(3), 16) == 1
+        fixedpoint.constant_integer(np.array([4.0]), 16) == 3
+        and fixedpoint.constant_integer(np.zeros(3), 16) == 1
     )
 
 

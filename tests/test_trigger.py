@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from firmware import trigger
+from l1ad import fixedpoint
 
 SCORE_TYPE = "ap_fixed<24,8,AP_RND_CONV,AP_SAT,0>"  # 16 fractional bits, as hls4ml writes the type
 LSB = 2.0**-16
@@ -127,9 +128,9 @@ def test_header_compiles_and_selects_like_python(tmp_path):
 
 
 def test_parse_ap_fixed():
-    fmt = trigger.parse_ap_fixed("ap_ufixed<18,14>")
+    fmt = fixedpoint.parse_ap_fixed("ap_ufixed<18,14>")
     assert (fmt.signed, fmt.width, fmt.integer, fmt.lsb) == (False, 18, 14, 2.0**-4)
     with pytest.raises(ValueError, match="not an ap_fixed"):
-        trigger.parse_ap_fixed("float")
+        fixedpoint.parse_ap_fixed("float")
     with pytest.raises(ValueError, match="below the range"):
         trigger.fixed_threshold(-1.0, "ap_ufixed<18,14>")

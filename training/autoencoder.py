@@ -109,7 +109,7 @@ def latent_model(score_model):
     graph has one (the QKeras twin), so distillation trains what the score squares."""
     import tensorflow as tf
 
-    from quantize.qmodels import OUTPUT_QUANTIZER_SUFFIX
+    from l1ad.fixedpoint import OUTPUT_QUANTIZER_SUFFIX
 
     names = {layer.name for layer in score_model.layers}
     name = LATENT + OUTPUT_QUANTIZER_SUFFIX if LATENT + OUTPUT_QUANTIZER_SUFFIX in names else LATENT

@@ -146,7 +146,7 @@ def set_head(model: Any, stats: list[dict[str, Any]]) -> None:
     projection's kernel and bias quantizers are set from the new constants (``constant_integer``, the
     rule ``to_qkeras`` used for the float head), since a head refit after QAT can change their range.
     """
-    from quantize.qmodels import constant_integer
+    from l1ad.fixedpoint import constant_integer
 
     for b, s in enumerate(stats):
         layer = model.get_layer(PROJECTION.format(b))

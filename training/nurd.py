@@ -20,11 +20,9 @@ from l1ad.errors import InputError
 from l1ad.io import atomic_path
 from training.keras_scorer import KerasScorer, dense_relu_stack
 from training.mahalanobis_head import (
-    PROJECTION,
     add_mahalanobis_head,
     fit_gaussian,
     head_constants,
-    mahalanobis,
     representation_model,
     set_head,
 )
@@ -491,39 +489,6 @@ class NuRD(KerasScorer):
         return representation_model(self.model).predict(
             np.asarray(X, dtype=np.float32), batch_size=8192, verbose=0
         )
-
-    def qat_report(self, qmodel: Any, X: np.ndarray) -> dict[str, Any]:
-        """How much the head's fixed-point constants and projection rounding move the distance.
-
-        Compares the exact QKeras score with the float Mahalanobis distance of the same (quantized)
-        representation, using the unrounded constants; ``X`` must be input-quantized. The error is
-        relative to the distance, or to the median distance for the events below it (a relative error
-        of a near-zero distance says nothing about a cut).
-        """
-        from quantize.qmodels import exact_outputs, frozen_constants
-
-        rep_layer = qmodel.get_layer(PROJECTION.format(0)).inbound_nodes[0].inbound_layers.name
-        score_layer = qmodel.outputs[0].node.layer.name
-        exact = exact_outputs(qmodel, X, [rep_layer, score_layer])
-        r, score = exact[rep_layer], exact[score_layer].reshape(-1)
-        means, covs = [], []
-        for b in range(self.n_backgrounds):
-            kernel, bias = (
-                np.asarray(w, dtype=np.float64) for w in qmodel.get_layer(PROJECTION.format(b)).get_weights()
-            )
-            precision = kernel @ kernel.T
-            means.append(-np.linalg.solve(kernel.T, bias))
-            covs.append(np.linalg.inv(precision))
-        reference = mahalanobis(r, means, covs, self.config.combine)
-        rel = np.abs(score - reference) / np.maximum(reference, np.median(reference))
-        return {
-            "constants": frozen_constants(qmodel),
-            "distance_relative_error": {
-                "median": float(np.median(rel)),
-                "p99": float(np.quantile(rel, 0.99)),
-                "max": float(rel.max()),
-            },
-        }
 
     def _write_state(self, directory: Path) -> dict[str, Any]:
         """The classifier weights and each background's mean and covariance (``nurd_state.npz``)."""
