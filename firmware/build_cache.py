@@ -15,11 +15,11 @@ import ctypes
 import hashlib
 import os
 import shutil
-import subprocess
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from firmware import tools
 from l1ad.io import atomic_path
 
 MAX_ENTRIES = 300
@@ -36,7 +36,7 @@ def cache_dir() -> Path | None:
 
 @cache
 def _compiler_version() -> str:
-    return subprocess.run(["g++", "--version"], capture_output=True, text=True).stdout
+    return tools.version(["g++", "--version"])
 
 
 def build_key(hls_model: Any) -> str:

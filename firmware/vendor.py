@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import io
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from firmware import resources
+from firmware import resources, tools
 from l1ad.errors import InputError
 
 # The program hls4ml 1.3 itself runs for each backend's build(): the Vitis backend calls the unified
@@ -30,7 +29,7 @@ def _tool(backend: str) -> str:
 
 def vendor_tool_available(backend: str) -> str | None:
     """Path of the HLS program hls4ml runs for ``backend`` ("Vitis" or "Vivado"), None when it is not on PATH."""
-    return shutil.which(_tool(backend))
+    return tools.find(_tool(backend))
 
 
 def unavailable_message(backend: str) -> str:
@@ -38,7 +37,7 @@ def unavailable_message(backend: str) -> str:
     tool = _tool(backend)
     hint = (
         " (an older Vitis with only vitis_hls is not enough: hls4ml 1.3 builds through vitis-run)"
-        if tool == "vitis-run" and shutil.which("vitis_hls")
+        if tool == "vitis-run" and tools.find("vitis_hls")
         else ""
     )
     return f"{tool} is not on PATH{hint}: resources and latency are estimates, not synthesis results"
