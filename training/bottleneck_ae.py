@@ -8,7 +8,6 @@ and training loop style as Deep SVDD without importing TensorFlow.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.torch_scorer import TorchScorer, cpu_state, in_batches, load_weights
+from training.torch_scorer import (
+    EpochCheckpoint,
+    TorchScorer,
+    cpu_state,
+    in_batches,
+    load_weights,
+    train_epochs,
+)
 
 SCORE_BATCH = 65_536
 
@@ -84,15 +90,15 @@ class BottleneckAE(TorchScorer):
         self.network = self._build()
         data = torch.as_tensor(np.asarray(X, dtype=np.float32), device=self.device)
         optimiser = torch.optim.Adam(self.network.parameters(), lr=self.learning_rate)
-        generator = torch.Generator().manual_seed(self.seed)
-        self.history = {"loss": [], "val_loss": []}
-        for epoch in range(1, self.epochs + 1):
-            start = time.perf_counter()
+        generator = torch.Generator().manual_seed(self.seed)  # one stream over the epochs, in order
+
+        def run_epoch(epoch: int, bar: Any) -> dict[str, float]:
             self.network.train()
             order = torch.randperm(len(data), generator=generator).to(self.device)
             total, seen = 0.0, 0
             for i in range(0, len(data), self.batch_size):
                 batch = data[order[i : i + self.batch_size]]
+                bar.update(1)
                 if len(batch) < 2:
                     continue  # BatchNorm cannot normalise a batch of one event
                 loss = torch.mean((self.network(batch) - batch) ** 2)
@@ -101,13 +107,17 @@ class BottleneckAE(TorchScorer):
                 optimiser.step()
                 total += loss.item() * len(batch)
                 seen += len(batch)
-            self.history["loss"].append(total / seen)
-            line = f"  bottleneck_ae epoch {epoch}/{self.epochs}: loss {total / seen:.4g}"
+            figures = {"loss": total / seen}
             if X_val is not None:
-                val = float(self._errors(np.asarray(X_val, dtype=np.float32)).mean())
-                self.history["val_loss"].append(val)
-                line += f", val loss {val:.4g}"
-            print(f"{line} ({time.perf_counter() - start:.1f} s)", flush=True)
+                figures["val_loss"] = float(self._errors(np.asarray(X_val, dtype=np.float32)).mean())
+            return figures
+
+        n_batches = -(-len(data) // self.batch_size)
+        # no checkpoint: the shuffling stream is not saved, so a resumed training would differ
+        history = train_epochs(
+            self.epochs, n_batches, run_epoch, {}, EpochCheckpoint(None, ""), "bottleneck_ae"
+        )
+        self.history = {key: [h[key] for h in history if key in h] for key in ("loss", "val_loss")}
         return self
 
     def score(self, X: np.ndarray) -> np.ndarray:

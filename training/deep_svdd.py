@@ -6,7 +6,6 @@ c; the anomaly score is the squared distance to c (minus R^2 for the soft-bounda
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,14 @@ import torch
 from torch import nn
 
 from l1ad.errors import InputError
-from training.torch_scorer import TorchScorer, cpu_state, in_batches, load_weights
+from training.torch_scorer import (
+    EpochCheckpoint,
+    TorchScorer,
+    cpu_state,
+    in_batches,
+    load_weights,
+    train_epochs,
+)
 
 OBJECTIVES = ("one-class", "soft-boundary")
 # A centre coordinate this close to 0 is pushed out to +-eps: a zero coordinate is matched trivially by
@@ -142,10 +148,9 @@ class DeepSVDD(TorchScorer):
         optimiser = torch.optim.Adam(
             self.network.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
         )
-        generator = torch.Generator().manual_seed(self.seed)
-        self.history = {"loss": [], "val_loss": [], "radius": []}
-        for epoch in range(1, self.epochs + 1):
-            start = time.perf_counter()
+        generator = torch.Generator().manual_seed(self.seed)  # one stream over the epochs, in order
+
+        def run_epoch(epoch: int, bar: Any) -> dict[str, float]:
             self.network.train()
             order = torch.randperm(len(data), generator=generator).to(self.device)
             total, seen, epoch_dist = 0.0, 0, []
@@ -159,16 +164,21 @@ class DeepSVDD(TorchScorer):
                 total += loss.item() * len(batch)
                 seen += len(batch)
                 epoch_dist.append(dist.detach())
+                bar.update(1)
             if self.objective == "soft-boundary":
                 self.radius = soft_boundary_radius(torch.cat(epoch_dist).double().cpu().numpy(), self.nu)
-            self.history["loss"].append(total / seen)
-            self.history["radius"].append(self.radius)
-            line = f"  deep_svdd[{self.objective}] epoch {epoch}/{self.epochs}: loss {total / seen:.4g}"
+            figures = {"loss": total / seen, "radius": self.radius}
             if X_val is not None:
-                val = float(self._loss(torch.as_tensor(self._distances(np.asarray(X_val, np.float32)))))
-                self.history["val_loss"].append(val)
-                line += f", val loss {val:.4g}"
-            print(f"{line} ({time.perf_counter() - start:.1f} s)", flush=True)
+                distances = torch.as_tensor(self._distances(np.asarray(X_val, np.float32)))
+                figures["val_loss"] = float(self._loss(distances))
+            return figures
+
+        n_batches = -(-len(data) // self.batch_size)
+        # no checkpoint: the shuffling stream is not saved, so a resumed training would differ
+        history = train_epochs(
+            self.epochs, n_batches, run_epoch, {}, EpochCheckpoint(None, ""), f"deep_svdd[{self.objective}]"
+        )
+        self.history = {key: [h[key] for h in history if key in h] for key in ("loss", "val_loss", "radius")}
         if self.objective == "soft-boundary":
             self.radius = soft_boundary_radius(self._distances(X), self.nu)
         return self
