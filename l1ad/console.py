@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
+from l1ad.errors import L1adError
+
 STEP_LINE = re.compile(r"^(\[|  [^\s])")
 _ACTIVE: list[Path] = []  # the files redirect_output sends this process's output to, innermost last
 
@@ -133,18 +135,33 @@ def _console() -> TextIO:
 
 @contextlib.contextmanager
 def quiet_stage(log: Path) -> Iterator[None]:
-    """Run the block with its output in ``log`` (appended; ``redirect_output``) and its step lines and
-    progress bars on the console. Nothing changes when the output already goes to ``log`` (a study run as
-    a Dask task, whose task log is this one)."""
-    if active_log() == Path(log):
+    """Run the block with its output appended to ``log`` (follow it with ``tail -f``) and its step lines
+    and progress bars on the console. When the block ends with an ``L1adError`` (bad input, a refused
+    design: its one-line message says it all) the log is put back as it was, so the run directory is
+    unchanged. Nothing changes when the output already goes to ``log`` (a study run as a Dask task, whose
+    task log is this one)."""
+    log = Path(log)
+    if active_log() == log:
         yield
         return
     console = _console()
-    Path(log).parent.mkdir(parents=True, exist_ok=True)
-    echo = LogEcho(Path(log), console, steps_only=True)
+    created = [d for d in log.parents if not d.exists()]  # the folders made for the log, deepest first
+    before = log.stat() if log.exists() else None
+    log.parent.mkdir(parents=True, exist_ok=True)
+    echo = LogEcho(log, console, steps_only=True)
     try:
         with redirect_output(log):
             yield
+    except L1adError:
+        if before is None:
+            log.unlink(missing_ok=True)
+            for folder in created:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+        else:
+            os.truncate(log, before.st_size)
+            os.utime(log, ns=(before.st_atime_ns, before.st_mtime_ns))
+        raise
     finally:
         echo.stop()
         if console is not sys.stdout:

@@ -264,6 +264,8 @@ def run_stage(
                 )
                 extra = {"run_tasks": cluster_runner(config.cluster)} if s.cluster else {}
                 summary.update(function(subset if s.per_model else config, out, rd.path, **extra))
+    except L1adError:
+        raise  # its one-line message says what is wrong (and nothing was written)
     except BaseException:
         print(f"[{stage}] stopped after {time.perf_counter() - start:.1f} s (its output: {log})", flush=True)
         raise

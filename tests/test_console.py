@@ -68,3 +68,25 @@ def test_the_echo_redraws_a_progress_bar_in_place_and_skips_detail(tmp_path) -> 
     echo.stop()
     assert Out.text == "  nurd: tracing\n\rbar 40%\rbar 100%\n"
     assert is_step_line("[data] done") and is_step_line("  l1: rate sample") and not is_step_line("    x")
+
+
+def test_a_refused_stage_leaves_the_run_directory_as_it_was(tmp_path) -> None:
+    """Bad input ends a stage with an L1adError: its log goes (or goes back to what it held before)."""
+    import pytest
+
+    from l1ad.console import quiet_stage
+    from l1ad.errors import InputError
+
+    log = tmp_path / "run" / "logs" / "data.log"
+    with pytest.raises(InputError), quiet_stage(log):
+        print("  dijet: reading")
+        raise InputError(tmp_path / "bad.h5", "'X' has shape (3,), expected 2 dimensions")
+    assert not (tmp_path / "run").exists()
+
+    with quiet_stage(log):
+        print("  dijet: read")
+    before, stat = log.read_text(), log.stat()
+    with pytest.raises(InputError), quiet_stage(log):
+        print("  l1: reading")
+        raise InputError(tmp_path / "bad.h5", "empty")
+    assert log.read_text() == before and log.stat().st_mtime_ns == stat.st_mtime_ns
