@@ -1,6 +1,6 @@
 """The README's two commands, timed as a new user meets them: on a fresh clone of this repository.
 
-    python scripts/bench_readme.py [--skip-run] [--skip-rerun] [--skip-studies] [--skip-tests] [--keep DIR]
+    python scripts/bench_readme.py [--skip-run] [--skip-rerun] [--skip-studies] [--skip-tests] [--keep DIR] [--cold]
 
 Clones the committed HEAD into a temporary folder (no ``.venv``, no run directory), then times
 ``bash scripts/setup.sh`` (Python packages from the local pip cache; da4ml's numba solver compiled),
@@ -9,7 +9,9 @@ to one model's quantize config (``quantize.ae.learning_rate``: the CI loop's rer
 ``bash scripts/test.sh --durations=20``. Each README command on a fresh clone costs set-up plus its
 own time. Records per-stage seconds (the run's manifest), per-study seconds, the slowest tests and
 the machine's load average sampled every 10 s (other work on the machine slows everything), in
-``benchmarks/readme.json``, and prints Markdown tables for BENCHMARKS.md.
+``benchmarks/readme.json`` (written after each step), and prints Markdown tables for BENCHMARKS.md.
+``--cold`` gives the commands empty user caches, as on a new CI machine: YoWASP's compiled Yosys and
+l1ad's C simulation builds (``XDG_CACHE_HOME``, ``L1AD_CSIM_CACHE``); pip keeps its own download cache.
 """
 
 from __future__ import annotations
@@ -52,12 +54,16 @@ class LoadSampler:
         return {"mean": sum(s) / len(s), "max": max(s)}
 
 
+ENV: dict[str, str] = {}  # what --cold adds to the environment of every timed command
+
+
 def timed(cmd: list[str], cwd: Path, log: Path) -> tuple[float, dict, str]:
     """Run ``cmd`` in ``cwd`` with output to ``log``; return wall seconds, load figures and the output."""
     sampler = LoadSampler()
     t = time.perf_counter()
     with log.open("w") as out:
-        rc = subprocess.run(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT).returncode
+        env = {**os.environ, **ENV}
+        rc = subprocess.run(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT).returncode
     seconds = time.perf_counter() - t
     load = sampler.stop()
     text = log.read_text()
@@ -101,6 +107,7 @@ def main() -> None:
     parser.add_argument("--skip-studies", action="store_true", help="do not time l1ad studies")
     parser.add_argument("--skip-tests", action="store_true", help="do not time scripts/test.sh")
     parser.add_argument("--keep", help="clone into this (new) folder and keep it, instead of a temporary one")
+    parser.add_argument("--cold", action="store_true", help="empty user caches (YoWASP, C simulation builds)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -113,6 +120,21 @@ def main() -> None:
         # what an earlier call measured stays (e.g. the main job, when this call times only the tests)
         result: dict = json.loads(out.read_text()) if out.is_file() else {}
         result.update({"cpus": os.cpu_count(), "python": sys.version.split()[0]})
+        if args.cold:
+            pip_cache = subprocess.check_output(
+                [sys.executable, "-m", "pip", "cache", "dir"], text=True
+            ).strip()
+            ENV.update(
+                {
+                    "XDG_CACHE_HOME": f"{tmp}/cache",
+                    "L1AD_CSIM_CACHE": f"{tmp}/cache/l1ad/csim",
+                    "PIP_CACHE_DIR": pip_cache,
+                }
+            )
+
+        def save(step: str, record: dict) -> None:
+            result[step] = {**record, "cold_caches": args.cold}
+            out.write_text(json.dumps(result, indent=2) + "\n")
 
         run_dir = clone / "runs" / "default"
         seconds, load, _ = timed(["bash", "scripts/setup.sh"], clone, logs / "setup.log")
@@ -120,7 +142,7 @@ def main() -> None:
         print(f"set-up (fresh .venv): {seconds:.0f} s (load {load['mean']:.1f})", flush=True)
 
         if not args.skip_run:
-            result["run"], _ = measure("run.sh", ["--run-dir", str(run_dir)], clone, logs, setup)
+            record, _ = measure("run.sh", ["--run-dir", str(run_dir)], clone, logs, setup)
             # the standard library only (no l1ad import): this runs with any Python, before a .venv exists
             manifest = json.loads((run_dir / "manifest.json").read_text())
             stages = {
@@ -128,7 +150,7 @@ def main() -> None:
                 for s, r in manifest["stages"].items()
             }
             # `l1ad run` ends with the gate: a failed gate exits non-zero, which `timed` refuses
-            result["run"].update({"stages": stages, "gate_passed": True})
+            save("run", {**record, "stages": stages, "gate_passed": True})
             print("| stage | wall s | CPU s |\n|---|---|---|")
             for s, v in stages.items():
                 print(f"| {s} | {v['seconds']:.0f} | {v['cpu_seconds'] or 0:.0f} |")
@@ -146,7 +168,7 @@ def main() -> None:
                 [l1ad, "run", "--config", str(changed), "--run-dir", str(run_dir)], clone, logs / "rerun.log"
             )
             kept = [line for line in text.splitlines() if "up to date, kept" in line]
-            result["rerun_one_model"] = {"commit": commit, "seconds": seconds, "load": load, "kept": kept}
+            save("rerun_one_model", {"commit": commit, "seconds": seconds, "load": load, "kept": kept})
             print(f"\nrerun after quantize.ae changed: {seconds:.0f} s; " + "; ".join(kept), flush=True)
         if not args.skip_studies:
             seconds, load, _ = timed(
@@ -154,20 +176,20 @@ def main() -> None:
             )
             manifest = json.loads((run_dir / "manifest.json").read_text())
             per_study = {s: r["seconds"] for s, r in manifest["stages"].items() if s.startswith("studies/")}
-            result["studies"] = {"commit": commit, "seconds": seconds, "load": load, "per_study": per_study}
+            save("studies", {"commit": commit, "seconds": seconds, "load": load, "per_study": per_study})
             print(f"\nl1ad studies: {seconds:.0f} s ({per_study})", flush=True)
 
         if not args.skip_tests:
-            result["tests"], text = measure("test.sh", ["--durations=20"], clone, logs, setup)
+            record, text = measure("test.sh", ["--durations=20"], clone, logs, setup)
             passed = SUMMARY.search(text.splitlines()[-1] if text else "")
-            result["tests"].update(
+            record.update(
                 {"passed": int(passed.group(1)) if passed else None, "slowest": slowest_tests(text)}
             )
+            save("tests", record)
             print("| test | phase | seconds |\n|---|---|---|")
-            for r in result["tests"]["slowest"]:
+            for r in record["slowest"]:
                 print(f"| {r['test']} | {r['when']} | {r['seconds']:.0f} |")
 
-    out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nwritten {out}")
 
 

@@ -15,14 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.torch_scorer import (
-    EpochCheckpoint,
-    TorchScorer,
-    cpu_state,
-    in_batches,
-    load_weights,
-    train_epochs,
-)
+from training import torch_scorer as ts
+from training.torch_scorer import TorchScorer, cpu_state, in_batches, load_weights
 
 SCORE_BATCH = 65_536
 
@@ -114,8 +108,8 @@ class BottleneckAE(TorchScorer):
 
         n_batches = -(-len(data) // self.batch_size)
         # no checkpoint: the shuffling stream is not saved, so a resumed training would differ
-        history = train_epochs(
-            self.epochs, n_batches, run_epoch, {}, EpochCheckpoint(None, ""), "bottleneck_ae"
+        history = ts.train_epochs(
+            self.epochs, n_batches, run_epoch, {}, ts.EpochCheckpoint(None, ""), "bottleneck_ae"
         )
         self.history = {key: [h[key] for h in history if key in h] for key in ("loss", "val_loss")}
         return self

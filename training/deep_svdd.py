@@ -14,14 +14,8 @@ import torch
 from torch import nn
 
 from l1ad.errors import InputError
-from training.torch_scorer import (
-    EpochCheckpoint,
-    TorchScorer,
-    cpu_state,
-    in_batches,
-    load_weights,
-    train_epochs,
-)
+from training import torch_scorer as ts
+from training.torch_scorer import TorchScorer, cpu_state, in_batches, load_weights
 
 OBJECTIVES = ("one-class", "soft-boundary")
 # A centre coordinate this close to 0 is pushed out to +-eps: a zero coordinate is matched trivially by
@@ -175,8 +169,13 @@ class DeepSVDD(TorchScorer):
 
         n_batches = -(-len(data) // self.batch_size)
         # no checkpoint: the shuffling stream is not saved, so a resumed training would differ
-        history = train_epochs(
-            self.epochs, n_batches, run_epoch, {}, EpochCheckpoint(None, ""), f"deep_svdd[{self.objective}]"
+        history = ts.train_epochs(
+            self.epochs,
+            n_batches,
+            run_epoch,
+            {},
+            ts.EpochCheckpoint(None, ""),
+            f"deep_svdd[{self.objective}]",
         )
         self.history = {key: [h[key] for h in history if key in h] for key in ("loss", "val_loss", "radius")}
         if self.objective == "soft-boundary":
