@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from firmware import rtl, synthesis
+from firmware import rtl, synthesis, tools
 from l1ad.errors import L1adError
 from l1ad.fixedpoint import FixedFormat
 
@@ -207,7 +207,7 @@ def test_vivado_on_path_runs_the_project_script_and_its_report_is_read(
     assert fig["source"] == synthesis.VIVADO_SOURCE
     assert (fig["lut"], fig["ff"], fig["carry"], fig["dsp"]) == (1234, 567, 89, 3)
     fake.write_text("#!/bin/sh\necho 'ERROR: [Common 17-345] A valid license was not found' >&2\nexit 1\n")
-    with pytest.raises(L1adError, match="Vivado failed on .*license"):
+    with pytest.raises(L1adError, match="Vivado on .*tiny failed .*: ERROR: .*license"):
         synthesis.start_vivado(tmp_path / "tiny", "xcup").result(timeout_s=60)
 
 
@@ -229,7 +229,7 @@ def test_missing_tools_give_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     monkeypatch.setattr(builtins, "__import__", real_import)
 
     monkeypatch.setattr(synthesis.sys, "executable", str(tmp_path / "python"))
-    monkeypatch.setattr(synthesis.shutil, "which", lambda name: None)
+    monkeypatch.setattr(tools, "find", lambda name: None)
     with pytest.raises(L1adError) as err:
         synthesis.yosys_command()
     assert "\n" not in str(err.value) and "bash scripts/setup.sh" in str(err.value)
