@@ -39,11 +39,14 @@ Stages talk through files in a run directory (default runs/default):
   run       the main job: data -> train -> quantize -> firmware -> report -> check
   studies   the studies of run.studies side by side on Dask (resumable), then the report
   scan      design-space scan (model x bits x reuse factor x strategy) on Dask: QAT,
-            hls4ml, csim and resources per point; table and Pareto plots in RUN_DIR/scan
+            hls4ml, csim and resources per point; table, Pareto and bit-width plots in
+            RUN_DIR/scan (the one bit-width scan), then the report
   csim      score a large HDF5 event file with a model's C simulation, in chunks on Dask
 
 A stage runs the upstream stages it needs and skips the ones already done for the
-same config (resume); --force redoes it.
+same config (resume); --force redoes it. The console shows one line per step and
+progress bars; each stage's whole output (epochs, warnings, compilers) is in
+RUN_DIR/logs/<stage>.log.
 
 examples:
   l1ad run                                   # the embedded default: synthetic data, all stages
