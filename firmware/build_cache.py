@@ -1,12 +1,16 @@
-"""hls4ml's C simulation build, cached by content: the same sources and flags are compiled by g++ once.
+"""Compiled simulations cached by content: the same sources and flags are compiled once.
+
+hls4ml's C simulation (g++) and da4ml's Verilated RTL (Verilator, then g++) alike.
 
 A compile costs seconds to minutes (distributed-arithmetic designs are long C++ files); runs, scan
 points, reruns and tests build the same projects again. ``compile_model`` does what hls4ml's
 ``ModelGraph.compile`` does (write the project, build the shared library, load it), except that the build
 is looked up first in a folder of libraries named by the hash of everything the build reads: the
 project's ``firmware/`` tree and bridge, its build script with the per-write stamp taken out, the
-compiler's version and, for a library that loads weight files at run time, the project's own path. ``L1AD_CSIM_CACHE`` names the folder (default ``~/.cache/l1ad/csim``; empty: no
-cache). The newest ``MAX_ENTRIES`` libraries are kept.
+compiler's version and, for a library that loads weight files at run time, the project's own path
+(``firmware.rtl.build_emulator`` keys its Verilator builds its own way and uses ``fetch`` / ``store``).
+``L1AD_CSIM_CACHE`` names the folder (default ``~/.cache/l1ad/csim``; empty: no cache). The newest
+``MAX_ENTRIES`` libraries are kept.
 """
 
 from __future__ import annotations
@@ -68,15 +72,28 @@ def compile_model(hls_model: Any) -> None:
         / "firmware"
         / f"{config.get_project_name()}-{config.get_config_value('Stamp')}.so"
     )
-    folder = cache_dir()
-    cached = None if folder is None else folder / f"{build_key(hls_model)}.so"
-    if cached is None or not _restore(cached, lib):
+    key = build_key(hls_model)
+    if not fetch(key, lib):
         lib = Path(config.backend.compile(hls_model))
-        if cached is not None:
-            with atomic_path(cached) as tmp:  # two processes building the same library: one wins, both valid
-                shutil.copyfile(lib, tmp)
-            _prune(cached.parent)
+        store(key, lib)
     _load(hls_model, lib)
+
+
+def fetch(key: str, lib: Path) -> bool:
+    """Put the library cached under ``key`` at ``lib``; False when there is none (or no cache)."""
+    folder = cache_dir()
+    return folder is not None and _restore(folder / f"{key}.so", lib)
+
+
+def store(key: str, lib: Path) -> None:
+    """Keep a copy of the built library ``lib`` under ``key`` (nothing without a cache)."""
+    folder = cache_dir()
+    if folder is None:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_path(folder / f"{key}.so") as tmp:  # two processes building the same library: one wins
+        shutil.copyfile(lib, tmp)
+    _prune(folder)
 
 
 def _restore(cached: Path, lib: Path) -> bool:

