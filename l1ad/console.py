@@ -4,9 +4,9 @@ A stage writes all it likes (Keras' epoch lines, TensorFlow's warnings, compiler
 ``print`` or to the file descriptors; ``quiet_stage`` sends all of it to the stage's log file and copies
 to the console only
 
-- **step lines**: a line that starts with ``[`` (``[firmware] done``) or with two spaces and a word
-  (``  ocdn: csim == QKeras on 100% of events``): one per model and step, the convention every stage
-  prints its steps with, and
+- **step lines**: a line that starts with ``[`` (``[firmware] done``) or with two spaces, a name and a
+  colon or a column gap (``  ocdn: csim == QKeras on 100% of events``): one per model and step, the
+  convention every stage prints its steps with, and
 - **progress bars**: tqdm's carriage-return updates, redrawn in place.
 
 Deeper-indented lines (``    epoch 3/8: ...``), Keras' own progress and library warnings stay in the log.
@@ -26,7 +26,9 @@ from typing import TextIO
 
 from l1ad.errors import L1adError
 
-STEP_LINE = re.compile(r"^(\[|  [^\s])")
+# "[stage] ...", or two spaces, a name and a colon or a column gap ("  ocdn: ...", "  dijet       source=...");
+# not a traceback's "  File ..." nor deeper-indented detail
+STEP_LINE = re.compile(r"^(\[|  [\w./-]+(:| {2,}))")
 _ACTIVE: list[Path] = []  # the files redirect_output sends this process's output to, innermost last
 
 
@@ -44,15 +46,19 @@ def redirect_output(path: str | Path) -> Iterator[None]:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
+    # Python's streams for the block write to file descriptors 1 and 2 and are never closed: a logging
+    # handler created inside the block keeps its stream, and writes to the console after it, not to a
+    # closed file (TensorFlow's logger is made on first use)
+    streams = [open(fd, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False) for fd in (1, 2)]
     with open(path, "a", buffering=1, encoding="utf-8", errors="replace") as log:
         saved = [os.dup(1), os.dup(2)]
         try:
             os.dup2(log.fileno(), 1)
             os.dup2(log.fileno(), 2)
-            with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+            with contextlib.redirect_stdout(streams[0]), contextlib.redirect_stderr(streams[1]):
                 yield
         finally:
-            for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+            for stream in (*streams, sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
                 with contextlib.suppress(Exception):
                     stream.flush()
             os.dup2(saved[0], 1)

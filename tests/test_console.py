@@ -13,7 +13,11 @@ import os, sys, warnings
 from pathlib import Path
 from l1ad.console import quiet_stage
 
+import logging
+
+logger = logging.getLogger("like_tensorflow")
 with quiet_stage(Path(sys.argv[1])):
+    logger.addHandler(logging.StreamHandler())  # made on first use, as TensorFlow's: it keeps sys.stderr
     print("  ocdn: csim == QKeras on 100% of events")
     print("    epoch 1/8: CE 0.69")
     print("Epoch 1/5")
@@ -21,7 +25,10 @@ with quiet_stage(Path(sys.argv[1])):
     warnings.warn("constraints.serialize() is deprecated")
     sys.stderr.write("scoring:  50%|#####     | 1/2\rscoring: 100%|##########| 2/2\n")
     print("  ae: done")
+    print('  File "x.py", line 3, in <module>')  # a traceback's line is detail, not a step
 print("[firmware] done")
+with quiet_stage(Path(sys.argv[1]).with_name("report.log")):
+    logger.warning("a warning in the next stage")  # its log, not a closed file
 """
 
 
@@ -42,6 +49,7 @@ def test_a_stage_shows_its_steps_and_keeps_everything_in_its_log(tmp_path) -> No
     text = log.read_text()
     for line in ("    epoch 1/8", "Epoch 1/5", "a C++ warning", "constraints.serialize()", "scoring:  50%"):
         assert line in text
+    assert "a warning in the next stage" in (log.parent / "report.log").read_text()
     assert "[firmware] done" not in text  # printed after the block
 
 
