@@ -70,7 +70,9 @@ def dask_client(
             threads_per_worker=1,
             processes=True,
             memory_limit=memory_limit,
-            dashboard_address=None,  # no web server on a batch node; dask's dashboard needs bokeh anyway
+            # a free port: None does not turn the scheduler's HTTP server off (dask/distributed#8136), and
+            # the default :8787 warns whenever a second cluster runs on the machine (a user's, a test's)
+            dashboard_address=":0",
             # TensorFlow's threads make a worker slow to exit at shutdown; dask then warns that it
             # killed it, which is expected and harmless
             silence_logs=logging.CRITICAL if quiet else logging.ERROR,
