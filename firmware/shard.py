@@ -23,7 +23,6 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ from l1ad.artifacts import RunPaths, hls_sources
 from l1ad.config import DEPLOYED
 from l1ad.errors import InputError, L1adError
 from l1ad.io import read_json
+from l1ad.tasks import TaskRunner
 
 # Scores are float64 with the event index: 16 bytes per event on the client per chunk in flight.
 SCORE_DTYPE = np.float64
@@ -193,7 +193,7 @@ def score_file(
     output_path: str | Path,
     key: str | None,
     chunk_events: int,
-    run_tasks: Callable[[list[Any], Callable[[Any, Any], None], str], int],
+    run_tasks: TaskRunner,
 ) -> dict[str, Any]:
     """Score every event of ``input_path`` with ``model``'s C simulation into ``output_path``.
 

@@ -56,10 +56,8 @@ def _run_firmware(
     summary: dict[str, Any] = {}
     rtl_config = config.firmware.rtl
     run = RunPaths(run_dir)
-    qmodels = {
-        name: load_qmodel(run_dir / read_json(run.quantize.info(name))["qmodel"])
-        for name in config.run.models
-    }
+    qinfos = {name: read_json(run.quantize.info(name)) for name in config.run.models}
+    qmodels = {name: load_qmodel(run_dir / qinfo["qmodel"]) for name, qinfo in qinfos.items()}
     if rtl_config.enabled:
         # Every model's Verilog first: their Verilator builds and Yosys run in the background while the
         # models are converted, compiled and simulated one after another, so the longest synthesis (NuRD's,
@@ -78,8 +76,7 @@ def _run_firmware(
                 use_dsp=config.firmware.use_dsp,
             )
     for name, qmodel in qmodels.items():
-        written = FirmwarePaths(out).model(name)
-        qinfo = read_json(run.quantize.info(name))
+        written, qinfo = FirmwarePaths(out).model(name), qinfos[name]
         splits = read_splits(run_dir / qinfo["splits"])
         qkeras, y, classes, n_bkg = read_scores(run.quantize.scores(name))
         float_scores = read_scores(run.train.scores(name))[0][0]

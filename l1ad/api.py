@@ -247,7 +247,8 @@ def csim(
     chunks on Dask workers (``cluster`` section; ``in_process`` = a plain loop here), into
     ``output`` (scores in input order with the event index). Returns the summary."""
     from firmware.shard import score_file
-    from l1ad.cluster import cluster_runner, run_here
+    from l1ad.cluster import cluster_runner
+    from l1ad.tasks import run_here
 
     runner = run_here if in_process else cluster_runner(_config(config).cluster)
     return score_file(run_dir, model, input, output, key, chunk_events, runner)

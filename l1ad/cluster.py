@@ -17,11 +17,7 @@ from typing import Any
 
 from l1ad.config import ClusterConfig
 from l1ad.errors import L1adError
-
-# (key, function, arguments) of one task, and what a stage is given to run a list of them: it calls
-# ``store(key, result)`` as each finishes and returns the number of workers (0: run here)
-Task = tuple[Any, Callable[..., Any], tuple[Any, ...]]
-TaskRunner = Callable[[list[Task], Callable[[Any, Any], None], str], int]
+from l1ad.tasks import Task, TaskRunner
 
 
 def available_cores() -> int:
@@ -116,15 +112,6 @@ def run_windowed(
             bar.update()
             if pending:
                 window.add(submit())
-
-
-def run_here(tasks: list[Task], store: Callable[[Any, Any], None], desc: str) -> int:
-    """A ``TaskRunner`` that runs the tasks one after another in this process, with a progress bar."""
-    from tqdm import tqdm
-
-    for key, function, args in tqdm(tasks, desc=desc, unit="chunk"):
-        store(key, function(*args))
-    return 0
 
 
 def cluster_runner(cluster: ClusterConfig) -> TaskRunner:

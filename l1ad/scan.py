@@ -21,18 +21,12 @@ import io
 import json
 import time
 import traceback
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import numpy as np
+from typing import Any
 
 from l1ad.artifacts import RELATIVE, RunPaths, ScanPaths, ScanPointPaths
 from l1ad.config import Config, ScanPoint, grid_points
 from l1ad.io import atomic_dir, read_json, write_json
-
-if TYPE_CHECKING:
-    from training.data.splits import Splits
 
 
 def scan_points(config: Config) -> list[ScanPoint]:
@@ -78,7 +72,12 @@ def run_point(config: Config, run_dir: str, point: ScanPoint) -> dict[str, Any]:
     quantized model, log.txt) atomically and returns the result. Everything the point prints
     (Keras progress, hls4ml) goes to log.txt, not to the worker's terminal.
     """
-    from firmware.scan_point import FirmwareTarget, build_point_firmware, point_firmware_scorer
+    from firmware.scan_point import (
+        FirmwareTarget,
+        build_point_firmware,
+        efficiency_summary,
+        point_firmware_scorer,
+    )
     from l1ad.io import quiet_known_warnings
     from quantize.quantizer import quantizer_for, scan_bits
     from quantize.stage import score_summary, trigger_fpr
@@ -177,90 +176,6 @@ def run_point(config: Config, run_dir: str, point: ScanPoint) -> dict[str, Any]:
     return result
 
 
-def efficiency_summary(
-    config: Config,
-    paths: RunPaths,
-    model: str,
-    family: str,
-    splits: Splits,
-    float_scores: np.ndarray,
-    quantized: np.ndarray,
-    firmware_scorer: Callable[[np.ndarray], np.ndarray],
-) -> dict[str, Any]:
-    """A quantized model's signal efficiency at ``firmware.trigger_rate_hz`` against the float model's
-    (``training.efficiency``) at a scan point. ``quantized`` are its exact
-    test-set scores, ``firmware_scorer`` scores further events as its firmware does; the thresholds are
-    set on the run's rate sample where it has one (float scores from the train stage), else on the test
-    background. ``min_ratio`` is the smallest ratio over the signals the gate judges (at least
-    ``check.min_float_passing`` float-passing events), None if none."""
-    from training import metrics
-    from training.efficiency import efficiency_at_rate
-    from training.stage import read_rate_scores, score_rate_sample
-
-    y, classes, n_bkg = splits.test.y, splits.classes, splits.n_background_classes
-    rate, bc = config.firmware.trigger_rate_hz, config.metrics.bunch_crossing_rate_hz
-    sample, float_rate = paths.data.rate_sample(family), paths.train.rate_scores(model)
-    on_sample = sample.is_file() and float_rate.is_file()
-    float_background = read_rate_scores(float_rate) if on_sample else float_scores[y < n_bkg]
-    float_signals = {classes[k]: float_scores[y == k] for k in range(n_bkg, len(classes))}
-    threshold = metrics.threshold_for_rate(float_background, rate, bc)["threshold"]
-    float_pass = {name: int(np.count_nonzero(s > threshold)) for name, s in float_signals.items()}
-    summary: dict[str, Any] = {
-        "rate_hz": rate,
-        "n_background": len(float_background),
-        "source": f"generated background, {RELATIVE.data.rate_sample(family)}"
-        if on_sample
-        else "test set background",
-        "min_ratio": None,
-        "notes": [],
-    }
-    if max(float_pass.values()) < config.check.min_float_passing:
-        # nothing the gate would judge: the rate sample is not scored again (minutes for a CNN)
-        summary["signals"] = {
-            name: {"float": n / len(float_signals[name]), "n_float_pass": n, "quantized": None, "ratio": None}
-            for name, n in float_pass.items()
-        }
-        summary["notes"].append(
-            f"fewer than {config.check.min_float_passing} signal events pass the float threshold for every signal: "
-            "the quantized model's efficiency is not computed"
-        )
-        return summary
-    quantized_background = (
-        score_rate_sample(sample, firmware_scorer, config.data.chunk_events, log=lambda _: None)
-        if on_sample
-        else quantized[y < n_bkg]
-    )
-    record = efficiency_at_rate(
-        {"float": float_background, "quantized": quantized_background},
-        {
-            name: {"float": s, "quantized": quantized[y == classes.index(name)]}
-            for name, s in float_signals.items()
-        },
-        rate,
-        bc,
-        firmware="quantized",
-        seed=config.run.seed,
-    )
-    summary["signals"] = {
-        name: {
-            "float": s["float"]["efficiency"],
-            "quantized": s["quantized"]["efficiency"],
-            "n_float_pass": s["float"]["n_pass"],
-            "ratio": s.get("ratio"),
-            "ratio_interval_68": s.get("ratio_interval_68"),
-        }
-        for name, s in record["signals"].items()
-    }
-    gated = [
-        s["ratio"]
-        for s in summary["signals"].values()
-        if s["n_float_pass"] >= config.check.min_float_passing and s["ratio"] is not None
-    ]
-    summary["min_ratio"] = min(gated) if gated else None
-    summary["notes"] += record["notes"]
-    return summary
-
-
 def _one_thread() -> None:
     """One TensorFlow thread per task: a worker runs one point at a time, and the cluster's
     parallelism comes from its worker count, not from threads fighting over cores."""
@@ -289,10 +204,8 @@ def run_scan(config: Config, run_dir: str | Path) -> dict[str, Any]:
     run_stage(config, run, "train", quiet_if_done=True)  # the float weights every point starts from
     scan = RunPaths(run).scan
     points = scan_points(config)
-    todo = []
-    for point in points:
-        if finished(scan, point, point_fingerprint(config, point)) is None:
-            todo.append(point)
+    fingerprints = {point_id(p): point_fingerprint(config, p) for p in points}
+    todo = [p for p in points if finished(scan, p, fingerprints[point_id(p)]) is None]
     print(
         f"[scan] {len(points)} points: {len(points) - len(todo)} finished before, {len(todo)} to run",
         flush=True,
@@ -320,13 +233,14 @@ def run_scan(config: Config, run_dir: str | Path) -> dict[str, Any]:
                     bar.update()
     results, failed, pending = [], [], []
     for point in points:
-        result = finished(scan, point, point_fingerprint(config, point))
+        pid = point_id(point)
+        result = finished(scan, point, fingerprints[pid])
         if result is not None:
             results.append(result)
-        elif scan.failed(point_id(point)).is_file():
-            failed.append(read_json(scan.failed(point_id(point))))
+        elif scan.failed(pid).is_file():
+            failed.append(read_json(scan.failed(pid)))
         else:
-            pending.append(point_id(point))
+            pending.append(pid)
     summary = write_scan(config, run, results, failed, pending)
     # the report shows the scan (its section, the per-model bit-width plots) where the chain is up to date
     if RunDir(run, config).is_done("firmware", fingerprint(config, "firmware")):

@@ -19,6 +19,7 @@ from l1ad.artifacts import RELATIVE, DataPaths, RunPaths, TrainPaths
 from l1ad.config import DEPLOYED, STUDY_FAMILIES, Config
 from l1ad.errors import L1adError
 from l1ad.io import atomic_path, read_json, write_json
+from l1ad.tasks import TaskRunner
 from training import metrics
 from training.data import dijet, jetgenerator, jetimages, l1generator, l1objects, rate
 from training.data.splits import Split, read_splits
@@ -53,7 +54,7 @@ def run_data(
     config: Config,
     out: Path,
     run_dir: Path,
-    run_tasks: Callable[[list[Any], Callable[[Any, Any], None], str], int] | None = None,
+    run_tasks: TaskRunner | None = None,
 ) -> dict[str, Any]:
     """Generate or read each family ``run.models`` needs and write its splits and preprocessing into ``out``;
     the rate samples' chunks are tasks of ``run_tasks`` (the orchestration's runner; none: here)."""

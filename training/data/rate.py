@@ -15,7 +15,6 @@ trigger record says so.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ import numpy as np
 from l1ad.artifacts import RELATIVE, DataPaths
 from l1ad.config import Config
 from l1ad.io import atomic_path, read_json
+from l1ad.tasks import TaskRunner, run_here
 from training.data import dijet, jetgenerator, jetimages, l1generator, l1objects
 
 WHAT = "generated background"
@@ -82,7 +82,7 @@ def write_rate_samples(
     config: Config,
     families: list[str],
     data_dir: Path,
-    run_tasks: Callable[[list[Any], Callable[[Any, Any], None], str], int] | None = None,
+    run_tasks: TaskRunner | None = None,
     log: Any = print,
 ) -> dict[str, Any]:
     """Generate ``config.data.rate_sample`` background events of each family into ``data_dir`` (atomic).
@@ -120,11 +120,8 @@ def write_rate_samples(
             datasets[f][offsets[i] : offsets[i + 1]] = events
 
         work = [((f, i), rate_chunk, (config, f, data_dir, seeds[f][i], sizes[i])) for f, i in tasks]
-        if len(sizes) == 1 or run_tasks is None:
-            for key, function, args in work:
-                store(key, function(*args))
-        else:
-            run_tasks(work, store, "rate samples")
+        # one chunk per family: here, no cluster to start
+        (run_here if len(sizes) == 1 or run_tasks is None else run_tasks)(work, store, "rate samples")
     for f in families:
         log(f"  {f}: rate sample of {n:,} generated background events in {RELATIVE.data.rate_sample(f)}")
     return {
