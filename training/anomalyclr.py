@@ -31,6 +31,7 @@ from training.data.l1objects import (
     SLOT_RANGES,
     L1Preprocessor,
 )
+from training.epochs import train_epochs
 from training.l1_events import (
     N_OBJECT_FEATURES,
     SLOT_CLASS,
@@ -500,13 +501,13 @@ class AnomalyCLR(ts.TorchScorer):
         fp = ts.data_fingerprint(
             self.kind, settings, self.loss, self.seed, self.embed_dim, self.augmentations, X
         )
-        self.history = ts.train_epochs(
+        self.history = train_epochs(
             c.epochs,
             -(-len(X) // c.batch_size),
             run_epoch,
+            f"AnomalyCLR[{self.loss}]",
             {"model": encoder, "optimizer": opt},
             ts.EpochCheckpoint(self._checkpoint("encoder.pt"), fp),
-            f"AnomalyCLR[{self.loss}]",
         )
         encoder.eval()
         return self

@@ -15,9 +15,12 @@ bit-exact csim is the standard here.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from l1ad.config import AEConfig
+from training.epochs import history_columns, train_epochs
 from training.keras_scorer import KerasScorer, dense_relu_stack
 
 LATENT = "latent"  # the layer whose output is the latent mean (both forms)
@@ -161,17 +164,20 @@ def fit_vae(
     evaluate = tf.function(lambda x: loss_of(x, sample=False))
     X = np.asarray(X, dtype=np.float32)
     rng = np.random.default_rng(seed)
-    history: dict[str, list[float]] = {"loss": []}
-    for epoch in range(1, epochs + 1):
+
+    def run_epoch(epoch: int, bar: Any) -> dict[str, float]:
         order = rng.permutation(len(X))
-        losses = [
-            float(step(X[order[i : i + config.batch_size]])) for i in range(0, len(X), config.batch_size)
-        ]
-        history["loss"].append(float(np.mean(losses)))
-        line = f"Epoch {epoch}/{epochs} - loss: {history['loss'][-1]:.4f}"
+        losses = []
+        for i in range(0, len(X), config.batch_size):
+            losses.append(float(step(X[order[i : i + config.batch_size]])))
+            bar.update(1)
+        figures = {"loss": float(np.mean(losses))}
+        line = f"Epoch {epoch + 1}/{epochs} - loss: {figures['loss']:.4f}"
         if X_val is not None:
-            val = float(evaluate(np.asarray(X_val, dtype=np.float32)))
-            history.setdefault("val_loss", []).append(val)
-            line += f" - val_loss: {val:.4f}"
+            figures["val_loss"] = float(evaluate(np.asarray(X_val, dtype=np.float32)))
+            line += f" - val_loss: {figures['val_loss']:.4f}"
         print(line)
-    return history
+        return figures
+
+    history = train_epochs(epochs, -(-len(X) // config.batch_size), run_epoch, "VAE encoder")
+    return history_columns(history, ("loss", "val_loss") if X_val is not None else ("loss",))

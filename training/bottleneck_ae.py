@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from training import torch_scorer as ts
+from training.epochs import history_columns, train_epochs
 from training.torch_scorer import TorchScorer, cpu_state, in_batches, load_weights
 
 SCORE_BATCH = 65_536
@@ -108,10 +108,8 @@ class BottleneckAE(TorchScorer):
 
         n_batches = -(-len(data) // self.batch_size)
         # no checkpoint: the shuffling stream is not saved, so a resumed training would differ
-        history = ts.train_epochs(
-            self.epochs, n_batches, run_epoch, {}, ts.EpochCheckpoint(None, ""), "bottleneck_ae"
-        )
-        self.history = {key: [h[key] for h in history if key in h] for key in ("loss", "val_loss")}
+        history = train_epochs(self.epochs, n_batches, run_epoch, "bottleneck_ae")
+        self.history = history_columns(history, ("loss", "val_loss"))
         return self
 
     def score(self, X: np.ndarray) -> np.ndarray:

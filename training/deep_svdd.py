@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from l1ad.errors import InputError
-from training import torch_scorer as ts
+from training.epochs import history_columns, train_epochs
 from training.torch_scorer import TorchScorer, cpu_state, in_batches, load_weights
 
 OBJECTIVES = ("one-class", "soft-boundary")
@@ -169,15 +169,8 @@ class DeepSVDD(TorchScorer):
 
         n_batches = -(-len(data) // self.batch_size)
         # no checkpoint: the shuffling stream is not saved, so a resumed training would differ
-        history = ts.train_epochs(
-            self.epochs,
-            n_batches,
-            run_epoch,
-            {},
-            ts.EpochCheckpoint(None, ""),
-            f"deep_svdd[{self.objective}]",
-        )
-        self.history = {key: [h[key] for h in history if key in h] for key in ("loss", "val_loss", "radius")}
+        history = train_epochs(self.epochs, n_batches, run_epoch, f"deep_svdd[{self.objective}]")
+        self.history = history_columns(history, ("loss", "val_loss", "radius"))
         if self.objective == "soft-boundary":
             self.radius = soft_boundary_radius(self._distances(X), self.nu)
         return self

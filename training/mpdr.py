@@ -19,6 +19,7 @@ from tqdm import tqdm
 from l1ad.config import MPDRConfig, NAEConfig
 from training import torch_scorer as ts
 from training.data.l1objects import N_INPUTS, N_SLOTS, SLOT_RANGES
+from training.epochs import train_epochs
 from training.nae import DenseAE, NormalizedAutoencoder, langevin
 from training.scorer import config_from_dict
 
@@ -358,13 +359,13 @@ class MPDR(ts.TorchScorer):
                 figures["val_energy"] = float(ts.in_batches(net.energy, xv, self.device).cpu().numpy().mean())
             return figures
 
-        self.history = ts.train_epochs(
+        self.history = train_epochs(
             c.epochs,
             -(-len(X) // c.batch_size),
             run_epoch,
+            self.label,
             {"model": net, "optimizer": opt},
             ts.EpochCheckpoint(self._checkpoint(f"mpdr_{self.energy_kind}.pt"), self._fingerprint(X)),
-            self.label,
         )
         return self
 

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from l1ad.config import NAEConfig
 from training import torch_scorer as ts
+from training.epochs import train_epochs
 from training.scorer import config_from_dict
 
 
@@ -186,8 +187,8 @@ class TorchAutoencoder(_DenseEnergyScorer):
         fp = ts.data_fingerprint(self.kind, dataclasses.replace(self.params, epochs=0).__dict__, self.seed, X)
         ckpt = ts.EpochCheckpoint(self._checkpoint("ae_checkpoint.pt"), fp)
         n_batches = -(-len(X) // self.params.batch_size)
-        self.history = ts.train_epochs(
-            self.params.epochs, n_batches, run_epoch, {"model": net, "optimizer": opt}, ckpt, "AE"
+        self.history = train_epochs(
+            self.params.epochs, n_batches, run_epoch, "AE", {"model": net, "optimizer": opt}, ckpt
         )
         return self
 
@@ -325,15 +326,15 @@ class NormalizedAutoencoder(_DenseEnergyScorer):
                 **val_energy(),
             }
 
-        self.history["pretrain"] = ts.train_epochs(
+        self.history["pretrain"] = train_epochs(
             c.pretrain_epochs,
             n_batches,
             pretrain_epoch,
+            "NAE pretrain (plain AE)",
             {"model": net, "optimizer": opt},
             ts.EpochCheckpoint(
                 self._checkpoint("pretrain.pt"), self._fingerprint(X, ("pretrain_epochs", "epochs"))
             ),
-            "NAE pretrain (plain AE)",
         )
         self.pretrained_state = copy.deepcopy(net.state_dict())
 
@@ -359,13 +360,13 @@ class NormalizedAutoencoder(_DenseEnergyScorer):
                     sums[key] += value.item() * len(xb)
             return {**{k: v / len(xt) for k, v in sums.items()}, **val_energy()}
 
-        self.history["nae"] = ts.train_epochs(
+        self.history["nae"] = train_epochs(
             c.epochs,
             n_batches,
             nae_epoch,
+            "NAE",
             {"model": net, "optimizer": nae_opt},
             ts.EpochCheckpoint(self._checkpoint("nae.pt"), self._fingerprint(X, ("epochs",))),
-            "NAE",
         )
         return self
 

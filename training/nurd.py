@@ -18,6 +18,7 @@ import numpy as np
 from l1ad.config import NuRDConfig
 from l1ad.errors import InputError
 from l1ad.io import atomic_path
+from training.epochs import history_columns, train_epochs
 from training.keras_scorer import KerasScorer, dense_relu_stack
 from training.mahalanobis_head import (
     add_mahalanobis_head,
@@ -210,11 +211,10 @@ def train_nurd(
 
     rng = np.random.default_rng(seed)
     columns = [np.asarray(a, dtype=np.float32).reshape(-1, 1) for a in (y, z, weights)]
-    history: dict[str, list[float]] = {"ce": [], "critic_loss": [], "critic_log_odds": [], "seconds": []}
-    if validation is not None:
-        history |= {"val_ce": [], "val_accuracy": []}
-    step_count = 0
-    for epoch in range(epochs):
+    steps_done = 0
+
+    def run_epoch(epoch: int, bar: Any) -> dict[str, float]:
+        nonlocal steps_done
         start = time.perf_counter()
         order = rng.permutation(len(X))
         sums, n_batches = np.zeros(3), 0
@@ -222,32 +222,34 @@ def train_nurd(
             # The classifier learns before the penalty bites: a penalty at full strength on a random
             # representation collapses it to a constant (independent of the mass, and of everything).
             lam.assign(
-                cfg.critic_lambda * min(1.0, step_count / cfg.critic_warmup_steps)
+                cfg.critic_lambda * min(1.0, steps_done / cfg.critic_warmup_steps)
                 if cfg.critic_warmup_steps
                 else cfg.critic_lambda
             )
-            step_count += 1
+            steps_done += 1
             idx = order[s : s + cfg.batch_size]
             yb, zb, wb = (c[idx] for c in columns)
             out = step(X[idx], yb, zb, zb[rng.permutation(len(idx))], wb)
             sums += [float(v) for v in out]
             n_batches += 1
+            bar.update(1)
         seconds = time.perf_counter() - start
-        for key, value in zip(
-            ("ce", "critic_loss", "critic_log_odds"), sums / max(n_batches, 1), strict=True
-        ):
-            history[key].append(float(value))
-        history["seconds"].append(seconds)
-        line = f"    epoch {epoch + 1}/{epochs}: CE {history['ce'][-1]:.4f}"
+        figures = dict(zip(("ce", "critic_loss", "critic_log_odds"), sums / max(n_batches, 1), strict=True))
+        line = f"    epoch {epoch + 1}/{epochs}: CE {figures['ce']:.4f}"
         if use_critic:
-            line += f", critic loss {history['critic_loss'][-1]:.4f}, log-odds {history['critic_log_odds'][-1]:+.3f}"
+            line += f", critic loss {figures['critic_loss']:.4f}, log-odds {figures['critic_log_odds']:+.3f}"
         if validation is not None:
             logits = np.asarray(classifier(rep_model.predict(validation[0], batch_size=4096, verbose=0)))
             yv = np.asarray(validation[1], dtype=np.float32).reshape(-1, 1)
-            history["val_ce"].append(float(np.mean(_bce(yv, logits.astype(np.float32)))))
-            history["val_accuracy"].append(float(np.mean((logits > 0) == (yv > 0.5))))
-            line += f"; val CE {history['val_ce'][-1]:.4f}, accuracy {history['val_accuracy'][-1]:.3f}"
+            figures["val_ce"] = float(np.mean(_bce(yv, logits.astype(np.float32))))
+            figures["val_accuracy"] = float(np.mean((logits > 0) == (yv > 0.5)))
+            line += f"; val CE {figures['val_ce']:.4f}, accuracy {figures['val_accuracy']:.3f}"
         print(line + f" ({seconds:.1f} s)", flush=True)
+        return {k: float(v) for k, v in figures.items()}
+
+    keys = ("ce", "critic_loss", "critic_log_odds", "seconds")
+    history = train_epochs(epochs, -(-len(X) // cfg.batch_size), run_epoch, "NuRD")
+    return history_columns(history, keys + (("val_ce", "val_accuracy") if validation is not None else ()))
     return history
 
 
@@ -304,27 +306,41 @@ def distill_representation(
     target = np.asarray(target, dtype=np.float32)
     # The kept epoch minimises the monitored error plus the epoch's mean resource penalty, the
     # objective the training serves (HGQ's penalty exists in training mode only).
-    best, best_epoch, best_weights = monitored(), 0, rep_model.get_weights()
-    history: dict[str, Any] = {"distill_loss": [], "monitor_loss": [best], "penalty": [], "seconds": []}
-    for epoch in range(1, epochs + 1):
+    first_monitored = monitored()
+    kept = {"loss": first_monitored, "epoch": 0, "weights": rep_model.get_weights()}
+
+    def run_epoch(epoch: int, bar: Any) -> dict[str, float]:
         start = time.perf_counter()
         order = rng.permutation(len(X))
-        batches = (order[s : s + batch_size] for s in range(0, len(X), batch_size))
-        losses = np.array([[float(v) for v in step(X[idx], target[idx])] for idx in batches])
-        history["distill_loss"].append(float(losses[:, 0].mean()))
-        history["penalty"].append(float(losses[:, 1].mean()))
-        history["monitor_loss"].append(monitored())
-        history["seconds"].append(time.perf_counter() - start)
-        if epoch == 1:
-            best += history["penalty"][0]  # the converted twin's penalty, as first measured
-        if history["monitor_loss"][-1] + history["penalty"][-1] < best:
-            best, best_epoch = history["monitor_loss"][-1] + history["penalty"][-1], epoch
-            best_weights = rep_model.get_weights()
+        losses = []
+        for s in range(0, len(X), batch_size):
+            idx = order[s : s + batch_size]
+            losses.append([float(v) for v in step(X[idx], target[idx])])
+            bar.update(1)
+        losses = np.array(losses)
+        figures = {
+            "distill_loss": float(losses[:, 0].mean()),
+            "penalty": float(losses[:, 1].mean()),
+            "monitor_loss": monitored(),
+        }
+        if epoch == 0:
+            kept["loss"] += figures["penalty"]  # the converted twin's penalty, as first measured
+        if figures["monitor_loss"] + figures["penalty"] < kept["loss"]:
+            kept.update(loss=figures["monitor_loss"] + figures["penalty"], epoch=epoch + 1)
+            kept["weights"] = rep_model.get_weights()
         print(
-            f"    epoch {epoch}/{epochs}: representation distillation loss {history['distill_loss'][-1]:.4f}, "
-            f"monitored {history['monitor_loss'][-1]:.4f} ({history['seconds'][-1]:.1f} s)",
+            f"    epoch {epoch + 1}/{epochs}: representation distillation loss {figures['distill_loss']:.4f}, "
+            f"monitored {figures['monitor_loss']:.4f} ({time.perf_counter() - start:.1f} s)",
             flush=True,
         )
+        return figures
+
+    epochs_run = train_epochs(epochs, -(-len(X) // batch_size), run_epoch, "NuRD distillation")
+    history: dict[str, Any] = history_columns(
+        epochs_run, ("distill_loss", "monitor_loss", "penalty", "seconds")
+    )
+    history["monitor_loss"].insert(0, first_monitored)
+    best, best_epoch, best_weights = kept["loss"], kept["epoch"], kept["weights"]
     rep_model.set_weights(best_weights)
     history["kept_epoch"] = best_epoch
     print(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -132,33 +131,6 @@ class EpochCheckpoint:
         }
         with atomic_path(self.path) as tmp:
             torch.save(payload, tmp)
-
-
-def train_epochs(
-    n_epochs: int,
-    n_batches: int,
-    run_epoch: Callable[[int, tqdm], dict[str, float]],
-    states: dict[str, Any],
-    checkpoint: EpochCheckpoint,
-    desc: str,
-) -> list[dict]:
-    """Run epochs ``done .. n_epochs - 1`` after restoring ``checkpoint``; save after each one.
-
-    ``run_epoch(epoch, bar)`` trains one epoch, advancing ``bar`` once per batch, and returns its figures.
-    Returns the history, one dict per epoch (``epoch`` and ``seconds`` added).
-    """
-    done, history = checkpoint.restore(states)
-    if done:
-        print(f"  {desc}: resumed after epoch {done} from {checkpoint.path}", flush=True)
-    for epoch in range(done, n_epochs):
-        with tqdm(total=n_batches, desc=f"  {desc} epoch {epoch + 1}/{n_epochs}", disable=None) as bar:
-            start = time.perf_counter()
-            figures = run_epoch(epoch, bar)
-            seconds = time.perf_counter() - start
-            bar.set_postfix({k: f"{v:.4g}" for k, v in figures.items()})
-        history.append({"epoch": epoch + 1, "seconds": seconds, **figures})
-        checkpoint.save(epoch + 1, states, history)
-    return history
 
 
 # ---------------------------------------------------------------------------------------------

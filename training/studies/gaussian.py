@@ -21,6 +21,7 @@ from l1ad.artifacts import StudyPaths
 from l1ad.config import Config, GaussianStudyConfig
 from l1ad.errors import L1adError
 from training import metrics
+from training.epochs import train_epochs
 from training.studies.common import write_study
 
 TITLE = "What a background-only classifier tags: the 1-D Gaussian toy"
@@ -103,6 +104,8 @@ def train_snapshots(
     """
     import torch
 
+    from training.torch_scorer import gradient_epoch
+
     if not epochs or min(epochs) < 1:
         raise ValueError(f"snapshot epochs must be positive, got {epochs}")
     model = build_model(kind, seed, mlp_hidden)
@@ -112,16 +115,17 @@ def train_snapshots(
     generator = torch.Generator().manual_seed(seed)
     wanted = set(epochs)
     snapshots = []
-    for epoch in range(1, max(epochs) + 1):
+
+    def run_epoch(epoch: int, bar: Any) -> dict[str, float]:
         order = torch.randperm(len(data), generator=generator)
-        for i in range(0, len(data), batch_size):
-            batch = data[order[i : i + batch_size]]
-            loss = loss_fn(model(batch), torch.zeros_like(batch))
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-        if epoch in wanted:
-            snapshots.append(_snapshot(kind, model, epoch, samples))
+        batches = (data[order[i : i + batch_size]] for i in range(0, len(data), batch_size))
+        loss = gradient_epoch(batches, lambda b: loss_fn(model(b), torch.zeros_like(b)), optimiser, len(data))
+        bar.update(bar.total)
+        if epoch + 1 in wanted:
+            snapshots.append(_snapshot(kind, model, epoch + 1, samples))
+        return {"loss": loss}
+
+    train_epochs(max(epochs), -(-len(data) // batch_size), run_epoch, f"gaussian {kind}")
     return snapshots
 
 
