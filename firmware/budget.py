@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from firmware.records import Budget
 from firmware.resources import ESTIMATE_WITH_DA
 from l1ad.config import BUDGET_FIGURES, BUDGET_FRACTIONS, BudgetConfig
 from l1ad.parts import part_capacity
@@ -80,7 +81,7 @@ def resource_summary(resources: dict[str, Any], clock_period_ns: float) -> dict[
 
 def evaluate_budget(
     resources: dict[str, Any], limits: dict[str, float], clock_period_ns: float, kind: str = "dense"
-) -> dict[str, Any]:
+) -> Budget:
     """``resources`` against ``limits`` (from ``budget_for``): per figure its value, limit and verdict.
 
     Returns ``{"passed", "kind", "figures": {figure: {"value", "limit", "passed"[, "count", "note"]}},
@@ -112,7 +113,7 @@ def evaluate_budget(
     }
 
 
-def model_budget(name: str, resources: dict[str, Any], is_cnn: bool, firmware: Any) -> dict[str, Any]:
+def model_budget(name: str, resources: dict[str, Any], is_cnn: bool, firmware: Any) -> Budget:
     """Model ``name``'s budget verdict under ``firmware`` (a FirmwareConfig: its budget, and its clock
     where ``resources`` does not record the clock it was built for)."""
     clock = _number(resources.get("clock_period_ns")) or float(firmware.clock_period_ns)
@@ -120,7 +121,7 @@ def model_budget(name: str, resources: dict[str, Any], is_cnn: bool, firmware: A
     return evaluate_budget(resources, limits, clock, kind="cnn" if is_cnn else "dense")
 
 
-def failure_phrases(name: str, verdict: dict[str, Any]) -> list[str]:
+def failure_phrases(name: str, verdict: Budget) -> list[str]:
     """One phrase per figure of ``verdict`` (``evaluate_budget``'s) that fails, naming the model, the
     figure, its value and its limit: ``ae: latency_ns 85 > limit 50 (l1ad estimate)``."""
     phrases = []

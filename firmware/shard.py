@@ -32,10 +32,11 @@ import numpy.ctypeslib as npc
 
 from firmware import tools
 from firmware.build_cache import reads_weight_files
+from firmware.records import FirmwareValidation
 from l1ad.artifacts import RunPaths, hls_sources
 from l1ad.config import DEPLOYED
 from l1ad.errors import InputError, L1adError
-from l1ad.io import read_json
+from l1ad.io import read_json, read_record
 from l1ad.tasks import TaskRunner
 
 # Scores are float64 with the event index: 16 bytes per event on the client per chunk in flight.
@@ -212,7 +213,7 @@ def score_file(
         raise InputError(
             validation_path, f"no firmware for {model}: run `l1ad firmware --run-dir {run_dir}` first"
         )
-    validation = read_json(validation_path)
+    validation: FirmwareValidation = read_record(validation_path, FirmwareValidation)
     build_dir = output_path.parent / f".{output_path.name}.build"
     output_path.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()

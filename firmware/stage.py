@@ -25,11 +25,12 @@ from firmware import rtl
 from firmware.csim import predict as csim_predict
 from firmware.csim import validate
 from firmware.hls import convert, has_convolution, io_type_for
+from firmware.records import FirmwareValidation, RTLRecord
 from firmware.trigger import trigger_threshold, write_threshold
 from firmware.vendor import resources_report
 from l1ad.artifacts import RELATIVE, DataPaths, FirmwarePaths, ModelFirmwarePaths, RunPaths
 from l1ad.config import Config, FirmwareConfig, QuantBits
-from l1ad.io import read_json, write_json
+from l1ad.io import read_json, write_record
 from quantize.qmodels import input_format, input_range, load_qmodel, quantize_inputs
 from training.data.rate import WHAT
 from training.data.splits import Splits, read_splits
@@ -139,7 +140,7 @@ def _run_firmware(
             )
             write_threshold(written.hls_sources, validation["trigger"])
         # Written last: its presence marks the model's firmware as complete.
-        write_json(written.validation, validation)
+        write_record(written.validation, FirmwareValidation, validation)
     for name, build in rtl_builds.items():
         if build.synthesis is not None:
             print(f"  {name}: waiting for {build.synthesis.tool} synthesis", flush=True)
@@ -147,7 +148,7 @@ def _run_firmware(
             build, rtl_config.yosys_timeout_s, log=lambda line, n=name: print(f"  {n}: {line}")
         )
         figures["rtl_project"] = str(RELATIVE.firmware.model(name).rtl)
-        write_json(FirmwarePaths(out).model(name).rtl_record, figures)
+        write_record(FirmwarePaths(out).model(name).rtl_record, RTLRecord, figures)
         summary[name]["rtl_exact_fraction"] = figures["exact_fraction"]
         if figures["lut"] is not None:
             print(

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from l1ad.errors import InputError
+from l1ad.typed_schema import record_problems
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -138,6 +139,30 @@ def read_json(path: str | Path) -> Any:
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(path, f"not valid JSON ({exc})") from None
+
+
+def write_record(path: str | Path, record_type: type, obj: Any) -> None:
+    """Write ``obj`` as JSON atomically after checking it is a ``record_type`` (a ``TypedDict``): a record
+    a reader would refuse is a bug of its writer, raised here as a TypeError before anything is written."""
+    value = _to_jsonable(obj)
+    problems = record_problems(record_type, value)
+    if problems:
+        raise TypeError(f"{Path(path).name}: not a {record_type.__name__} record: {problems[0]}")
+    write_json(path, value)
+
+
+def read_record(path: str | Path, record_type: type) -> Any:
+    """Read the JSON record ``path`` and check it is a ``record_type``; an ``InputError`` naming the file
+    and the first problem otherwise (a file written by another l1ad version, or edited)."""
+    value = read_json(path)
+    problems = record_problems(record_type, value)
+    if problems:
+        raise InputError(
+            path,
+            f"not a {record_type.__name__} record of this l1ad ({problems[0]}); rebuild it with this version "
+            "(the stage that writes it, --force)",
+        )
+    return value
 
 
 def require_finite(array: np.ndarray, path: str | Path, what: str) -> np.ndarray:

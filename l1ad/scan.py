@@ -24,9 +24,11 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from firmware.records import PointFailure, PointResult, Validation
 from l1ad.artifacts import RELATIVE, RunPaths, ScanPaths, ScanPointPaths
 from l1ad.config import Config, ScanPoint, grid_points
-from l1ad.io import atomic_dir, read_json, write_json
+from l1ad.io import atomic_dir, read_json, read_record, write_record
+from l1ad.typed_schema import record_problems
 
 
 def scan_points(config: Config) -> list[ScanPoint]:
@@ -56,16 +58,19 @@ def point_fingerprint(config: Config, point: ScanPoint) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def finished(scan: ScanPaths, point: ScanPoint, fp: str) -> dict[str, Any] | None:
+def finished(scan: ScanPaths, point: ScanPoint, fp: str) -> PointResult | None:
     """The point's result when it was finished with the same fingerprint, else None."""
     path = scan.point(point_id(point)).result
     if not path.is_file():
         return None
     result = read_json(path)
-    return result if isinstance(result, dict) and result.get("fingerprint") == fp else None
+    # a result of other settings, or one this version would not write (its point runs again)
+    if record_problems(PointResult, result) or result["fingerprint"] != fp:
+        return None
+    return result
 
 
-def run_point(config: Config, run_dir: str, point: ScanPoint) -> dict[str, Any]:
+def run_point(config: Config, run_dir: str, point: ScanPoint) -> PointResult:
     """One scan point, run on a Dask worker: QAT, conversion, csim validation, resources.
 
     Writes RUN_DIR/scan/points/<id>/ (result.json, csim_validation.json, hls_project/, the
@@ -129,7 +134,7 @@ def run_point(config: Config, run_dir: str, point: ScanPoint) -> dict[str, Any]:
         finally:
             written.log.write_text(log.getvalue())
         validation["hls_project"] = str(RELATIVE.scan.point(pid).hls_project)
-        write_json(written.validation, validation)
+        write_record(written.validation, Validation, validation)
 
         fpr = trigger_fpr(config, info["family"])
         y, classes, n_bkg = splits.test.y, splits.classes, splits.n_background_classes
@@ -172,7 +177,7 @@ def run_point(config: Config, run_dir: str, point: ScanPoint) -> dict[str, Any]:
             "convert_compile_seconds": validation.get("convert_compile_seconds"),
         }
         # Written last: a point folder is finished when its result.json exists.
-        write_json(written.result, result)
+        write_record(written.result, PointResult, result)
     return result
 
 
@@ -238,7 +243,7 @@ def run_scan(config: Config, run_dir: str | Path) -> dict[str, Any]:
         if result is not None:
             results.append(result)
         elif scan.failed(pid).is_file():
-            failed.append(read_json(scan.failed(pid)))
+            failed.append(read_record(scan.failed(pid), PointFailure))
         else:
             pending.append(pid)
     summary = write_scan(config, run, results, failed, pending)
@@ -251,8 +256,9 @@ def run_scan(config: Config, run_dir: str | Path) -> dict[str, Any]:
 
 
 def _record_failure(path: Path, point: ScanPoint, exc: BaseException, tb: Any) -> None:
-    write_json(
+    write_record(
         path,
+        PointFailure,
         {
             "id": point_id(point),
             "point": dataclasses.asdict(point),

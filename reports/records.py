@@ -17,6 +17,7 @@ import json
 import sys
 from typing import Any, TypedDict
 
+from firmware.records import Budget, Resources
 from l1ad.typed_schema import json_schema
 
 SCHEMA_VERSION = 2
@@ -72,40 +73,6 @@ class EfficiencyAtRate(TypedDict):
     signals: dict[str, SignalAtRate]
     notes: list[str]
     min_reliable_rate_hz: float | None
-
-
-class BudgetFigure(TypedDict):
-    """One figure of the L1 budget: its value, the limit and whether it fits."""
-
-    value: float
-    limit: float
-    passed: bool
-
-
-class Budget(TypedDict):
-    """The L1 budget (``firmware.budget``) the model is judged against, dense or CNN (``kind``)."""
-
-    passed: bool
-    kind: str
-    figures: dict[str, BudgetFigure]
-    source: str
-    clock_period_ns: float
-
-
-class Resources(TypedDict):
-    """Latency and resources of the HLS design; ``source`` says where they come from (vendor report,
-    l1ad estimate with da4ml cost, ...)."""
-
-    source: str
-    part: str
-    clock_period_ns: float
-    latency_cycles: int
-    latency_ns: float
-    ii: int
-    lut: float
-    dsp: float
-    ff: float
-    bram: float
 
 
 class RTLFigures(TypedDict):
@@ -192,13 +159,30 @@ class RunInfo(TypedDict):
     stage_seconds: dict[str, float]
 
 
+class _StudyRecord(TypedDict):
+    title: str
+    data: dict[str, Any]
+
+
+class StudyRecord(_StudyRecord, total=False):
+    """A full-precision study's ``study.json`` (``training.studies``), copied into report.json: its title,
+    the data it ran on, and the study's own results (per method, its settings, plots, findings)."""
+
+    device: Any
+    settings: dict[str, Any]
+    methods: dict[str, Any]
+    plots: list[str]
+    goal: dict[str, Any]
+    findings: list[str]
+
+
 class ReportJSON(TypedDict):
     """report.json: every deployed model, every study present, the design-space scan when one ran."""
 
     schema: int
     run: RunInfo
     models: dict[str, ModelReport]
-    studies: dict[str, dict[str, Any]]
+    studies: dict[str, StudyRecord]
     scan: dict[str, Any] | None
 
 

@@ -16,15 +16,16 @@ from typing import Any
 import numpy as np
 
 from firmware.budget import has_convolution, model_budget, resource_summary, source_label
+from firmware.records import FirmwareValidation, RTLRecord
 from l1ad.artifacts import RELATIVE, ReportPaths, RunPaths
 from l1ad.config import BUDGET_FRACTIONS, Config
 from l1ad.h5read import open_h5
-from l1ad.io import atomic_path, read_json, write_json
+from l1ad.io import atomic_path, read_json, read_record, write_json
 from reports import plots
 from reports.check import gate_failures
 from reports.efficiency import efficiency_figures, efficiency_lines, trigger_lines
 from reports.html import render_html
-from reports.records import SCHEMA_VERSION, ReportJSON
+from reports.records import SCHEMA_VERSION, ReportJSON, StudyRecord
 from training import metrics
 from training.stage import noise_text, read_scores
 
@@ -46,7 +47,7 @@ def model_figures(config: Config, run_dir: Path, name: str, plot_dir: Path) -> d
     run = RunPaths(run_dir)
     firmware = run.firmware.model(name)
     qinfo, tinfo = read_json(run.quantize.info(name)), read_json(run.train.info(name))
-    validation = read_json(firmware.validation)
+    validation: FirmwareValidation = read_record(firmware.validation, FirmwareValidation)
     family = qinfo["family"]
     data_summary = read_json(run.data.summary)[family]
     source = data_summary["source"]
@@ -86,11 +87,11 @@ def model_figures(config: Config, run_dir: Path, name: str, plot_dir: Path) -> d
             scores["qkeras"], scores["csim"], plot_dir / f"{name}_csim_vs_qkeras.png", title, label, lsb
         ).name,
     ]
-    rtl_record = read_json(firmware.rtl_record) if firmware.rtl_record.is_file() else None
-    check = (validation["trigger"].get("background_sample") or {}).get("check") or {}
+    rtl_record = read_record(firmware.rtl_record, RTLRecord) if firmware.rtl_record.is_file() else None
+    check = validation["trigger"].get("background_sample", {}).get("check") or {}
     rtl_exact = (
         rtl_record is not None
-        and rtl_record.get("exact_fraction") == 1.0
+        and rtl_record["exact_fraction"] == 1.0
         and check.get("rtl_equals_csim_fraction", 1.0) == 1.0
     )
     efficiency = efficiency_figures(
@@ -157,18 +158,18 @@ def model_figures(config: Config, run_dir: Path, name: str, plot_dir: Path) -> d
         "saturation": saturation_figures(validation["saturation"], classes),
         "bits": qinfo["bits"],
         "input_format": qinfo["input_format"],
-        "output_format": validation.get("output_format"),
-        "layer_precisions": validation.get("layer_precisions", {}),
+        "output_format": validation["output_format"],
+        "layer_precisions": validation["layer_precisions"],
         "hls_project": validation["hls_project"],
         "firmware": {
             "backend": config.firmware.backend,
             "part": config.firmware.part,
             "clock_period_ns": config.firmware.clock_period_ns,
-            "io_type": validation.get("io_type", config.firmware.io_type),
-            "strategy": validation.get("strategy", config.firmware.strategy),
+            "io_type": validation["io_type"],
+            "strategy": validation["strategy"],
             "reuse_factor": config.firmware.reuse_factor,
-            "convert_compile_seconds": validation.get("convert_compile_seconds"),
-            "csim_events_per_second": validation.get("csim_events_per_second"),
+            "convert_compile_seconds": validation["convert_compile_seconds"],
+            "csim_events_per_second": validation["csim_events_per_second"],
         },
         "nuisance_correlation": nuisance,
         "frozen_head": qinfo.get("qat_report"),
@@ -198,9 +199,9 @@ RTL_KEYS = (
 )
 
 
-def rtl_summary(figures: dict[str, Any]) -> dict[str, Any]:
+def rtl_summary(figures: RTLRecord) -> dict[str, Any]:
     """The report's ``rtl`` entry of one model from its ``firmware/<name>/rtl/rtl.json``."""
-    return {key: figures.get(key) for key in RTL_KEYS}
+    return {key: figures[key] for key in RTL_KEYS}
 
 
 def saturation_figures(saturation: dict[str, Any], classes: list[str]) -> dict[str, Any]:
@@ -280,7 +281,7 @@ def run_report(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
     run, written = RunPaths(run_dir), ReportPaths(out)
     manifest = read_json(run.manifest)
     models = {name: model_figures(config, run_dir, name, written.plots) for name in config.run.models}
-    studies = {name: read_json(path) for name, path in run.study_records().items()}
+    studies = {name: read_record(path, StudyRecord) for name, path in run.study_records().items()}
     report: ReportJSON = {
         "schema": SCHEMA_VERSION,  # reports/records.py: the typed records and docs/report.schema.json
         "run": {

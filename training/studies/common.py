@@ -12,7 +12,8 @@ import numpy as np
 
 from l1ad.artifacts import RELATIVE, StudyPaths
 from l1ad.config import Config
-from l1ad.io import atomic_path, write_json
+from l1ad.io import atomic_path, write_record
+from reports.records import StudyRecord
 from training import metrics
 from training.data.splits import Splits
 from training.metrics import mean_std
@@ -267,6 +268,6 @@ def roc_and_sic_plots(
 def write_study(out: Path, study: dict, markdown: str) -> None:
     """A study's study.json and study.md into ``out``, each written atomically."""
     paths = StudyPaths(Path(out))
-    write_json(paths.json, study)
+    write_record(paths.json, StudyRecord, study)
     with atomic_path(paths.markdown) as tmp:
         tmp.write_text(markdown)

@@ -14,7 +14,8 @@ import torch
 
 from l1ad.artifacts import RunPaths, StudyPaths
 from l1ad.config import Config
-from l1ad.io import read_json
+from l1ad.io import read_record
+from reports.records import StudyRecord
 from training import metrics
 from training.data.l1objects import N_INPUTS, N_SLOTS
 from training.data.splits import read_splits
@@ -74,7 +75,7 @@ def read_external(
         if not path.is_file():
             skipped[study] = "not run in this run directory"
             continue
-        other = read_json(path)
+        other = read_record(path, StudyRecord)
         theirs = other.get("data", {})
         same = all(theirs.get(k) == data[k] for k in ("source", "n_test_background", "n_test_signal"))
         if not same:
