@@ -6,6 +6,7 @@ code stored in, or referenced by, the file, so such models are refused with the 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import time
@@ -41,6 +42,7 @@ from firmware.hls import (
     quantizer_config,
     write_project,
 )
+from firmware.layers import check_hls4ml_support
 from l1ad.artifacts import ModelFirmwarePaths
 from l1ad.config import FirmwareConfig, read_yaml_file
 from l1ad.errors import InputError, L1adError
@@ -50,14 +52,6 @@ from l1ad.io import require_finite, write_json
 from l1ad.untrusted import load_keras_model, one_line
 from quantize.qmodels import clone_graph, qkeras_custom_objects
 
-TRAINING_ONLY = {
-    "GaussianNoise",
-    "GaussianDropout",
-    "AlphaDropout",
-    "ActivityRegularization",
-    "SpatialDropout1D",
-}
-SUPPORTED_LAYERS_HINT = "Dense, Conv1D/2D, pooling, BatchNormalization, activations, Add/Subtract/Multiply"
 # Bits of a float model's weights and biases after post-training quantization (``--weight-bits``): the
 # deployed scorers' 6-8; 8 keeps the float jet tagger's argmax on 99% of events (BENCHMARKS.md)
 DEFAULT_WEIGHT_BITS = 8
@@ -79,26 +73,6 @@ def load_user_model(path: str | Path, weights: str | Path | None = None) -> Any:
     optimizer and training config are not loaded (``l1ad.untrusted.load_keras_model``).
     """
     return load_keras_model(path, weights, custom_objects=qkeras_custom_objects())
-
-
-def check_hls4ml_support(model: Any, path: str | Path) -> None:
-    """Refuse, in one line naming the layer, a layer hls4ml cannot convert."""
-    import hls4ml
-
-    supported = set(hls4ml.converters.get_supported_keras_layers()) | {"Dropout"}  # Dropout is skipped
-    for layer in flat_layers(model):
-        cls = type(layer).__name__
-        if cls in supported:
-            continue
-        if cls in TRAINING_ONLY:
-            what = "it acts only in training: remove it before exporting the model"
-        elif cls in ("TFOpLambda", "SlicingOpLambda"):
-            what = "a TensorFlow operation applied to a tensor: express it with Keras layers"
-        else:
-            what = f"replace it with supported layers ({SUPPORTED_LAYERS_HINT})"
-        raise InputError(
-            path, f"layer '{layer.name}' ({cls}) is not supported by hls4ml {hls4ml.__version__}: {what}"
-        )
 
 
 def _read_events(path: Path, key: str | None, max_events: int, what: str) -> np.ndarray:
@@ -346,7 +320,11 @@ def byo_firmware(
         y = _validation_labels(labels, labels_key, data, len(X))
         return byo_proxy(model_path, Path(out_dir), fw, X, inputs, project_name, y)
     model = functional(load_user_model(model_path, weights))
-    check_hls4ml_support(model, model_path)
+    layers = flat_layers(model)
+    layer_support = [
+        {"layer": layer.name, **dataclasses.asdict(row)}
+        for layer, row in zip(layers, check_hls4ml_support(layers, model_path), strict=True)
+    ]
     if len(model.inputs) != 1:
         raise InputError(
             model_path, f"the model has {len(model.inputs)} inputs; l1ad converts one-input models"
@@ -502,6 +480,8 @@ def byo_firmware(
         "convert_seconds": convert_seconds,
         "compile_and_csim_seconds": csim_seconds,
         "notes": notes,
+        # what hls4ml, the estimate and the RTL tracer do with each layer (firmware.layers, docs/layers.md)
+        "layer_support": layer_support,
     }
     if rtl_check:
         row["rtl"] = byo_rtl(model, route, paths.rtl, fw, X_grid, csim, reference[output_names[0]])

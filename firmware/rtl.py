@@ -177,6 +177,7 @@ def input_format_of(qmodel: Any) -> FixedFormat:
 
 
 def _conv2d_layer(node: Node, args: list[Any]) -> Any:
+    """quantized kernel and bias, padding='valid', no dilation"""
     cfg = node.layer.get_config()
     if cfg["padding"] != "valid" or tuple(cfg["dilation_rate"]) != (1, 1):
         raise DesignError(f"QConv2D '{node.name}': only padding='valid' without dilation in RTL")
@@ -185,17 +186,20 @@ def _conv2d_layer(node: Node, args: list[Any]) -> Any:
 
 
 def _dense_layer(node: Node, args: list[Any]) -> Any:
+    """quantized kernel and bias"""
     kernel, bias = _weights(node.layer)
     return _fused_activation(node.layer, (args[0] @ kernel) + bias)
 
 
 def _ones_sum_layer(node: Node, args: list[Any]) -> Any:
+    """only a frozen all-ones kernel without bias (a sum)"""
     if not is_ones_sum(node.layer):
         raise DesignError(no_mapping(node.layer, "RTL"))
     return args[0] @ np.ones((args[0].shape[-1], node.layer.units))
 
 
 def _max_pool_layer(node: Node, args: list[Any]) -> Any:
+    """padding='valid'"""
     cfg = node.layer.get_config()
     if cfg["padding"] != "valid":
         raise DesignError(f"MaxPooling2D '{node.name}': only padding='valid' in RTL")
@@ -203,11 +207,13 @@ def _max_pool_layer(node: Node, args: list[Any]) -> Any:
 
 
 def _quantizer_layer(node: Node, args: list[Any]) -> Any:
+    """a plain quantized_bits or quantized_relu"""
     return round_half_even(args[0], quantizer_format(node.layer.quantizer, node.name))
 
 
 def _flatten_layer(node: Node, args: list[Any]) -> Any:
-    return args[0].reshape(-1)  # channels-last C order, as Keras flattens
+    """channels-last, as Keras flattens"""
+    return args[0].reshape(-1)  # C order
 
 
 def _merge(op: Any) -> Any:
@@ -216,14 +222,16 @@ def _merge(op: Any) -> Any:
             raise DesignError(f"layer '{node.name}' merges {len(args)} tensors: only two in RTL")
         return op(args[0], args[1])
 
+    merge.__doc__ = "two tensors, exact"
     return merge
 
 
-# The layers ``trace_qkeras`` maps, by class (a subclass takes its nearest base's handler).
-TRACERS: dict[str, Handler] = {
+# The layers ``trace_qkeras`` maps, by class (a subclass takes its nearest base's handler; None: no mapping).
+TRACERS: dict[str, Handler | None] = {
     "QActivation": _quantizer_layer,
     "QDense": _dense_layer,
     "QConv2D": _conv2d_layer,
+    "QConv2DBatchnorm": None,  # its batch normalization folds into the kernel inside call(): not traced
     "Dense": _ones_sum_layer,
     "MaxPooling2D": _max_pool_layer,
     "Flatten": _flatten_layer,

@@ -112,7 +112,7 @@ def no_mapping(layer: Any, what: str) -> str:
 
 
 def handler_for(
-    handlers: dict[str, Handler],
+    handlers: dict[str, Handler | None],
     layer: Any,
     what: str,
     error: type[Exception] = ValueError,
@@ -122,17 +122,21 @@ def handler_for(
 
     A QDense finds a "QDense" handler first and a "Dense" one otherwise, as ``isinstance`` would; a
     "Layer" key catches every Keras layer left. ``subclasses=False`` takes the exact class only (a
-    rebuild of float layers, where a Conv2DTranspose must not pass for a Conv2D).
+    rebuild of float layers, where a Conv2DTranspose must not pass for a Conv2D). A key mapped to None
+    stops the search: that class has no mapping, whatever its bases have.
     """
     for cls in type(layer).__mro__ if subclasses else [type(layer)]:
         if cls.__name__ in handlers:
-            return handlers[cls.__name__]
+            handler = handlers[cls.__name__]
+            if handler is None:
+                break
+            return handler
     raise error(no_mapping(layer, what))
 
 
 def walk(
     model: Any,
-    handlers: dict[str, Handler],
+    handlers: dict[str, Handler | None],
     what: str,
     error: type[Exception] = ValueError,
     subclasses: bool = True,

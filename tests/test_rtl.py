@@ -266,9 +266,11 @@ def test_missing_tools_give_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: 
 
 def test_gate_fails_when_rtl_differs_from_csim(tmp_path: Path) -> None:
     """`l1ad check` fails in one phrase naming the model and the figure when the RTL is not bit-exact."""
+    from firmware.records import RTLRecord
     from l1ad.config import Config
     from l1ad.errors import GateError
     from l1ad.io import write_json
+    from l1ad.typed_schema import record_problems
     from reports.check import check_report, gate_failures
     from reports.stage import rtl_lines, rtl_summary
     from tests.test_budget import _report, _resources
@@ -286,8 +288,18 @@ def test_gate_fails_when_rtl_differs_from_csim(tmp_path: Path) -> None:
         "carry": 5_068,
         "dsp": 57,
         "da4ml_cost": 7_000.0,
+        "da4ml_reg_bits": 900,
+        "clock_period_ns": 5.0,
+        "mismatched_events": 0,
+        "max_abs_diff": 0.0,
+        "qkeras_exact_fraction": 1.0,
+        "build_seconds": 30.0,
+        "testbench_events": 100,
+        "synth_seconds": 60.0,
+        "synth_cpu_seconds": 55.0,
         "rtl_project": "firmware/ae/rtl",
     }
+    assert record_problems(RTLRecord, figures) == []
     report["models"]["ocdn"]["rtl"] = rtl_summary(figures)
     report["models"]["ae"]["rtl"] = rtl_summary({**figures, "exact_fraction": 0.99995})
     assert gate_failures(report, Config()) == [
