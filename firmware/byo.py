@@ -43,12 +43,13 @@ from firmware.hls import (
     write_project,
 )
 from firmware.layers import check_hls4ml_support
+from firmware.records import BYOValidation
 from l1ad.artifacts import ModelFirmwarePaths
 from l1ad.config import FirmwareConfig, read_yaml_file
 from l1ad.errors import InputError, L1adError
 from l1ad.fixedpoint import fixed_type
 from l1ad.h5read import open_h5, open_npy, read_chunked, require_dataset
-from l1ad.io import require_finite, write_json
+from l1ad.io import require_finite, write_record
 from l1ad.untrusted import load_keras_model, one_line
 from quantize.qmodels import clone_graph, qkeras_custom_objects
 
@@ -485,7 +486,7 @@ def byo_firmware(
     }
     if rtl_check:
         row["rtl"] = byo_rtl(model, route, paths.rtl, fw, X_grid, csim, reference[output_names[0]])
-    write_json(paths.validation, row)
+    write_record(paths.validation, BYOValidation, row)
     return row
 
 

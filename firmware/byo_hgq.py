@@ -21,10 +21,11 @@ from firmware.build_cache import compile_model
 from firmware.csim import output_agreement, predict_outputs, worst_agreement
 from firmware.hgq_hls import convert_proxy
 from firmware.hls import format_of, layer_precisions
+from firmware.records import BYOValidation
 from l1ad.artifacts import ModelFirmwarePaths
 from l1ad.config import FirmwareConfig
 from l1ad.errors import InputError
-from l1ad.io import write_json
+from l1ad.io import write_record
 from quantize import hgq
 
 QUANTIZER_CLASSES = ("FixedPointQuantizer", "HGQ>FixedPointQuantizer")
@@ -125,5 +126,5 @@ def byo_proxy(
         "compile_and_csim_seconds": csim_seconds,
         "notes": ["HGQ proxy: every type from its quantizers (hls4ml's proxy flow), nothing chosen by l1ad"],
     }
-    write_json(paths.validation, row)
+    write_record(paths.validation, BYOValidation, row)
     return row

@@ -197,3 +197,34 @@ class PointFailure(TypedDict):
     point: dict[str, Any]
     error: str
     traceback: str
+
+
+class _BYOValidation(CsimAgreement):
+    model: str
+    source_model: str
+    hls_project: str
+    precision_route: str
+    post_training_quantization: dict[str, Any] | None
+    inputs: str
+    exact_expected: bool
+    outputs: list[dict[str, Any]]
+    output_lsb: float
+    output_format: str
+    input_format: str
+    input_format_source: str
+    io_type: str
+    layer_precisions: dict[str, str]
+    resources: Resources
+    convert_seconds: float
+    compile_and_csim_seconds: float
+    notes: list[str]
+
+
+class BYOValidation(_BYOValidation, total=False):
+    """A bring-your-own model's ``csim_validation.json`` (``l1ad firmware --model``): csim against its
+    reference per output (the worst output's agreement at top level; ``hls_project`` relative to the
+    file's folder), how its precisions were chosen, resources, each layer's support (``firmware.layers``)
+    and, with ``--rtl``, the RTL check."""
+
+    layer_support: list[dict[str, Any]]
+    rtl: dict[str, Any]
