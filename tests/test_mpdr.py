@@ -176,6 +176,7 @@ def _fake_study(run_dir: Path, name: str, method: str, label: str, splits, n_bac
     (study_dir / "study.json").write_text(
         json.dumps(
             {
+                "title": f"the {name} study",
                 "data": {
                     "source": "synthetic",
                     "n_train_events": 300,

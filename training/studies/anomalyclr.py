@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from l1ad.artifacts import RunPaths, StudyPaths
 from l1ad.config import AnomalyCLRConfig, Config
 from training import metrics
 from training.anomalyclr import (
@@ -26,15 +25,14 @@ from training.anomalyclr import (
     raw_ae_params,
     representation_ae_params,
 )
-from training.data.splits import Split, read_splits
+from training.data.splits import Split
 from training.device import torch_device
 from training.l1_events import load_preprocessor
 from training.metrics import mean_std
 from training.nae import AEParams, TorchAutoencoder
-from training.stage import write_scores
+from training.studies.base import MethodRuns, Study
 from training.studies.common import (
     SIC_SIGNAL_EFFICIENCY,
-    aggregate_runs,
     architecture,
     auc_cells,
     auc_table,
@@ -52,7 +50,6 @@ from training.studies.common import (
     signal_figures,
     table_head,
     tpr_cells,
-    write_study,
 )
 
 TITLE = "AnomalyCLR: contrastive representations of L1 objects"
@@ -104,13 +101,15 @@ def _clr_runs(
     out: Path,
     checkpoints: Path,
     tag: str,
+    label: str,
     embed_dim: int | None = None,
     augmentations: tuple[str, ...] = tuple(ANOMALY_AUGMENTATIONS),
-) -> tuple[list[dict], list[np.ndarray], dict[str, Any]]:
-    """Train the encoder once per run (seed) and n_ae_seeds AEs on its representations; score the test set."""
+) -> dict[str, Any]:
+    """Train the encoder once per run (seed) and n_ae_seeds AEs on its representations, scoring the test set;
+    the method's study.json entry, its test scores under ``scores``."""
     cfg = config.studies.anomalyclr
     device = torch_device(config.train.device)
-    records, all_scores = [], []
+    method = MethodRuns(label, _clr_size(cfg, embed_dim or cfg.embed_dim))
     timing: dict[str, list[float]] = {
         "encoder_epoch_seconds": [],
         "ae_epoch_seconds": [],
@@ -141,13 +140,12 @@ def _clr_runs(
                 representation_ae_params(cfg), rep_train, rep_val, rep_test, ae_seed, device
             )
             timing["ae_epoch_seconds"].append(epoch_s)
-            all_scores.append(scores)
             record = {
                 "clr_seed": seed,
                 "ae_seed": ae_seed,
                 "signals": signal_figures(scores, data.signals, config),
             }
-            records.append(record)
+            method.add(scores, record)
             first = next(iter(record["signals"].items()))
             print(
                 f"  [{tag}] CLR seed {seed}, AE seed {ae_seed}: AUC {first[0]} {first[1]['auc']:.3f}",
@@ -156,35 +154,34 @@ def _clr_runs(
             if a == 0:
                 model.ae = ae
                 model.save(out / "models" / f"{tag}_seed{seed}")
-    return records, all_scores, timing
+    return _entry(method, timing)
 
 
 def _baseline_runs(
-    config: Config, data: _Data, params: AEParams, out: Path, tag: str
-) -> tuple[list[dict], list[np.ndarray], dict[str, Any]]:
+    config: Config, data: _Data, params: AEParams, out: Path, tag: str, label: str
+) -> dict[str, Any]:
+    """The AE ``params`` on the inputs, as many AEs as the contrastive methods train; its study.json entry."""
     device = torch_device(config.train.device)
-    records, all_scores, epoch_seconds = [], [], []
+    method = MethodRuns(label, dense_ae_size(data.train.shape[1], params.hidden, params.latent))
+    epoch_seconds = []
     for run in range(config.run.n_seeds):
         for ae_seed in _ae_seeds(config, run):
             print(f"  [{tag}] AE seed {ae_seed}", flush=True)
             ae, scores, epoch_s = _fit_ae(params, data.train, data.val, data.test.X, ae_seed, device)
             epoch_seconds.append(epoch_s)
-            all_scores.append(scores)
-            records.append({"ae_seed": ae_seed, "signals": signal_figures(scores, data.signals, config)})
+            method.add(scores, {"ae_seed": ae_seed, "signals": signal_figures(scores, data.signals, config)})
             if run == 0 and ae_seed == _ae_seeds(config, 0)[0]:
                 ae.save(out / "models" / tag)
-    return records, all_scores, {"ae_epoch_seconds": epoch_seconds}
+    return _entry(method, {"ae_epoch_seconds": epoch_seconds})
 
 
-def _method_entry(label: str, records: list[dict], timing: dict[str, list[float]], size: dict) -> dict:
-    return {
-        "label": label,
-        "n_runs": len(records),
-        "per_run": records,
-        "aggregate": aggregate_runs(records),
-        "timing": {k: metrics.aggregate(v, higher_is_better=False) for k, v in timing.items() if v},
-        "size": size,
-    }
+def _entry(method: MethodRuns, timing: dict[str, list[float]]) -> dict[str, Any]:
+    """A method's study.json entry with its mean epoch and encoding times; its test scores under ``scores``
+    (taken out before the entry is written)."""
+    entry = method.entry(
+        timing={k: metrics.aggregate(v, higher_is_better=False) for k, v in timing.items() if v}
+    )
+    return {**entry, "scores": method.scores}
 
 
 def _clr_size(cfg: AnomalyCLRConfig, model_dim: int) -> dict:
@@ -203,15 +200,14 @@ def _clr_size(cfg: AnomalyCLRConfig, model_dim: int) -> dict:
     }
 
 
-def _markdown(study: dict, plot_files: dict[str, list[str]]) -> str:
+def _markdown(run: Study, study: dict, plot_files: dict[str, list[str]]) -> list[str]:
     data, methods = study["data"], study["methods"]
     signals = list(data["n_test_signal"])
     source = l1_source(data["source"])
     cfg = study["settings"]
     eff = study["sic_signal_efficiency"]
     lines = [
-        f"## {TITLE}",
-        "",
+        *run.heading(),
         f"Data: {source}. Training: {data['n_train_events']} background events (of {data['n_train_available']} "
         f"in the training split), {data['n_val_events']} for the monitored validation loss. Test: "
         f"{data['n_test_background']} background events and "
@@ -330,18 +326,13 @@ def _markdown(study: dict, plot_files: dict[str, list[str]]) -> str:
             lines.append(f"| {name} | {auc_cells(info, signals)} |")
     lines.append("")
     for signal in signals:
-        lines += [f"![{f}](../studies/anomalyclr/plots/{f})" for f in plot_files[signal]]
-    return "\n".join(lines) + "\n"
+        lines += run.plot_links(plot_files[signal])
+    return lines
 
 
 def run_anomalyclr_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
     """Train AE (raw), the compact AE and one contrastive encoder + AEs per loss; write study.json/.md and plots."""
-    from reports.stage import data_label
-
     cfg = config.studies.anomalyclr
-    checkpoints = RunPaths(run_dir).checkpoints(
-        "studies/anomalyclr"
-    )  # survives an interruption: a rerun resumes
     if cfg.n_ae_seeds < 1:
         raise ValueError(f"studies.anomalyclr.n_ae_seeds must be at least 1, got {cfg.n_ae_seeds}")
     unknown = [loss for loss in cfg.losses if loss not in LOSS_LABELS]
@@ -356,38 +347,36 @@ def run_anomalyclr_study(config: Config, out: Path, run_dir: Path) -> dict[str, 
                 f"studies.anomalyclr.augmentation_subsets: {subset!r} names {bad}; "
                 f"use '+'-joined names from {list(ANOMALY_AUGMENTATIONS)}"
             )
-    out = Path(out)
-    seed = config.run.seed
-    splits = read_splits(RunPaths(run_dir).data.splits("l1"))
-    preprocessor = load_preprocessor(run_dir)
-    train, val = l1_training_events(splits, cfg.max_train_events, seed)
+    run = Study("anomalyclr", TITLE, config, out, run_dir)
+    out, checkpoints = run.out, run.checkpoints
+    splits = run.splits("l1")
+    preprocessor = load_preprocessor(run.run_dir)
+    train, val = l1_training_events(splits, cfg.max_train_events, config.run.seed)
     data = _Data(train=train, val=val, test=splits.test, signals=per_signal(splits))
-    device = torch_device(config.train.device)
     n_inputs = splits.train.X.shape[1]
 
-    methods: dict[str, dict] = {}
-    test_scores: dict[str, list[np.ndarray]] = {}
     compact = compact_ae_params(config)
-    for key, label, params in (
-        (RAW, "AE (raw inputs)", raw_ae_params(cfg)),
-        (COMPACT, "compact AE (L1 architecture)", compact),
-    ):
-        records, scores, timing = _baseline_runs(config, data, params, out, key)
-        methods[key] = _method_entry(
-            label, records, timing, dense_ae_size(n_inputs, params.hidden, params.latent)
-        )
-        test_scores[key] = scores
+    methods = {
+        RAW: _baseline_runs(config, data, raw_ae_params(cfg), out, RAW, "AE (raw inputs)"),
+        COMPACT: _baseline_runs(config, data, compact, out, COMPACT, "compact AE (L1 architecture)"),
+    }
     for loss in cfg.losses:
-        records, scores, timing = _clr_runs(
-            config, data, preprocessor, loss, range(config.run.n_seeds), out, checkpoints, loss
+        methods[loss] = _clr_runs(
+            config,
+            data,
+            preprocessor,
+            loss,
+            range(config.run.n_seeds),
+            out,
+            checkpoints,
+            loss,
+            LOSS_LABELS[loss],
         )
-        methods[loss] = _method_entry(LOSS_LABELS[loss], records, timing, _clr_size(cfg, cfg.embed_dim))
-        test_scores[loss] = scores
+    test_scores = {key: entry.pop("scores") for key, entry in methods.items()}
 
     ablation = {}
     for subset in subsets:
-        names = tuple(subset.split("+"))
-        records, _, timing = _clr_runs(
+        ablation[subset] = _clr_runs(
             config,
             data,
             preprocessor,
@@ -396,20 +385,29 @@ def run_anomalyclr_study(config: Config, out: Path, run_dir: Path) -> dict[str, 
             out,
             checkpoints,
             f"ablation_{subset}",
-            augmentations=names,
+            subset,
+            augmentations=tuple(subset.split("+")),
         )
-        ablation[subset] = _method_entry(subset, records, timing, _clr_size(cfg, cfg.embed_dim))
+        del ablation[subset]["scores"]
     scan = {}
     for dim in cfg.representation_dims:
-        records, _, timing = _clr_runs(
-            config, data, preprocessor, SCAN_LOSS, range(1), out, checkpoints, f"scan_dim{dim}", embed_dim=dim
+        scan[f"dim {dim}"] = _clr_runs(
+            config,
+            data,
+            preprocessor,
+            SCAN_LOSS,
+            range(1),
+            out,
+            checkpoints,
+            f"scan_dim{dim}",
+            f"dim {dim}",
+            embed_dim=dim,
         )
-        scan[f"dim {dim}"] = _method_entry(f"dim {dim}", records, timing, _clr_size(cfg, dim))
+        del scan[f"dim {dim}"]["scores"]
 
-    for key, scores in test_scores.items():
-        write_scores(out / "scores" / f"{key}.h5", np.stack(scores), splits.test.y, splits.classes, 1)
+    run.write_scores(test_scores, splits)
 
-    label = data_label(config.data.l1.source)
+    label = run.data_label(config.data.l1.source)
     plot_files: dict[str, list[str]] = {}
     for signal, (sel, labels) in data.signals.items():
         curves = {
@@ -421,7 +419,7 @@ def run_anomalyclr_study(config: Config, out: Path, run_dir: Path) -> dict[str, 
         }
         plot_files[signal] = roc_and_sic_plots(
             curves,
-            StudyPaths(out).plots,
+            run.paths.plots,
             signal,
             f"{signal} vs background, first run of each method",
             label,
@@ -430,9 +428,8 @@ def run_anomalyclr_study(config: Config, out: Path, run_dir: Path) -> dict[str, 
         )
 
     study = {
-        "title": TITLE,
         "data": l1_data_record(config, splits, data.train, data.val, data.signals, n_test_events=True),
-        "device": device,
+        "device": run.device,
         "settings": dataclasses.asdict(cfg),
         "n_clr_seeds": config.run.n_seeds,
         "compact_architecture": architecture(dense_ae_widths(n_inputs, compact.hidden, compact.latent)),
@@ -445,7 +442,7 @@ def run_anomalyclr_study(config: Config, out: Path, run_dir: Path) -> dict[str, 
         "scan": scan,
         "plots": [f for files in plot_files.values() for f in files],
     }
-    write_study(out, study, _markdown(study, plot_files))
+    run.finish(study, _markdown(run, {"title": TITLE, **study}, plot_files))
     return {
         **l1_summary(study, methods),
         "encoder_epoch_seconds": {

@@ -77,13 +77,10 @@ def l1_source(source: str) -> str:
     return f"real ADC2021 files from `{source}`"
 
 
-def l1_markdown_head(title: str, study: dict) -> list[str]:
-    """The opening lines of the NAE and MPDR studies' study.md: the title, then the line naming their data,
-    events and seeds."""
+def l1_data_lines(study: dict) -> list[str]:
+    """The line of the NAE and MPDR studies' study.md naming their data, events and seeds (after the heading)."""
     data = study["data"]
     return [
-        f"## {title}",
-        "",
         f"Data: {l1_source(data['source'])}. Training: {data['n_train_events']} background events (of "
         f"{data['n_train_available']}), {data['n_val_events']} for the monitored validation energy. Test: "
         f"{data['n_test_background']} background events and "

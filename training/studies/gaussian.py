@@ -17,12 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from l1ad.artifacts import StudyPaths
 from l1ad.config import Config, GaussianStudyConfig
 from l1ad.errors import L1adError
 from training import metrics
 from training.epochs import train_epochs
-from training.studies.common import write_study
+from training.studies.base import Study
 
 TITLE = "What a background-only classifier tags: the 1-D Gaussian toy"
 BACKGROUND_MEAN = -2.0
@@ -258,11 +257,10 @@ def _case_record(info: dict[str, Any], background_mean: float) -> dict[str, Any]
     return record
 
 
-def _markdown(study: dict[str, Any], plot_files: list[str]) -> str:
+def _markdown(run: Study, study: dict[str, Any], plot_files: list[str]) -> list[str]:
     g = study["config"]
     lines = [
-        f"## {TITLE}",
-        "",
+        *run.heading(),
         f"Data: synthetic 1-D toy (no data stage): background {signal_label(BACKGROUND_MEAN)}, signals "
         f"{signal_label(SIGNAL_MEANS[0])} (to its right) and {signal_label(SIGNAL_MEANS[1])} (to its left), "
         f"{g['n_events']} events each; the reflected case applies x -> -x to the same draws. Logistic "
@@ -299,8 +297,7 @@ def _markdown(study: dict[str, Any], plot_files: list[str]) -> str:
             f"{tags}; the reflected AUCs differ from the drawn ones by at most "
             f"{study['mirror_difference'][kind]:.2g}."
         )
-    lines += [""] + [f"![{name}](../studies/gaussian/plots/{name})" for name in plot_files]
-    return "\n".join(lines) + "\n"
+    return [*lines, "", *run.plot_links(plot_files)]
 
 
 def run_gaussian_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
@@ -311,12 +308,12 @@ def run_gaussian_study(config: Config, out: Path, run_dir: Path) -> dict[str, An
             f"studies.gaussian needs n_events >= 2 and positive snapshot epochs, got {g.n_events} and {g.epochs}"
         )
     seed = config.run.seed
-    out = Path(out)
+    run = Study("gaussian", TITLE, config, out, run_dir)
     label = "l1ad · synthetic data (1-D toy)"
     cases_label = {"as drawn": False, "reflected x -> -x": True}
     models: dict[str, dict] = {}
     plot_files: list[str] = []
-    plot_dir = StudyPaths(out).plots
+    plot_dir = run.paths.plots
     mirror_difference: dict[str, float] = {}
     for kind in MODELS:
         print(f"  gaussian: {MODELS[kind]}, {g.n_events} events, epochs {max(g.epochs)}", flush=True)
@@ -336,7 +333,6 @@ def run_gaussian_study(config: Config, out: Path, run_dir: Path) -> dict[str, An
         plot_files.append(_roc_figure(kind, cases, plot_dir / f"roc_{kind}.png", label).name)
 
     study = {
-        "title": TITLE,
         "data": {"source": "synthetic", "n_events_per_class": g.n_events},
         "config": {
             "n_events": g.n_events,
@@ -350,7 +346,7 @@ def run_gaussian_study(config: Config, out: Path, run_dir: Path) -> dict[str, An
         "mirror_difference": mirror_difference,
         "plots": plot_files,
     }
-    write_study(out, study, _markdown(study, plot_files))
+    run.finish(study, _markdown(run, study, plot_files))
     return {
         kind: {
             case: {name: round(s["auc_per_epoch"][-1], 4) for name, s in rec["signals"].items()}

@@ -12,28 +12,26 @@ from typing import Any
 import numpy as np
 import torch
 
-from l1ad.artifacts import RunPaths, StudyPaths
+from l1ad.artifacts import RunPaths
 from l1ad.config import Config
 from l1ad.io import read_record
 from reports.records import StudyRecord
 from training import metrics
 from training.data.l1objects import N_INPUTS, N_SLOTS
-from training.data.splits import read_splits
-from training.device import torch_device
 from training.metrics import mean_std
 from training.mpdr import ENERGY_LABELS, MPDR, projection_config
 from training.nae import NormalizedAutoencoder
-from training.stage import read_scores, write_scores
+from training.stage import read_scores
 from training.studies.anomalyclr import LOSS_LABELS
+from training.studies.base import MethodRuns, Study
 from training.studies.common import (
-    aggregate_runs,
     architecture,
     auc_table,
     dense_ae_size,
     dense_ae_widths,
     highest_auc_line,
+    l1_data_lines,
     l1_data_record,
-    l1_markdown_head,
     l1_summary,
     l1_training_events,
     mlp_size,
@@ -44,7 +42,6 @@ from training.studies.common import (
     signal_figures,
     table_head,
     tpr_cells,
-    write_study,
 )
 from training.studies.nae import NAE, PRETRAINED
 
@@ -167,12 +164,13 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def _markdown(study: dict, plot_files: list[str]) -> str:
+def _markdown(run: Study, study: dict, plot_files: list[str]) -> list[str]:
     data, methods, external, cfg = study["data"], study["methods"], study["external"], study["settings"]
     signals = list(data["n_test_signal"])
     reg = study["energy_reg"]
     lines = [
-        *l1_markdown_head(TITLE, study),
+        *run.heading(),
+        *l1_data_lines(study),
         f"Projection: a dense AE {study['architecture']} (LeakyReLU, latent vector on the unit sphere) trained "
         f"{cfg['ae_epochs']} epochs on background; z = f_e(x), diffused to z~ = normalise(z + σ ε), σ = "
         f"{cfg['sigma']:g}. Energies, trained {cfg['epochs']} epochs (learning rate {cfg['learning_rate']:g}) by "
@@ -301,66 +299,25 @@ def _markdown(study: dict, plot_files: list[str]) -> str:
         "maximum-likelihood phase, the AnomalyCLR lines their encoder's epochs.",
         "",
     ]
-    lines += [f"![{f}](../studies/mpdr/plots/{f})" for f in plot_files]
-    return "\n".join(lines) + "\n"
+    return lines + run.plot_links(plot_files)
 
 
 def run_mpdr_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
     """Train the projection AE, an equally long plain AE and each configured MPDR energy per seed; compare with
     the NAE and AnomalyCLR results of the run; write study.json, study.md and plots into ``out``."""
-    from reports.stage import data_label
-
     cfg = config.studies.mpdr
     unknown = [e for e in cfg.energies if e not in ENERGY_LABELS]
     if unknown:
         raise ValueError(f"studies.mpdr.energies: unknown {unknown} (known: {', '.join(ENERGY_LABELS)})")
-    checkpoints = RunPaths(run_dir).checkpoints("studies/mpdr")  # survives an interruption: a rerun resumes
-    out, run_dir = Path(out), Path(run_dir)
-    seed0 = config.run.seed
-    splits = read_splits(RunPaths(run_dir).data.splits("l1"))
-    X, X_val = l1_training_events(splits, cfg.max_train_events, seed0)
+    run = Study("mpdr", TITLE, config, out, run_dir)
+    device = run.device
+    splits = run.splits("l1")
+    X, X_val = l1_training_events(splits, cfg.max_train_events, config.run.seed)
     signals = per_signal(splits)
-    device = torch_device(config.train.device)
     energies = list(dict.fromkeys(cfg.energies))
 
     keys = [AE, SAME_EPOCHS, *energies]
     longer_config = dataclasses.replace(projection_config(cfg), pretrain_epochs=cfg.ae_epochs + cfg.epochs)
-    records: dict[str, list[dict]] = {k: [] for k in keys}
-    scores: dict[str, list[np.ndarray]] = {k: [] for k in keys}
-    epoch_seconds: dict[str, list[float]] = {k: [] for k in keys}
-    histories: dict[str, list[dict]] = {}
-    negatives: dict[str, dict] = {}
-    for run in range(config.run.n_seeds):
-        seed = seed0 + run
-        print(f"  [mpdr] seed {seed}: {len(X)} training events, {device}", flush=True)
-        projection = NormalizedAutoencoder(
-            projection_config(cfg), N_INPUTS, seed, device, checkpoints / f"projection_seed{seed}"
-        ).fit(X, X_val)
-        # The plain AE trained for the projection's plus the MPDR epochs separates the effect of the MPDR
-        # objective on MPDR-R (which starts from the projection AE) from that of longer training.
-        longer = NormalizedAutoencoder(
-            longer_config, N_INPUTS, seed, device, checkpoints / f"ae_same_epochs_seed{seed}"
-        ).fit(X, X_val)
-        models: dict[str, Any] = {AE: projection, SAME_EPOCHS: longer}
-        for key in (AE, SAME_EPOCHS):
-            epoch_seconds[key].append(median_epoch_seconds(models[key].history["pretrain"]))
-        for energy in energies:
-            model = MPDR(cfg, energy, seed, device, checkpoints / f"seed{seed}", projection=projection)
-            models[energy] = model.fit(X, X_val)
-            epoch_seconds[energy].append(median_epoch_seconds(model.history))
-            if run == 0:
-                histories[energy] = model.history
-                negatives[energy] = negatives_summary(model, X_val, seed)
-        for key, s in score_models(models, splits.test.X, out / "models" if run == 0 else None).items():
-            scores[key].append(s)
-            records[key].append({"seed": seed, "signals": signal_figures(s, signals, config)})
-        print_seed_aucs("mpdr", seed, signals, records)
-
-    labels = {
-        AE: f"AE (projection, {cfg.ae_epochs} epochs)",
-        SAME_EPOCHS: f"AE (same epochs, {longer_config.pretrain_epochs})",
-        **ENERGY_LABELS,
-    }
     ae_size = dense_ae_size(N_INPUTS, tuple(cfg.ae_hidden), cfg.ae_latent)
     sizes = {
         AE: ae_size,
@@ -368,26 +325,55 @@ def run_mpdr_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
         "reconstruction": ae_size,
         "scalar": mlp_size([N_INPUTS, *cfg.energy_hidden, 1]),
     }
+    labels = {
+        AE: f"AE (projection, {cfg.ae_epochs} epochs)",
+        SAME_EPOCHS: f"AE (same epochs, {longer_config.pretrain_epochs})",
+        **ENERGY_LABELS,
+    }
+    runs = {key: MethodRuns(labels[key], sizes[key]) for key in keys}
+    epoch_seconds: dict[str, list[float]] = {k: [] for k in keys}
+    histories: dict[str, list[dict]] = {}
+    negatives: dict[str, dict] = {}
+    for seed in run.seeds:
+        first = seed == run.seeds[0]
+        run.log(f"seed {seed}: {len(X)} training events, {device}")
+        projection = NormalizedAutoencoder(
+            projection_config(cfg), N_INPUTS, seed, device, run.checkpoints / f"projection_seed{seed}"
+        ).fit(X, X_val)
+        # The plain AE trained for the projection's plus the MPDR epochs separates the effect of the MPDR
+        # objective on MPDR-R (which starts from the projection AE) from that of longer training.
+        longer = NormalizedAutoencoder(
+            longer_config, N_INPUTS, seed, device, run.checkpoints / f"ae_same_epochs_seed{seed}"
+        ).fit(X, X_val)
+        models: dict[str, Any] = {AE: projection, SAME_EPOCHS: longer}
+        for key in (AE, SAME_EPOCHS):
+            epoch_seconds[key].append(median_epoch_seconds(models[key].history["pretrain"]))
+        for energy in energies:
+            model = MPDR(cfg, energy, seed, device, run.checkpoints / f"seed{seed}", projection=projection)
+            models[energy] = model.fit(X, X_val)
+            epoch_seconds[energy].append(median_epoch_seconds(model.history))
+            if first:
+                histories[energy] = model.history
+                negatives[energy] = negatives_summary(model, X_val, seed)
+        for key, s in score_models(models, splits.test.X, run.out / "models" if first else None).items():
+            runs[key].add(s, {"seed": seed, "signals": signal_figures(s, signals, config)})
+        print_seed_aucs("mpdr", seed, signals, {k: r.records for k, r in runs.items()})
+
     methods = {}
     for key in keys:
         seconds = [t for t in epoch_seconds[key] if np.isfinite(t)]
-        methods[key] = {
-            "label": labels[key],
-            "n_runs": len(records[key]),
-            "per_run": records[key],
-            "aggregate": aggregate_runs(records[key]),
-            "size": sizes[key],
-            "n_train_events": len(X),
-            "device": device,
+        methods[key] = runs[key].entry(
+            n_train_events=len(X),
+            device=device,
             **({"epoch_seconds": metrics.aggregate(seconds, higher_is_better=False)} if seconds else {}),
             **({"history": histories[key], "last_epoch": histories[key][-1]} if key in histories else {}),
             **({"negatives_first_seed": negatives[key]} if key in negatives else {}),
-        }
-    for key, s in scores.items():
-        write_scores(out / "scores" / f"{key}.h5", np.stack(s), splits.test.y, splits.classes, 1)
+        )
+    scores = {key: r.scores for key, r in runs.items()}
+    run.write_scores(scores, splits)
 
     data = l1_data_record(config, splits, X, X_val, signals)
-    external, external_scores, skipped = read_external(run_dir, data, splits.test.y)
+    external, external_scores, skipped = read_external(run.run_dir, data, splits.test.y)
 
     # Six curves stay legible: this study's four, the NAE, and the AnomalyCLR loss with the highest AUC
     # averaged over the signals (every method is in the table).
@@ -405,7 +391,7 @@ def run_mpdr_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
         **{k: m["label"] for k, m in methods.items()},
         **{k: m["label"] for k, m in external.items()},
     }
-    label = data_label(config.data.l1.source)
+    label = run.data_label(config.data.l1.source)
     plot_files = []
     for signal, (sel, lab) in signals.items():
         curves = {
@@ -414,7 +400,7 @@ def run_mpdr_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
         }
         plot_files += roc_and_sic_plots(
             curves,
-            StudyPaths(out).plots,
+            run.paths.plots,
             signal,
             f"{signal} vs background, first seed",
             label,
@@ -423,7 +409,6 @@ def run_mpdr_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
         )
 
     study = {
-        "title": TITLE,
         "data": data,
         "device": device,
         "n_seeds": config.run.n_seeds,
@@ -438,7 +423,7 @@ def run_mpdr_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
         "external_skipped": skipped,
         "plots": plot_files,
     }
-    write_study(out, study, _markdown(study, plot_files))
+    run.finish(study, _markdown(run, {"title": TITLE, **study}, plot_files))
     return {
         **l1_summary(study, {**methods, **external}),
         "epoch_seconds": {

@@ -14,23 +14,19 @@ from typing import Any
 
 import numpy as np
 
-from l1ad.artifacts import RunPaths, StudyPaths
 from l1ad.config import Config
 from training import metrics
-from training.data.splits import read_splits
-from training.device import torch_device
 from training.metrics import mean_std
 from training.nae import NormalizedAutoencoder, TorchAutoencoder
-from training.stage import write_scores
+from training.studies.base import MethodRuns, Study
 from training.studies.common import (
-    aggregate_runs,
     architecture,
     auc_table,
     compact_ae_params,
     dense_ae_size,
     dense_ae_widths,
+    l1_data_lines,
     l1_data_record,
-    l1_markdown_head,
     l1_summary,
     l1_training_events,
     mean_epoch_seconds,
@@ -40,7 +36,6 @@ from training.studies.common import (
     signal_figures,
     table_head,
     tpr_cells,
-    write_study,
 )
 
 TITLE = "Normalized autoencoder (NAE) on L1 objects"
@@ -163,12 +158,13 @@ def _verdict(study: dict, signal: str) -> str:
     )
 
 
-def _markdown(study: dict, plot_files: list[str]) -> str:
+def _markdown(run: Study, study: dict, plot_files: list[str]) -> list[str]:
     data, methods, cfg = study["data"], study["methods"], study["settings"]
     signals = list(data["n_test_signal"])
     last = study["nae_last_epoch"]
     lines = [
-        *l1_markdown_head(TITLE, study),
+        *run.heading(),
+        *l1_data_lines(study),
         f"Model: {study['architecture']} (LeakyReLU, latent vector on the unit sphere), energy "
         "E(x) = ||x - x̂||² summed over the 57 inputs, which is also the score. The plain AE is pretrained for "
         f"{cfg['pretrain_epochs']} epochs (learning rate {cfg['pretrain_learning_rate']:g}); the NAE then "
@@ -222,109 +218,86 @@ def _markdown(study: dict, plot_files: list[str]) -> str:
         + " (positive = the compact AE gives that much up).",
         "",
     ]
-    lines += [f"![{f}](../studies/nae/plots/{f})" for f in plot_files]
-    return "\n".join(lines) + "\n"
+    return lines + run.plot_links(plot_files)
 
 
 def run_nae_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
     """Train NAE, its pretrained AE, an equally long plain AE and the compact AE; write study.json/.md, plots."""
     from reports import plots
-    from reports.stage import data_label
 
+    run = Study("nae", TITLE, config, out, run_dir)
     cfg = config.studies.nae
-    checkpoints = RunPaths(run_dir).checkpoints("studies/nae")  # survives an interruption: a rerun resumes
-    out = Path(out)
-    seed0 = config.run.seed
-    splits = read_splits(RunPaths(run_dir).data.splits("l1"))
-    X, X_val = l1_training_events(splits, cfg.max_train_events, seed0)
+    splits = run.splits("l1")
+    X, X_val = l1_training_events(splits, cfg.max_train_events, config.run.seed)
     signals = per_signal(splits)
-    device = torch_device(config.train.device)
     n_inputs = X.shape[1]
     same_epochs = dataclasses.replace(cfg, pretrain_epochs=cfg.pretrain_epochs + cfg.epochs, epochs=0)
-
-    records: dict[str, list[dict]] = {PRETRAINED: [], SAME_EPOCHS: [], NAE: [], COMPACT: []}
-    scores: dict[str, list[np.ndarray]] = {k: [] for k in records}
+    compact_params = compact_ae_params(config)
+    nae_size = dense_ae_size(n_inputs, tuple(cfg.hidden), cfg.latent)
+    methods = {
+        PRETRAINED: MethodRuns(f"AE (pretrained, {cfg.pretrain_epochs} epochs)", nae_size),
+        SAME_EPOCHS: MethodRuns(f"AE (same epochs, {same_epochs.pretrain_epochs})", nae_size),
+        NAE: MethodRuns("NAE", nae_size),
+        COMPACT: MethodRuns(
+            "compact AE (L1 architecture)",
+            dense_ae_size(n_inputs, compact_params.hidden, compact_params.latent),
+        ),
+    }
     timing: dict[str, list[float]] = {"pretrain_epoch_seconds": [], "nae_epoch_seconds": []}
     nae_history: list[dict] = []
-    for run in range(config.run.n_seeds):
-        seed = seed0 + run
-        print(f"  [nae] seed {seed}: {len(X)} training events, {device}", flush=True)
-        nae = NormalizedAutoencoder(cfg, n_inputs, seed, device, checkpoints / f"nae_seed{seed}").fit(
+    for seed in run.seeds:
+        run.log(f"seed {seed}: {len(X)} training events, {run.device}")
+        nae = NormalizedAutoencoder(cfg, n_inputs, seed, run.device, run.checkpoints / f"nae_seed{seed}").fit(
             X, X_val
         )
         timing["pretrain_epoch_seconds"].append(mean_epoch_seconds(nae.history["pretrain"]))
         timing["nae_epoch_seconds"].append(mean_epoch_seconds(nae.history["nae"]))
-        if run == 0:
+        if seed == run.seeds[0]:
             nae_history = nae.history["nae"]
-        print(f"  [nae] seed {seed}: plain AE for {same_epochs.pretrain_epochs} epochs", flush=True)
+        run.log(f"seed {seed}: plain AE for {same_epochs.pretrain_epochs} epochs")
         longer = NormalizedAutoencoder(
-            same_epochs, n_inputs, seed, device, checkpoints / f"ae_seed{seed}"
+            same_epochs, n_inputs, seed, run.device, run.checkpoints / f"ae_seed{seed}"
         ).fit(X, X_val)
-        compact = TorchAutoencoder(compact_ae_params(config), n_inputs, seed, device).fit(X, X_val)
+        compact = TorchAutoencoder(compact_params, n_inputs, seed, run.device).fit(X, X_val)
         models = {PRETRAINED: nae.plain_autoencoder(), SAME_EPOCHS: longer, NAE: nae, COMPACT: compact}
-        for key, s in score_models(models, splits.test.X, out / "models" if run == 0 else None).items():
-            scores[key].append(s)
-            records[key].append(_record(s, signals, config, seed))
-        print_seed_aucs("nae", seed, signals, records)
+        first = seed == run.seeds[0]
+        for key, s in score_models(models, splits.test.X, run.out / "models" if first else None).items():
+            methods[key].add(s, _record(s, signals, config, seed))
+        print_seed_aucs("nae", seed, signals, {k: m.records for k, m in methods.items()})
 
-    labels = {
-        PRETRAINED: f"AE (pretrained, {cfg.pretrain_epochs} epochs)",
-        SAME_EPOCHS: f"AE (same epochs, {same_epochs.pretrain_epochs})",
-        NAE: "NAE",
-        COMPACT: "compact AE (L1 architecture)",
-    }
-    compact_params = compact_ae_params(config)
-    sizes = {
-        key: dense_ae_size(n_inputs, tuple(cfg.hidden), cfg.latent) for key in (PRETRAINED, SAME_EPOCHS, NAE)
-    }
-    sizes[COMPACT] = dense_ae_size(n_inputs, compact_params.hidden, compact_params.latent)
-    methods = {
-        key: {
-            "label": labels[key],
-            "n_runs": len(recs),
-            "per_run": recs,
-            "aggregate": aggregate_runs(recs),
-            "size": sizes[key],
-        }
-        for key, recs in records.items()
-    }
-    for key, s in scores.items():
-        write_scores(out / "scores" / f"{key}.h5", np.stack(s), splits.test.y, splits.classes, 1)
-
-    label = data_label(config.data.l1.source)
-    plot_files, plot_dir = [], StudyPaths(out).plots
+    scores = {key: m.scores for key, m in methods.items()}
+    run.write_scores(scores, splits)
+    label = run.data_label(config.data.l1.source)
+    plot_files = []
     for key in (PRETRAINED, NAE):
         path = plots.score_histograms(
             scores[key][0],
             splits.test.y,
             splits.classes,
-            plot_dir / f"energy_{key}.png",
-            f"{labels[key]}: energy per class",
+            run.paths.plots / f"energy_{key}.png",
+            f"{methods[key].label}: energy per class",
             label,
             xlabel="energy ||x - x̂||²",
         )
         plot_files.append(path.name)
     for signal, (sel, lab) in signals.items():
         curves = {
-            f"{methods[k]['label']} (AUC {records[k][0]['signals'][signal]['auc']:.3f})": (
-                lab,
-                scores[k][0][sel],
-            )
-            for k in records
+            f"{m.label} (AUC {m.records[0]['signals'][signal]['auc']:.3f})": (lab, m.scores[0][sel])
+            for m in methods.values()
         }
         path = plots.roc_plot(
             curves,
-            plot_dir / f"roc_{signal}.png",
+            run.paths.plots / f"roc_{signal}.png",
             f"{signal} vs background, first seed",
             label,
             config.metrics.trigger_fpr_l1,
         )
         plot_files.append(path.name)
 
+    entries = {key: m.entry() for key, m in methods.items()}
     study = {
-        "title": TITLE,
         "data": l1_data_record(config, splits, X, X_val, signals),
-        "device": device,
+        "device": run.device,
         "n_seeds": config.run.n_seeds,
         "settings": dataclasses.asdict(cfg),
         "architecture": architecture(dense_ae_widths(n_inputs, cfg.hidden, cfg.latent)),
@@ -339,12 +312,12 @@ def run_nae_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
         "nae_last_epoch": nae_history[-1]
         if nae_history
         else {"energy": float("nan"), "negative_energy": float("nan")},
-        "methods": methods,
+        "methods": entries,
         "reconstructed_too_well": reconstructed_too_well(scores[PRETRAINED][0], scores[NAE][0], signals),
         "plots": plot_files,
     }
-    write_study(out, study, _markdown(study, plot_files))
+    run.finish(study, _markdown(run, {"title": TITLE, **study}, plot_files))
     return {
-        **l1_summary(study, methods),
+        **l1_summary(study, entries),
         "nae_epoch_seconds": study["timing"].get("nae_epoch_seconds", {}).get("mean"),
     }

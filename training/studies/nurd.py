@@ -16,14 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from l1ad.artifacts import RunPaths, StudyPaths
 from l1ad.config import Config
 from training import metrics
 from training.conv_ae import ConvAEConfig, ConvAutoencoder
-from training.data.splits import read_splits
 from training.nurd import NuRD
 from training.stage import write_scores
-from training.studies.common import subsample, write_study
+from training.studies.base import Study
+from training.studies.common import subsample
 
 TITLE = "NuRD on jet images: a mass-decorrelated representation and its Mahalanobis score"
 CONV_AE = "conv_ae"
@@ -197,7 +196,7 @@ def _pm(agg: dict, digits: int = 3) -> str:
     return metrics.mean_std(agg, digits, std_of_one=False)
 
 
-def _markdown(study: dict[str, Any], plot_files: list[str]) -> str:
+def _markdown(run: Study, study: dict[str, Any], plot_files: list[str]) -> list[str]:
     data, methods, cfg = study["data"], study["methods"], study["settings"]
     signal = next(iter(data["n_test"]["signal"]))
     backgrounds = list(data["n_test"]["background"])
@@ -207,8 +206,7 @@ def _markdown(study: dict[str, Any], plot_files: list[str]) -> str:
         else f"real jet images from `{data['source']}`"
     )
     lines = [
-        f"## {TITLE}",
-        "",
+        *run.heading(),
         f"Data: {source}, {data['image_size']}x{data['image_size']} pixels. Training: "
         + ", ".join(f"{n} {c}" for c, n in data["n_train"].items())
         + " jets; test: "
@@ -256,8 +254,7 @@ def _markdown(study: dict[str, Any], plot_files: list[str]) -> str:
             f"Ours: {source}.",
         ]
     lines += ["", *study["findings"], ""]
-    lines += [f"![{f}](../studies/nurd/plots/{f})" for f in plot_files]
-    return "\n".join(lines) + "\n"
+    return lines + run.plot_links(plot_files)
 
 
 def _goal(study: dict[str, Any]) -> dict[str, Any]:
@@ -411,9 +408,10 @@ def run_nurd_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
     from training.device import configure_tensorflow
 
     cfg = config.studies.nurd
-    out = Path(out)
+    run = Study("nurd", TITLE, config, out, run_dir)
+    out = run.out
     device = configure_tensorflow(config.train.device)
-    splits = read_splits(RunPaths(run_dir).data.splits("jet_images"))
+    splits = run.splits("jet_images")
     classes, n_bkg = splits.classes, splits.n_background_classes
     keep = subsample(np.arange(len(splits.train.X)), cfg.max_train_events, config.run.seed)
     X, y, mass = splits.train.X[keep], splits.train.y[keep], splits.train.nuisance[keep]
@@ -500,7 +498,7 @@ def run_nurd_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
     bound = mass_equalised_bound(base, test.X, test.y, test.nuisance, n_bkg, config.run.seed, cfg.epochs)
     source = config.data.jet_images.source
     label = data_label(source)
-    plot_files, plot_dir = [], StudyPaths(out).plots
+    plot_files, plot_dir = [], run.paths.plots
     signal = classes[n_bkg]
     sel, yb = metrics.signal_selections(test.y, classes, n_bkg)[signal]
     curves = {
@@ -522,7 +520,6 @@ def run_nurd_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
         )
 
     study = {
-        "title": TITLE,
         "device": device,
         "trigger_fpr": fpr,
         "architecture": (
@@ -557,7 +554,7 @@ def run_nurd_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
     }
     study["goal"] = _goal(study)
     study["findings"] = _findings(study)
-    write_study(out, study, _markdown(study, plot_files))
+    run.finish(study, _markdown(run, study, plot_files))
     return {
         k: {
             "auc": round(m["aggregate"]["auc"][signal]["mean"], 4),

@@ -13,15 +13,16 @@ from typing import Any
 
 import numpy as np
 
-from l1ad.artifacts import RELATIVE, RunPaths, StudyPaths
+from l1ad.artifacts import RELATIVE
 from l1ad.config import Config, OCDNConfig
 from l1ad.errors import L1adError
 from training import metrics
-from training.data.splits import Splits, read_splits
+from training.data.splits import Splits
 from training.metrics import mean_std
 from training.scorer import Scorer
 from training.stage import write_scores
-from training.studies.common import per_signal, roc_and_sic_plots, subsample, write_study
+from training.studies.base import Study
+from training.studies.common import per_signal, roc_and_sic_plots, subsample
 
 TITLE = "One-class methods on dijet features"
 # Methods in table order: name -> (Scorer kind, legend label without the settings).
@@ -237,7 +238,9 @@ def _scaling_plot(scaling: dict[str, dict], path: Path, data_label: str) -> Path
     return path
 
 
-def _markdown(study: dict, plot_files: dict[str, list[str]], scaling_file: str | None) -> str:
+def _markdown(
+    run: Study, study: dict, plot_files: dict[str, list[str]], scaling_file: str | None
+) -> list[str]:
     """The study.md fragment: data, tables per signal, measured observations and figures."""
     data = study["data"]
     methods = study["methods"]
@@ -250,8 +253,7 @@ def _markdown(study: dict, plot_files: dict[str, list[str]], scaling_file: str |
         else f"real data from `{data['source']}`"
     )
     lines = [
-        f"## {TITLE}",
-        "",
+        *run.heading(),
         f"Data: {source}. Training uses signal-region background only: {data['n_train_events']} events for the "
         f"neural methods (of {data['n_train_available']} in the training split), "
         f"{study['ocsvm_train_events']} for the OC-SVM (kernel SVMs scale super-linearly in the number of "
@@ -299,7 +301,7 @@ def _markdown(study: dict, plot_files: dict[str, list[str]], scaling_file: str |
             f"({mean_std(worst['aggregate'][signal]['auc'], 3)}).",
             "",
         ]
-        lines += [f"![{name}](../studies/oneclass/plots/{name})" for name in plot_files[signal]]
+        lines += run.plot_links(plot_files[signal])
     scaling = study["ocsvm_scaling"]
     exps = {
         r: i["exponent"]
@@ -322,8 +324,8 @@ def _markdown(study: dict, plot_files: dict[str, list[str]], scaling_file: str |
             + ". An exponent above 1 means the fit slows faster than the sample grows.",
         ]
         if scaling_file:
-            lines += ["", f"![OC-SVM scaling](../studies/oneclass/plots/{scaling_file})"]
-    return "\n".join(lines) + "\n"
+            lines += ["", *run.plot_links([scaling_file], alt="OC-SVM scaling")]
+    return lines
 
 
 def run_oneclass_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
@@ -333,8 +335,9 @@ def run_oneclass_study(config: Config, out: Path, run_dir: Path) -> dict[str, An
     oc = config.studies.oneclass
     if oc.n_seeds < 1:
         raise L1adError(f"studies.oneclass.n_seeds must be at least 1, got {oc.n_seeds}")
-    out = Path(out)
-    splits = read_splits(RunPaths(run_dir).data.splits("dijet"))
+    run = Study("oneclass", TITLE, config, out, run_dir)
+    out = run.out
+    splits = run.splits("dijet")
     X = subsample(splits.train.X, oc.max_train_events, config.run.seed)  # background training events
     X_val = splits.val.X
     source = config.data.dijet.source
@@ -368,7 +371,7 @@ def run_oneclass_study(config: Config, out: Path, run_dir: Path) -> dict[str, An
             "scores": f"scores/{method}.h5",
         }
 
-    plot_dir = StudyPaths(out).plots
+    plot_dir = run.paths.plots
     plot_files: dict[str, list[str]] = {}
     for signal, (sel, labels) in signals.items():
         curves = {}
@@ -398,7 +401,6 @@ def run_oneclass_study(config: Config, out: Path, run_dir: Path) -> dict[str, An
         scaling_file = _scaling_plot(scaling, plot_dir / "ocsvm_fit_time.png", label).name
 
     study = {
-        "title": TITLE,
         "data": {
             "source": source,
             "splits": str(RELATIVE.data.splits("dijet")),
@@ -427,7 +429,7 @@ def run_oneclass_study(config: Config, out: Path, run_dir: Path) -> dict[str, An
             *([scaling_file] if scaling_file else []),
         ],
     }
-    write_study(out, study, _markdown(study, plot_files, scaling_file))
+    run.finish(study, _markdown(run, study, plot_files, scaling_file))
 
     first = next(iter(signals))
     return {
