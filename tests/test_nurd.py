@@ -275,3 +275,35 @@ def test_report_plots_the_deployed_nurd_mass_sculpting(tmp_path) -> None:
     scores = {v: mass + rng.normal(0.0, 5.0, len(y)) for v in ("float", "qkeras", "csim")}
     name = nurd_sculpting_plot(Config(), split, scores, y, ["qcd", "wz", "top"], tmp_path, "synthetic")
     assert name == "nurd_mass_sculpting.png" and (tmp_path / name).stat().st_size > 0
+
+
+def test_the_study_runs_end_to_end_on_a_tiny_config(tmp_path) -> None:
+    """The whole NuRD study (two lambdas and the conv AE, one seed) on a few hundred 8x8 jets: study.json as a
+    typed record, study.md with its heading and figures, every figure file written."""
+    from l1ad.config import load_config
+    from l1ad.io import read_record
+    from l1ad.pipeline import run_stage
+    from reports.records import StudyRecord
+
+    config_file = tmp_path / "tiny.yaml"
+    config_file.write_text(
+        "run: {models: [nurd], studies: [nurd]}\n"
+        "train: {device: cpu, threads: 1}\n"
+        "data: {rate_sample: 0, jet_images: {image_size: 8, n_qcd: 600, n_wz: 600, n_top: 200}}\n"
+        "studies: {nurd: {lambdas: [0.0, 0.1], filters: [4], pool: false, dense: [8], representation_dim: 4,\n"
+        "  critic_hidden: [16], critic_steps: 1, epochs: 1, batch_size: 128, ae_filters: [4], ae_latent: 4,\n"
+        "  ae_epochs: 1, correlation_events: 300}}\n"
+    )
+    config = load_config(config_file)
+    run_dir = tmp_path / "run"
+    run_stage(config, run_dir, "data")
+    run_stage(config, run_dir, "studies/nurd")
+    out = run_dir / "studies" / "nurd"
+    study = read_record(out / "study.json", StudyRecord)
+    assert study["title"].startswith("NuRD on jet images")
+    assert list(study["methods"]) == ["nurd_lambda_0", "nurd_lambda_0.1", "conv_ae"]
+    markdown = (out / "study.md").read_text()
+    assert markdown.startswith(f"## {study['title']}\n")
+    for line in markdown.splitlines():
+        if line.startswith("!["):
+            assert (out / "plots" / line.rsplit("/", 1)[1].rstrip(")")).is_file(), line

@@ -15,6 +15,7 @@ from l1ad.errors import InputError
 from l1ad.io import read_record, write_record
 from l1ad.scan import finished, point_id
 from l1ad.typed_schema import record_problems
+from reports.records import StudyRecord
 
 
 class Inner(TypedDict):
@@ -119,3 +120,21 @@ def test_a_scan_result_this_version_would_not_write_counts_as_unfinished(tmp_pat
     del result["efficiency_at_rate"]  # a result of a version before the efficiency at the rate
     result_file.write_text(json.dumps(result))
     assert finished(scan, point, "abc") is None
+
+
+def test_a_study_ends_in_its_record_and_its_markdown_or_writes_nothing(tmp_path) -> None:
+    from l1ad.config import Config
+    from training.studies.base import Study
+
+    run = Study("toy", "A toy study", Config(), tmp_path / "studies" / "toy", tmp_path)
+    with pytest.raises(TypeError, match="has no 'data'"):
+        run.finish({"plots": []}, [*run.heading(), "text"])
+    assert not run.paths.json.exists() and not run.paths.markdown.exists()
+    run.finish({"data": {"source": "synthetic"}}, [*run.heading(), "text", *run.plot_links(["roc.png"])])
+    assert read_record(run.paths.json, StudyRecord) == {
+        "title": "A toy study",
+        "data": {"source": "synthetic"},
+    }
+    assert (
+        run.paths.markdown.read_text() == "## A toy study\n\ntext\n![roc.png](../studies/toy/plots/roc.png)\n"
+    )

@@ -374,36 +374,16 @@ def run_anomalyclr_study(config: Config, out: Path, run_dir: Path) -> dict[str, 
         )
     test_scores = {key: entry.pop("scores") for key, entry in methods.items()}
 
-    ablation = {}
-    for subset in subsets:
-        ablation[subset] = _clr_runs(
-            config,
-            data,
-            preprocessor,
-            SCAN_LOSS,
-            range(1),
-            out,
-            checkpoints,
-            f"ablation_{subset}",
-            subset,
-            augmentations=tuple(subset.split("+")),
+    def one_encoder(tag: str, label: str, **options: Any) -> dict[str, Any]:
+        """The scan loss with one encoder seed: its entry, without the test scores."""
+        entry = _clr_runs(
+            config, data, preprocessor, SCAN_LOSS, range(1), out, checkpoints, tag, label, **options
         )
-        del ablation[subset]["scores"]
-    scan = {}
-    for dim in cfg.representation_dims:
-        scan[f"dim {dim}"] = _clr_runs(
-            config,
-            data,
-            preprocessor,
-            SCAN_LOSS,
-            range(1),
-            out,
-            checkpoints,
-            f"scan_dim{dim}",
-            f"dim {dim}",
-            embed_dim=dim,
-        )
-        del scan[f"dim {dim}"]["scores"]
+        del entry["scores"]
+        return entry
+
+    ablation = {s: one_encoder(f"ablation_{s}", s, augmentations=tuple(s.split("+"))) for s in subsets}
+    scan = {f"dim {d}": one_encoder(f"scan_dim{d}", f"dim {d}", embed_dim=d) for d in cfg.representation_dims}
 
     run.write_scores(test_scores, splits)
 

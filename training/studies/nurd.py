@@ -451,8 +451,8 @@ def run_nurd_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
         rec = _figures(scores, test.y, test.nuisance, classes, n_bkg, fpr, config)
         return model, scores, rec | {"seed": seed, "fit_seconds": fit_seconds}
 
-    for run in range(cfg.n_seeds):
-        seed = config.run.seed + run
+    for index in range(cfg.n_seeds):
+        seed = config.run.seed + index
         for lam in cfg.lambdas:
             key = method_key(lam)
             print(f"  [nurd] seed {seed}: NuRD lambda {lam:g}, {len(X)} jets, {device}", flush=True)
@@ -465,7 +465,7 @@ def run_nurd_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
             )
             rec["epoch_seconds"] = float(np.mean(scorer.history["seconds"]))
             records[key].append(rec)
-            if run == 0:
+            if index == 0:
                 first_scores[key] = scores
                 scorer.save(out / "models" / key)
                 weights_info = scorer.weights_info
@@ -480,7 +480,7 @@ def run_nurd_study(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
         ae, scores, rec = fit_and_score(ConvAutoencoder(ae_cfg, size, seed), seed)
         rec["epoch_seconds"] = rec["fit_seconds"] / max(ae_cfg.epochs, 1)
         records[CONV_AE].append(rec)
-        if run == 0:
+        if index == 0:
             first_scores[CONV_AE] = scores
             ae.save(out / "models" / CONV_AE)
 
