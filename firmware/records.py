@@ -100,7 +100,12 @@ class Validation(_Validation, total=False):
     hls_project: str
 
 
-class _FirmwareValidation(Validation):
+class FirmwareValidation(_Validation):
+    """A deployed model's ``csim_validation.json`` (``firmware.stage.build_firmware``): the agreement, the
+    saturation trace, the precisions, the resources and the trigger threshold. Written last: its presence
+    marks the model's firmware as complete."""
+
+    hls_project: str
     io_type: str
     strategy: str
     has_convolution: bool
@@ -115,14 +120,6 @@ class _FirmwareValidation(Validation):
     csim_events_per_second: float
     testbench_events: int
     trigger: Trigger
-
-
-class FirmwareValidation(_FirmwareValidation):
-    """A deployed model's ``csim_validation.json`` (``firmware.stage.build_firmware``): the agreement, the
-    saturation trace, the precisions, the resources and the trigger threshold. Written last: its presence
-    marks the model's firmware as complete."""
-
-    hls_project: str
 
 
 class RTLRecord(TypedDict):
