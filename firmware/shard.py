@@ -36,8 +36,9 @@ from firmware.records import FirmwareValidation
 from l1ad.artifacts import RunPaths, hls_sources
 from l1ad.config import DEPLOYED
 from l1ad.errors import InputError, L1adError
-from l1ad.io import read_json, read_record
+from l1ad.io import read_record
 from l1ad.tasks import TaskRunner
+from quantize.records import QuantizeInfo
 
 # Scores are float64 with the event index: 16 bytes per event on the client per chunk in flight.
 SCORE_DTYPE = np.float64
@@ -152,7 +153,7 @@ def _job(run: Path, model: str, input_path: Path, key: str | None, library: tupl
     """Work out the input layout of ``input_path`` for ``model`` and check its shape against the model."""
     from l1ad.h5read import open_h5, require_dataset
 
-    qinfo = read_json(RunPaths(run).quantize.info(model))
+    qinfo: QuantizeInfo = read_record(RunPaths(run).quantize.info(model), QuantizeInfo)
     bits = qinfo["bits"]
     splits_path = run / qinfo["splits"]
     with h5py.File(splits_path, "r") as f:

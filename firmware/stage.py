@@ -30,8 +30,9 @@ from firmware.trigger import trigger_threshold, write_threshold
 from firmware.vendor import resources_report
 from l1ad.artifacts import RELATIVE, DataPaths, FirmwarePaths, ModelFirmwarePaths, RunPaths
 from l1ad.config import Config, FirmwareConfig, QuantBits
-from l1ad.io import read_json, write_record
+from l1ad.io import read_record, write_record
 from quantize.qmodels import input_format, input_range, load_qmodel, quantize_inputs
+from quantize.records import QuantizeInfo
 from training.data.rate import WHAT
 from training.data.splits import Splits, read_splits
 from training.stage import read_scores, write_rate_scores, write_scores
@@ -57,7 +58,7 @@ def _run_firmware(
     summary: dict[str, Any] = {}
     rtl_config = config.firmware.rtl
     run = RunPaths(run_dir)
-    qinfos = {name: read_json(run.quantize.info(name)) for name in config.run.models}
+    qinfos = {name: read_record(run.quantize.info(name), QuantizeInfo) for name in config.run.models}
     qmodels = {name: load_qmodel(run_dir / qinfo["qmodel"]) for name, qinfo in qinfos.items()}
     if rtl_config.enabled:
         # Every model's Verilog first: their Verilator builds and Yosys run in the background while the

@@ -29,6 +29,7 @@ from l1ad.artifacts import RELATIVE, RunPaths, ScanPaths, ScanPointPaths
 from l1ad.config import Config, ScanPoint, grid_points
 from l1ad.io import atomic_dir, read_json, read_record, write_record
 from l1ad.typed_schema import record_problems
+from training.records import TrainInfo
 
 
 def scan_points(config: Config) -> list[ScanPoint]:
@@ -101,7 +102,7 @@ def run_point(config: Config, run_dir: str, point: ScanPoint) -> PointResult:
         log = io.StringIO()
         try:
             with contextlib.redirect_stdout(log):
-                info = read_json(paths.train.info(point.model))
+                info: TrainInfo = read_record(paths.train.info(point.model), TrainInfo)
                 splits = read_splits(run / info["splits"])
                 scorer = load_scorer(run / info["deployed"])
                 float_scores = read_scores(paths.train.scores(point.model))[0][0]

@@ -16,13 +16,15 @@ import numpy as np
 
 from l1ad.artifacts import RELATIVE, QuantizePaths, RunPaths
 from l1ad.config import Config
-from l1ad.io import read_json, write_json
+from l1ad.io import read_record, write_record
 from quantize.frozen_head import frozen_head_report
 from quantize.qmodels import clip_to_input_range, declared_inputs, input_format, save_qmodel
 from quantize.quantizer import QKeras
+from quantize.records import QuantizeInfo
 from training import metrics
 from training.data.splits import Splits, read_splits
 from training.nurd import NuRD
+from training.records import TrainInfo
 from training.scorer import load_scorer
 from training.stage import read_scores, score_rate_sample, write_rate_scores, write_scores
 
@@ -52,7 +54,7 @@ def run_quantize(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
     trained, paths = RunPaths(run_dir).train, QuantizePaths(out)
     summary: dict[str, Any] = {}
     for name in config.run.models:
-        info = read_json(trained.info(name))
+        info: TrainInfo = read_record(trained.info(name), TrainInfo)
         family = info["family"]
         splits = read_splits(run_dir / info["splits"])
         scorer = load_scorer(run_dir / info["deployed"])
@@ -79,8 +81,9 @@ def run_quantize(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
                 qmodel, declared_inputs(splits.test.X, qcfg.bits), scorer.n_backgrounds, scorer.config.combine
             )
 
-        write_json(
+        write_record(
             paths.info(name),
+            QuantizeInfo,
             {
                 "model": name,
                 "family": family,

@@ -21,12 +21,14 @@ from l1ad.artifacts import RELATIVE, ReportPaths, RunPaths
 from l1ad.config import BUDGET_FRACTIONS, Config
 from l1ad.h5read import open_h5
 from l1ad.io import atomic_path, read_json, read_record, write_json
+from quantize.records import QuantizeInfo
 from reports import plots
 from reports.check import gate_failures
 from reports.efficiency import efficiency_figures, efficiency_lines, trigger_lines
 from reports.html import render_html
 from reports.records import SCHEMA_VERSION, ReportJSON, StudyRecord
 from training import metrics
+from training.records import TrainInfo
 from training.stage import noise_text, read_scores
 
 VERSIONS = ("float", "qkeras", "csim")
@@ -46,7 +48,8 @@ def model_figures(config: Config, run_dir: Path, name: str, plot_dir: Path) -> d
     """All report figures of one deployed model, and its plots written under ``plot_dir``."""
     run = RunPaths(run_dir)
     firmware = run.firmware.model(name)
-    qinfo, tinfo = read_json(run.quantize.info(name)), read_json(run.train.info(name))
+    qinfo: QuantizeInfo = read_record(run.quantize.info(name), QuantizeInfo)
+    tinfo: TrainInfo = read_record(run.train.info(name), TrainInfo)
     validation: FirmwareValidation = read_record(firmware.validation, FirmwareValidation)
     family = qinfo["family"]
     data_summary = read_json(run.data.summary)[family]

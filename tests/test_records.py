@@ -138,3 +138,44 @@ def test_a_study_ends_in_its_record_and_its_markdown_or_writes_nothing(tmp_path)
     assert (
         run.paths.markdown.read_text() == "## A toy study\n\ntext\n![roc.png](../studies/toy/plots/roc.png)\n"
     )
+
+
+def test_every_record_of_a_real_run_is_of_its_type_and_an_older_one_is_refused_by_name(
+    tiny_run, tmp_path
+) -> None:
+    """The tiny run's stage records satisfy their classes (the readers' view of the writers); in a copy of
+    the run whose quantize record lacks a figure (as an older l1ad wrote it), the report refuses that file
+    in one line and leaves the report as it was."""
+    import shutil
+
+    from firmware.records import FirmwareValidation
+    from l1ad.artifacts import RunPaths
+    from l1ad.config import load_config
+    from l1ad.io import read_json
+    from l1ad.pipeline import run_stage
+    from quantize.records import QuantizeInfo
+    from training.records import TrainInfo
+
+    config_file, run_dir, _ = tiny_run
+    config, run = load_config(config_file), RunPaths(run_dir)
+    for name in config.run.models:
+        assert record_problems(TrainInfo, read_json(run.train.info(name))) == []
+        assert record_problems(QuantizeInfo, read_json(run.quantize.info(name))) == []
+        assert record_problems(FirmwareValidation, read_json(run.firmware.model(name).validation)) == []
+        if run.firmware.model(name).rtl_record.is_file():
+            assert record_problems(RTLRecord, read_json(run.firmware.model(name).rtl_record)) == []
+
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    name = config.run.models[0]
+    info_file = RunPaths(copy).quantize.info(name)
+    info = json.loads(info_file.read_text())
+    del info["trigger_fpr"]
+    info_file.write_text(json.dumps(info))
+    report = RunPaths(copy).report.json
+    before = report.read_bytes()
+    with pytest.raises(InputError) as err:
+        run_stage(config, copy, "report", force=True)
+    assert str(info_file) in str(err.value) and "'trigger_fpr'" in str(err.value)
+    assert "\n" not in str(err.value)
+    assert report.read_bytes() == before

@@ -18,11 +18,12 @@ import numpy as np
 from l1ad.artifacts import RELATIVE, DataPaths, RunPaths, TrainPaths
 from l1ad.config import DEPLOYED, STUDY_FAMILIES, Config
 from l1ad.errors import L1adError
-from l1ad.io import atomic_path, read_json, write_json
+from l1ad.io import atomic_path, read_json, write_json, write_record
 from l1ad.tasks import TaskRunner
 from training import metrics
 from training.data import dijet, jetgenerator, jetimages, l1generator, l1objects, rate
 from training.data.splits import Split, read_splits
+from training.records import TrainInfo
 from training.scorer import scorer_class
 
 
@@ -293,7 +294,7 @@ def run_train(config: Config, out: Path, run_dir: Path) -> dict[str, Any]:
             "deployed": str(RELATIVE.train.checkpoint(name, config.run.seed)),
             "per_seed": per_seed,
         }
-        write_json(written.info(name), info)
+        write_record(written.info(name), TrainInfo, info)
         summary[name] = {s: round(v, 4) for s, v in per_seed[0]["auc"].items()}
         print(
             f"  {name}: AUC (seed {config.run.seed}) "
